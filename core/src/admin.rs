@@ -1,0 +1,314 @@
+//! What the `apppass` command does, minus parsing and printing.
+
+use crate::expiry::ExpiryError;
+use crate::fingerprint::{self, Check, ShadowSource};
+use crate::hashing::{make_credential, HashError};
+use crate::login::wipe;
+use crate::policy::{self, PolicyError, Scope, DEFAULT_MAX_ACTIVE};
+use crate::secret::NormalizedSecret;
+use crate::store::{EventRow, InsertError, NewPassword, PasswordRow, Selector, Store, StoreError};
+use rand_core::{CryptoRng, RngCore};
+use std::fmt;
+
+const MAX_ACTIVE_SETTING: &str = "max_active";
+pub const DEFAULT_REVOKE_REASON: &str = "revoked by administrator";
+
+#[derive(Debug)]
+pub enum AdminError {
+    Policy(PolicyError),
+    Expiry(ExpiryError),
+    LimitReached { user: String, limit: i64 },
+    DuplicateLabel { user: String, label: String },
+    NotFound(String),
+    Store(StoreError),
+    Hash(HashError),
+    /// A fingerprint was taken but the shadow entry cannot be read now.
+    ShadowUnavailable { user: String },
+}
+
+impl fmt::Display for AdminError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        use crate::escape::for_message as esc;
+        match self {
+            AdminError::Policy(e) => e.fmt(f),
+            AdminError::Expiry(e) => e.fmt(f),
+            AdminError::LimitReached { user, limit } => write!(
+                f,
+                "{} already has {limit} active app passwords, the limit; revoke one first or raise it with 'apppass config max-active N'",
+                esc(user)
+            ),
+            AdminError::DuplicateLabel { user, label } => write!(
+                f,
+                "{} already has an active app password labelled '{}' (labels ignore case); choose another label or revoke that one",
+                esc(user),
+                esc(label)
+            ),
+            AdminError::NotFound(what) => f.write_str(what),
+            AdminError::Store(e) => e.fmt(f),
+            AdminError::Hash(e) => e.fmt(f),
+            AdminError::ShadowUnavailable { user } => write!(
+                f,
+                "cannot read the shadow entry of {} to check its primary-password fingerprint; run apppass as root",
+                esc(user)
+            ),
+        }
+    }
+}
+
+impl std::error::Error for AdminError {}
+
+impl From<StoreError> for AdminError {
+    fn from(e: StoreError) -> Self {
+        AdminError::Store(e)
+    }
+}
+
+impl From<PolicyError> for AdminError {
+    fn from(e: PolicyError) -> Self {
+        AdminError::Policy(e)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    Active,
+    Revoked,
+    Expired,
+}
+
+impl Status {
+    pub fn of(row: &PasswordRow, now: i64) -> Self {
+        if row.revoked_at.is_some() {
+            Status::Revoked
+        } else if row.expires_at.is_some_and(|e| e < now) {
+            Status::Expired
+        } else {
+            Status::Active
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Active => "active",
+            Status::Revoked => "revoked",
+            Status::Expired => "expired",
+        }
+    }
+}
+
+/// Something the administrator should be told, on stderr.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Notice {
+    Wiped { user: String, count: usize },
+    AccountLocked { user: String },
+}
+
+impl fmt::Display for Notice {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        use crate::escape::for_message as esc;
+        match self {
+            Notice::Wiped { user, count } => write!(
+                f,
+                "the primary password of {} changed since its app passwords were issued: revoked {count} of them",
+                esc(user)
+            ),
+            Notice::AccountLocked { user } => write!(
+                f,
+                "the account {} is locked (passwd -l): its app passwords will not log in until it is unlocked",
+                esc(user)
+            ),
+        }
+    }
+}
+
+/// Runs the fingerprint comparison before `generate` and `list`, so a new
+/// password is never issued, nor an old one shown as active, against a stale
+/// primary password.
+pub fn reconcile(store: &mut Store, user: &str, shadow: &dyn ShadowSource, now: i64) -> Result<Option<Notice>, AdminError> {
+    match fingerprint::check(store, user, shadow)? {
+        Check::NotTaken | Check::Unchanged => Ok(None),
+        Check::Locked => Ok(Some(Notice::AccountLocked { user: user.into() })),
+        Check::Unavailable => Err(AdminError::ShadowUnavailable { user: user.into() }),
+        Check::Changed => {
+            let count = wipe(store, user, now)?;
+            Ok(Some(Notice::Wiped {
+                user: user.into(),
+                count,
+            }))
+        }
+    }
+}
+
+pub struct GenerateRequest<'a> {
+    pub user: &'a str,
+    pub scope: Scope,
+    pub label: &'a str,
+    pub expires_at: Option<i64>,
+}
+
+pub struct Generated {
+    pub id: i64,
+    pub user: String,
+    pub label: String,
+    pub services: Vec<String>,
+    pub created_at: i64,
+    pub expires_at: Option<i64>,
+    pub secret: NormalizedSecret,
+    pub notices: Vec<Notice>,
+}
+
+pub fn max_active(store: &Store) -> Result<i64, StoreError> {
+    Ok(store
+        .setting(MAX_ACTIVE_SETTING)?
+        .unwrap_or(i64::from(DEFAULT_MAX_ACTIVE)))
+}
+
+pub fn set_max_active(store: &mut Store, value: u32) -> Result<(), AdminError> {
+    if value == 0 || value > policy::MAX_ACTIVE_CEILING {
+        return Err(AdminError::Policy(PolicyError::User(format!(
+            "max-active must be between 1 and {}",
+            policy::MAX_ACTIVE_CEILING
+        ))));
+    }
+    store.set_setting(MAX_ACTIVE_SETTING, i64::from(value))?;
+    Ok(())
+}
+
+pub fn generate<R: RngCore + CryptoRng>(
+    store: &mut Store,
+    req: &GenerateRequest<'_>,
+    now: i64,
+    rng: &mut R,
+    shadow: &dyn ShadowSource,
+) -> Result<Generated, AdminError> {
+    policy::check_user(req.user)?;
+    policy::check_label(req.label)?;
+    let notices: Vec<Notice> = reconcile(store, req.user, shadow, now)?.into_iter().collect();
+    let secret = NormalizedSecret::generate(rng);
+    // Hash before the write transaction so the lock is held for microseconds.
+    let cred = make_credential(&secret, rng).map_err(AdminError::Hash)?;
+    let fp = fingerprint::take(store, req.user, shadow);
+    let services = req.scope.encode();
+    let label_key = policy::label_key(req.label);
+    let new = NewPassword {
+        user: req.user,
+        label: req.label,
+        label_key: &label_key,
+        services: &services,
+        created_at: now,
+        expires_at: req.expires_at,
+        phc: &cred.phc,
+        tag: cred.tag,
+        tag_salt: &cred.tag_salt,
+        max_active: max_active(store)?,
+        fingerprint: fp.as_ref().map(|f| &f[..]),
+    };
+    let id = store.insert_password(&new).map_err(|e| match e {
+        InsertError::LimitReached(limit) => AdminError::LimitReached {
+            user: req.user.into(),
+            limit,
+        },
+        InsertError::DuplicateLabel => AdminError::DuplicateLabel {
+            user: req.user.into(),
+            label: req.label.into(),
+        },
+        InsertError::Store(e) => AdminError::Store(e),
+    })?;
+    Ok(Generated {
+        id,
+        user: req.user.into(),
+        label: req.label.into(),
+        services: req.scope.names(),
+        created_at: now,
+        expires_at: req.expires_at,
+        secret,
+        notices,
+    })
+}
+
+/// Passwords of one user or of everyone; only active ones unless `all`.
+pub fn list(
+    store: &mut Store,
+    user: Option<&str>,
+    all: bool,
+    now: i64,
+    shadow: &dyn ShadowSource,
+) -> Result<(Vec<PasswordRow>, Vec<Notice>), AdminError> {
+    let mut notices = Vec::new();
+    let mut users: Vec<String> = match user {
+        Some(u) => vec![u.to_string()],
+        None => store.passwords(None)?.into_iter().map(|r| r.user).collect(),
+    };
+    users.dedup();
+    for u in &users {
+        if let Some(n) = reconcile(store, u, shadow, now)? {
+            notices.push(n);
+        }
+    }
+    let mut rows = store.passwords(user)?;
+    if !all {
+        rows.retain(|r| Status::of(r, now) == Status::Active);
+    }
+    Ok((rows, notices))
+}
+
+pub enum RevokeTarget<'a> {
+    Id(i64),
+    Label(&'a str),
+    All,
+}
+
+/// Revokes and returns `(id, label)` of what was revoked; `NotFound` when
+/// nothing matched an unrevoked password.
+pub fn revoke(
+    store: &mut Store,
+    user: &str,
+    target: &RevokeTarget<'_>,
+    reason: Option<&str>,
+    now: i64,
+) -> Result<Vec<(i64, String)>, AdminError> {
+    use crate::escape::for_message as esc;
+    let reason = reason.unwrap_or(DEFAULT_REVOKE_REASON);
+    if reason.is_empty() || reason.chars().count() > 200 || reason.chars().any(char::is_control) {
+        return Err(AdminError::Policy(PolicyError::Label(
+            "the reason must be 1 to 200 characters without control characters".into(),
+        )));
+    }
+    let selector = match target {
+        RevokeTarget::Id(id) => Selector::Id(*id),
+        RevokeTarget::Label(l) => Selector::Label(l),
+        RevokeTarget::All => Selector::All,
+    };
+    let done = store.revoke(user, &selector, reason, "revoked", now)?;
+    if done.is_empty() {
+        let what = match target {
+            RevokeTarget::Id(id) => format!("{} has no unrevoked app password with ID {id}", esc(user)),
+            RevokeTarget::Label(l) => format!("{} has no unrevoked app password labelled '{}'", esc(user), esc(l)),
+            RevokeTarget::All => format!("{} has no unrevoked app passwords", esc(user)),
+        };
+        return Err(AdminError::NotFound(what));
+    }
+    Ok(done)
+}
+
+/// Lifecycle events of a user, oldest first. Expiry is not written when it
+/// happens (nothing runs then); it is derived here, dated at `expires_at`.
+pub fn history(store: &Store, user: &str, now: i64) -> Result<Vec<EventRow>, AdminError> {
+    let mut events = store.events(user)?;
+    for row in store.passwords(Some(user))? {
+        if let Some(exp) = row.expires_at {
+            let expired_before_revoke = row.revoked_at.is_none_or(|r| r > exp);
+            if exp < now && expired_before_revoke {
+                events.push(EventRow {
+                    at: exp,
+                    event: "expired".into(),
+                    password_id: Some(row.id),
+                    label: Some(row.label.clone()),
+                    reason: None,
+                });
+            }
+        }
+    }
+    events.sort_by_key(|e| e.at);
+    Ok(events)
+}

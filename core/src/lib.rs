@@ -1,0 +1,22 @@
+//! apppass-core: everything apppass decides, without FFI.
+//!
+//! The PAM module and the CLI are thin shells over this crate. The clock
+//! (`now`, Unix seconds) and the randomness come in as arguments so that
+//! tests can pin both.
+#![deny(unsafe_code)]
+#![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+pub mod admin;
+pub mod escape;
+pub mod expiry;
+pub mod fingerprint;
+pub mod hashing;
+pub mod login;
+pub mod module_args;
+pub mod policy;
+pub mod secret;
+pub mod store;
+pub mod sys;
+pub mod time;
+
+pub use argon2::Block as Argon2Block;

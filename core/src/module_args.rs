@@ -1,0 +1,89 @@
+//! The PAM module's arguments, parsed once into a typed struct.
+
+use std::fmt;
+use std::path::PathBuf;
+
+pub const DEFAULT_DB: &str = "/var/lib/apppass/apppass.db";
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ModuleArgs {
+    pub db: PathBuf,
+    pub debug: bool,
+    /// `use_first_pass`: never prompt. `try_first_pass` is what
+    /// `pam_get_authtok` does by default; both are read by libpam itself.
+    pub use_first_pass: bool,
+    pub try_first_pass: bool,
+}
+
+impl Default for ModuleArgs {
+    fn default() -> Self {
+        Self {
+            db: PathBuf::from(DEFAULT_DB),
+            debug: false,
+            use_first_pass: false,
+            try_first_pass: false,
+        }
+    }
+}
+
+/// An argument the module does not understand, escaped for the log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ArgError(pub String);
+
+impl fmt::Display for ArgError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+pub fn parse(args: &[&[u8]]) -> Result<ModuleArgs, ArgError> {
+    let mut out = ModuleArgs::default();
+    let mut seen_db = false;
+    for &arg in args {
+        let shown = crate::escape::for_log(arg);
+        match arg {
+            b"debug" => out.debug = true,
+            b"use_first_pass" => out.use_first_pass = true,
+            b"try_first_pass" => out.try_first_pass = true,
+            _ if arg.starts_with(b"db=") => {
+                if seen_db {
+                    return Err(ArgError(format!("db= given twice ({shown})")));
+                }
+                seen_db = true;
+                let path = std::str::from_utf8(&arg[3..])
+                    .map_err(|_| ArgError(format!("db= path is not UTF-8 ({shown})")))?;
+                if !path.starts_with('/') {
+                    return Err(ArgError(format!("db= needs an absolute path ({shown})")));
+                }
+                out.db = PathBuf::from(path);
+            }
+            _ => return Err(ArgError(format!("unknown module argument '{shown}'"))),
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_and_known_arguments() {
+        assert_eq!(parse(&[]).unwrap(), ModuleArgs::default());
+        let a = parse(&[b"db=/srv/a.db", b"debug", b"use_first_pass"]).unwrap();
+        assert_eq!(a.db, PathBuf::from("/srv/a.db"));
+        assert!(a.debug && a.use_first_pass && !a.try_first_pass);
+        assert!(parse(&[b"try_first_pass"]).unwrap().try_first_pass);
+    }
+
+    #[test]
+    fn bad_arguments_are_errors() {
+        assert!(parse(&[b"db=relative.db"]).is_err());
+        assert!(parse(&[b"db="]).is_err());
+        assert!(parse(&[b"db=/a", b"db=/b"]).is_err());
+        assert!(parse(&[b"nullok"]).is_err());
+        assert!(parse(&[b"DEBUG"]).is_err());
+        let e = parse(&[b"x\n"]).unwrap_err();
+        assert!(!e.0.contains('\n'), "escaped: {e}");
+    }
+}

@@ -1,0 +1,63 @@
+//! Schema versions, applied in order by `init` inside one transaction.
+
+use rusqlite::Connection;
+
+/// `PRAGMA application_id`: marks a file as an apppass store ("APPW").
+pub const APPLICATION_ID: i64 = 0x4150_5057;
+
+/// Each entry takes the store from version `index` to `index + 1`.
+pub const MIGRATIONS: &[&str] = &[
+    // 0 -> 1: the first schema.
+    "CREATE TABLE settings (
+        name  TEXT PRIMARY KEY,
+        value INTEGER NOT NULL
+     ) WITHOUT ROWID;
+     CREATE TABLE passwords (
+        id                INTEGER PRIMARY KEY AUTOINCREMENT,
+        user              TEXT NOT NULL,
+        label             TEXT NOT NULL,
+        services          TEXT NOT NULL,
+        created_at        INTEGER NOT NULL,
+        expires_at        INTEGER,
+        phc               TEXT,
+        tag               INTEGER,
+        tag_salt          BLOB,
+        revoked_at        INTEGER,
+        revoked_reason    TEXT,
+        last_used_at      INTEGER,
+        last_used_service TEXT,
+        last_used_rhost   TEXT,
+        CHECK ((revoked_at IS NULL) = (phc IS NOT NULL)),
+        CHECK ((phc IS NULL) = (tag IS NULL) AND (tag IS NULL) = (tag_salt IS NULL))
+     );
+     CREATE INDEX passwords_by_user ON passwords (user);
+     CREATE TABLE fingerprints (
+        user        TEXT PRIMARY KEY,
+        fingerprint BLOB NOT NULL,
+        taken_at    INTEGER NOT NULL
+     ) WITHOUT ROWID;
+     CREATE TABLE events (
+        id          INTEGER PRIMARY KEY AUTOINCREMENT,
+        user        TEXT NOT NULL,
+        at          INTEGER NOT NULL,
+        event       TEXT NOT NULL,
+        password_id INTEGER,
+        label       TEXT,
+        reason      TEXT
+     );
+     CREATE INDEX events_by_user ON events (user, at);",
+];
+
+pub const LATEST: i64 = MIGRATIONS.len() as i64;
+
+pub(crate) fn user_version(conn: &Connection) -> rusqlite::Result<i64> {
+    conn.query_row("PRAGMA user_version", [], |r| r.get(0))
+}
+
+pub(crate) fn application_id(conn: &Connection) -> rusqlite::Result<i64> {
+    conn.query_row("PRAGMA application_id", [], |r| r.get(0))
+}
+
+pub(crate) fn is_empty(conn: &Connection) -> rusqlite::Result<bool> {
+    conn.query_row("SELECT count(*) = 0 FROM sqlite_schema", [], |r| r.get(0))
+}
