@@ -17,13 +17,21 @@ pub const DEFAULT_REVOKE_REASON: &str = "revoked by administrator";
 pub enum AdminError {
     Policy(PolicyError),
     Expiry(ExpiryError),
-    LimitReached { user: String, limit: i64 },
-    DuplicateLabel { user: String, label: String },
+    LimitReached {
+        user: String,
+        limit: i64,
+    },
+    DuplicateLabel {
+        user: String,
+        label: String,
+    },
     NotFound(String),
     Store(StoreError),
     Hash(HashError),
     /// A fingerprint was taken but the shadow entry cannot be read now.
-    ShadowUnavailable { user: String },
+    ShadowUnavailable {
+        user: String,
+    },
 }
 
 impl fmt::Display for AdminError {
@@ -124,7 +132,12 @@ impl fmt::Display for Notice {
 /// Runs the fingerprint comparison before `generate` and `list`, so a new
 /// password is never issued, nor an old one shown as active, against a stale
 /// primary password.
-pub fn reconcile(store: &mut Store, user: &str, shadow: &dyn ShadowSource, now: i64) -> Result<Option<Notice>, AdminError> {
+pub fn reconcile(
+    store: &mut Store,
+    user: &str,
+    shadow: &dyn ShadowSource,
+    now: i64,
+) -> Result<Option<Notice>, AdminError> {
     match fingerprint::check(store, user, shadow)? {
         Check::NotTaken | Check::Unchanged => Ok(None),
         Check::Locked => Ok(Some(Notice::AccountLocked { user: user.into() })),
@@ -183,7 +196,9 @@ pub fn generate<R: RngCore + CryptoRng>(
 ) -> Result<Generated, AdminError> {
     policy::check_user(req.user)?;
     policy::check_label(req.label)?;
-    let notices: Vec<Notice> = reconcile(store, req.user, shadow, now)?.into_iter().collect();
+    let notices: Vec<Notice> = reconcile(store, req.user, shadow, now)?
+        .into_iter()
+        .collect();
     let secret = NormalizedSecret::generate(rng);
     // Hash before the write transaction so the lock is held for microseconds.
     let cred = make_credential(&secret, rng).map_err(AdminError::Hash)?;
@@ -282,8 +297,14 @@ pub fn revoke(
     let done = store.revoke(user, &selector, reason, "revoked", now)?;
     if done.is_empty() {
         let what = match target {
-            RevokeTarget::Id(id) => format!("{} has no unrevoked app password with ID {id}", esc(user)),
-            RevokeTarget::Label(l) => format!("{} has no unrevoked app password labelled '{}'", esc(user), esc(l)),
+            RevokeTarget::Id(id) => {
+                format!("{} has no unrevoked app password with ID {id}", esc(user))
+            }
+            RevokeTarget::Label(l) => format!(
+                "{} has no unrevoked app password labelled '{}'",
+                esc(user),
+                esc(l)
+            ),
             RevokeTarget::All => format!("{} has no unrevoked app passwords", esc(user)),
         };
         return Err(AdminError::NotFound(what));

@@ -5,7 +5,11 @@
 /// as `\xNN`, and cuts the result at 512 bytes of input.
 pub fn for_log(bytes: &[u8]) -> String {
     const MAX: usize = 512;
-    let (bytes, cut) = if bytes.len() > MAX { (&bytes[..MAX], true) } else { (bytes, false) };
+    let (bytes, cut) = if bytes.len() > MAX {
+        (&bytes[..MAX], true)
+    } else {
+        (bytes, false)
+    };
     let mut out = String::with_capacity(bytes.len());
     for chunk in bytes.utf8_chunks() {
         for c in chunk.valid().chars() {

@@ -36,7 +36,9 @@ pub fn parse(text: &str, now: i64) -> Result<i64, ExpiryError> {
             )));
         }
         if end - now > MAX_SECONDS {
-            return Err(ExpiryError(format!("the expiry date {text} is more than 100 years away")));
+            return Err(ExpiryError(format!(
+                "the expiry date {text} is more than 100 years away"
+            )));
         }
         return Ok(end);
     }
@@ -53,11 +55,15 @@ pub fn parse(text: &str, now: i64) -> Result<i64, ExpiryError> {
     }
     let count: i64 = digits.parse().map_err(|_| bad())?;
     if count == 0 {
-        return Err(ExpiryError(format!("the expiry {text} is zero: give a positive duration")));
+        return Err(ExpiryError(format!(
+            "the expiry {text} is zero: give a positive duration"
+        )));
     }
     let seconds = count * per_unit;
     if seconds > MAX_SECONDS {
-        return Err(ExpiryError(format!("the expiry {text} is more than 100 years away")));
+        return Err(ExpiryError(format!(
+            "the expiry {text} is more than 100 years away"
+        )));
     }
     Ok(now + seconds)
 }
@@ -68,7 +74,9 @@ fn parse_date(text: &str) -> Option<Option<(i64, u32, u32)>> {
     let shaped = b.len() == 10
         && b[4] == b'-'
         && b[7] == b'-'
-        && b.iter().enumerate().all(|(i, c)| i == 4 || i == 7 || c.is_ascii_digit());
+        && b.iter()
+            .enumerate()
+            .all(|(i, c)| i == 4 || i == 7 || c.is_ascii_digit());
     if !shaped {
         return None;
     }
@@ -96,8 +104,14 @@ mod tests {
 
     #[test]
     fn dates_mean_the_end_of_that_day_utc() {
-        assert_eq!(rfc3339(parse("2027-01-31", NOW).unwrap()), "2027-01-31T23:59:59Z");
-        assert_eq!(rfc3339(parse("2028-02-29", NOW).unwrap()), "2028-02-29T23:59:59Z");
+        assert_eq!(
+            rfc3339(parse("2027-01-31", NOW).unwrap()),
+            "2027-01-31T23:59:59Z"
+        );
+        assert_eq!(
+            rfc3339(parse("2028-02-29", NOW).unwrap()),
+            "2028-02-29T23:59:59Z"
+        );
     }
 
     #[test]
@@ -110,7 +124,21 @@ mod tests {
 
     #[test]
     fn bad_expiries_are_refused() {
-        for bad in ["", "d", "90", "90m", "-1d", "0d", "1.5d", "90 d", "2027-02-30", "2027-13-01", "2027-1-31", "99999999999d", "200w0"] {
+        for bad in [
+            "",
+            "d",
+            "90",
+            "90m",
+            "-1d",
+            "0d",
+            "1.5d",
+            "90 d",
+            "2027-02-30",
+            "2027-13-01",
+            "2027-1-31",
+            "99999999999d",
+            "200w0",
+        ] {
             assert!(parse(bad, NOW).is_err(), "{bad:?}");
         }
         assert!(parse("36600d", NOW).is_ok());

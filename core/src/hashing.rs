@@ -45,7 +45,9 @@ pub enum HashError {
 impl fmt::Display for HashError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            HashError::Malformed => f.write_str("stored password hash is not a valid argon2id PHC string"),
+            HashError::Malformed => {
+                f.write_str("stored password hash is not a valid argon2id PHC string")
+            }
             HashError::Unsupported(why) => write!(f, "stored password hash is not accepted: {why}"),
             HashError::OutOfMemory => f.write_str("could not allocate argon2 working memory"),
             HashError::Internal => f.write_str("argon2 failed"),
@@ -128,13 +130,21 @@ impl StoredHash {
     pub fn parse(phc: &str) -> Result<Self, HashError> {
         let hash = PasswordHash::new(phc).map_err(|_| HashError::Malformed)?;
         if hash.algorithm != argon2::ARGON2ID_IDENT {
-            return Err(HashError::Unsupported(format!("algorithm {}", hash.algorithm)));
+            return Err(HashError::Unsupported(format!(
+                "algorithm {}",
+                hash.algorithm
+            )));
         }
         if hash.version != Some(Version::V0x13 as u32) {
-            return Err(HashError::Unsupported("argon2 version other than 19".into()));
+            return Err(HashError::Unsupported(
+                "argon2 version other than 19".into(),
+            ));
         }
         let params = Params::try_from(&hash).map_err(|_| HashError::Malformed)?;
-        if params.p_cost() > MAX_P_COST || params.m_cost() > MAX_M_COST_KIB || params.t_cost() > MAX_T_COST {
+        if params.p_cost() > MAX_P_COST
+            || params.m_cost() > MAX_M_COST_KIB
+            || params.t_cost() > MAX_T_COST
+        {
             return Err(HashError::Unsupported(format!(
                 "m={} t={} p={} exceeds the limit m={MAX_M_COST_KIB} t={MAX_T_COST} p={MAX_P_COST}",
                 params.m_cost(),
@@ -144,9 +154,16 @@ impl StoredHash {
         }
         let salt = hash.salt.ok_or(HashError::Malformed)?;
         let mut buf = [0u8; 64];
-        let salt = salt.decode_b64(&mut buf).map_err(|_| HashError::Malformed)?.to_vec();
+        let salt = salt
+            .decode_b64(&mut buf)
+            .map_err(|_| HashError::Malformed)?
+            .to_vec();
         let expected = hash.hash.ok_or(HashError::Malformed)?.as_bytes().to_vec();
-        Ok(Self { params, salt, expected })
+        Ok(Self {
+            params,
+            salt,
+            expected,
+        })
     }
 
     pub fn block_count(&self) -> usize {
@@ -154,7 +171,11 @@ impl StoredHash {
     }
 
     /// Runs argon2 once in the caller's memory and compares in constant time.
-    pub fn verify<M: Argon2Memory>(&self, secret: &NormalizedSecret, memory: &mut M) -> Result<bool, HashError> {
+    pub fn verify<M: Argon2Memory>(
+        &self,
+        secret: &NormalizedSecret,
+        memory: &mut M,
+    ) -> Result<bool, HashError> {
         let argon = Argon2::new(Algorithm::Argon2id, Version::V0x13, self.params.clone());
         let mut out = Zeroizing::new(vec![0u8; self.expected.len()]);
         let result = match memory.blocks(self.block_count()) {
@@ -185,14 +206,22 @@ mod tests {
         let mut rng = StdRng::seed_from_u64(3);
         let right = secret("abcd-efgh-ijkl-mnop");
         let cred = make_credential(&right, &mut rng).unwrap();
-        assert!(cred.phc.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{}", cred.phc);
+        assert!(
+            cred.phc.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"),
+            "{}",
+            cred.phc
+        );
         let stored = StoredHash::parse(&cred.phc).unwrap();
         let mut mem = HeapMemory::default();
         assert!(stored.verify(&right, &mut mem).unwrap());
-        assert!(!stored.verify(&secret("abcd-efgh-ijkl-mnoq"), &mut mem).unwrap());
+        assert!(!stored
+            .verify(&secret("abcd-efgh-ijkl-mnoq"), &mut mem)
+            .unwrap());
         // The crate's own verifier agrees, so the PHC string is standard.
         let parsed = PasswordHash::new(&cred.phc).unwrap();
-        assert!(Argon2::default().verify_password(right.as_bytes(), &parsed).is_ok());
+        assert!(Argon2::default()
+            .verify_password(right.as_bytes(), &parsed)
+            .is_ok());
         // Memory is wiped after use.
         assert!(mem.0.iter().all(|b| b.as_ref().iter().all(|&w| w == 0)));
     }
@@ -205,7 +234,11 @@ mod tests {
         mac.update(b"abcdefghijklmnop");
         let full = mac.finalize().into_bytes();
         assert_eq!(tag(&salt, &s), u16::from_be_bytes([full[0], full[1]]));
-        assert_ne!(tag(&[1u8; 16], &s), tag(&[2u8; 16], &s), "the salt changes the tag");
+        assert_ne!(
+            tag(&[1u8; 16], &s),
+            tag(&[2u8; 16], &s),
+            "the salt changes the tag"
+        );
     }
 
     #[test]
@@ -231,7 +264,10 @@ mod tests {
                 .hash_password(s.as_bytes(), &salt)
                 .unwrap()
                 .to_string();
-            assert!(matches!(StoredHash::parse(&phc), Err(HashError::Unsupported(_))), "{phc}");
+            assert!(
+                matches!(StoredHash::parse(&phc), Err(HashError::Unsupported(_))),
+                "{phc}"
+            );
         }
     }
 
@@ -257,8 +293,14 @@ mod tests {
             .hash_password(s.as_bytes(), &salt)
             .unwrap()
             .to_string();
-        assert!(matches!(StoredHash::parse(&argon2i), Err(HashError::Unsupported(_))));
+        assert!(matches!(
+            StoredHash::parse(&argon2i),
+            Err(HashError::Unsupported(_))
+        ));
         assert_eq!(StoredHash::parse("").err(), Some(HashError::Malformed));
-        assert_eq!(StoredHash::parse("$argon2id$v=19$m=19456,t=2,p=1$").err(), Some(HashError::Malformed));
+        assert_eq!(
+            StoredHash::parse("$argon2id$v=19$m=19456,t=2,p=1$").err(),
+            Some(HashError::Malformed)
+        );
     }
 }

@@ -54,7 +54,10 @@ impl fmt::Display for Refusal {
 pub enum LoginError {
     Store(StoreError),
     /// A stored hash that matched the tag could not be used.
-    BadHash { id: i64, err: HashError },
+    BadHash {
+        id: i64,
+        err: HashError,
+    },
     /// A fingerprint was taken but the shadow entry cannot be read now.
     ShadowUnavailable,
 }
@@ -101,7 +104,8 @@ pub fn authenticate<M: Argon2Memory>(
         if tag(&row.tag_salt, secret) != row.tag {
             continue;
         }
-        let stored = StoredHash::parse(&row.phc).map_err(|err| LoginError::BadHash { id: row.id, err })?;
+        let stored =
+            StoredHash::parse(&row.phc).map_err(|err| LoginError::BadHash { id: row.id, err })?;
         if stored
             .verify(secret, memory)
             .map_err(|err| LoginError::BadHash { id: row.id, err })?
@@ -126,7 +130,11 @@ pub fn authenticate<M: Argon2Memory>(
             return Ok(Outcome::Refused(Refusal::PrimaryChanged { wiped }));
         }
     }
-    if req.side_effects && row.last_used_at.is_none_or(|t| req.now - t >= LAST_USED_THROTTLE_SECS) {
+    if req.side_effects
+        && row
+            .last_used_at
+            .is_none_or(|t| req.now - t >= LAST_USED_THROTTLE_SECS)
+    {
         // Best effort: a login never fails because it could not be recorded.
         let _ = store.record_use(row.id, req.now, req.service, req.rhost);
     }

@@ -37,7 +37,9 @@ pub enum PolicyError {
 impl fmt::Display for PolicyError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            PolicyError::User(m) | PolicyError::Service(m) | PolicyError::Label(m) => f.write_str(m),
+            PolicyError::User(m) | PolicyError::Service(m) | PolicyError::Label(m) => {
+                f.write_str(m)
+            }
         }
     }
 }
@@ -57,10 +59,14 @@ pub fn check_user(user: &str) -> Result<(), PolicyError> {
         )));
     }
     if user.chars().any(char::is_control) {
-        return Err(PolicyError::User("the user name contains a control character".into()));
+        return Err(PolicyError::User(
+            "the user name contains a control character".into(),
+        ));
     }
     if user.contains([':', '/']) {
-        return Err(PolicyError::User("the user name may not contain ':' or '/'".into()));
+        return Err(PolicyError::User(
+            "the user name may not contain ':' or '/'".into(),
+        ));
     }
     Ok(())
 }
@@ -87,10 +93,14 @@ pub fn check_label(label: &str) -> Result<(), PolicyError> {
         )));
     }
     if label.chars().any(char::is_control) {
-        return Err(PolicyError::Label("the label contains a control character".into()));
+        return Err(PolicyError::Label(
+            "the label contains a control character".into(),
+        ));
     }
     if label.trim() != label {
-        return Err(PolicyError::Label("the label may not begin or end with white space".into()));
+        return Err(PolicyError::Label(
+            "the label may not begin or end with white space".into(),
+        ));
     }
     Ok(())
 }
@@ -110,13 +120,17 @@ pub enum Scope {
 }
 
 impl Scope {
-    pub fn only<I: IntoIterator<Item = S>, S: AsRef<str>>(services: I) -> Result<Self, PolicyError> {
+    pub fn only<I: IntoIterator<Item = S>, S: AsRef<str>>(
+        services: I,
+    ) -> Result<Self, PolicyError> {
         let mut list = services
             .into_iter()
             .map(|s| normalize_service(s.as_ref()))
             .collect::<Result<Vec<_>, _>>()?;
         if list.is_empty() {
-            return Err(PolicyError::Service("name at least one --service, or give --any-service".into()));
+            return Err(PolicyError::Service(
+                "name at least one --service, or give --any-service".into(),
+            ));
         }
         list.sort();
         list.dedup();
@@ -143,7 +157,13 @@ impl Scope {
         if stored == "*" {
             Scope::Any
         } else {
-            Scope::Only(stored.split(' ').filter(|s| !s.is_empty()).map(str::to_owned).collect())
+            Scope::Only(
+                stored
+                    .split(' ')
+                    .filter(|s| !s.is_empty())
+                    .map(str::to_owned)
+                    .collect(),
+            )
         }
     }
 

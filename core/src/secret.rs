@@ -95,7 +95,8 @@ mod tests {
     use rand::SeedableRng;
 
     fn norm(s: &[u8]) -> Option<String> {
-        NormalizedSecret::from_candidate(s).map(|n| String::from_utf8(n.as_bytes().to_vec()).unwrap())
+        NormalizedSecret::from_candidate(s)
+            .map(|n| String::from_utf8(n.as_bytes().to_vec()).unwrap())
     }
 
     #[test]
@@ -140,7 +141,9 @@ mod tests {
             assert_eq!(shown.len(), 19);
             let groups: Vec<&str> = shown.split('-').collect();
             assert_eq!(groups.len(), 4);
-            assert!(groups.iter().all(|g| g.len() == 4 && g.bytes().all(|b| b.is_ascii_lowercase())));
+            assert!(groups
+                .iter()
+                .all(|g| g.len() == 4 && g.bytes().all(|b| b.is_ascii_lowercase())));
             let back = NormalizedSecret::from_candidate(shown.as_bytes()).unwrap();
             assert_eq!(back.as_bytes(), s.as_bytes());
         }

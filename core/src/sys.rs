@@ -21,7 +21,13 @@ pub fn passwd_uid(user: &str) -> Result<Option<u32>, i32> {
         let mut result: *mut libc::passwd = std::ptr::null_mut();
         // SAFETY: every pointer is valid for the call and buf.len() is its size.
         let rc = unsafe {
-            libc::getpwnam_r(name.as_ptr(), &mut pwd, buf.as_mut_ptr().cast(), buf.len(), &mut result)
+            libc::getpwnam_r(
+                name.as_ptr(),
+                &mut pwd,
+                buf.as_mut_ptr().cast(),
+                buf.len(),
+                &mut result,
+            )
         };
         if rc == libc::ERANGE && buf.len() < 1 << 20 {
             buf.resize(buf.len() * 4, 0);
@@ -52,7 +58,13 @@ impl ShadowSource for SystemShadow {
             let mut result: *mut libc::spwd = std::ptr::null_mut();
             // SAFETY: every pointer is valid for the call and buf.len() is its size.
             let rc = unsafe {
-                libc::getspnam_r(name.as_ptr(), &mut sp, buf.as_mut_ptr().cast(), buf.len(), &mut result)
+                libc::getspnam_r(
+                    name.as_ptr(),
+                    &mut sp,
+                    buf.as_mut_ptr().cast(),
+                    buf.len(),
+                    &mut result,
+                )
             };
             if rc == libc::ERANGE && buf.len() < 1 << 20 {
                 let bigger = buf.len() * 4;

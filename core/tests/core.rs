@@ -11,7 +11,13 @@ use apppass_core::store::{schema, Opener, Store, StoreError};
 use rusqlite::Connection;
 use util::*;
 
-fn gen(store: &mut Store, user: &str, services: &[&str], label: &str, shadow: &FakeShadow) -> (i64, String) {
+fn gen(
+    store: &mut Store,
+    user: &str,
+    services: &[&str],
+    label: &str,
+    shadow: &FakeShadow,
+) -> (i64, String) {
     gen_at(store, user, services, label, shadow, NOW, None)
 }
 
@@ -24,7 +30,11 @@ fn gen_at(
     now: i64,
     expires_at: Option<i64>,
 ) -> (i64, String) {
-    let scope = if services == ["*"] { Scope::Any } else { Scope::only(services).unwrap() };
+    let scope = if services == ["*"] {
+        Scope::Any
+    } else {
+        Scope::only(services).unwrap()
+    };
     let req = GenerateRequest {
         user,
         scope,
@@ -35,7 +45,14 @@ fn gen_at(
     (g.id, g.secret.display().to_string())
 }
 
-fn login(store: &mut Store, user: &str, service: &str, password: &str, now: i64, shadow: &FakeShadow) -> Outcome {
+fn login(
+    store: &mut Store,
+    user: &str,
+    service: &str,
+    password: &str,
+    now: i64,
+    shadow: &FakeShadow,
+) -> Outcome {
     let secret = NormalizedSecret::from_candidate(password.as_bytes()).unwrap();
     let req = LoginRequest {
         user,
@@ -63,14 +80,27 @@ fn init_creates_directory_key_and_store_with_tight_modes_and_is_idempotent() {
     assert_eq!(mode(db.parent().unwrap()), 0o700);
     assert_eq!(mode(&db), 0o600);
     assert_eq!(mode(&db.parent().unwrap().join("key")), 0o600);
-    assert_eq!(std::fs::read(db.parent().unwrap().join("key")).unwrap().len(), 32);
+    assert_eq!(
+        std::fs::read(db.parent().unwrap().join("key"))
+            .unwrap()
+            .len(),
+        32
+    );
     let key_before = std::fs::read(db.parent().unwrap().join("key")).unwrap();
     let (_, r2) = Store::init(&db, euid(), &mut rng()).unwrap();
     assert!(!r2.created_directory && !r2.created_key && !r2.created_store);
-    assert_eq!((r2.from_version, r2.to_version), (schema::LATEST, schema::LATEST));
-    assert_eq!(std::fs::read(db.parent().unwrap().join("key")).unwrap(), key_before);
+    assert_eq!(
+        (r2.from_version, r2.to_version),
+        (schema::LATEST, schema::LATEST)
+    );
+    assert_eq!(
+        std::fs::read(db.parent().unwrap().join("key")).unwrap(),
+        key_before
+    );
     let c = Connection::open(&db).unwrap();
-    let mode: String = c.query_row("PRAGMA journal_mode", [], |r| r.get(0)).unwrap();
+    let mode: String = c
+        .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+        .unwrap();
     assert_eq!(mode, "wal");
 }
 
@@ -95,7 +125,8 @@ fn migration_from_every_earlier_version_keeps_data() {
                 c.execute_batch(step).unwrap();
             }
             if start > 0 {
-                c.pragma_update(None, "application_id", schema::APPLICATION_ID).unwrap();
+                c.pragma_update(None, "application_id", schema::APPLICATION_ID)
+                    .unwrap();
                 c.pragma_update(None, "user_version", start).unwrap();
             }
         }
@@ -107,19 +138,29 @@ fn migration_from_every_earlier_version_keeps_data() {
 #[test]
 fn module_refuses_uninitialised_foreign_newer_and_older_stores() {
     let t = TestStore::new();
-    assert!(matches!(Store::open(&t.db, euid(), Opener::Module), Err(StoreError::Missing { .. })));
+    assert!(matches!(
+        Store::open(&t.db, euid(), Opener::Module),
+        Err(StoreError::Missing { .. })
+    ));
     t.init();
     let c = Connection::open(&t.db).unwrap();
-    c.pragma_update(None, "user_version", schema::LATEST + 1).unwrap();
+    c.pragma_update(None, "user_version", schema::LATEST + 1)
+        .unwrap();
     assert!(matches!(
         Store::open(&t.db, euid(), Opener::Module),
         Err(StoreError::UnknownVersion { .. })
     ));
     // init does not downgrade or touch a newer store either.
-    assert!(matches!(Store::init(&t.db, euid(), &mut rng()), Err(StoreError::UnknownVersion { .. })));
+    assert!(matches!(
+        Store::init(&t.db, euid(), &mut rng()),
+        Err(StoreError::UnknownVersion { .. })
+    ));
     c.pragma_update(None, "user_version", 0).unwrap();
     c.pragma_update(None, "application_id", 0).unwrap();
-    assert!(matches!(Store::open(&t.db, euid(), Opener::Module), Err(StoreError::NotInitialised { .. })));
+    assert!(matches!(
+        Store::open(&t.db, euid(), Opener::Module),
+        Err(StoreError::NotInitialised { .. })
+    ));
 
     let foreign = TestStore::new();
     let f = Connection::open(&foreign.db).unwrap();
@@ -127,8 +168,15 @@ fn module_refuses_uninitialised_foreign_newer_and_older_stores() {
     drop(f);
     std::fs::write(foreign.dir.path().join("key"), [1u8; 32]).unwrap();
     use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(foreign.dir.path().join("key"), std::fs::Permissions::from_mode(0o600)).unwrap();
-    assert!(matches!(Store::init(&foreign.db, euid(), &mut rng()), Err(StoreError::Foreign { .. })));
+    std::fs::set_permissions(
+        foreign.dir.path().join("key"),
+        std::fs::Permissions::from_mode(0o600),
+    )
+    .unwrap();
+    assert!(matches!(
+        Store::init(&foreign.db, euid(), &mut rng()),
+        Err(StoreError::Foreign { .. })
+    ));
 }
 
 #[test]
@@ -148,7 +196,14 @@ fn right_password_logs_in_and_everything_else_is_refused() {
     let (_, alice_imap) = gen(&mut s, "alice", &["imap"], "Phone", &sh);
     let (_, bob_imap) = gen(&mut s, "bob", &["imap"], "Phone", &sh);
     assert!(ok(&login(&mut s, "alice", "imap", &alice_imap, NOW, &sh)));
-    assert!(ok(&login(&mut s, "alice", "imap", &alice_imap.to_uppercase().replace('-', " "), NOW, &sh)));
+    assert!(ok(&login(
+        &mut s,
+        "alice",
+        "imap",
+        &alice_imap.to_uppercase().replace('-', " "),
+        NOW,
+        &sh
+    )));
     assert_eq!(
         login(&mut s, "alice", "imap", "aaaa-bbbb-cccc-dddd", NOW, &sh),
         Outcome::Refused(Refusal::NoMatch)
@@ -198,10 +253,35 @@ fn revoked_and_expired_passwords_never_authenticate_and_revoke_erases_the_hash()
     let mut s = t.init();
     let sh = FakeShadow::default();
     let (id, pw) = gen(&mut s, "alice", &["imap"], "Phone", &sh);
-    let (_, short) = gen_at(&mut s, "alice", &["imap"], "Short", &sh, NOW, Some(NOW + 3600));
-    assert!(ok(&login(&mut s, "alice", "imap", &short, NOW + 3600, &sh)), "valid through its last second");
-    assert!(!ok(&login(&mut s, "alice", "imap", &short, NOW + 3601, &sh)));
-    admin::revoke(&mut s, "alice", &RevokeTarget::Id(id), Some("lost phone"), NOW + 10).unwrap();
+    let (_, short) = gen_at(
+        &mut s,
+        "alice",
+        &["imap"],
+        "Short",
+        &sh,
+        NOW,
+        Some(NOW + 3600),
+    );
+    assert!(
+        ok(&login(&mut s, "alice", "imap", &short, NOW + 3600, &sh)),
+        "valid through its last second"
+    );
+    assert!(!ok(&login(
+        &mut s,
+        "alice",
+        "imap",
+        &short,
+        NOW + 3601,
+        &sh
+    )));
+    admin::revoke(
+        &mut s,
+        "alice",
+        &RevokeTarget::Id(id),
+        Some("lost phone"),
+        NOW + 10,
+    )
+    .unwrap();
     assert!(!ok(&login(&mut s, "alice", "imap", &pw, NOW + 20, &sh)));
     let c = Connection::open(&t.db).unwrap();
     let (phc, tag, salt, reason): (Option<String>, Option<i64>, Option<Vec<u8>>, String) = c
@@ -226,13 +306,22 @@ fn last_use_is_recorded_and_throttled() {
     let sh = FakeShadow::default();
     let (_, pw) = gen(&mut s, "alice", &["imap"], "Phone", &sh);
     assert!(ok(&login(&mut s, "alice", "imap", &pw, NOW + 100, &sh)));
-    let row = |s: &mut Store| admin::list(s, Some("alice"), false, NOW, &sh).unwrap().0.remove(0);
+    let row = |s: &mut Store| {
+        admin::list(s, Some("alice"), false, NOW, &sh)
+            .unwrap()
+            .0
+            .remove(0)
+    };
     let r = row(&mut s);
     assert_eq!(r.last_used_at, Some(NOW + 100));
     assert_eq!(r.last_used_service.as_deref(), Some("imap"));
     assert_eq!(r.last_used_rhost.as_deref(), Some("203.0.113.7"));
     assert!(ok(&login(&mut s, "alice", "imap", &pw, NOW + 130, &sh)));
-    assert_eq!(row(&mut s).last_used_at, Some(NOW + 100), "within 60 s: not rewritten");
+    assert_eq!(
+        row(&mut s).last_used_at,
+        Some(NOW + 100),
+        "within 60 s: not rewritten"
+    );
     assert!(ok(&login(&mut s, "alice", "imap", &pw, NOW + 160, &sh)));
     assert_eq!(row(&mut s).last_used_at, Some(NOW + 160));
 }
@@ -253,7 +342,10 @@ fn verify_without_side_effects_records_nothing() {
     };
     let out = authenticate(&mut s, &req, &secret, &mut HeapMemory::default(), &sh).unwrap();
     assert!(ok(&out));
-    let r = admin::list(&mut s, Some("alice"), false, NOW, &sh).unwrap().0.remove(0);
+    let r = admin::list(&mut s, Some("alice"), false, NOW, &sh)
+        .unwrap()
+        .0
+        .remove(0);
     assert_eq!(r.last_used_at, None);
 }
 
@@ -269,17 +361,28 @@ fn labels_are_unique_among_active_passwords_ignoring_case() {
         label: "IPHONE mail",
         expires_at: None,
     };
-    let e = admin::generate(&mut s, &req, NOW, &mut rng(), &sh).err().unwrap();
+    let e = admin::generate(&mut s, &req, NOW, &mut rng(), &sh)
+        .err()
+        .unwrap();
     assert!(matches!(e, AdminError::DuplicateLabel { .. }), "{e}");
     // Another user may use the label, and so may alice once the first is revoked.
     gen(&mut s, "bob", &["imap"], "iPhone Mail", &sh);
-    admin::revoke(&mut s, "alice", &RevokeTarget::Label("iphone MAIL"), None, NOW).unwrap();
+    admin::revoke(
+        &mut s,
+        "alice",
+        &RevokeTarget::Label("iphone MAIL"),
+        None,
+        NOW,
+    )
+    .unwrap();
     assert!(admin::generate(&mut s, &req, NOW, &mut rng(), &sh).is_ok());
     // Nothing was half-written by the refused attempt: one generated event per success.
     let h = admin::history(&s, "alice", NOW).unwrap();
     let generated = h.iter().filter(|e| e.event == "generated").count();
     assert_eq!(generated, 2);
-    assert!(h.iter().any(|e| e.event == "revoked" && e.password_id == Some(id)));
+    assert!(h
+        .iter()
+        .any(|e| e.event == "revoked" && e.password_id == Some(id)));
 }
 
 #[test]
@@ -318,7 +421,8 @@ fn ids_are_never_reused() {
     let (a, _) = gen(&mut s, "alice", &["imap"], "a", &sh);
     admin::revoke(&mut s, "alice", &RevokeTarget::Id(a), None, NOW).unwrap();
     let c = Connection::open(&t.db).unwrap();
-    c.execute("DELETE FROM passwords WHERE id = ?1", [a]).unwrap();
+    c.execute("DELETE FROM passwords WHERE id = ?1", [a])
+        .unwrap();
     let (b, _) = gen(&mut s, "alice", &["imap"], "b", &sh);
     assert!(b > a);
 }
@@ -337,12 +441,24 @@ fn list_and_history_show_statuses_and_lifecycle() {
     assert_eq!(active.iter().map(|r| r.id).collect::<Vec<_>>(), vec![a]);
     let (all, _) = admin::list(&mut s, None, true, later, &sh).unwrap();
     let statuses: Vec<_> = all.iter().map(|r| Status::of(r, later)).collect();
-    assert_eq!(statuses, vec![Status::Active, Status::Expired, Status::Revoked]);
+    assert_eq!(
+        statuses,
+        vec![Status::Active, Status::Expired, Status::Revoked]
+    );
     let h = admin::history(&s, "alice", later).unwrap();
-    let seq: Vec<_> = h.iter().map(|e| (e.event.as_str(), e.password_id.unwrap())).collect();
+    let seq: Vec<_> = h
+        .iter()
+        .map(|e| (e.event.as_str(), e.password_id.unwrap()))
+        .collect();
     assert_eq!(
         seq,
-        vec![("generated", a), ("generated", b), ("generated", c), ("revoked", c), ("expired", b)]
+        vec![
+            ("generated", a),
+            ("generated", b),
+            ("generated", c),
+            ("revoked", c),
+            ("expired", b)
+        ]
     );
     assert_eq!(h[4].at, NOW + 50);
     assert_eq!(h[3].reason.as_deref(), Some(admin::DEFAULT_REVOKE_REASON));
@@ -356,7 +472,14 @@ fn revoke_all_revokes_every_unrevoked_password_of_that_user_only() {
     gen(&mut s, "alice", &["imap"], "a", &sh);
     gen(&mut s, "alice", &["imap"], "b", &sh);
     let (_, bob) = gen(&mut s, "bob", &["imap"], "a", &sh);
-    let done = admin::revoke(&mut s, "alice", &RevokeTarget::All, Some("offboarding"), NOW).unwrap();
+    let done = admin::revoke(
+        &mut s,
+        "alice",
+        &RevokeTarget::All,
+        Some("offboarding"),
+        NOW,
+    )
+    .unwrap();
     assert_eq!(done.len(), 2);
     assert!(ok(&login(&mut s, "bob", "imap", &bob, NOW, &sh)));
     assert!(matches!(
@@ -373,12 +496,21 @@ fn fingerprint_unchanged_changed_locked_unavailable_and_not_taken() {
     sh.set("alice", "$y$j9T$one$hash");
     let (_, pw) = gen(&mut s, "alice", &["imap"], "Phone", &sh);
     let (_, virt) = gen(&mut s, "vuser@example.org", &["imap"], "Phone", &sh);
-    assert!(ok(&login(&mut s, "alice", "imap", &pw, NOW, &sh)), "unchanged");
+    assert!(
+        ok(&login(&mut s, "alice", "imap", &pw, NOW, &sh)),
+        "unchanged"
+    );
 
     sh.set("alice", "!$y$j9T$one$hash");
-    assert_eq!(login(&mut s, "alice", "imap", &pw, NOW, &sh), Outcome::Refused(Refusal::AccountLocked));
+    assert_eq!(
+        login(&mut s, "alice", "imap", &pw, NOW, &sh),
+        Outcome::Refused(Refusal::AccountLocked)
+    );
     sh.set("alice", "$y$j9T$one$hash");
-    assert!(ok(&login(&mut s, "alice", "imap", &pw, NOW, &sh)), "unlocked again");
+    assert!(
+        ok(&login(&mut s, "alice", "imap", &pw, NOW, &sh)),
+        "unlocked again"
+    );
 
     sh.unavailable("alice");
     let secret = NormalizedSecret::from_candidate(pw.as_bytes()).unwrap();
@@ -399,7 +531,11 @@ fn fingerprint_unchanged_changed_locked_unavailable_and_not_taken() {
     );
     let c = Connection::open(&t.db).unwrap();
     let revoked: i64 = c
-        .query_row("SELECT count(*) FROM passwords WHERE revoked_at IS NOT NULL", [], |r| r.get(0))
+        .query_row(
+            "SELECT count(*) FROM passwords WHERE revoked_at IS NOT NULL",
+            [],
+            |r| r.get(0),
+        )
         .unwrap();
     assert_eq!(revoked, 0);
 
@@ -408,14 +544,24 @@ fn fingerprint_unchanged_changed_locked_unavailable_and_not_taken() {
         Outcome::Refused(Refusal::PrimaryChanged { wiped: 1 })
     );
     let (rows, _) = admin::list(&mut s, Some("alice"), true, NOW + 6, &sh).unwrap();
-    assert_eq!(rows[0].revoked_reason.as_deref(), Some("primary password changed"));
+    assert_eq!(
+        rows[0].revoked_reason.as_deref(),
+        Some("primary password changed")
+    );
     let h = admin::history(&s, "alice", NOW + 6).unwrap();
     assert_eq!(h.last().unwrap().event, "wiped");
     // A password generated after the change works and carries the new fingerprint.
     let (_, fresh) = gen(&mut s, "alice", &["imap"], "Phone", &sh);
     assert!(ok(&login(&mut s, "alice", "imap", &fresh, NOW + 7, &sh)));
     // The virtual user never had a fingerprint and is untouched.
-    assert!(ok(&login(&mut s, "vuser@example.org", "imap", &virt, NOW + 8, &sh)));
+    assert!(ok(&login(
+        &mut s,
+        "vuser@example.org",
+        "imap",
+        &virt,
+        NOW + 8,
+        &sh
+    )));
 }
 
 #[test]
@@ -427,7 +573,13 @@ fn generate_and_list_wipe_against_a_stale_fingerprint_first() {
     let (_, old) = gen(&mut s, "alice", &["imap"], "Old", &sh);
     sh.set("alice", "$y$new");
     let (_, notices) = admin::list(&mut s, Some("alice"), false, NOW, &sh).unwrap();
-    assert_eq!(notices, vec![Notice::Wiped { user: "alice".into(), count: 1 }]);
+    assert_eq!(
+        notices,
+        vec![Notice::Wiped {
+            user: "alice".into(),
+            count: 1
+        }]
+    );
     assert!(!ok(&login(&mut s, "alice", "imap", &old, NOW, &sh)));
     sh.set("alice", "$y$newer");
     let (_, pw) = gen(&mut s, "alice", &["imap"], "New", &sh);
@@ -439,7 +591,13 @@ fn generate_and_list_wipe_against_a_stale_fingerprint_first() {
         expires_at: None,
     };
     let g = admin::generate(&mut s, &req, NOW, &mut rng(), &sh).unwrap();
-    assert_eq!(g.notices, vec![Notice::Wiped { user: "alice".into(), count: 1 }]);
+    assert_eq!(
+        g.notices,
+        vec![Notice::Wiped {
+            user: "alice".into(),
+            count: 1
+        }]
+    );
     assert!(!ok(&login(&mut s, "alice", "imap", &pw, NOW, &sh)));
 }
 
@@ -452,8 +610,14 @@ fn init_refuses_to_replace_a_lost_key_when_fingerprints_depend_on_it() {
     gen(&mut s, "alice", &["imap"], "Phone", &sh);
     drop(s);
     std::fs::remove_file(t.dir.path().join("key")).unwrap();
-    assert!(matches!(Store::init(&t.db, euid(), &mut rng()), Err(StoreError::KeyMissing { .. })));
-    assert!(matches!(Store::open(&t.db, euid(), Opener::Module), Err(StoreError::KeyMissing { .. })));
+    assert!(matches!(
+        Store::init(&t.db, euid(), &mut rng()),
+        Err(StoreError::KeyMissing { .. })
+    ));
+    assert!(matches!(
+        Store::open(&t.db, euid(), Opener::Module),
+        Err(StoreError::KeyMissing { .. })
+    ));
 }
 
 #[test]
@@ -465,7 +629,10 @@ fn backup_is_a_working_store_with_its_key() {
     let out = TestStore::new();
     let dest = out.dir.path().join("copy.db");
     s.backup(&dest).unwrap();
-    assert!(matches!(s.backup(&dest), Err(StoreError::Exists { .. })), "never overwrites");
+    assert!(
+        matches!(s.backup(&dest), Err(StoreError::Exists { .. })),
+        "never overwrites"
+    );
     let mut copy = Store::open(&dest, euid(), Opener::Module).unwrap();
     assert_eq!(&copy.key()[..], &s.key()[..]);
     assert!(ok(&login(&mut copy, "alice", "imap", &pw, NOW, &sh)));
@@ -480,12 +647,22 @@ fn a_writer_holding_the_lock_does_not_block_a_login() {
     let sh = FakeShadow::default();
     let (_, pw) = gen(&mut s, "alice", &["imap"], "Phone", &sh);
     let c = Connection::open(&t.db).unwrap();
-    c.execute_batch("BEGIN IMMEDIATE; UPDATE settings SET value = value;").unwrap();
+    c.execute_batch("BEGIN IMMEDIATE; UPDATE settings SET value = value;")
+        .unwrap();
     let mut reader = Store::open(&t.db, euid(), Opener::Module).unwrap();
     let start = std::time::Instant::now();
     assert!(ok(&login(&mut reader, "alice", "imap", &pw, NOW, &sh)));
-    assert!(start.elapsed() < std::time::Duration::from_secs(2), "last-used write gave up quickly");
+    assert!(
+        start.elapsed() < std::time::Duration::from_secs(2),
+        "last-used write gave up quickly"
+    );
     c.execute_batch("COMMIT").unwrap();
-    let r = admin::list(&mut s, Some("alice"), false, NOW, &sh).unwrap().0.remove(0);
-    assert_eq!(r.last_used_at, None, "the locked write was skipped, the login succeeded");
+    let r = admin::list(&mut s, Some("alice"), false, NOW, &sh)
+        .unwrap()
+        .0
+        .remove(0);
+    assert_eq!(
+        r.last_used_at, None,
+        "the locked write was skipped, the login succeeded"
+    );
 }

@@ -5,42 +5,83 @@ use std::path::{Path, PathBuf};
 /// or refused": `PAM_AUTHINFO_UNAVAIL` in the module, exit code 3 in the CLI.
 #[derive(Debug)]
 pub enum StoreError {
-    Missing { path: PathBuf },
-    Unsafe { path: PathBuf, detail: String },
-    Unreadable { path: PathBuf, detail: String },
-    Corrupt { path: PathBuf, detail: String },
-    NotInitialised { path: PathBuf },
-    UnknownVersion { path: PathBuf, found: i64, known: i64 },
-    Outdated { path: PathBuf, found: i64, known: i64 },
-    Foreign { path: PathBuf },
-    KeyMissing { path: PathBuf },
-    KeyInvalid { path: PathBuf, detail: String },
-    Busy { path: PathBuf },
-    Exists { path: PathBuf },
-    Sqlite { detail: String },
+    Missing {
+        path: PathBuf,
+    },
+    Unsafe {
+        path: PathBuf,
+        detail: String,
+    },
+    Unreadable {
+        path: PathBuf,
+        detail: String,
+    },
+    Corrupt {
+        path: PathBuf,
+        detail: String,
+    },
+    NotInitialised {
+        path: PathBuf,
+    },
+    UnknownVersion {
+        path: PathBuf,
+        found: i64,
+        known: i64,
+    },
+    Outdated {
+        path: PathBuf,
+        found: i64,
+        known: i64,
+    },
+    Foreign {
+        path: PathBuf,
+    },
+    KeyMissing {
+        path: PathBuf,
+    },
+    KeyInvalid {
+        path: PathBuf,
+        detail: String,
+    },
+    Busy {
+        path: PathBuf,
+    },
+    Exists {
+        path: PathBuf,
+    },
+    Sqlite {
+        detail: String,
+    },
 }
 
 impl StoreError {
     /// Corruption deserves LOG_ALERT: someone must look at the machine.
     pub fn is_corruption(&self) -> bool {
-        matches!(self, StoreError::Corrupt { .. } | StoreError::Foreign { .. })
+        matches!(
+            self,
+            StoreError::Corrupt { .. } | StoreError::Foreign { .. }
+        )
     }
 
     pub(crate) fn sqlite(path: &Path, err: rusqlite::Error) -> Self {
         use rusqlite::ErrorCode;
         let path = path.to_path_buf();
         match err.sqlite_error_code() {
-            Some(ErrorCode::NotADatabase) | Some(ErrorCode::DatabaseCorrupt) => StoreError::Corrupt {
-                path,
-                detail: err.to_string(),
-            },
-            Some(ErrorCode::DatabaseBusy) | Some(ErrorCode::DatabaseLocked) => StoreError::Busy { path },
-            Some(ErrorCode::CannotOpen) | Some(ErrorCode::PermissionDenied) | Some(ErrorCode::ReadOnly) => {
-                StoreError::Unreadable {
+            Some(ErrorCode::NotADatabase) | Some(ErrorCode::DatabaseCorrupt) => {
+                StoreError::Corrupt {
                     path,
                     detail: err.to_string(),
                 }
             }
+            Some(ErrorCode::DatabaseBusy) | Some(ErrorCode::DatabaseLocked) => {
+                StoreError::Busy { path }
+            }
+            Some(ErrorCode::CannotOpen)
+            | Some(ErrorCode::PermissionDenied)
+            | Some(ErrorCode::ReadOnly) => StoreError::Unreadable {
+                path,
+                detail: err.to_string(),
+            },
             _ => StoreError::Sqlite {
                 detail: format!("{}: {err}", path.display()),
             },

@@ -18,7 +18,9 @@ pub type Key = Zeroizing<[u8; KEY_LEN]>;
 
 /// The key file that belongs with a store: `key` in the store's directory.
 pub fn key_path(db: &Path) -> PathBuf {
-    db.parent().unwrap_or_else(|| Path::new("/")).join(KEY_FILE_NAME)
+    db.parent()
+        .unwrap_or_else(|| Path::new("/"))
+        .join(KEY_FILE_NAME)
 }
 
 pub(crate) fn load(path: &Path, euid: u32) -> Result<Key, StoreError> {
@@ -27,7 +29,9 @@ pub(crate) fn load(path: &Path, euid: u32) -> Result<Key, StoreError> {
         .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
         .open(path)
         .map_err(|e| match e.kind() {
-            io::ErrorKind::NotFound => StoreError::KeyMissing { path: path.to_path_buf() },
+            io::ErrorKind::NotFound => StoreError::KeyMissing {
+                path: path.to_path_buf(),
+            },
             _ if e.raw_os_error() == Some(libc::ELOOP) => StoreError::Unsafe {
                 path: path.to_path_buf(),
                 detail: "it is a symbolic link; point at the real path".into(),
@@ -48,8 +52,13 @@ pub(crate) fn load(path: &Path, euid: u32) -> Result<Key, StoreError> {
         path: path.to_path_buf(),
         detail: detail.into(),
     };
-    file.read_exact(&mut key[..]).map_err(|_| invalid("it is shorter than 32 bytes"))?;
-    if file.read(&mut extra).map_err(|_| invalid("it cannot be read"))? != 0 {
+    file.read_exact(&mut key[..])
+        .map_err(|_| invalid("it is shorter than 32 bytes"))?;
+    if file
+        .read(&mut extra)
+        .map_err(|_| invalid("it cannot be read"))?
+        != 0
+    {
         return Err(invalid("it is longer than 32 bytes"));
     }
     Ok(key)
@@ -66,7 +75,9 @@ pub(crate) fn create<R: RngCore + CryptoRng>(path: &Path, rng: &mut R) -> Result
 /// Creates `path` with mode 0600 holding `key`; refuses to replace a file.
 pub(crate) fn write_new(path: &Path, key: &[u8; KEY_LEN]) -> Result<(), StoreError> {
     let fail = |e: io::Error| match e.kind() {
-        io::ErrorKind::AlreadyExists => StoreError::Exists { path: path.to_path_buf() },
+        io::ErrorKind::AlreadyExists => StoreError::Exists {
+            path: path.to_path_buf(),
+        },
         _ => StoreError::Unreadable {
             path: path.to_path_buf(),
             detail: e.to_string(),

@@ -12,9 +12,8 @@ pub mod schema;
 
 pub use error::StoreError;
 pub use key::{key_path, Key};
-pub use queries::{CandidateRow, EventRow, NewPassword, PasswordRow, Selector};
 pub(crate) use queries::InsertError;
-
+pub use queries::{CandidateRow, EventRow, NewPassword, PasswordRow, Selector};
 
 use rand_core::{CryptoRng, RngCore};
 use rusqlite::{Connection, OpenFlags};
@@ -58,7 +57,9 @@ pub struct InitReport {
 }
 
 fn parent_dir(db: &Path) -> &Path {
-    db.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."))
+    db.parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."))
 }
 
 impl Store {
@@ -68,7 +69,9 @@ impl Store {
         check_path(parent_dir(db), euid, Kind::Directory)?;
         check_path(db, euid, Kind::File)?;
         let key = key::load(&key_path(db), euid)?;
-        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NOFOLLOW | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
+            | OpenFlags::SQLITE_OPEN_NOFOLLOW
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX;
         let conn = Connection::open_with_flags(db, flags).map_err(|e| StoreError::sqlite(db, e))?;
         let store = Self::configure(conn, db, key, opener)?;
         store.check_version()?;
@@ -77,7 +80,11 @@ impl Store {
 
     /// Creates the directory (0700), the key (0600) and the store (0600) as
     /// needed and migrates the schema to the latest version. Idempotent.
-    pub fn init<R: RngCore + CryptoRng>(db: &Path, euid: u32, rng: &mut R) -> Result<(Self, InitReport), StoreError> {
+    pub fn init<R: RngCore + CryptoRng>(
+        db: &Path,
+        euid: u32,
+        rng: &mut R,
+    ) -> Result<(Self, InitReport), StoreError> {
         let mut report = InitReport::default();
         let dir = parent_dir(db);
         match check_path(dir, euid, Kind::Directory) {
@@ -144,8 +151,14 @@ impl Store {
         Ok(matches!(found, Ok(n) if n > 0))
     }
 
-    fn configure(conn: Connection, db: &Path, key: Key, opener: Opener) -> Result<Self, StoreError> {
-        conn.busy_timeout(opener.busy_timeout()).map_err(|e| StoreError::sqlite(db, e))?;
+    fn configure(
+        conn: Connection,
+        db: &Path,
+        key: Key,
+        opener: Opener,
+    ) -> Result<Self, StoreError> {
+        conn.busy_timeout(opener.busy_timeout())
+            .map_err(|e| StoreError::sqlite(db, e))?;
         // Without this, a WAL file kept between opens is re-read on every open.
         conn.pragma_update(None, "journal_size_limit", 0)
             .map_err(|e| StoreError::sqlite(db, e))?;
@@ -192,7 +205,10 @@ impl Store {
             .map_err(err)?;
         if !mode.eq_ignore_ascii_case("wal") {
             return Err(StoreError::Sqlite {
-                detail: format!("{}: could not switch to WAL (journal mode is {mode})", db.display()),
+                detail: format!(
+                    "{}: could not switch to WAL (journal mode is {mode})",
+                    db.display()
+                ),
             });
         }
         let tx = self
@@ -201,7 +217,9 @@ impl Store {
             .map_err(err)?;
         let from = schema::user_version(&tx).map_err(err)?;
         let app = schema::application_id(&tx).map_err(err)?;
-        if app != schema::APPLICATION_ID && !(app == 0 && from == 0 && schema::is_empty(&tx).map_err(err)?) {
+        if app != schema::APPLICATION_ID
+            && !(app == 0 && from == 0 && schema::is_empty(&tx).map_err(err)?)
+        {
             return Err(StoreError::Foreign { path: db.clone() });
         }
         if from > schema::LATEST {
@@ -214,8 +232,10 @@ impl Store {
         for step in schema::MIGRATIONS.iter().skip(from as usize) {
             tx.execute_batch(step).map_err(err)?;
         }
-        tx.pragma_update(None, "application_id", schema::APPLICATION_ID).map_err(err)?;
-        tx.pragma_update(None, "user_version", schema::LATEST).map_err(err)?;
+        tx.pragma_update(None, "application_id", schema::APPLICATION_ID)
+            .map_err(err)?;
+        tx.pragma_update(None, "user_version", schema::LATEST)
+            .map_err(err)?;
         tx.commit().map_err(err)?;
         Ok((from, schema::LATEST))
     }
@@ -233,7 +253,9 @@ impl Store {
     /// this very key (several backups in one directory).
     pub fn backup(&self, dest: &Path) -> Result<PathBuf, StoreError> {
         if std::fs::symlink_metadata(dest).is_ok() {
-            return Err(StoreError::Exists { path: dest.to_path_buf() });
+            return Err(StoreError::Exists {
+                path: dest.to_path_buf(),
+            });
         }
         let dest_key = key_path(dest);
         let key_already_there = match std::fs::read(&dest_key) {
@@ -241,19 +263,26 @@ impl Store {
             Ok(_) => {
                 return Err(StoreError::Unsafe {
                     path: dest_key,
-                    detail: "a different key file is already there; back up into another directory".into(),
+                    detail: "a different key file is already there; back up into another directory"
+                        .into(),
                 })
             }
             Err(_) => false,
         };
-        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE | OpenFlags::SQLITE_OPEN_NOFOLLOW;
-        let mut out = Connection::open_with_flags(dest, flags).map_err(|e| StoreError::sqlite(dest, e))?;
-        std::fs::set_permissions(dest, std::fs::Permissions::from_mode(0o600)).map_err(|e| StoreError::Unreadable {
-            path: dest.to_path_buf(),
-            detail: e.to_string(),
+        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
+            | OpenFlags::SQLITE_OPEN_CREATE
+            | OpenFlags::SQLITE_OPEN_NOFOLLOW;
+        let mut out =
+            Connection::open_with_flags(dest, flags).map_err(|e| StoreError::sqlite(dest, e))?;
+        std::fs::set_permissions(dest, std::fs::Permissions::from_mode(0o600)).map_err(|e| {
+            StoreError::Unreadable {
+                path: dest.to_path_buf(),
+                detail: e.to_string(),
+            }
         })?;
         {
-            let backup = rusqlite::backup::Backup::new(&self.conn, &mut out).map_err(|e| StoreError::sqlite(dest, e))?;
+            let backup = rusqlite::backup::Backup::new(&self.conn, &mut out)
+                .map_err(|e| StoreError::sqlite(dest, e))?;
             backup
                 .run_to_completion(256, Duration::from_millis(10), None)
                 .map_err(|e| StoreError::sqlite(dest, e))?;

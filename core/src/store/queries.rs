@@ -102,12 +102,22 @@ impl Store {
     }
 
     /// Best effort: a short lock wait, and the caller ignores failure.
-    pub fn record_use(&mut self, id: i64, now: i64, service: &str, rhost: Option<&str>) -> Result<(), StoreError> {
+    pub fn record_use(
+        &mut self,
+        id: i64,
+        now: i64,
+        service: &str,
+        rhost: Option<&str>,
+    ) -> Result<(), StoreError> {
         let path = self.path.clone();
         let err = |e| StoreError::sqlite(&path, e);
-        self.conn.busy_timeout(Duration::from_millis(250)).map_err(err)?;
+        self.conn
+            .busy_timeout(Duration::from_millis(250))
+            .map_err(err)?;
         let result = (|| {
-            let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let tx = self
+                .conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)?;
             tx.execute(
                 "UPDATE passwords SET last_used_at = ?2, last_used_service = ?3, last_used_rhost = ?4
                  WHERE id = ?1 AND revoked_at IS NULL",
@@ -136,7 +146,9 @@ impl Store {
             return Err(InsertError::LimitReached(new.max_active));
         }
         let mut labels = tx
-            .prepare(&format!("SELECT label FROM passwords WHERE user = ?1 AND {ACTIVE}"))
+            .prepare(&format!(
+                "SELECT label FROM passwords WHERE user = ?1 AND {ACTIVE}"
+            ))
             .map_err(err)?;
         let clash = labels
             .query_map(params![new.user, new.created_at], |r| r.get::<_, String>(0))
@@ -212,7 +224,9 @@ impl Store {
         };
         chosen.retain(|(id, label)| match selector {
             Selector::Id(want) => id == want,
-            Selector::Label(want) => crate::policy::label_key(label) == crate::policy::label_key(want),
+            Selector::Label(want) => {
+                crate::policy::label_key(label) == crate::policy::label_key(want)
+            }
             Selector::All => true,
         });
         for (id, label) in &chosen {
@@ -229,7 +243,8 @@ impl Store {
             .map_err(err)?;
         }
         if event == "wiped" {
-            tx.execute("DELETE FROM fingerprints WHERE user = ?1", [user]).map_err(err)?;
+            tx.execute("DELETE FROM fingerprints WHERE user = ?1", [user])
+                .map_err(err)?;
         }
         tx.commit().map_err(err)?;
         Ok(chosen)
@@ -285,7 +300,9 @@ impl Store {
 
     pub fn setting(&self, name: &str) -> Result<Option<i64>, StoreError> {
         self.conn
-            .query_row("SELECT value FROM settings WHERE name = ?1", [name], |r| r.get(0))
+            .query_row("SELECT value FROM settings WHERE name = ?1", [name], |r| {
+                r.get(0)
+            })
             .optional()
             .map_err(|e| self.err(e))
     }
@@ -308,14 +325,22 @@ impl Store {
 
     pub fn fingerprint(&self, user: &str) -> Result<Option<Vec<u8>>, StoreError> {
         self.conn
-            .query_row("SELECT fingerprint FROM fingerprints WHERE user = ?1", [user], |r| r.get(0))
+            .query_row(
+                "SELECT fingerprint FROM fingerprints WHERE user = ?1",
+                [user],
+                |r| r.get(0),
+            )
             .optional()
             .map_err(|e| self.err(e))
     }
 
     pub fn has_user(&self, user: &str) -> Result<bool, StoreError> {
         self.conn
-            .query_row("SELECT EXISTS (SELECT 1 FROM passwords WHERE user = ?1)", [user], |r| r.get(0))
+            .query_row(
+                "SELECT EXISTS (SELECT 1 FROM passwords WHERE user = ?1)",
+                [user],
+                |r| r.get(0),
+            )
             .map_err(|e| self.err(e))
     }
 }

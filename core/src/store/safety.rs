@@ -18,7 +18,9 @@ pub(crate) enum Kind {
 
 pub(crate) fn check_path(path: &Path, euid: u32, kind: Kind) -> Result<(), StoreError> {
     let meta = std::fs::symlink_metadata(path).map_err(|e| match e.kind() {
-        io::ErrorKind::NotFound => StoreError::Missing { path: path.to_path_buf() },
+        io::ErrorKind::NotFound => StoreError::Missing {
+            path: path.to_path_buf(),
+        },
         _ => StoreError::Unreadable {
             path: path.to_path_buf(),
             detail: e.to_string(),
@@ -27,7 +29,12 @@ pub(crate) fn check_path(path: &Path, euid: u32, kind: Kind) -> Result<(), Store
     check_metadata(path, &meta, euid, kind)
 }
 
-pub(crate) fn check_metadata(path: &Path, meta: &Metadata, euid: u32, kind: Kind) -> Result<(), StoreError> {
+pub(crate) fn check_metadata(
+    path: &Path,
+    meta: &Metadata,
+    euid: u32,
+    kind: Kind,
+) -> Result<(), StoreError> {
     let refuse = |detail: String| {
         Err(StoreError::Unsafe {
             path: path.to_path_buf(),
@@ -55,7 +62,11 @@ pub(crate) fn check_metadata(path: &Path, meta: &Metadata, euid: u32, kind: Kind
         } else {
             "not a regular file"
         };
-        let want = if kind == Kind::Directory { "a directory" } else { "a regular file" };
+        let want = if kind == Kind::Directory {
+            "a directory"
+        } else {
+            "a regular file"
+        };
         return refuse(format!("it is {what}, not {want}"));
     }
     if meta.uid() != 0 && meta.uid() != euid {
@@ -65,7 +76,11 @@ pub(crate) fn check_metadata(path: &Path, meta: &Metadata, euid: u32, kind: Kind
         ));
     }
     if mode & 0o022 != 0 {
-        let fix = if kind == Kind::Directory { "0700" } else { "0600" };
+        let fix = if kind == Kind::Directory {
+            "0700"
+        } else {
+            "0600"
+        };
         return refuse(format!(
             "it is group- or world-writable (mode {mode:04o}); run chmod {fix} on it"
         ));
@@ -100,13 +115,19 @@ mod tests {
         std::fs::write(&f, b"x").unwrap();
         std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o666)).unwrap();
         let e = check_path(&f, euid(), Kind::File).unwrap_err().to_string();
-        assert!(e.contains("mode 0666") && e.contains(&f.display().to_string()), "{e}");
+        assert!(
+            e.contains("mode 0666") && e.contains(&f.display().to_string()),
+            "{e}"
+        );
         std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o620)).unwrap();
         assert!(check_path(&f, euid(), Kind::File).is_err());
         std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o600)).unwrap();
         let link = dir.path().join("link");
         std::os::unix::fs::symlink(&f, &link).unwrap();
-        assert!(check_path(&link, euid(), Kind::File).unwrap_err().to_string().contains("symbolic link"));
+        assert!(check_path(&link, euid(), Kind::File)
+            .unwrap_err()
+            .to_string()
+            .contains("symbolic link"));
         assert!(check_path(dir.path(), euid(), Kind::File).is_err());
         assert!(check_path(&f, euid(), Kind::Directory).is_err());
         assert!(matches!(
@@ -124,7 +145,10 @@ mod tests {
         // Pretend to be somebody else: the file's owner is then neither root nor us.
         if me == 0 {
             let meta = std::fs::metadata(&f).unwrap();
-            assert!(check_metadata(&f, &meta, 4242, Kind::File).is_ok(), "root-owned passes for anyone");
+            assert!(
+                check_metadata(&f, &meta, 4242, Kind::File).is_ok(),
+                "root-owned passes for anyone"
+            );
         } else {
             let meta = std::fs::metadata(&f).unwrap();
             assert!(check_metadata(&f, &meta, me + 1, Kind::File).is_err());

@@ -48,7 +48,9 @@ pub struct FakeShadow {
 
 impl FakeShadow {
     pub fn set(&self, user: &str, hash: &str) {
-        self.entries.borrow_mut().insert(user.into(), Some(hash.as_bytes().to_vec()));
+        self.entries
+            .borrow_mut()
+            .insert(user.into(), Some(hash.as_bytes().to_vec()));
     }
     pub fn unavailable(&self, user: &str) {
         self.entries.borrow_mut().insert(user.into(), None);

@@ -1,0 +1,223 @@
+//! The command line, as clap sees it. Also read by the man page generator.
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+
+const ABOUT: &str = "Manage app-specific passwords for PAM logins";
+
+const LONG_ABOUT: &str = "\
+Manage app-specific passwords for PAM logins (IMAP, POP3, SMTP AUTH, SSH...).
+
+Each password is a random 16-letter secret (abcd-efgh-ijkl-mnop) bound to one \
+user, one or more PAM services and a label naming the client. It is shown once \
+and stored only as an argon2id hash. Services load pam_apppass.so in their own \
+PAM file to accept it. All of a user's app passwords are revoked when the \
+primary password changes.";
+
+const AFTER_HELP: &str = "\
+Examples:
+  apppass init
+  apppass generate alice --service imap --service submission --label 'iPhone Mail'
+  apppass generate bob@example.org --virtual --any-service --label Laptop --expires 90d
+  apppass list alice
+  apppass revoke alice --label 'iPhone Mail' --reason 'phone lost'
+  echo abcd-efgh-ijkl-mnop | apppass verify alice --service imap
+
+Exit status: 0 success, 1 the thing asked about does not hold (verify failed, \
+no such password), 2 usage error (bad flag, label, expiry, limit reached, user \
+refused), 3 store unavailable or refused.";
+
+#[derive(Parser, Debug)]
+#[command(name = "apppass", version, about = ABOUT, long_about = LONG_ABOUT, after_help = AFTER_HELP)]
+pub struct Cli {
+    /// The store; the key file is `key` in the same directory
+    #[arg(
+        long,
+        global = true,
+        env = "APPPASS_DB",
+        value_name = "PATH",
+        default_value = apppass_core::module_args::DEFAULT_DB
+    )]
+    pub db: PathBuf,
+
+    /// Dovecot configuration whose auth cache is flushed after a change
+    #[arg(
+        long,
+        global = true,
+        env = "APPPASS_DOVECOT_CONFIG",
+        value_name = "FILE"
+    )]
+    pub dovecot_config: Option<PathBuf>,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Create the store and its key, or migrate an existing store (idempotent)
+    #[command(
+        long_about = "Create the store directory (0700), the key file (0600) and the \
+store (0600), or migrate an existing store to the current schema. Running it again changes \
+nothing. The package's post-install runs it."
+    )]
+    Init,
+
+    /// Issue a new app password and print it once on stdout
+    #[command(
+        long_about = "Issue a new app password for USER, usable only for the named PAM \
+services, and print it once on stdout (everything else goes to stderr). It cannot be shown \
+again: hand it to the client now."
+    )]
+    Generate(GenerateArgs),
+
+    /// List app passwords (active ones unless --all)
+    List(ListArgs),
+
+    /// Revoke app passwords by ID, by label, or all of a user's
+    Revoke(RevokeArgs),
+
+    /// Show a user's lifecycle events: generated, revoked, expired, wiped
+    History(HistoryArgs),
+
+    /// Check a password read from stdin, without recording anything
+    #[command(
+        long_about = "Read a password from stdin (or prompt without echo on a terminal) \
+and check it as the PAM module would for USER and SERVICE. Records no use and revokes nothing. \
+Exit status 0 if it is valid, 1 if not."
+    )]
+    Verify(VerifyArgs),
+
+    /// Show or change settings
+    #[command(
+        long_about = "Without arguments, show every setting. `config max-active` shows \
+the limit of active passwords per user (default 25); `config max-active N` changes it."
+    )]
+    Config(ConfigArgs),
+
+    /// Copy the store consistently while it is in use, with its key
+    #[command(
+        long_about = "Write a consistent copy of the store to FILE through SQLite's online \
+backup, and the key file as `key` beside it. Neither is overwritten. Restoring a backup brings \
+back passwords revoked after it was taken: revoke them again after a restore."
+    )]
+    Backup(BackupArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct GenerateArgs {
+    /// User name exactly as PAM receives it (alice, or alice@example.org)
+    pub user: String,
+
+    /// PAM service the password is for (repeatable): imap, pop3, sshd...
+    #[arg(
+        long = "service",
+        value_name = "SVC",
+        required_unless_present = "any_service",
+        conflicts_with = "any_service"
+    )]
+    pub services: Vec<String>,
+
+    /// Any service except su, sudo, login, passwd and the other privilege services
+    #[arg(long)]
+    pub any_service: bool,
+
+    /// Name of the client, unique among the user's active passwords
+    #[arg(long, value_name = "TEXT")]
+    pub label: String,
+
+    /// Lifetime (12h, 90d, 2w) or last valid day (2027-01-31, UTC)
+    #[arg(long, value_name = "WHEN")]
+    pub expires: Option<String>,
+
+    /// Allow a user with no passwd entry (a virtual mail user)
+    #[arg(long = "virtual")]
+    pub virtual_user: bool,
+
+    /// Allow a password for uid 0
+    #[arg(long)]
+    pub allow_root: bool,
+
+    /// Print a JSON object instead of the bare password
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct ListArgs {
+    /// Only this user's passwords
+    pub user: Option<String>,
+
+    /// Include revoked and expired passwords
+    #[arg(long)]
+    pub all: bool,
+
+    /// Print a JSON array
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Args, Debug)]
+#[command(group(clap::ArgGroup::new("which").required(true).args(["id", "label", "all"])))]
+pub struct RevokeArgs {
+    pub user: String,
+
+    /// ID of the password (see `apppass list`)
+    pub id: Option<i64>,
+
+    /// Label of the password (case is ignored)
+    #[arg(long, value_name = "TEXT")]
+    pub label: Option<String>,
+
+    /// Every unrevoked password of the user
+    #[arg(long)]
+    pub all: bool,
+
+    /// Why, for the history (default: "revoked by administrator")
+    #[arg(long, value_name = "TEXT")]
+    pub reason: Option<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct HistoryArgs {
+    pub user: String,
+
+    /// Print a JSON array
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct VerifyArgs {
+    pub user: String,
+
+    /// PAM service to check against
+    #[arg(long, value_name = "SVC")]
+    pub service: String,
+}
+
+#[derive(Args, Debug)]
+pub struct ConfigArgs {
+    /// Setting to show or change
+    pub name: Option<Setting>,
+
+    /// New value
+    pub value: Option<u32>,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Setting {
+    /// Most active passwords per user
+    MaxActive,
+}
+
+#[derive(Args, Debug)]
+pub struct BackupArgs {
+    /// Where to write the copy; must not exist
+    pub file: PathBuf,
+}
+
+/// The clap command, for man pages and completions.
+pub fn command() -> clap::Command {
+    <Cli as clap::CommandFactory>::command()
+}

@@ -1,0 +1,14 @@
+use crate::cli::{BackupArgs, Cli};
+use crate::error::CliError;
+
+pub fn run(cli: &Cli, a: &BackupArgs) -> Result<(), CliError> {
+    let store = super::open(cli)?;
+    let key = store.backup(&a.file)?;
+    eprintln!(
+        "apppass: wrote {} and its key {}. Keep both together; restoring them brings back passwords revoked after now.",
+        a.file.display(),
+        key.display()
+    );
+    crate::audit::record(&format!("backed up store to {}", a.file.display()));
+    Ok(())
+}

@@ -1,0 +1,21 @@
+use crate::cli::{Cli, HistoryArgs};
+use crate::error::CliError;
+use crate::render;
+use apppass_core::admin;
+
+pub fn run(cli: &Cli, a: &HistoryArgs) -> Result<(), CliError> {
+    let store = super::open(cli)?;
+    let events = admin::history(&store, &a.user, super::now())?;
+    drop(store);
+    if a.json {
+        println!("{}", render::events_json(&events));
+    } else if events.is_empty() {
+        eprintln!(
+            "apppass: no history for {}",
+            apppass_core::escape::for_message(&a.user)
+        );
+    } else {
+        print!("{}", render::events_table(&events));
+    }
+    Ok(())
+}

@@ -1,0 +1,61 @@
+use apppass_core::admin::AdminError;
+use apppass_core::login::LoginError;
+use apppass_core::store::StoreError;
+use std::fmt;
+
+/// One sentence for stderr and the exit code that goes with it.
+#[derive(Debug)]
+pub enum CliError {
+    /// 1: the thing asked about does not hold.
+    NotSo(String),
+    /// 2: bad flag, bad or duplicate label, bad expiry, limit reached, user refused.
+    Usage(String),
+    /// 3: store unavailable or refused.
+    Store(String),
+}
+
+impl CliError {
+    pub fn code(&self) -> u8 {
+        match self {
+            CliError::NotSo(_) => 1,
+            CliError::Usage(_) => 2,
+            CliError::Store(_) => 3,
+        }
+    }
+}
+
+impl fmt::Display for CliError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CliError::NotSo(m) | CliError::Usage(m) | CliError::Store(m) => f.write_str(m),
+        }
+    }
+}
+
+impl From<StoreError> for CliError {
+    fn from(e: StoreError) -> Self {
+        CliError::Store(e.to_string())
+    }
+}
+
+impl From<AdminError> for CliError {
+    fn from(e: AdminError) -> Self {
+        let text = e.to_string();
+        match e {
+            AdminError::Policy(_)
+            | AdminError::Expiry(_)
+            | AdminError::LimitReached { .. }
+            | AdminError::DuplicateLabel { .. } => CliError::Usage(text),
+            AdminError::NotFound(_) => CliError::NotSo(text),
+            AdminError::Store(_) | AdminError::Hash(_) | AdminError::ShadowUnavailable { .. } => {
+                CliError::Store(text)
+            }
+        }
+    }
+}
+
+impl From<LoginError> for CliError {
+    fn from(e: LoginError) -> Self {
+        CliError::Store(e.to_string())
+    }
+}

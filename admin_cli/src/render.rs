@@ -1,0 +1,152 @@
+//! Tables for people, JSON for scripts. Times in JSON are RFC 3339 UTC.
+
+use apppass_core::admin::{Generated, Status};
+use apppass_core::escape::for_message as esc;
+use apppass_core::policy::Scope;
+use apppass_core::store::{EventRow, PasswordRow};
+use apppass_core::time::{rfc3339, short};
+use serde_json::{json, Value};
+
+fn time(t: Option<i64>) -> Value {
+    t.map_or(Value::Null, |t| Value::String(rfc3339(t)))
+}
+
+pub fn generated_json(g: &Generated) -> String {
+    json!({
+        "id": g.id,
+        "user": g.user,
+        "label": g.label,
+        "services": g.services,
+        "password": g.secret.display().as_str(),
+        "created_at": rfc3339(g.created_at),
+        "expires_at": time(g.expires_at),
+    })
+    .to_string()
+}
+
+pub fn passwords_json(rows: &[PasswordRow], now: i64) -> String {
+    let items: Vec<Value> = rows
+        .iter()
+        .map(|r| {
+            json!({
+                "id": r.id,
+                "user": r.user,
+                "label": r.label,
+                "services": Scope::decode(&r.services).names(),
+                "created_at": rfc3339(r.created_at),
+                "expires_at": time(r.expires_at),
+                "last_used_at": time(r.last_used_at),
+                "last_used_service": r.last_used_service,
+                "last_used_rhost": r.last_used_rhost,
+                "revoked_at": time(r.revoked_at),
+                "status": Status::of(r, now).as_str(),
+            })
+        })
+        .collect();
+    Value::Array(items).to_string()
+}
+
+pub fn events_json(events: &[EventRow]) -> String {
+    let items: Vec<Value> = events
+        .iter()
+        .map(|e| {
+            json!({
+                "at": rfc3339(e.at),
+                "event": e.event,
+                "id": e.password_id,
+                "label": e.label,
+                "reason": e.reason,
+            })
+        })
+        .collect();
+    Value::Array(items).to_string()
+}
+
+fn table(header: &[&str], rows: Vec<Vec<String>>) -> String {
+    let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
+    for row in &rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let mut out = String::new();
+    let mut line = |cells: Vec<String>| {
+        let last = cells.len() - 1;
+        for (i, (cell, w)) in cells.iter().zip(&widths).enumerate() {
+            if i == last {
+                out.push_str(cell);
+            } else {
+                out.push_str(&format!("{cell:<w$}  ", w = *w));
+            }
+        }
+        out.push('\n');
+    };
+    line(header.iter().map(|h| h.to_string()).collect());
+    for row in rows {
+        line(row);
+    }
+    out
+}
+
+fn or_dash(t: Option<i64>) -> String {
+    t.map_or("-".into(), short)
+}
+
+pub fn passwords_table(rows: &[PasswordRow], now: i64) -> String {
+    let body = rows
+        .iter()
+        .map(|r| {
+            let used = match (&r.last_used_at, &r.last_used_service) {
+                (Some(t), Some(s)) => format!(
+                    "{} {}{}",
+                    short(*t),
+                    esc(s),
+                    r.last_used_rhost
+                        .as_deref()
+                        .map(|h| format!(" from {}", esc(h)))
+                        .unwrap_or_default()
+                ),
+                _ => "never".into(),
+            };
+            vec![
+                r.id.to_string(),
+                esc(&r.user),
+                esc(&r.label),
+                Scope::decode(&r.services).names().join(","),
+                Status::of(r, now).as_str().into(),
+                short(r.created_at),
+                or_dash(r.expires_at),
+                used,
+            ]
+        })
+        .collect();
+    table(
+        &[
+            "ID",
+            "USER",
+            "LABEL",
+            "SERVICES",
+            "STATUS",
+            "CREATED",
+            "EXPIRES",
+            "LAST USED",
+        ],
+        body,
+    )
+}
+
+pub fn events_table(events: &[EventRow]) -> String {
+    let body = events
+        .iter()
+        .map(|e| {
+            vec![
+                short(e.at),
+                e.event.clone(),
+                e.password_id.map_or("-".into(), |i| i.to_string()),
+                e.label.as_deref().map_or("-".into(), esc),
+                e.reason.as_deref().map_or("-".into(), esc),
+            ]
+        })
+        .collect();
+    table(&["TIME (UTC)", "EVENT", "ID", "LABEL", "REASON"], body)
+}

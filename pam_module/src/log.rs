@@ -1,0 +1,65 @@
+//! Log lines in the shape of the system's own modules. Every value from
+//! outside is escaped; nothing derived from the candidate password is
+//! ever logged.
+
+use crate::ffi::{self, LOG_INFO, LOG_NOTICE};
+use crate::items;
+use apppass_core::escape::for_log;
+use pam::module::PamHandle;
+
+/// Who is logging in, escaped once for every line about this attempt.
+pub struct Attempt {
+    pub user: String,
+    pub service: String,
+    rhost: String,
+    ruser: String,
+    tty: String,
+}
+
+impl Attempt {
+    pub fn new(pamh: &PamHandle, user: &[u8]) -> Self {
+        let esc = |v: Option<&[u8]>| v.map(for_log).unwrap_or_default();
+        Attempt {
+            user: for_log(user),
+            service: esc(items::service(pamh)),
+            rhost: esc(items::rhost(pamh)),
+            ruser: esc(items::ruser(pamh)),
+            tty: esc(items::tty(pamh)),
+        }
+    }
+
+    /// The `pam_unix` failure line, so fail2ban's pam-generic filter and
+    /// habits built on it keep working; the reason follows on its own line.
+    pub fn failure(&self, pamh: &PamHandle, reason: &str) {
+        let (uid, euid) = (apppass_core::sys::uid(), apppass_core::sys::euid());
+        ffi::syslog(
+            pamh,
+            LOG_NOTICE,
+            &format!(
+                "authentication failure; logname= uid={uid} euid={euid} tty={} ruser={} rhost={}  user={}",
+                self.tty, self.ruser, self.rhost, self.user
+            ),
+        );
+        ffi::syslog(
+            pamh,
+            LOG_INFO,
+            &format!("user={} service={}: {reason}", self.user, self.service),
+        );
+    }
+
+    pub fn success(&self, pamh: &PamHandle, label: &str) {
+        let (uid, euid) = (apppass_core::sys::uid(), apppass_core::sys::euid());
+        ffi::syslog(
+            pamh,
+            LOG_INFO,
+            &format!(
+                "authentication success; logname= uid={uid} euid={euid} tty={} ruser={} rhost={}  user={} label=\"{}\"",
+                self.tty,
+                self.ruser,
+                self.rhost,
+                self.user,
+                for_log(label.as_bytes())
+            ),
+        );
+    }
+}
