@@ -1,0 +1,102 @@
+//! A long-lived PAM host, like Dovecot's auth worker: many
+//! pam_start -> pam_authenticate -> pam_end cycles in one process. Prints
+//! what it saw as JSON: outcomes, fds, threads, RSS, and per-login times.
+//!
+//! pam-host CONFDIR SERVICE USER RIGHT_PASSWORD CYCLES RIGHT_EVERY [fork]
+
+use apppass_e2e::pam::{login, PAM_SUCCESS};
+use std::path::Path;
+use std::time::Instant;
+
+fn status_field(name: &str) -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(name))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}
+
+fn fds() -> usize {
+    std::fs::read_dir("/proc/self/fd")
+        .map(|d| d.count())
+        .unwrap_or(0)
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    if args.len() < 7 {
+        eprintln!("usage: pam-host CONFDIR SERVICE USER RIGHT_PASSWORD CYCLES RIGHT_EVERY [fork]");
+        std::process::exit(2);
+    }
+    let confdir = Path::new(&args[1]);
+    let (service, user, right) = (&args[2], &args[3], args[4].as_bytes());
+    let cycles: usize = args[5].parse().unwrap();
+    let every: usize = args[6].parse().unwrap();
+    let wrong = b"aaaa-bbbb-cccc-dddd";
+
+    let (mut right_ok, mut right_bad, mut wrong_ok, mut wrong_bad) = (0, 0, 0, 0);
+    let (mut right_ns, mut wrong_ns) = (0u128, 0u128);
+    let mut baseline = None;
+    let mut last_rc = 0;
+    for i in 0..cycles {
+        let is_right = i % every == 0;
+        let t = Instant::now();
+        let (rc, _) = login(confdir, service, user, if is_right { right } else { wrong });
+        let ns = t.elapsed().as_nanos();
+        last_rc = rc;
+        match (is_right, rc == PAM_SUCCESS) {
+            (true, true) => right_ok += 1,
+            (true, false) => right_bad += 1,
+            (false, true) => wrong_ok += 1,
+            (false, false) => wrong_bad += 1,
+        }
+        if is_right {
+            right_ns += ns;
+        } else {
+            wrong_ns += ns;
+        }
+        // After a few right logins (and the first log line, which opens
+        // /dev/log for good) the process should be at its steady state.
+        if i + 1 == 2 * every.min(cycles) + 1 {
+            baseline = Some((fds(), status_field("Threads:"), status_field("VmRSS:")));
+        }
+    }
+    let (fd0, th0, rss0) =
+        baseline.unwrap_or((fds(), status_field("Threads:"), status_field("VmRSS:")));
+
+    let fork_ok = if args.get(7).map(String::as_str) == Some("fork") {
+        // SAFETY: this process is single-threaded; the child only logs in and exits.
+        let pid = unsafe { libc::fork() };
+        if pid == 0 {
+            let (rc, _) = login(confdir, service, user, right);
+            // SAFETY: _exit skips atexit handlers inherited from the parent.
+            unsafe { libc::_exit(if rc == PAM_SUCCESS { 0 } else { 1 }) };
+        }
+        let mut status = 0;
+        // SAFETY: waiting for the child just forked.
+        unsafe { libc::waitpid(pid, &mut status, 0) };
+        Some(libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0)
+    } else {
+        None
+    };
+
+    let rights = right_ok + right_bad;
+    let wrongs = wrong_ok + wrong_bad;
+    println!(
+        "{}",
+        serde_json::json!({
+            "cycles": cycles,
+            "right_ok": right_ok, "right_bad": right_bad,
+            "wrong_ok": wrong_ok, "wrong_bad": wrong_bad,
+            "fds_baseline": fd0, "fds_end": fds(),
+            "threads_baseline": th0, "threads_end": status_field("Threads:"),
+            "rss_kib_baseline": rss0, "rss_kib_end": status_field("VmRSS:"),
+            "right_ms_mean": if rights > 0 { right_ns as f64 / rights as f64 / 1e6 } else { 0.0 },
+            "wrong_ms_mean": if wrongs > 0 { wrong_ns as f64 / wrongs as f64 / 1e6 } else { 0.0 },
+            "fork_ok": fork_ok,
+            "last_rc": last_rc,
+        })
+    );
+}

@@ -1,0 +1,174 @@
+//! A private world per test: a 0700 directory holding a copy of the built
+//! module named `pam_apppass.so`, a PAM config directory and a store.
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+/// Where `make check` (cargo build --release) put the binaries.
+pub fn target_dir() -> PathBuf {
+    if let Some(dir) = std::env::var_os("APPPASS_TARGET_DIR") {
+        return PathBuf::from(dir);
+    }
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/release")
+}
+
+fn built(name: &str) -> PathBuf {
+    let p = target_dir().join(name);
+    assert!(
+        p.exists(),
+        "{} is missing: build the workspace in release mode first (make check does)",
+        p.display()
+    );
+    p
+}
+
+pub fn built_module() -> PathBuf {
+    built("libpam_apppass.so")
+}
+
+pub fn apppass_bin() -> PathBuf {
+    built("apppass")
+}
+
+pub fn pam_host_bin() -> PathBuf {
+    built("pam-host")
+}
+
+pub struct Fixture {
+    pub dir: tempfile::TempDir,
+    pub confdir: PathBuf,
+    pub db: PathBuf,
+    pub module: PathBuf,
+}
+
+impl Fixture {
+    /// An initialised store, the module and an empty PAM config directory.
+    pub fn new() -> Self {
+        let f = Self::uninitialised();
+        let out = f.apppass(&["init"]);
+        assert!(
+            out.status.success(),
+            "init failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        f
+    }
+
+    /// Everything but the store.
+    pub fn uninitialised() -> Self {
+        let dir = tempfile::Builder::new()
+            .prefix("apppass-e2e-")
+            .tempdir()
+            .unwrap();
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o700)).unwrap();
+        let confdir = dir.path().join("pam.d");
+        std::fs::create_dir(&confdir).unwrap();
+        let module = dir.path().join("pam_apppass.so");
+        std::fs::copy(built_module(), &module).unwrap();
+        let db = dir.path().join("store").join("apppass.db");
+        Fixture {
+            dir,
+            confdir,
+            db,
+            module,
+        }
+    }
+
+    /// Writes a PAM service file; `MODULE` and `DB` in `lines` are replaced
+    /// by the module's and the store's paths.
+    pub fn service(&self, name: &str, lines: &str) {
+        let text = lines
+            .replace("MODULE", &self.module.display().to_string())
+            .replace("DB", &self.db.display().to_string());
+        std::fs::write(self.confdir.join(name), text).unwrap();
+    }
+
+    /// The simplest useful stack: app password or nothing.
+    pub fn simple_service(&self, name: &str) {
+        self.service(
+            name,
+            "auth sufficient MODULE db=DB\nauth requisite pam_deny.so\naccount sufficient MODULE db=DB\naccount required pam_deny.so\n",
+        );
+    }
+
+    pub fn apppass(&self, args: &[&str]) -> Output {
+        self.apppass_stdin(args, b"")
+    }
+
+    pub fn apppass_stdin(&self, args: &[&str], stdin: &[u8]) -> Output {
+        use std::io::Write;
+        let mut child = Command::new(apppass_bin())
+            .arg("--db")
+            .arg(&self.db)
+            .args(args)
+            .env_remove("APPPASS_DB")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let _ = child.stdin.take().unwrap().write_all(stdin);
+        child.wait_with_output().unwrap()
+    }
+
+    /// Generates a password for a (virtual unless it exists) user and
+    /// returns it as printed.
+    pub fn generate(&self, user: &str, services: &[&str], label: &str) -> String {
+        let mut args = vec!["generate", user, "--label", label, "--virtual"];
+        for s in services {
+            if *s == "*" {
+                args.push("--any-service");
+            } else {
+                args.push("--service");
+                args.push(s);
+            }
+        }
+        let out = self.apppass(&args);
+        assert!(
+            out.status.success(),
+            "generate: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout)
+            .unwrap()
+            .trim_end()
+            .to_string()
+    }
+
+    pub fn list_json(&self, args: &[&str]) -> serde_json::Value {
+        let mut a = vec!["list", "--json"];
+        a.extend_from_slice(args);
+        let out = self.apppass(&a);
+        assert!(
+            out.status.success(),
+            "list: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).unwrap()
+    }
+
+    /// Runs SQL on the store directly: how tests put past times in it.
+    pub fn sql(&self, statement: &str) {
+        let c = rusqlite::Connection::open(&self.db).unwrap();
+        c.execute_batch(statement).unwrap();
+    }
+
+    pub fn key(&self) -> PathBuf {
+        self.db.parent().unwrap().join("key")
+    }
+}
+
+impl Default for Fixture {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+pub fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}

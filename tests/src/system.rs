@@ -1,0 +1,97 @@
+//! Real system users for the tests that need pam_unix and /etc/shadow.
+//! Only as root; otherwise the test says loudly that it was skipped.
+
+use std::io::Write;
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+
+pub fn is_root() -> bool {
+    // SAFETY: geteuid has no preconditions.
+    unsafe { libc::geteuid() == 0 }
+}
+
+/// `true` when the test may go on; otherwise prints a SKIPPED line that the
+/// test harness does not capture.
+pub fn require_root(test: &str) -> bool {
+    if is_root() {
+        return true;
+    }
+    let _ = writeln!(
+        std::io::stderr(),
+        "\n*** SKIPPED {test}: needs root to create system users and read /etc/shadow ***\n"
+    );
+    false
+}
+
+static NEXT: AtomicU32 = AtomicU32::new(0);
+
+/// A system user with a primary password, removed on drop.
+pub struct SystemUser {
+    pub name: String,
+}
+
+impl SystemUser {
+    pub fn new(primary: &str) -> Self {
+        let name = format!(
+            "aptest{}x{}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::SeqCst)
+        );
+        let _ = Command::new("userdel")
+            .arg(&name)
+            .stderr(Stdio::null())
+            .status();
+        let ok = Command::new("useradd")
+            .args(["-M", "-s", "/usr/sbin/nologin", &name])
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "useradd {name} failed");
+        let u = SystemUser { name };
+        u.chpasswd(primary);
+        u
+    }
+
+    pub fn chpasswd(&self, primary: &str) {
+        let mut child = Command::new("chpasswd")
+            .stdin(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(format!("{}:{primary}\n", self.name).as_bytes())
+            .unwrap();
+        assert!(child.wait().unwrap().success(), "chpasswd failed");
+    }
+
+    pub fn run(&self, cmd: &str, args: &[&str]) {
+        let ok = Command::new(cmd)
+            .args(args)
+            .arg(&self.name)
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "{cmd} {args:?} {} failed", self.name);
+    }
+
+    pub fn shadow_hash(&self) -> String {
+        let shadow = std::fs::read_to_string("/etc/shadow").unwrap();
+        shadow
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("{}:", self.name)))
+            .and_then(|rest| rest.split(':').next())
+            .unwrap()
+            .to_string()
+    }
+}
+
+impl Drop for SystemUser {
+    fn drop(&mut self) {
+        let _ = Command::new("userdel")
+            .arg(&self.name)
+            .stderr(Stdio::null())
+            .status();
+    }
+}

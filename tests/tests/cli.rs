@@ -1,0 +1,496 @@
+//! The `apppass` command as administrators and scripts use it.
+
+use apppass_e2e::fixture::{apppass_bin, stderr, stdout, Fixture};
+use apppass_e2e::pam::{login, PAM_SUCCESS};
+use std::os::unix::fs::PermissionsExt;
+
+const U: &str = "carol@example.org";
+
+fn code(o: &std::process::Output) -> i32 {
+    o.status.code().unwrap()
+}
+
+fn is_secret(s: &str) -> bool {
+    let groups: Vec<&str> = s.split('-').collect();
+    groups.len() == 4
+        && groups
+            .iter()
+            .all(|g| g.len() == 4 && g.bytes().all(|b| b.is_ascii_lowercase()))
+}
+
+#[test]
+fn init_is_idempotent_and_makes_private_files() {
+    let f = Fixture::uninitialised();
+    let first = f.apppass(&["init"]);
+    assert_eq!(code(&first), 0, "{}", stderr(&first));
+    assert!(stderr(&first).contains("created the store"));
+    let again = f.apppass(&["init"]);
+    assert_eq!(code(&again), 0);
+    assert!(stderr(&again).contains("up to date"), "{}", stderr(&again));
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(f.db.parent().unwrap()), 0o700);
+    assert_eq!(mode(&f.db), 0o600);
+    assert_eq!(mode(&f.key()), 0o600);
+}
+
+#[test]
+fn generate_prints_only_the_password_on_stdout() {
+    let f = Fixture::new();
+    let out = f.apppass(&[
+        "generate",
+        U,
+        "--virtual",
+        "--service",
+        "imap",
+        "--label",
+        "Phone",
+    ]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(text.ends_with('\n'));
+    assert!(is_secret(text.trim_end()), "{text:?}");
+    assert!(
+        !stderr(&out).contains(text.trim_end()),
+        "the secret is not repeated on stderr"
+    );
+}
+
+#[test]
+fn generate_json_has_the_contract_fields() {
+    let f = Fixture::new();
+    let out = f.apppass(&[
+        "generate",
+        U,
+        "--virtual",
+        "--service",
+        "imap",
+        "--service",
+        "POP3",
+        "--label",
+        "Phone",
+        "--expires",
+        "2099-12-31",
+        "--json",
+    ]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(v["id"].as_i64().unwrap() > 0);
+    assert_eq!(v["user"], U);
+    assert_eq!(v["label"], "Phone");
+    assert_eq!(v["services"], serde_json::json!(["imap", "pop3"]));
+    assert!(is_secret(v["password"].as_str().unwrap()));
+    assert!(v["created_at"].as_str().unwrap().ends_with('Z'));
+    assert_eq!(v["expires_at"], "2099-12-31T23:59:59Z");
+}
+
+#[test]
+fn generate_refusals_are_usage_errors_with_a_sentence() {
+    let f = Fixture::new();
+    let cases: &[(&[&str], &str)] = &[
+        (
+            &[
+                "generate",
+                "no-such-user-xyz",
+                "--service",
+                "imap",
+                "--label",
+                "L",
+            ],
+            "--virtual",
+        ),
+        (
+            &["generate", "root", "--service", "imap", "--label", "L"],
+            "--allow-root",
+        ),
+        (
+            &[
+                "generate",
+                U,
+                "--virtual",
+                "--service",
+                "imap",
+                "--label",
+                "",
+            ],
+            "label",
+        ),
+        (
+            &[
+                "generate",
+                U,
+                "--virtual",
+                "--service",
+                "im ap",
+                "--label",
+                "L",
+            ],
+            "service",
+        ),
+        (
+            &[
+                "generate",
+                U,
+                "--virtual",
+                "--service",
+                "imap",
+                "--label",
+                "L",
+                "--expires",
+                "90m",
+            ],
+            "expiry",
+        ),
+        (
+            &[
+                "generate",
+                U,
+                "--virtual",
+                "--service",
+                "imap",
+                "--label",
+                "L",
+                "--expires",
+                "2001-01-01",
+            ],
+            "past",
+        ),
+        (&["generate", U, "--virtual", "--label", "L"], "--service"),
+        (
+            &[
+                "generate",
+                U,
+                "--virtual",
+                "--service",
+                "imap",
+                "--any-service",
+                "--label",
+                "L",
+            ],
+            "cannot be used",
+        ),
+        (
+            &[
+                "generate",
+                "a:b",
+                "--virtual",
+                "--service",
+                "imap",
+                "--label",
+                "L",
+            ],
+            "':'",
+        ),
+    ];
+    for (args, hint) in cases {
+        let out = f.apppass(args);
+        assert_eq!(code(&out), 2, "{args:?}: {}", stderr(&out));
+        assert!(stderr(&out).contains(hint), "{args:?}: {}", stderr(&out));
+        assert!(stdout(&out).is_empty());
+    }
+    assert!(
+        f.list_json(&["--all"]).as_array().unwrap().is_empty(),
+        "nothing written"
+    );
+}
+
+#[test]
+fn root_needs_allow_root_and_upper_case_names_warn() {
+    let f = Fixture::new();
+    let out = f.apppass(&[
+        "generate",
+        "root",
+        "--service",
+        "imap",
+        "--label",
+        "L",
+        "--allow-root",
+    ]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let out = f.apppass(&[
+        "generate",
+        "Carol@Example.org",
+        "--virtual",
+        "--service",
+        "imap",
+        "--label",
+        "L",
+    ]);
+    assert_eq!(code(&out), 0);
+    assert!(stderr(&out).contains("upper-case"), "{}", stderr(&out));
+}
+
+#[test]
+fn duplicate_labels_and_the_limit_are_usage_errors() {
+    let f = Fixture::new();
+    f.generate(U, &["imap"], "iPhone Mail");
+    let out = f.apppass(&[
+        "generate",
+        U,
+        "--virtual",
+        "--service",
+        "imap",
+        "--label",
+        "IPHONE MAIL",
+    ]);
+    assert_eq!(code(&out), 2);
+    assert!(stderr(&out).contains("already has an active app password labelled"));
+    assert_eq!(code(&f.apppass(&["config", "max-active", "1"])), 0);
+    let out = f.apppass(&[
+        "generate",
+        U,
+        "--virtual",
+        "--service",
+        "imap",
+        "--label",
+        "Other",
+    ]);
+    assert_eq!(code(&out), 2);
+    assert!(stderr(&out).contains("limit"), "{}", stderr(&out));
+}
+
+#[test]
+fn config_shows_and_changes_max_active() {
+    let f = Fixture::new();
+    assert_eq!(stdout(&f.apppass(&["config"])), "max-active 25\n");
+    assert_eq!(stdout(&f.apppass(&["config", "max-active"])), "25\n");
+    assert_eq!(code(&f.apppass(&["config", "max-active", "30"])), 0);
+    assert_eq!(stdout(&f.apppass(&["config", "max-active"])), "30\n");
+    assert_eq!(code(&f.apppass(&["config", "max-active", "0"])), 2);
+    assert_eq!(code(&f.apppass(&["config", "max-active", "lots"])), 2);
+    assert_eq!(code(&f.apppass(&["config", "colour"])), 2);
+}
+
+#[test]
+fn list_shows_active_by_default_and_everything_with_all() {
+    let f = Fixture::new();
+    f.generate(U, &["imap"], "Keep");
+    f.generate(U, &["*"], "Gone");
+    f.generate("dave@example.org", &["pop3"], "Dave");
+    assert_eq!(
+        code(&f.apppass(&["revoke", U, "--label", "gone", "--reason", "lost"])),
+        0
+    );
+    let active = f.list_json(&[U]);
+    assert_eq!(active.as_array().unwrap().len(), 1);
+    let all = f.list_json(&["--all"]);
+    let all = all.as_array().unwrap();
+    assert_eq!(all.len(), 3);
+    let gone = all.iter().find(|r| r["label"] == "Gone").unwrap();
+    assert_eq!(gone["status"], "revoked");
+    assert_eq!(gone["services"], serde_json::json!(["*"]));
+    assert!(gone["revoked_at"].as_str().unwrap().ends_with('Z'));
+    for field in [
+        "id",
+        "user",
+        "label",
+        "services",
+        "created_at",
+        "expires_at",
+        "last_used_at",
+        "last_used_service",
+        "last_used_rhost",
+        "revoked_at",
+        "status",
+    ] {
+        assert!(gone.get(field).is_some(), "missing {field}");
+    }
+    f.sql("UPDATE passwords SET expires_at = strftime('%s','now') - 10 WHERE label = 'Dave'");
+    let all = f.list_json(&["--all", "dave@example.org"]);
+    assert_eq!(all[0]["status"], "expired");
+    let table = stdout(&f.apppass(&["list", "--all"]));
+    assert!(table.starts_with("ID  USER"), "{table}");
+    assert!(
+        table.contains("revoked") && table.contains("expired"),
+        "{table}"
+    );
+}
+
+#[test]
+fn revoke_by_id_label_or_all_and_its_errors() {
+    let f = Fixture::new();
+    f.generate(U, &["imap"], "One");
+    f.generate(U, &["imap"], "Two");
+    f.generate(U, &["imap"], "Three");
+    let id = f.list_json(&[U])[0]["id"].as_i64().unwrap().to_string();
+    assert_eq!(code(&f.apppass(&["revoke", U, &id])), 0);
+    assert_eq!(code(&f.apppass(&["revoke", U, &id])), 1, "already revoked");
+    assert_eq!(code(&f.apppass(&["revoke", U, "9999"])), 1);
+    assert_eq!(code(&f.apppass(&["revoke", U, "--label", "nope"])), 1);
+    assert_eq!(code(&f.apppass(&["revoke", U])), 2, "nothing chosen");
+    assert_eq!(
+        code(&f.apppass(&["revoke", U, &id, "--all"])),
+        2,
+        "two choices"
+    );
+    assert_eq!(
+        code(&f.apppass(&["revoke", U, "--all", "--reason", "left the company"])),
+        0
+    );
+    assert!(f.list_json(&[U]).as_array().unwrap().is_empty());
+    assert_eq!(code(&f.apppass(&["revoke", U, "--all"])), 1);
+}
+
+#[test]
+fn history_records_the_lifecycle() {
+    let f = Fixture::new();
+    f.generate(U, &["imap"], "One");
+    f.generate(U, &["imap"], "Two");
+    f.apppass(&["revoke", U, "--label", "one", "--reason", "lost phone"]);
+    f.sql("UPDATE passwords SET expires_at = strftime('%s','now') - 100 WHERE label = 'Two'");
+    let out = f.apppass(&["history", U, "--json"]);
+    assert_eq!(code(&out), 0);
+    let h: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let events: Vec<(String, String)> = h
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["event"].as_str().unwrap().into(),
+                e["label"].as_str().unwrap().into(),
+            )
+        })
+        .collect();
+    assert!(events.contains(&("generated".into(), "One".into())));
+    assert!(events.contains(&("revoked".into(), "One".into())));
+    assert!(events.contains(&("expired".into(), "Two".into())));
+    let revoked = h
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["event"] == "revoked")
+        .unwrap();
+    assert_eq!(revoked["reason"], "lost phone");
+    for field in ["at", "event", "id", "label", "reason"] {
+        assert!(revoked.get(field).is_some(), "missing {field}");
+    }
+}
+
+#[test]
+fn verify_checks_without_side_effects() {
+    let f = Fixture::new();
+    let pw = f.generate(U, &["imap"], "Phone");
+    let before = std::fs::read(&f.db).unwrap();
+    let ok = f.apppass_stdin(
+        &["verify", U, "--service", "imap"],
+        format!("{pw}\n").as_bytes(),
+    );
+    assert_eq!(code(&ok), 0, "{}", stderr(&ok));
+    let wrong = f.apppass_stdin(
+        &["verify", U, "--service", "imap"],
+        b"aaaa-bbbb-cccc-dddd\n",
+    );
+    assert_eq!(code(&wrong), 1);
+    let other = f.apppass_stdin(
+        &["verify", U, "--service", "pop3"],
+        format!("{pw}\n").as_bytes(),
+    );
+    assert_eq!(code(&other), 1);
+    let junk = f.apppass_stdin(&["verify", U, "--service", "imap"], b"hunter2\n");
+    assert_eq!(code(&junk), 1);
+    assert!(
+        !stderr(&junk).contains("hunter2"),
+        "the candidate is never echoed"
+    );
+    assert_eq!(
+        f.list_json(&[U])[0]["last_used_at"],
+        serde_json::Value::Null
+    );
+    assert_eq!(
+        std::fs::read(&f.db).unwrap(),
+        before,
+        "the store file is untouched"
+    );
+}
+
+#[test]
+fn backup_produces_a_store_that_logs_in() {
+    let f = Fixture::new();
+    let pw = f.generate(U, &["mail"], "Phone");
+    let dest_dir = f.dir.path().join("backups");
+    std::fs::create_dir(&dest_dir).unwrap();
+    std::fs::set_permissions(&dest_dir, std::fs::Permissions::from_mode(0o700)).unwrap();
+    let dest = dest_dir.join("copy.db");
+    let out = f.apppass(&["backup", dest.to_str().unwrap()]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(
+        std::fs::metadata(&dest).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    assert_eq!(
+        std::fs::read(dest_dir.join("key")).unwrap(),
+        std::fs::read(f.key()).unwrap()
+    );
+    assert_eq!(
+        code(&f.apppass(&["backup", dest.to_str().unwrap()])),
+        3,
+        "never overwrites"
+    );
+    f.service(
+        "mail",
+        &format!("auth required MODULE db={}\n", dest.display()),
+    );
+    assert_eq!(login(&f.confdir, "mail", U, pw.as_bytes()).0, PAM_SUCCESS);
+}
+
+#[test]
+fn store_problems_exit_3_with_the_path_and_mode() {
+    let f = Fixture::uninitialised();
+    let out = f.apppass(&["list"]);
+    assert_eq!(code(&out), 3);
+    assert!(stderr(&out).contains("apppass init"), "{}", stderr(&out));
+    let f = Fixture::new();
+    std::fs::set_permissions(&f.db, std::fs::Permissions::from_mode(0o666)).unwrap();
+    let out = f.apppass(&["list"]);
+    assert_eq!(code(&out), 3);
+    let msg = stderr(&out);
+    assert!(
+        msg.contains(&f.db.display().to_string()) && msg.contains("0666"),
+        "{msg}"
+    );
+    assert_eq!(msg.trim_end().lines().count(), 1, "one sentence: {msg}");
+}
+
+#[test]
+fn the_db_can_come_from_the_environment() {
+    let f = Fixture::new();
+    f.generate(U, &["imap"], "Phone");
+    let out = std::process::Command::new(apppass_bin())
+        .args(["list", "--json"])
+        .env("APPPASS_DB", &f.db)
+        .output()
+        .unwrap();
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(
+        serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()[0]["user"],
+        U
+    );
+}
+
+#[test]
+fn help_teaches_every_command_and_bad_flags_are_usage_errors() {
+    let out = std::process::Command::new(apppass_bin())
+        .arg("--help")
+        .output()
+        .unwrap();
+    assert_eq!(code(&out), 0);
+    let help = stdout(&out);
+    for cmd in [
+        "init",
+        "generate",
+        "list",
+        "revoke",
+        "history",
+        "verify",
+        "config",
+        "backup",
+        "Exit status",
+    ] {
+        assert!(help.contains(cmd), "{cmd}");
+    }
+    let out = std::process::Command::new(apppass_bin())
+        .arg("--frobnicate")
+        .output()
+        .unwrap();
+    assert_eq!(code(&out), 2);
+}

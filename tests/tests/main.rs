@@ -1,0 +1,7 @@
+//! End-to-end tests: the built module through real libpam, the real CLI.
+
+mod cli;
+mod exports;
+mod long_lived;
+mod pam_stack;
+mod password_change;
