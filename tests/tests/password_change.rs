@@ -1,1 +1,298 @@
-//! placeholder
+//! A primary password change wipes the user's app passwords, however it
+//! happens: through the password stack, chpasswd, usermod -p. Real system
+//! users and real pam_unix; root only.
+
+use apppass_e2e::fixture::{pam_host_bin, Fixture};
+use apppass_e2e::pam::*;
+use apppass_e2e::system::{require_root, SystemUser};
+use std::process::Command;
+
+const NEW_PRIMARY: &str = "Fresh-Primary-Pass-2026!";
+
+/// Debian's stock common-password with our line where pam-auth-update puts it.
+const DEBIAN_LAYOUT: &str = "\
+password [success=1 default=ignore] pam_unix.so obscure yescrypt
+password requisite pam_deny.so
+password required pam_permit.so
+password optional MODULE db=DB
+";
+
+const PLAIN_LAYOUT: &str = "\
+password required pam_unix.so yescrypt
+password optional MODULE db=DB
+";
+
+fn setup() -> (Fixture, SystemUser, String) {
+    let f = Fixture::new();
+    let user = SystemUser::new("Old-Primary-Pass-1!");
+    let out = f.apppass(&[
+        "generate",
+        &user.name,
+        "--service",
+        "mail",
+        "--label",
+        "Phone",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let pw = String::from_utf8(out.stdout).unwrap().trim().to_string();
+    f.simple_service("mail");
+    (f, user, pw)
+}
+
+fn active(f: &Fixture, user: &str) -> usize {
+    let c = rusqlite::Connection::open(&f.db).unwrap();
+    c.query_row(
+        "SELECT count(*) FROM passwords WHERE user = ?1 AND revoked_at IS NULL",
+        [user],
+        |r| r.get(0),
+    )
+    .unwrap()
+}
+
+fn change(f: &Fixture, user: &SystemUser, layout: &str, answers: &[&str]) -> (i32, Vec<String>) {
+    f.service("passwd", layout);
+    let answers: Vec<&[u8]> = answers.iter().map(|a| a.as_bytes()).collect();
+    let mut p = Pam::start(&f.confdir, "passwd", user.name.as_bytes(), &answers);
+    let rc = p.chauthtok();
+    (rc, p.prompts())
+}
+
+#[test]
+fn passwd_through_the_debian_stack_wipes_that_users_passwords_only() {
+    if !require_root("passwd_through_the_debian_stack_wipes_that_users_passwords_only") {
+        return;
+    }
+    let (f, user, pw) = setup();
+    let virt = f.generate("virtual@example.org", &["mail"], "Phone");
+    let other = SystemUser::new("Other-Primary-Pass-1!");
+    let out = f.apppass(&[
+        "generate",
+        &other.name,
+        "--service",
+        "mail",
+        "--label",
+        "Phone",
+    ]);
+    let other_pw = String::from_utf8(out.stdout).unwrap().trim().to_string();
+    assert_eq!(
+        login(&f.confdir, "mail", &user.name, pw.as_bytes()).0,
+        PAM_SUCCESS
+    );
+
+    let before = user.shadow_hash();
+    let (rc, prompts) = change(&f, &user, DEBIAN_LAYOUT, &[NEW_PRIMARY, NEW_PRIMARY]);
+    assert_eq!(
+        rc, PAM_SUCCESS,
+        "passwd itself succeeds; prompts {prompts:?}"
+    );
+    assert_ne!(
+        user.shadow_hash(),
+        before,
+        "the primary password really changed"
+    );
+    // Wiped by the password hook itself, before any login could compare fingerprints.
+    assert_eq!(active(&f, &user.name), 0);
+    assert_eq!(
+        login(&f.confdir, "mail", &user.name, pw.as_bytes()).0,
+        PAM_AUTH_ERR
+    );
+    let all = f.list_json(&["--all", &user.name]);
+    assert_eq!(all[0]["status"], "revoked");
+    let hist: serde_json::Value =
+        serde_json::from_slice(&f.apppass(&["history", &user.name, "--json"]).stdout).unwrap();
+    let wiped = hist
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["event"] == "wiped")
+        .unwrap();
+    assert_eq!(wiped["reason"], "primary password changed");
+    // Other users, system or virtual, keep theirs.
+    assert_eq!(
+        login(&f.confdir, "mail", &other.name, other_pw.as_bytes()).0,
+        PAM_SUCCESS
+    );
+    assert_eq!(
+        login(&f.confdir, "mail", "virtual@example.org", virt.as_bytes()).0,
+        PAM_SUCCESS
+    );
+}
+
+#[test]
+fn a_failed_change_wipes_nothing_in_either_layout() {
+    if !require_root("a_failed_change_wipes_nothing_in_either_layout") {
+        return;
+    }
+    let (f, user, pw) = setup();
+    for layout in [DEBIAN_LAYOUT, PLAIN_LAYOUT] {
+        let before = user.shadow_hash();
+        // Mismatched retype: pam_unix refuses the change.
+        let (rc, _) = change(&f, &user, layout, &[NEW_PRIMARY, "Something-Else-2026!"]);
+        assert_ne!(rc, PAM_SUCCESS);
+        // No answer at all: the change is aborted.
+        let (rc, _) = change(&f, &user, layout, &[]);
+        assert_ne!(rc, PAM_SUCCESS);
+        assert_eq!(user.shadow_hash(), before);
+        assert_eq!(active(&f, &user.name), 1, "nothing wiped");
+        assert_eq!(
+            login(&f.confdir, "mail", &user.name, pw.as_bytes()).0,
+            PAM_SUCCESS
+        );
+    }
+}
+
+#[test]
+fn the_preliminary_phase_alone_wipes_nothing() {
+    if !require_root("the_preliminary_phase_alone_wipes_nothing") {
+        return;
+    }
+    let (f, user, _) = setup();
+    // Even with the shadow entry already different, a stack that stops
+    // after the preliminary phase must not wipe.
+    user.chpasswd("Changed-Behind-Our-Back-1!");
+    let layout = "password optional MODULE db=DB\npassword requisite pam_deny.so\n";
+    let (rc, _) = change(&f, &user, layout, &[NEW_PRIMARY, NEW_PRIMARY]);
+    assert_ne!(rc, PAM_SUCCESS);
+    assert_eq!(active(&f, &user.name), 1);
+}
+
+#[test]
+fn chpasswd_and_usermod_are_caught_by_the_fingerprint() {
+    if !require_root("chpasswd_and_usermod_are_caught_by_the_fingerprint") {
+        return;
+    }
+    let (f, user, pw) = setup();
+    let (_, second) = {
+        let out = f.apppass(&[
+            "generate",
+            &user.name,
+            "--service",
+            "mail",
+            "--label",
+            "Laptop",
+        ]);
+        (0, String::from_utf8(out.stdout).unwrap().trim().to_string())
+    };
+    user.chpasswd("Via-Chpasswd-2026!");
+    assert_eq!(
+        login(&f.confdir, "mail", &user.name, pw.as_bytes()).0,
+        PAM_AUTH_ERR
+    );
+    assert_eq!(active(&f, &user.name), 0, "both revoked at once");
+    assert_eq!(
+        login(&f.confdir, "mail", &user.name, second.as_bytes()).0,
+        PAM_AUTH_ERR
+    );
+
+    let out = f.apppass(&[
+        "generate",
+        &user.name,
+        "--service",
+        "mail",
+        "--label",
+        "New",
+    ]);
+    let fresh = String::from_utf8(out.stdout).unwrap().trim().to_string();
+    assert_eq!(
+        login(&f.confdir, "mail", &user.name, fresh.as_bytes()).0,
+        PAM_SUCCESS
+    );
+
+    // usermod -p with a hash made elsewhere.
+    let hash = Command::new("openssl")
+        .args(["passwd", "-6", "Via-Usermod-2026!"])
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .unwrap_or_default();
+    let hash = if hash.starts_with("$6$") {
+        hash
+    } else {
+        "$6$abcdefgh$notarealhashbutdifferent".into()
+    };
+    user.run("usermod", &["-p", &hash]);
+    assert_eq!(
+        login(&f.confdir, "mail", &user.name, fresh.as_bytes()).0,
+        PAM_AUTH_ERR
+    );
+    assert_eq!(active(&f, &user.name), 0);
+}
+
+#[test]
+fn a_locked_account_is_refused_without_wiping_and_unlocking_restores_it() {
+    if !require_root("a_locked_account_is_refused_without_wiping_and_unlocking_restores_it") {
+        return;
+    }
+    let (f, user, pw) = setup();
+    user.run("passwd", &["-l"]);
+    assert_eq!(
+        login(&f.confdir, "mail", &user.name, pw.as_bytes()).0,
+        PAM_AUTH_ERR
+    );
+    assert_eq!(active(&f, &user.name), 1);
+    user.run("passwd", &["-u"]);
+    assert_eq!(
+        login(&f.confdir, "mail", &user.name, pw.as_bytes()).0,
+        PAM_SUCCESS
+    );
+}
+
+#[test]
+fn unreadable_shadow_or_missing_key_fails_closed_and_wipes_nothing() {
+    if !require_root("unreadable_shadow_or_missing_key_fails_closed_and_wipes_nothing") {
+        return;
+    }
+    let (f, user, pw) = setup();
+    let virt = f.generate("virtual@example.org", &["mail"], "Phone");
+    f.service("mail", "auth required MODULE db=DB\n");
+    // The module running as a non-root user that owns the store: it can
+    // read the store but not /etc/shadow.
+    let status = Command::new("chown")
+        .args(["-R", "nobody:nogroup"])
+        .arg(f.dir.path())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let as_nobody = |who: &str, password: &str| {
+        let out = Command::new("setpriv")
+            .args(["--reuid=nobody", "--regid=nogroup", "--clear-groups"])
+            .arg(pam_host_bin())
+            .arg(&f.confdir)
+            .args(["mail", who, password, "1", "1"])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        r["last_rc"].as_i64().unwrap() as i32
+    };
+    assert_eq!(
+        as_nobody("virtual@example.org", &virt),
+        PAM_SUCCESS,
+        "the store itself is usable as nobody"
+    );
+    assert_eq!(as_nobody(&user.name, &pw), PAM_AUTHINFO_UNAVAIL);
+    Command::new("chown")
+        .args(["-R", "root:root"])
+        .arg(f.dir.path())
+        .status()
+        .unwrap();
+    assert_eq!(active(&f, &user.name), 1);
+
+    // Key gone and the primary password changed: still no wipe.
+    user.chpasswd("Changed-While-Keyless-1!");
+    let key = std::fs::read(f.key()).unwrap();
+    std::fs::remove_file(f.key()).unwrap();
+    assert_eq!(
+        login(&f.confdir, "mail", &user.name, pw.as_bytes()).0,
+        PAM_AUTHINFO_UNAVAIL
+    );
+    assert_eq!(active(&f, &user.name), 1);
+    std::fs::write(f.key(), key).unwrap();
+}
