@@ -14,6 +14,7 @@ pub mod hashing;
 pub mod login;
 pub mod module_args;
 pub mod policy;
+pub mod scratch;
 pub mod secret;
 pub mod store;
 pub mod sys;

@@ -3,9 +3,9 @@
 use crate::ffi::{self, LOG_ALERT, LOG_DEBUG, LOG_ERR};
 use crate::items;
 use crate::log::Attempt;
-use crate::scratch::MappedMemory;
 use apppass_core::login::{authenticate as decide, LoginError, LoginRequest, Outcome, Refusal};
 use apppass_core::module_args::{self, ModuleArgs};
+use apppass_core::scratch::MappedMemory;
 use apppass_core::secret::NormalizedSecret;
 use apppass_core::store::{Opener, Store};
 use apppass_core::sys::{self, SystemShadow};

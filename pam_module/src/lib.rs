@@ -8,7 +8,6 @@ mod chauthtok;
 mod ffi;
 mod items;
 mod log;
-mod scratch;
 
 use pam::constants::{PamFlag, PamResultCode};
 use pam::module::{PamHandle, PamHooks};

@@ -4,9 +4,10 @@
 //! mapping returns every page to the kernel, which also means no copy of the
 //! block outlives the verify. Transparent huge pages, where the kernel has
 //! them, keep the page-fault cost of a fresh mapping small.
+#![allow(unsafe_code)]
 
-use apppass_core::hashing::Argon2Memory;
-use apppass_core::Argon2Block;
+use crate::hashing::Argon2Memory;
+use argon2::Block as Argon2Block;
 use memmap2::MmapMut;
 
 #[derive(Default)]

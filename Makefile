@@ -1,0 +1,98 @@
+# apppass — build, install and test on Debian 12.
+#
+#   sudo make install   system packages, release build, module + CLI + docs, apppass init
+#   make check          test dependencies, fmt, clippy, the whole test suite
+#
+# Both install the Debian packages they need with apt (run as root).
+
+PREFIX      ?= /usr
+DESTDIR     ?=
+SBINDIR     := $(PREFIX)/sbin
+MANDIR      := $(PREFIX)/share/man/man8
+DOCDIR      := $(PREFIX)/share/doc/libpam-apppass
+PAMCONFDIR  := $(PREFIX)/share/pam-configs
+BASHCOMPDIR := $(PREFIX)/share/bash-completion/completions
+ZSHCOMPDIR  := $(PREFIX)/share/zsh/vendor-completions
+# The multiarch security directory, where pam_unix.so lives.
+SECURITYDIR ?= $(shell d=$$(ls -d /lib/*/security/pam_unix.so /usr/lib/*/security/pam_unix.so 2>/dev/null | head -n1); \
+                 if [ -n "$$d" ]; then dirname "$$d"; else echo /lib/$$(gcc -dumpmachine)/security; fi)
+
+# cargo from PATH, else from rustup in this user's or the sudo caller's home.
+CARGO ?= $(shell command -v cargo 2>/dev/null || \
+           for h in "$$HOME" "$$(getent passwd "$${SUDO_USER:-root}" | cut -d: -f6)"; do \
+             if [ -x "$$h/.cargo/bin/cargo" ]; then echo "$$h/.cargo/bin/cargo"; break; fi; done)
+RUSTUP_HOME ?= $(abspath $(dir $(CARGO))/../../.rustup)
+export RUSTUP_HOME
+
+APT_GET := DEBIAN_FRONTEND=noninteractive apt-get -y -q -o Dpkg::Use-Pty=0
+BUILD_DEPS := gcc libc6-dev make pkg-config libpam0g-dev libpam-modules libsqlite3-dev
+TEST_DEPS  := binutils util-linux passwd openssl sqlite3 \
+              dovecot-core dovecot-imapd dovecot-pop3d dovecot-submissiond \
+              openssh-server openssh-client sshpass bubblewrap
+
+RELEASE := target/release
+MAN_OUT := target/man
+
+.PHONY: all build deps test-deps install uninstall check lint test man bench clean
+
+all: build
+
+$(RELEASE)/apppass $(RELEASE)/libpam_apppass.so: build
+
+build: need-cargo
+	$(CARGO) build --release --locked --workspace
+
+need-cargo:
+	@if [ -z "$(CARGO)" ]; then \
+	  echo "cargo not found: install Rust 1.85 or newer with rustup (https://rustup.rs), then run make again" >&2; exit 1; fi
+
+deps:
+	@if [ "$$(id -u)" != 0 ]; then echo "installing build dependencies needs root: run 'sudo make install'" >&2; exit 1; fi
+	apt-get update -q
+	$(APT_GET) install --no-install-recommends $(BUILD_DEPS)
+
+# Package installs must not start daemons: the tests run their own.
+test-deps: deps
+	@if [ ! -e /usr/sbin/policy-rc.d ]; then \
+	  printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d; chmod 755 /usr/sbin/policy-rc.d; touch .policy-rc.d-ours; fi
+	$(APT_GET) install --no-install-recommends $(TEST_DEPS); rc=$$?; \
+	  if [ -e .policy-rc.d-ours ]; then rm -f /usr/sbin/policy-rc.d .policy-rc.d-ours; fi; exit $$rc
+
+man: need-cargo
+	$(CARGO) run --release --locked -q -p apppass-cli --example mangen -- $(MAN_OUT)
+
+install: deps build man
+	install -d $(DESTDIR)$(SECURITYDIR) $(DESTDIR)$(SBINDIR) $(DESTDIR)$(MANDIR) $(DESTDIR)$(DOCDIR)/examples \
+	  $(DESTDIR)$(PAMCONFDIR) $(DESTDIR)$(BASHCOMPDIR) $(DESTDIR)$(ZSHCOMPDIR)
+	install -m 0644 $(RELEASE)/libpam_apppass.so $(DESTDIR)$(SECURITYDIR)/pam_apppass.so
+	install -m 0755 $(RELEASE)/apppass $(DESTDIR)$(SBINDIR)/apppass
+	install -m 0644 $(MAN_OUT)/*.8 packaging/man/pam_apppass.8 $(DESTDIR)$(MANDIR)/
+	install -m 0644 $(MAN_OUT)/apppass.bash $(DESTDIR)$(BASHCOMPDIR)/apppass
+	install -m 0644 $(MAN_OUT)/_apppass $(DESTDIR)$(ZSHCOMPDIR)/_apppass
+	install -m 0644 packaging/pam.d/* $(DESTDIR)$(DOCDIR)/examples/
+	install -m 0644 packaging/pam-configs/apppass $(DESTDIR)$(PAMCONFDIR)/apppass
+	install -m 0644 README.md $(DESTDIR)$(DOCDIR)/
+	@if [ -z "$(DESTDIR)" ]; then $(SBINDIR)/apppass init; fi
+	@echo "installed: $(SECURITYDIR)/pam_apppass.so and $(SBINDIR)/apppass; see README.md to wire a service"
+
+uninstall:
+	rm -f $(DESTDIR)$(SECURITYDIR)/pam_apppass.so $(DESTDIR)$(SBINDIR)/apppass \
+	  $(DESTDIR)$(MANDIR)/apppass.8 $(DESTDIR)$(MANDIR)/apppass-*.8 $(DESTDIR)$(MANDIR)/pam_apppass.8 \
+	  $(DESTDIR)$(BASHCOMPDIR)/apppass $(DESTDIR)$(ZSHCOMPDIR)/_apppass $(DESTDIR)$(PAMCONFDIR)/apppass
+	rm -rf $(DESTDIR)$(DOCDIR)
+	@echo "the store in /var/lib/apppass is kept; remove it by hand if you mean to"
+
+lint: need-cargo
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --release --locked --workspace --all-targets -- -D warnings
+
+test: need-cargo build
+	$(CARGO) test --release --locked --workspace
+
+check: test-deps lint test
+
+bench: build
+	$(CARGO) run --release --locked -q -p apppass-e2e --bin bench
+
+clean:
+	$(CARGO) clean

@@ -1,0 +1,139 @@
+//! Figures for the README and the issue notes (not assertions):
+//!   1. argon2id verify: heap block reused vs a fresh mapping per verify;
+//!   2. RSS after repeated verifies: the crate's own allocation vs a mapping;
+//!   3. logins through libpam in one process: apppass right/wrong next to
+//!      pam_unix (root only) and pam_permit.
+//!
+//! make bench
+
+use apppass_core::hashing::{make_credential, Argon2Memory, HeapMemory, StoredHash};
+use apppass_core::scratch::MappedMemory;
+use apppass_core::secret::NormalizedSecret;
+use apppass_e2e::fixture::Fixture;
+use apppass_e2e::pam::{login, PAM_SUCCESS};
+use apppass_e2e::system::{is_root, SystemUser};
+use argon2::password_hash::{PasswordHash, PasswordVerifier};
+use std::time::Instant;
+
+fn median_ms(mut v: Vec<f64>) -> f64 {
+    v.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    v[v.len() / 2]
+}
+
+fn rss_kib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .unwrap()
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .unwrap()
+}
+
+fn time_verifies<M: Argon2Memory>(
+    stored: &StoredHash,
+    s: &NormalizedSecret,
+    mem: &mut M,
+    n: usize,
+) -> f64 {
+    let runs = (0..n)
+        .map(|_| {
+            let t = Instant::now();
+            assert!(stored.verify(s, mem).unwrap());
+            t.elapsed().as_secs_f64() * 1e3
+        })
+        .collect();
+    median_ms(runs)
+}
+
+fn time_logins(f: &Fixture, service: &str, user: &str, pw: &[u8], n: usize, want: bool) -> f64 {
+    let runs = (0..n)
+        .map(|_| {
+            let t = Instant::now();
+            let (rc, _) = login(&f.confdir, service, user, pw);
+            assert_eq!(rc == PAM_SUCCESS, want, "{service} {user}");
+            t.elapsed().as_secs_f64() * 1e3
+        })
+        .collect();
+    median_ms(runs)
+}
+
+fn main() {
+    let mut rng = rand_core_os();
+    let secret = NormalizedSecret::generate(&mut rng);
+    let cred = make_credential(&secret, &mut rng).unwrap();
+    let stored = StoredHash::parse(&cred.phc).unwrap();
+
+    println!("== argon2id m=19456 KiB t=2 p=1, one verify (median of 40)");
+    let mut heap = HeapMemory::default();
+    time_verifies(&stored, &secret, &mut heap, 3);
+    println!(
+        "heap block, reused and wiped      {:7.2} ms",
+        time_verifies(&stored, &secret, &mut heap, 40)
+    );
+    println!(
+        "fresh mapping per verify (module) {:7.2} ms",
+        time_verifies(&stored, &secret, &mut MappedMemory::default(), 40)
+    );
+
+    println!("\n== RSS over 30 verifies in one process");
+    let start = rss_kib();
+    let mut mapped = MappedMemory::default();
+    for _ in 0..30 {
+        stored.verify(&secret, &mut mapped).unwrap();
+    }
+    println!("fresh mapping per verify: {start} KiB -> {} KiB", rss_kib());
+    let parsed = PasswordHash::new(&cred.phc).unwrap();
+    let before = rss_kib();
+    for _ in 0..30 {
+        argon2::Argon2::default()
+            .verify_password(secret.as_bytes(), &parsed)
+            .unwrap();
+    }
+    println!(
+        "argon2 crate's own allocation: {before} KiB -> {} KiB",
+        rss_kib()
+    );
+
+    println!("\n== one pam_start/pam_authenticate/pam_end in one process (median)");
+    let f = Fixture::new();
+    let user = "bench@example.org";
+    let pw = f.generate(user, &["bench"], "Bench");
+    f.service("bench", "auth required MODULE db=DB\n");
+    f.service("permit", "auth required pam_permit.so\n");
+    f.service("unix", "auth required pam_unix.so nodelay\n");
+    let wrong = b"aaaa-bbbb-cccc-dddd";
+    println!(
+        "pam_permit (floor)                {:7.3} ms",
+        time_logins(&f, "permit", user, wrong, 400, true)
+    );
+    println!(
+        "apppass, wrong password           {:7.3} ms",
+        time_logins(&f, "bench", user, wrong, 400, false)
+    );
+    println!(
+        "apppass, user with none           {:7.3} ms",
+        time_logins(&f, "bench", "nobody@x", wrong, 400, false)
+    );
+    println!(
+        "apppass, right password           {:7.3} ms",
+        time_logins(&f, "bench", user, pw.as_bytes(), 60, true)
+    );
+    if is_root() {
+        let primary = "Bench-Primary-Pass-1!";
+        let sys = SystemUser::new(primary);
+        println!(
+            "pam_unix nodelay, wrong password  {:7.3} ms",
+            time_logins(&f, "unix", &sys.name, wrong, 60, false)
+        );
+        println!(
+            "pam_unix, right password          {:7.3} ms",
+            time_logins(&f, "unix", &sys.name, primary.as_bytes(), 60, true)
+        );
+    } else {
+        println!("pam_unix: SKIPPED (needs root for a system user)");
+    }
+}
+
+fn rand_core_os() -> impl rand_core_06::RngCore + rand_core_06::CryptoRng {
+    rand_core_06::OsRng
+}

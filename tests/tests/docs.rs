@@ -1,0 +1,123 @@
+//! The documentation cannot drift from the code: every flag is in the man
+//! pages, every module argument in pam_apppass(8), and the pam-auth-update
+//! profile only ever touches the password stack.
+
+use apppass_e2e::fixture::{apppass_bin, target_dir};
+use std::path::Path;
+use std::process::Command;
+
+fn repo() -> &'static Path {
+    Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
+}
+
+fn help(args: &[&str]) -> String {
+    let out = Command::new(apppass_bin())
+        .args(args)
+        .arg("--help")
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn flags(text: &str) -> Vec<String> {
+    let mut found: Vec<String> = text
+        .split(|c: char| {
+            c.is_whitespace() || c == ',' || c == '[' || c == ']' || c == '<' || c == '='
+        })
+        .filter(|w| w.starts_with("--") && w.len() > 2)
+        .map(|w| w.trim_end_matches(['.', ')', ':']).to_string())
+        .collect();
+    found.sort();
+    found.dedup();
+    found
+}
+
+#[test]
+fn every_cli_flag_is_in_the_man_pages() {
+    let mangen = target_dir().join("examples/mangen");
+    assert!(
+        mangen.exists(),
+        "{} is built by cargo test",
+        mangen.display()
+    );
+    let out = tempfile::tempdir().unwrap();
+    assert!(Command::new(&mangen)
+        .arg(out.path())
+        .status()
+        .unwrap()
+        .success());
+    let mut pages = String::new();
+    for entry in std::fs::read_dir(out.path()).unwrap() {
+        let p = entry.unwrap().path();
+        if p.extension().is_some_and(|e| e == "8") {
+            pages.push_str(&std::fs::read_to_string(&p).unwrap().replace("\\-", "-"));
+        }
+    }
+    let commands = [
+        "init", "generate", "list", "revoke", "history", "verify", "config", "backup",
+    ];
+    let mut all = flags(&help(&[]));
+    for c in commands {
+        assert!(pages.contains(&format!("apppass-{c}")), "no page for {c}");
+        all.extend(flags(&help(&[c])));
+    }
+    assert!(all.len() > 12, "{all:?}");
+    for flag in all {
+        assert!(
+            pages.contains(&flag),
+            "{flag} is missing from the man pages"
+        );
+    }
+}
+
+#[test]
+fn every_module_argument_is_in_pam_apppass_8() {
+    let page = std::fs::read_to_string(repo().join("packaging/man/pam_apppass.8")).unwrap();
+    for arg in ["db=", "try_first_pass", "use_first_pass", "debug"] {
+        assert!(page.contains(arg), "{arg}");
+    }
+    let src = std::fs::read_to_string(repo().join("core/src/module_args.rs")).unwrap();
+    for arg in [
+        "b\"debug\"",
+        "b\"use_first_pass\"",
+        "b\"try_first_pass\"",
+        "b\"db=\"",
+    ] {
+        assert!(
+            src.contains(arg),
+            "the parser no longer knows {arg}: update this test and the page"
+        );
+    }
+}
+
+#[test]
+fn the_pam_auth_update_profile_is_password_only_and_off_by_default() {
+    let profile = std::fs::read_to_string(repo().join("packaging/pam-configs/apppass")).unwrap();
+    assert!(profile.contains("Default: no"));
+    assert!(profile.contains("Password-Type: Additional"));
+    assert!(profile
+        .lines()
+        .any(|l| l.trim() == "optional\tpam_apppass.so"
+            || l.split_whitespace().eq(["optional", "pam_apppass.so"])));
+    for forbidden in ["Auth:", "Auth-Type", "Account:", "Session:"] {
+        assert!(
+            !profile.contains(forbidden),
+            "{forbidden}: app passwords must never reach common-auth"
+        );
+    }
+}
+
+#[test]
+fn example_pam_files_hand_the_token_to_pam_unix() {
+    for entry in std::fs::read_dir(repo().join("packaging/pam.d")).unwrap() {
+        let p = entry.unwrap().path();
+        let text = std::fs::read_to_string(&p).unwrap();
+        assert!(text.contains("pam_apppass.so"), "{}", p.display());
+        for line in text
+            .lines()
+            .filter(|l| l.starts_with("auth") && l.contains("pam_unix.so"))
+        {
+            assert!(line.contains("try_first_pass"), "{}: {line}", p.display());
+        }
+    }
+}
