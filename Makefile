@@ -24,6 +24,9 @@ CARGO ?= $(shell command -v cargo 2>/dev/null || \
 RUSTUP_HOME ?= $(abspath $(dir $(CARGO))/../../.rustup)
 export RUSTUP_HOME
 
+SHELL := /bin/bash
+.SHELLFLAGS := -o pipefail -c
+
 APT_GET := DEBIAN_FRONTEND=noninteractive apt-get -y -q -o Dpkg::Use-Pty=0
 BUILD_DEPS := gcc libc6-dev make pkg-config libpam0g-dev libpam-modules libsqlite3-dev
 TEST_DEPS  := binutils util-linux passwd openssl sqlite3 \
@@ -86,8 +89,13 @@ lint: need-cargo
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --release --locked --workspace --all-targets -- -D warnings
 
+# The suite's own summary closes the output: passed, failed, and tests that
+# could not run here (they print "*** SKIPPED" as they go).
 test: need-cargo build
-	$(CARGO) test --release --locked --workspace
+	@mkdir -p target
+	$(CARGO) test --release --locked --workspace 2>&1 | tee target/test.log
+	@awk '/^test result:/ {p += $$4; f += $$6} /^\*\*\* SKIPPED/ {s++} \
+	  END {printf "tests: %d passed, %d failed, %d skipped\n", p, f, s}' target/test.log
 
 check: test-deps lint test
 

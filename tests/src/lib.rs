@@ -2,6 +2,10 @@
 //! libpam, runs the built `apppass`, and makes private PAM configurations,
 //! stores and (as root) system users.
 
+pub mod clients;
+pub mod dovecot;
 pub mod fixture;
 pub mod pam;
+pub mod sshd;
+pub mod sweep;
 pub mod system;

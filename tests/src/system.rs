@@ -32,6 +32,12 @@ pub struct SystemUser {
 
 impl SystemUser {
     pub fn new(primary: &str) -> Self {
+        Self::with_shell(primary, "/usr/sbin/nologin")
+    }
+
+    /// A user who can run a command over SSH.
+    pub fn with_shell(primary: &str, shell: &str) -> Self {
+        crate::sweep::leftovers();
         let name = format!(
             "aptest{}x{}",
             std::process::id(),
@@ -42,7 +48,7 @@ impl SystemUser {
             .stderr(Stdio::null())
             .status();
         let ok = Command::new("useradd")
-            .args(["-M", "-s", "/usr/sbin/nologin", &name])
+            .args(["-M", "-s", shell, &name])
             .status()
             .unwrap()
             .success();

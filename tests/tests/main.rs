@@ -6,3 +6,4 @@ mod exports;
 mod long_lived;
 mod pam_stack;
 mod password_change;
+mod services;

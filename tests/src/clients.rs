@@ -1,0 +1,182 @@
+//! Just enough IMAP, POP3, SMTP submission and SSH to log in, from a chosen
+//! 127.0.0.x source address (Dovecot slows down an address that failed).
+
+use socket2::{Domain, Socket, Type};
+use std::io::{BufRead, BufReader, Write};
+use std::net::{Ipv4Addr, SocketAddr, TcpStream};
+use std::process::Command;
+use std::time::Duration;
+
+pub fn connect(port: u16, source: Ipv4Addr) -> TcpStream {
+    let sock = Socket::new(Domain::IPV4, Type::STREAM, None).unwrap();
+    sock.bind(&SocketAddr::from((source, 0)).into()).unwrap();
+    sock.connect_timeout(
+        &SocketAddr::from(([127, 0, 0, 1], port)).into(),
+        Duration::from_secs(10),
+    )
+    .unwrap();
+    let stream: TcpStream = sock.into();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(60)))
+        .unwrap();
+    stream
+}
+
+fn line(r: &mut BufReader<TcpStream>) -> String {
+    let mut s = String::new();
+    r.read_line(&mut s).unwrap();
+    s
+}
+
+fn quote(s: &str) -> String {
+    format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""))
+}
+
+/// IMAP LOGIN: true on `a1 OK`.
+pub fn imap_login(port: u16, source: Ipv4Addr, user: &str, password: &str) -> bool {
+    let stream = connect(port, source);
+    let mut w = stream.try_clone().unwrap();
+    let mut r = BufReader::new(stream);
+    assert!(line(&mut r).starts_with("* OK"), "IMAP greeting");
+    write!(w, "a1 LOGIN {} {}\r\n", quote(user), quote(password)).unwrap();
+    loop {
+        let l = line(&mut r);
+        assert!(!l.is_empty(), "IMAP server closed the connection");
+        if let Some(rest) = l.strip_prefix("a1 ") {
+            let ok = rest.starts_with("OK");
+            let _ = w.write_all(b"a2 LOGOUT\r\n");
+            return ok;
+        }
+    }
+}
+
+/// POP3 USER/PASS: true on `+OK` to PASS.
+pub fn pop3_login(port: u16, source: Ipv4Addr, user: &str, password: &str) -> bool {
+    let stream = connect(port, source);
+    let mut w = stream.try_clone().unwrap();
+    let mut r = BufReader::new(stream);
+    assert!(line(&mut r).starts_with("+OK"), "POP3 greeting");
+    write!(w, "USER {user}\r\n").unwrap();
+    assert!(line(&mut r).starts_with("+OK"));
+    write!(w, "PASS {password}\r\n").unwrap();
+    let ok = line(&mut r).starts_with("+OK");
+    let _ = w.write_all(b"QUIT\r\n");
+    ok
+}
+
+fn smtp_reply(r: &mut BufReader<TcpStream>) -> String {
+    loop {
+        let l = line(r);
+        assert!(l.len() >= 4, "SMTP server closed the connection");
+        if l.as_bytes()[3] == b' ' {
+            return l;
+        }
+    }
+}
+
+/// SMTP AUTH PLAIN on the submission port: true on 235.
+pub fn submission_login(port: u16, source: Ipv4Addr, user: &str, password: &str) -> bool {
+    let stream = connect(port, source);
+    let mut w = stream.try_clone().unwrap();
+    let mut r = BufReader::new(stream);
+    assert!(smtp_reply(&mut r).starts_with("220"), "SMTP greeting");
+    w.write_all(b"EHLO client.test\r\n").unwrap();
+    assert!(smtp_reply(&mut r).starts_with("250"));
+    let token = base64(format!("\0{user}\0{password}").as_bytes());
+    write!(w, "AUTH PLAIN {token}\r\n").unwrap();
+    let ok = smtp_reply(&mut r).starts_with("235");
+    let _ = w.write_all(b"QUIT\r\n");
+    ok
+}
+
+fn base64(data: &[u8]) -> String {
+    const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::new();
+    for chunk in data.chunks(3) {
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(char::from(T[((n >> (18 - 6 * i)) & 63) as usize]));
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+#[derive(Clone, Copy, Debug)]
+pub enum SshMethod {
+    Password,
+    KeyboardInteractive,
+}
+
+/// `ssh USER@127.0.0.1 true` through sshpass, which answers one password
+/// prompt: a second prompt counts as failure.
+pub fn ssh_login(
+    port: u16,
+    source: Ipv4Addr,
+    user: &str,
+    password: &str,
+    method: SshMethod,
+) -> bool {
+    let method = match method {
+        SshMethod::Password => "password",
+        SshMethod::KeyboardInteractive => "keyboard-interactive",
+    };
+    let status = Command::new("sshpass")
+        .args([
+            "-p",
+            password,
+            "ssh",
+            "-p",
+            &port.to_string(),
+            "-b",
+            &source.to_string(),
+        ])
+        .args([
+            "-o",
+            "StrictHostKeyChecking=no",
+            "-o",
+            "UserKnownHostsFile=/dev/null",
+            "-o",
+            "PubkeyAuthentication=no",
+            "-o",
+            "GSSAPIAuthentication=no",
+            "-o",
+            &format!("PreferredAuthentications={method}"),
+            "-o",
+            "NumberOfPasswordPrompts=1",
+            "-o",
+            "ConnectTimeout=20",
+            "-o",
+            "LogLevel=ERROR",
+        ])
+        .arg(format!("{user}@127.0.0.1"))
+        .arg("true")
+        .status()
+        .unwrap();
+    status.success()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn base64_matches_rfc_4648_vectors() {
+        for (i, o) in [
+            ("", ""),
+            ("f", "Zg=="),
+            ("fo", "Zm8="),
+            ("foo", "Zm9v"),
+            ("foob", "Zm9vYg=="),
+            ("fooba", "Zm9vYmE="),
+        ] {
+            assert_eq!(super::base64(i.as_bytes()), o);
+        }
+    }
+}

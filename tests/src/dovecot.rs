@@ -1,0 +1,230 @@
+//! A private Dovecot on 127.0.0.1: its own configuration, state, log and
+//! ports, PAM service files under /etc/pam.d with a unique prefix (Dovecot
+//! has no PAM confdir), all removed again on drop, even after a failure.
+
+use crate::fixture::Fixture;
+use std::os::unix::fs::PermissionsExt;
+use std::path::PathBuf;
+use std::process::Command;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+/// How the passdb names the PAM service.
+#[derive(Clone, Debug)]
+pub enum Passdb {
+    /// `args = PREFIX`: one PAM file for every protocol.
+    Fixed,
+    /// `args = PREFIX-%s`: one PAM file per protocol.
+    PerProtocol,
+    /// `protocol X { passdb { args = PREFIX-X } }` for the listed protocols
+    /// only, and a global passdb that matches nobody: a protocol without a
+    /// block is refused without ever reaching PAM.
+    Blocks(Vec<&'static str>),
+}
+
+pub struct Options {
+    pub passdb: Passdb,
+    /// Turn on Dovecot's auth cache (cache_key=%u%s).
+    pub cache: bool,
+    /// The PAM file; `MODULE` and `DB` are replaced as in Fixture::service.
+    pub stack: String,
+    /// PAM files to create, by protocol, for Passdb::PerProtocol/Blocks.
+    pub files_for: Vec<&'static str>,
+}
+
+pub struct Dovecot {
+    pub dir: tempfile::TempDir,
+    pub conf: PathBuf,
+    pub prefix: String,
+    pub imap: u16,
+    pub pop3: u16,
+    pub submission: u16,
+    pam_files: Vec<PathBuf>,
+}
+
+static NEXT: AtomicU32 = AtomicU32::new(0);
+
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+impl Dovecot {
+    pub fn start(f: &Fixture, opts: Options) -> Dovecot {
+        crate::sweep::leftovers();
+        let dir = tempfile::Builder::new()
+            .prefix(&format!("apppass-dovecot-{}-", std::process::id()))
+            .tempdir()
+            .unwrap();
+        // Dovecot's unprivileged processes must reach run/ and mail/.
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+        let mail = dir.path().join("mail");
+        std::fs::create_dir(&mail).unwrap();
+        std::fs::set_permissions(&mail, std::fs::Permissions::from_mode(0o1777)).unwrap();
+        let n = NEXT.fetch_add(1, Ordering::SeqCst);
+        let prefix = format!("apppass-t-{}-{n}", std::process::id());
+        let mut dc = Dovecot {
+            conf: dir.path().join("dovecot.conf"),
+            prefix: prefix.clone(),
+            imap: free_port(),
+            pop3: free_port(),
+            submission: free_port(),
+            pam_files: Vec::new(),
+            dir,
+        };
+        let cache_key = if opts.cache { "cache_key=%u%s " } else { "" };
+        let passdb = match &opts.passdb {
+            Passdb::Fixed => {
+                format!("passdb {{\n  driver = pam\n  args = {cache_key}{prefix}\n}}\n")
+            }
+            Passdb::PerProtocol => {
+                format!("passdb {{\n  driver = pam\n  args = {cache_key}{prefix}-%s\n}}\n")
+            }
+            Passdb::Blocks(protocols) => {
+                let mut s = "passdb {\n  driver = passwd-file\n  args = /dev/null\n}\n".to_string();
+                for p in protocols {
+                    s.push_str(&format!(
+                        "protocol {p} {{\n  passdb {{\n    driver = pam\n    args = {cache_key}{prefix}-{p}\n  }}\n}}\n"
+                    ));
+                }
+                s
+            }
+        };
+        let cache = if opts.cache {
+            "auth_cache_size = 1M\nauth_cache_ttl = 1 hour\nauth_cache_negative_ttl = 1 hour\n"
+        } else {
+            "auth_cache_size = 0\n"
+        };
+        let d = dc.dir.path().display().to_string();
+        let conf = format!(
+            "protocols = imap pop3 submission
+listen = 127.0.0.1
+base_dir = {d}/run
+state_dir = {d}/state
+instance_name = {prefix}
+log_path = {d}/dovecot.log
+ssl = no
+disable_plaintext_auth = no
+auth_mechanisms = plain login
+auth_verbose = yes
+{cache}mail_location = maildir:{d}/mail/%u
+hostname = mail.test
+submission_relay_host = 127.0.0.1
+submission_relay_port = {relay}
+{passdb}userdb {{
+  driver = static
+  args = uid=nobody gid=nogroup home={d}/mail/%u
+}}
+service imap-login {{
+  inet_listener imap {{
+    address = 127.0.0.1
+    port = {imap}
+  }}
+  inet_listener imaps {{
+    port = 0
+  }}
+}}
+service pop3-login {{
+  inet_listener pop3 {{
+    address = 127.0.0.1
+    port = {pop3}
+  }}
+  inet_listener pop3s {{
+    port = 0
+  }}
+}}
+service submission-login {{
+  inet_listener submission {{
+    address = 127.0.0.1
+    port = {sub}
+  }}
+}}
+",
+            relay = free_port(),
+            imap = dc.imap,
+            pop3 = dc.pop3,
+            sub = dc.submission,
+        );
+        std::fs::write(&dc.conf, conf).unwrap();
+        let stack = opts
+            .stack
+            .replace("MODULE", &f.module.display().to_string())
+            .replace("DB", &f.db.display().to_string());
+        let names: Vec<String> = match &opts.passdb {
+            Passdb::Fixed => vec![prefix.clone()],
+            _ => opts
+                .files_for
+                .iter()
+                .map(|p| format!("{prefix}-{p}"))
+                .collect(),
+        };
+        for name in names {
+            let path = PathBuf::from("/etc/pam.d").join(name);
+            std::fs::write(&path, &stack).unwrap();
+            dc.pam_files.push(path);
+        }
+        // Not output(): the daemonised master would hold the pipes open.
+        let errors = dc.dir.path().join("start.err");
+        let status = Command::new("dovecot")
+            .arg("-c")
+            .arg(&dc.conf)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::fs::File::create(&errors).unwrap())
+            .status()
+            .unwrap();
+        assert!(
+            status.success(),
+            "dovecot: {}",
+            std::fs::read_to_string(&errors).unwrap_or_default()
+        );
+        dc.wait_ready();
+        dc
+    }
+
+    fn wait_ready(&self) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        for port in [self.imap, self.pop3, self.submission] {
+            while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+                assert!(
+                    Instant::now() < deadline,
+                    "Dovecot did not listen on {port}:\n{}",
+                    self.log()
+                );
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
+    }
+
+    /// The PAM service name Dovecot uses for `protocol` in this instance.
+    pub fn service(&self, protocol: &str) -> String {
+        format!("{}-{protocol}", self.prefix)
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("dovecot.log")).unwrap_or_default()
+    }
+}
+
+impl Drop for Dovecot {
+    fn drop(&mut self) {
+        let _ = Command::new("doveadm")
+            .arg("-c")
+            .arg(&self.conf)
+            .arg("stop")
+            .stderr(std::process::Stdio::null())
+            .status();
+        // doveadm stop returns before every child is gone; wait for the master.
+        let pid_file = self.dir.path().join("run/master.pid");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while pid_file.exists() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        for f in &self.pam_files {
+            let _ = std::fs::remove_file(f);
+        }
+    }
+}
