@@ -110,6 +110,41 @@ fn base64(data: &[u8]) -> String {
     out
 }
 
+/// What Postfix does for SMTP AUTH with `smtpd_sasl_type = dovecot`: one
+/// PLAIN request on Dovecot's auth-client socket, with service `smtp`.
+pub fn dovecot_sasl(
+    socket: &std::path::Path,
+    service: &str,
+    source: Ipv4Addr,
+    user: &str,
+    password: &str,
+) -> bool {
+    let stream = std::os::unix::net::UnixStream::connect(socket).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(60)))
+        .unwrap();
+    let mut w = stream.try_clone().unwrap();
+    let mut r = BufReader::new(stream);
+    write!(w, "VERSION\t1\t2\nCPID\t{}\n", std::process::id()).unwrap();
+    loop {
+        let mut l = String::new();
+        r.read_line(&mut l).unwrap();
+        assert!(!l.is_empty(), "auth socket closed");
+        if l.starts_with("DONE") {
+            break;
+        }
+    }
+    let resp = base64(format!("\0{user}\0{password}").as_bytes());
+    write!(
+        w,
+        "AUTH\t1\tPLAIN\tservice={service}\tnologin\tlip=127.0.0.1\trip={source}\tsecured\tresp={resp}\n"
+    )
+    .unwrap();
+    let mut l = String::new();
+    r.read_line(&mut l).unwrap();
+    l.starts_with("OK\t1")
+}
+
 #[derive(Clone, Copy, Debug)]
 pub enum SshMethod {
     Password,

@@ -204,6 +204,11 @@ service submission-login {{
         format!("{}-{protocol}", self.prefix)
     }
 
+    /// Dovecot's auth-client socket, where Postfix sends SMTP AUTH.
+    pub fn auth_socket(&self) -> PathBuf {
+        self.dir.path().join("run/auth-client")
+    }
+
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.dir.path().join("dovecot.log")).unwrap_or_default()
     }

@@ -204,6 +204,75 @@ fn dovecot_protocol_without_its_own_pam_service_does_not_fall_back_to_the_primar
         !submission_login(dc.submission, fresh_ip(), &user.name, primary),
         "no fallback for submission"
     );
+    // Services Dovecot cannot filter on (Postfix's smtp, managesieve's
+    // sieve) reach only the global passdb, which matches nobody.
+    for service in ["smtp", "sieve"] {
+        assert!(!dovecot_sasl(
+            &dc.auth_socket(),
+            service,
+            fresh_ip(),
+            &user.name,
+            primary
+        ));
+        assert!(!dovecot_sasl(
+            &dc.auth_socket(),
+            service,
+            fresh_ip(),
+            &user.name,
+            &pw
+        ));
+    }
+}
+
+#[test]
+fn postfix_smtp_auth_through_dovecot_sasl_uses_the_smtp_service() {
+    if !require_root("postfix_smtp_auth_through_dovecot_sasl_uses_the_smtp_service") {
+        return;
+    }
+    let f = Fixture::new();
+    let dc = dovecot(
+        &f,
+        Passdb::PerProtocol,
+        SUFFICIENT,
+        &["imap", "smtp"],
+        false,
+    );
+    let smtp_pw = generate(
+        &f,
+        ALICE,
+        &dc.service("smtp"),
+        "Mail app (sending)",
+        &["--virtual"],
+    );
+    let imap_pw = generate(
+        &f,
+        ALICE,
+        &dc.service("imap"),
+        "Mail app (reading)",
+        &["--virtual"],
+    );
+    let socket = dc.auth_socket();
+    assert!(
+        dovecot_sasl(&socket, "smtp", HOME, ALICE, &smtp_pw),
+        "{}",
+        dc.log()
+    );
+    assert!(
+        !dovecot_sasl(&socket, "smtp", fresh_ip(), ALICE, &imap_pw),
+        "IMAP password over SMTP AUTH"
+    );
+    assert!(
+        !imap_login(dc.imap, fresh_ip(), ALICE, &smtp_pw),
+        "SMTP password over IMAP"
+    );
+    let rows = f.list_json(&[ALICE]);
+    let sending = rows
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["label"] == "Mail app (sending)")
+        .unwrap();
+    assert_eq!(sending["last_used_service"], dc.service("smtp").as_str());
 }
 
 #[test]
