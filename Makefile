@@ -72,7 +72,7 @@ install: deps build man
 	install -m 0644 $(MAN_OUT)/*.8 packaging/man/pam_apppass.8 $(DESTDIR)$(MANDIR)/
 	install -m 0644 $(MAN_OUT)/apppass.bash $(DESTDIR)$(BASHCOMPDIR)/apppass
 	install -m 0644 $(MAN_OUT)/_apppass $(DESTDIR)$(ZSHCOMPDIR)/_apppass
-	install -m 0644 packaging/pam.d/* $(DESTDIR)$(DOCDIR)/examples/
+	install -m 0644 packaging/pam.d/* packaging/dovecot/* $(DESTDIR)$(DOCDIR)/examples/
 	install -m 0644 packaging/pam-configs/apppass $(DESTDIR)$(PAMCONFDIR)/apppass
 	install -m 0644 README.md $(DESTDIR)$(DOCDIR)/
 	@if [ -z "$(DESTDIR)" ]; then $(SBINDIR)/apppass init; fi

@@ -121,3 +121,41 @@ fn example_pam_files_hand_the_token_to_pam_unix() {
         }
     }
 }
+
+#[test]
+fn the_shipped_dovecot_snippets_parse() {
+    for name in [
+        "auth-apppass-protocols.conf.ext",
+        "auth-apppass-service.conf.ext",
+    ] {
+        let snippet = repo()
+            .join("packaging/dovecot")
+            .join(name)
+            .canonicalize()
+            .unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let conf = dir.path().join("dovecot.conf");
+        std::fs::write(
+            &conf,
+            format!(
+                "protocols = imap pop3 submission\nbase_dir = {}\nssl = no\n!include {}\n",
+                dir.path().join("run").display(),
+                snippet.display()
+            ),
+        )
+        .unwrap();
+        let out = Command::new("doveconf")
+            .arg("-c")
+            .arg(&conf)
+            .arg("-n")
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{name}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(text.contains("driver = pam"), "{name}: {text}");
+    }
+}
