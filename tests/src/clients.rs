@@ -135,9 +135,9 @@ pub fn dovecot_sasl(
         }
     }
     let resp = base64(format!("\0{user}\0{password}").as_bytes());
-    write!(
+    writeln!(
         w,
-        "AUTH\t1\tPLAIN\tservice={service}\tnologin\tlip=127.0.0.1\trip={source}\tsecured\tresp={resp}\n"
+        "AUTH\t1\tPLAIN\tservice={service}\tnologin\tlip=127.0.0.1\trip={source}\tsecured\tresp={resp}"
     )
     .unwrap();
     let mut l = String::new();

@@ -64,6 +64,12 @@ impl Fixture {
         std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o700)).unwrap();
         let confdir = dir.path().join("pam.d");
         std::fs::create_dir(&confdir).unwrap();
+        // What libpam falls back to for a service without a file: deny all.
+        std::fs::write(
+            confdir.join("other"),
+            "auth required pam_deny.so\naccount required pam_deny.so\npassword required pam_deny.so\nsession required pam_deny.so\n",
+        )
+        .unwrap();
         let module = dir.path().join("pam_apppass.so");
         std::fs::copy(built_module(), &module).unwrap();
         let db = dir.path().join("store").join("apppass.db");

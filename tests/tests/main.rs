@@ -3,6 +3,7 @@
 mod cli;
 mod docs;
 mod exports;
+mod logging;
 mod long_lived;
 mod pam_stack;
 mod password_change;

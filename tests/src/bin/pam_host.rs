@@ -2,7 +2,7 @@
 //! pam_start -> pam_authenticate -> pam_end cycles in one process. Prints
 //! what it saw as JSON: outcomes, fds, threads, RSS, and per-login times.
 //!
-//! pam-host CONFDIR SERVICE USER RIGHT_PASSWORD CYCLES RIGHT_EVERY [fork]
+//! pam-host CONFDIR SERVICE USER RIGHT_PASSWORD CYCLES RIGHT_EVERY [fork] [wrong=TOKEN]
 
 use apppass_e2e::pam::{login, PAM_SUCCESS};
 use std::path::Path;
@@ -34,7 +34,15 @@ fn main() {
     let (service, user, right) = (&args[2], &args[3], args[4].as_bytes());
     let cycles: usize = args[5].parse().unwrap();
     let every: usize = args[6].parse().unwrap();
-    let wrong = b"aaaa-bbbb-cccc-dddd";
+    let extra = &args[7..];
+    let wrong_arg = extra
+        .iter()
+        .find_map(|a| a.strip_prefix("wrong="))
+        .map(str::to_owned);
+    let wrong = wrong_arg
+        .as_deref()
+        .unwrap_or("aaaa-bbbb-cccc-dddd")
+        .as_bytes();
 
     let (mut right_ok, mut right_bad, mut wrong_ok, mut wrong_bad) = (0, 0, 0, 0);
     let (mut right_ns, mut wrong_ns) = (0u128, 0u128);
@@ -66,7 +74,7 @@ fn main() {
     let (fd0, th0, rss0) =
         baseline.unwrap_or((fds(), status_field("Threads:"), status_field("VmRSS:")));
 
-    let fork_ok = if args.get(7).map(String::as_str) == Some("fork") {
+    let fork_ok = if extra.iter().any(|a| a == "fork") {
         // SAFETY: this process is single-threaded; the child only logs in and exits.
         let pid = unsafe { libc::fork() };
         if pid == 0 {

@@ -1,0 +1,138 @@
+//! What reaches syslog: the module's lines captured on a private /dev/log
+//! (bubblewrap binds a socket of the test's over it).
+
+use apppass_e2e::fixture::{pam_host_bin, Fixture};
+use apppass_e2e::system::require_root;
+use std::os::unix::net::UnixDatagram;
+use std::process::Command;
+use std::time::Duration;
+
+/// Runs pam-host with /dev/log replaced; returns the syslog lines.
+fn captured(f: &Fixture, user: &str, right: &str, wrong: &str) -> Vec<String> {
+    let sock_path = f.dir.path().join("log.sock");
+    let _ = std::fs::remove_file(&sock_path);
+    let sock = UnixDatagram::bind(&sock_path).unwrap();
+    sock.set_read_timeout(Some(Duration::from_millis(300)))
+        .unwrap();
+    let out = Command::new("bwrap")
+        .args(["--bind", "/", "/", "--dev-bind", "/dev", "/dev", "--bind"])
+        .arg(&sock_path)
+        .arg("/dev/log")
+        .arg(pam_host_bin())
+        .arg(&f.confdir)
+        .args(["mail", user, right, "2", "2", &format!("wrong={wrong}")])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "bwrap: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut lines = Vec::new();
+    let mut buf = [0u8; 4096];
+    while let Ok(n) = sock.recv(&mut buf) {
+        lines.push(String::from_utf8_lossy(&buf[..n]).into_owned());
+    }
+    lines
+}
+
+#[test]
+fn log_lines_have_the_pam_unix_shape_and_never_carry_what_was_typed() {
+    if !require_root("log_lines_have_the_pam_unix_shape_and_never_carry_what_was_typed") {
+        return;
+    }
+    let f = Fixture::new();
+    let user = "eve@example.org";
+    let pw = f.generate(user, &["mail"], "Phone \"home\"");
+    f.simple_service("mail");
+    let primary = "My-Primary-Passw0rd!";
+    let mut lines = captured(&f, user, &pw, primary);
+    // A name with terminal escapes, as an attacker may send it.
+    lines.extend(captured(&f, "mallory\x1b[31m\x07", &pw, "Hunter2-Hunter2"));
+    let all = lines.join("\n");
+    assert!(lines.len() >= 3, "{all}");
+    assert!(
+        lines.iter().all(|l| l.contains("pam_apppass(mail:auth):")),
+        "{all}"
+    );
+    // authpriv (10) * 8 + LOG_INFO (6) = 86, + LOG_NOTICE (5) = 85.
+    let success = lines
+        .iter()
+        .find(|l| l.contains("authentication success"))
+        .expect(&all);
+    assert!(success.starts_with("<86>"), "{success}");
+    assert!(
+        success.contains("user=eve@example.org label=\"Phone \\x22home\\x22\""),
+        "{success}"
+    );
+    let failure = lines
+        .iter()
+        .find(|l| l.contains("authentication failure;"))
+        .expect(&all);
+    assert!(failure.starts_with("<85>"), "{failure}");
+    assert!(
+        failure.contains("logname= uid=0 euid=0 tty= ruser= rhost=  user=eve@example.org"),
+        "{failure}"
+    );
+    assert!(
+        lines.iter().any(|l| l.contains("no matching app password")),
+        "{all}"
+    );
+    assert!(all.contains("user=mallory\\x1b[31m\\x07"), "escaped: {all}");
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("user has no active app passwords")),
+        "{all}"
+    );
+    for secret in [
+        pw.as_str(),
+        &pw.replace('-', ""),
+        &pw.replace('-', " "),
+        primary,
+        "Primary",
+        "Hunter2",
+    ] {
+        assert!(!all.contains(secret), "{secret:?} leaked: {all}");
+    }
+    assert!(
+        !all.contains('\x1b') && !all.contains('\x07'),
+        "control characters reached the log"
+    );
+    assert!(!all.contains("$argon2"), "a hash leaked");
+}
+
+#[test]
+fn bad_arguments_and_refused_stores_are_logged_with_path_and_mode() {
+    if !require_root("bad_arguments_and_refused_stores_are_logged_with_path_and_mode") {
+        return;
+    }
+    let f = Fixture::new();
+    let pw = f.generate("frank@example.org", &["mail"], "Phone");
+    f.service("mail", "auth required MODULE db=DB frobnicate\n");
+    let lines = captured(&f, "frank@example.org", &pw, "x");
+    let err = lines
+        .iter()
+        .find(|l| l.contains("frobnicate"))
+        .expect("bad argument logged");
+    assert!(err.starts_with("<83>"), "LOG_ERR: {err}");
+
+    f.service("mail", "auth required MODULE db=DB\n");
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&f.db, std::fs::Permissions::from_mode(0o646)).unwrap();
+    let lines = captured(&f, "frank@example.org", &pw, "x");
+    let all = lines.join("\n");
+    assert!(
+        all.contains(&f.db.display().to_string()) && all.contains("0646"),
+        "{all}"
+    );
+
+    std::fs::set_permissions(&f.db, std::fs::Permissions::from_mode(0o600)).unwrap();
+    std::fs::write(&f.db, vec![0x42u8; 8192]).unwrap();
+    let lines = captured(&f, "frank@example.org", &pw, "x");
+    let alert = lines
+        .iter()
+        .find(|l| l.contains("corrupt"))
+        .expect("corruption logged");
+    assert!(alert.starts_with("<81>"), "LOG_ALERT: {alert}");
+}
