@@ -36,7 +36,8 @@ TEST_DEPS  := binutils util-linux passwd openssl sqlite3 \
 RELEASE := target/release
 MAN_OUT := target/man
 
-.PHONY: all build deps test-deps install uninstall check lint test man bench clean
+
+.PHONY: all build deps test-deps install install-files uninstall check lint test man bench deb clean
 
 all: build
 
@@ -64,7 +65,11 @@ test-deps: deps
 man: need-cargo
 	$(CARGO) run --release --locked -q -p apppass-cli --example mangen -- $(MAN_OUT)
 
-install: deps build man
+install: deps build man install-files
+	@if [ -z "$(DESTDIR)" ]; then $(SBINDIR)/apppass init; fi
+	@echo "installed: $(SECURITYDIR)/pam_apppass.so and $(SBINDIR)/apppass; see README.md to wire a service"
+
+install-files:
 	install -d $(DESTDIR)$(SECURITYDIR) $(DESTDIR)$(SBINDIR) $(DESTDIR)$(MANDIR) $(DESTDIR)$(DOCDIR)/examples \
 	  $(DESTDIR)$(PAMCONFDIR) $(DESTDIR)$(BASHCOMPDIR) $(DESTDIR)$(ZSHCOMPDIR)
 	install -m 0644 $(RELEASE)/libpam_apppass.so $(DESTDIR)$(SECURITYDIR)/pam_apppass.so
@@ -75,8 +80,6 @@ install: deps build man
 	install -m 0644 packaging/pam.d/* packaging/dovecot/* $(DESTDIR)$(DOCDIR)/examples/
 	install -m 0644 packaging/pam-configs/apppass $(DESTDIR)$(PAMCONFDIR)/apppass
 	install -m 0644 README.md $(DESTDIR)$(DOCDIR)/
-	@if [ -z "$(DESTDIR)" ]; then $(SBINDIR)/apppass init; fi
-	@echo "installed: $(SECURITYDIR)/pam_apppass.so and $(SBINDIR)/apppass; see README.md to wire a service"
 
 uninstall:
 	rm -f $(DESTDIR)$(SECURITYDIR)/pam_apppass.so $(DESTDIR)$(SBINDIR)/apppass \
@@ -101,6 +104,18 @@ check: test-deps lint test
 
 bench: build
 	$(CARGO) run --release --locked -q -p apppass-e2e --bin bench
+
+# A Debian package from the same files `make install` puts in place.
+VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -n1)
+DEB_ROOT := target/deb/root
+deb: build man
+	rm -rf target/deb && mkdir -p $(DEB_ROOT)/DEBIAN
+	$(MAKE) --no-print-directory install-files DESTDIR=$(CURDIR)/$(DEB_ROOT)
+	install -m 0755 packaging/debian/postinst packaging/debian/prerm packaging/debian/postrm $(DEB_ROOT)/DEBIAN/
+	sed -e 's/@VERSION@/$(VERSION)/' -e "s/@ARCH@/$$(dpkg --print-architecture)/" \
+	    -e "s/@SIZE@/$$(du -sk --exclude=DEBIAN $(DEB_ROOT) | cut -f1)/" \
+	    packaging/debian/control.in > $(DEB_ROOT)/DEBIAN/control
+	dpkg-deb --root-owner-group --build $(DEB_ROOT) target/deb/libpam-apppass_$(VERSION)_$$(dpkg --print-architecture).deb
 
 clean:
 	$(CARGO) clean
