@@ -123,6 +123,26 @@ mod tests {
     }
 
     #[test]
+    fn random_text_never_panics_and_never_yields_the_past() {
+        use rand::rngs::StdRng;
+        use rand::{Rng, SeedableRng};
+        let mut rng = StdRng::seed_from_u64(7);
+        let pool = b"0123456789-hdwmy 9:T";
+        for _ in 0..50_000 {
+            let len = rng.gen_range(0..14);
+            let text: String = (0..len)
+                .map(|_| char::from(pool[rng.gen_range(0..pool.len())]))
+                .collect();
+            if let Ok(t) = parse(&text, NOW) {
+                assert!(
+                    t > NOW - 86_400 && t <= NOW + MAX_SECONDS,
+                    "{text:?} -> {t}"
+                );
+            }
+        }
+    }
+
+    #[test]
     fn bad_expiries_are_refused() {
         for bad in [
             "",

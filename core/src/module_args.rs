@@ -77,6 +77,36 @@ mod tests {
     }
 
     #[test]
+    fn random_arguments_never_panic_and_errors_carry_no_control_characters() {
+        use rand::rngs::StdRng;
+        use rand::{Rng, SeedableRng};
+        let mut rng = StdRng::seed_from_u64(3);
+        let pieces: [&[u8]; 8] = [
+            b"db=",
+            b"/",
+            b"debug",
+            b"use_first_pass",
+            b"\n",
+            b"\xff",
+            b"=",
+            b"x",
+        ];
+        for _ in 0..20_000 {
+            let args: Vec<Vec<u8>> = (0..rng.gen_range(0..4))
+                .map(|_| {
+                    (0..rng.gen_range(0..4))
+                        .flat_map(|_| pieces[rng.gen_range(0..pieces.len())].to_vec())
+                        .collect()
+                })
+                .collect();
+            let refs: Vec<&[u8]> = args.iter().map(Vec::as_slice).collect();
+            if let Err(e) = parse(&refs) {
+                assert!(!e.0.chars().any(char::is_control), "{e}");
+            }
+        }
+    }
+
+    #[test]
     fn bad_arguments_are_errors() {
         assert!(parse(&[b"db=relative.db"]).is_err());
         assert!(parse(&[b"db="]).is_err());

@@ -162,6 +162,41 @@ mod tests {
         assert!(seen.iter().all(|&n| n > 200 && n < 420), "{seen:?}");
     }
 
+    /// Random inputs against an independent model of the rule.
+    #[test]
+    fn normalising_matches_the_model_on_random_input() {
+        use rand::Rng;
+        let mut rng = StdRng::seed_from_u64(99);
+        let alphabet: Vec<u8> = b"abcXYZ -_09\t\0"
+            .iter()
+            .copied()
+            .chain([0x80, 0xc3, 0xa9, 0xff])
+            .collect();
+        for _ in 0..20_000 {
+            let len = rng.gen_range(0..40);
+            let input: Vec<u8> = (0..len)
+                .map(|_| {
+                    if rng.gen_bool(0.8) {
+                        b'a' + rng.gen_range(0..26)
+                    } else {
+                        alphabet[rng.gen_range(0..alphabet.len())]
+                    }
+                })
+                .collect();
+            let allowed = input
+                .iter()
+                .all(|b| b.is_ascii_alphabetic() || *b == b' ' || *b == b'-');
+            let letters: Vec<u8> = input
+                .iter()
+                .filter(|b| b.is_ascii_alphabetic())
+                .map(u8::to_ascii_lowercase)
+                .collect();
+            let want = (allowed && letters.len() == 16).then_some(letters);
+            let got = NormalizedSecret::from_candidate(&input).map(|n| n.as_bytes().to_vec());
+            assert_eq!(got, want, "{input:?}");
+        }
+    }
+
     #[test]
     fn debug_is_redacted() {
         let s = NormalizedSecret::from_candidate(b"abcdefghijklmnop").unwrap();
