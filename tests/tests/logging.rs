@@ -7,6 +7,25 @@ use std::os::unix::net::UnixDatagram;
 use std::process::Command;
 use std::time::Duration;
 
+/// Whether bubblewrap can build a sandbox here (not inside a chroot whose
+/// root is no mount point). Nothing is created outside the sandbox: it gets
+/// a /dev of its own.
+fn sandbox_works(test: &str) -> bool {
+    let ok = Command::new("bwrap")
+        .args(["--bind", "/", "/", "--dev", "/dev", "true"])
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !ok {
+        use std::io::Write;
+        let _ = writeln!(
+            std::io::stderr(),
+            "\n*** SKIPPED {test}: bubblewrap cannot create a mount namespace here ***\n"
+        );
+    }
+    ok
+}
+
 /// Runs pam-host with /dev/log replaced; returns the syslog lines.
 fn captured(f: &Fixture, user: &str, right: &str, wrong: &str) -> Vec<String> {
     let sock_path = f.dir.path().join("log.sock");
@@ -15,7 +34,7 @@ fn captured(f: &Fixture, user: &str, right: &str, wrong: &str) -> Vec<String> {
     sock.set_read_timeout(Some(Duration::from_millis(300)))
         .unwrap();
     let out = Command::new("bwrap")
-        .args(["--bind", "/", "/", "--dev-bind", "/dev", "/dev", "--bind"])
+        .args(["--bind", "/", "/", "--dev", "/dev", "--bind"])
         .arg(&sock_path)
         .arg("/dev/log")
         .arg(pam_host_bin())
@@ -38,7 +57,9 @@ fn captured(f: &Fixture, user: &str, right: &str, wrong: &str) -> Vec<String> {
 
 #[test]
 fn log_lines_have_the_pam_unix_shape_and_never_carry_what_was_typed() {
-    if !require_root("log_lines_have_the_pam_unix_shape_and_never_carry_what_was_typed") {
+    if !require_root("log_lines_have_the_pam_unix_shape_and_never_carry_what_was_typed")
+        || !sandbox_works("log_lines_have_the_pam_unix_shape_and_never_carry_what_was_typed")
+    {
         return;
     }
     let f = Fixture::new();
@@ -104,7 +125,9 @@ fn log_lines_have_the_pam_unix_shape_and_never_carry_what_was_typed() {
 
 #[test]
 fn bad_arguments_and_refused_stores_are_logged_with_path_and_mode() {
-    if !require_root("bad_arguments_and_refused_stores_are_logged_with_path_and_mode") {
+    if !require_root("bad_arguments_and_refused_stores_are_logged_with_path_and_mode")
+        || !sandbox_works("bad_arguments_and_refused_stores_are_logged_with_path_and_mode")
+    {
         return;
     }
     let f = Fixture::new();
