@@ -154,6 +154,17 @@ impl Fixture {
         serde_json::from_slice(&out.stdout).unwrap()
     }
 
+    /// The `list --all --json` object of USER's password labelled LABEL.
+    pub fn row(&self, user: &str, label: &str) -> serde_json::Value {
+        let rows = self.list_json(&["--all", user]);
+        rows.as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["label"] == label)
+            .unwrap_or_else(|| panic!("no password labelled {label} for {user}"))
+            .clone()
+    }
+
     /// Runs SQL on the store directly: how tests put past times in it.
     pub fn sql(&self, statement: &str) {
         let c = rusqlite::Connection::open(&self.db).unwrap();

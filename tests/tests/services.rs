@@ -119,13 +119,7 @@ fn dovecot_scopes_passwords_per_protocol_and_records_use() {
         "wrong password"
     );
 
-    let rows = f.list_json(&[ALICE]);
-    let phone = rows
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|r| r["label"] == "Phone")
-        .unwrap();
+    let phone = f.row(ALICE, "Phone");
     assert_eq!(phone["last_used_service"], dc.service("imap").as_str());
     assert_eq!(phone["last_used_rhost"], "127.0.0.1");
 
@@ -265,13 +259,7 @@ fn postfix_smtp_auth_through_dovecot_sasl_uses_the_smtp_service() {
         !imap_login(dc.imap, fresh_ip(), ALICE, &smtp_pw),
         "SMTP password over IMAP"
     );
-    let rows = f.list_json(&[ALICE]);
-    let sending = rows
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|r| r["label"] == "Mail app (sending)")
-        .unwrap();
+    let sending = f.row(ALICE, "Mail app (sending)");
     assert_eq!(sending["last_used_service"], dc.service("smtp").as_str());
 }
 
@@ -375,13 +363,7 @@ fn sshd_accepts_its_password_by_both_methods_with_one_prompt() {
     );
     assert!(imap_login(dc.imap, HOME, &user.name, &imap_pw));
 
-    let rows = f.list_json(&[&user.name]);
-    let term = rows
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|r| r["label"] == "Terminal")
-        .unwrap();
+    let term = f.row(&user.name, "Terminal");
     assert_eq!(term["last_used_service"], ssh.service.as_str());
     assert_eq!(term["last_used_rhost"], "127.0.0.1");
 
