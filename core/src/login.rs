@@ -74,6 +74,17 @@ impl fmt::Display for LoginError {
     }
 }
 
+impl LoginError {
+    /// A damaged store or hash: someone must look at the machine (LOG_ALERT).
+    pub fn is_corruption(&self) -> bool {
+        match self {
+            LoginError::BadHash { .. } => true,
+            LoginError::Store(e) => e.is_corruption(),
+            LoginError::ShadowUnavailable => false,
+        }
+    }
+}
+
 impl From<StoreError> for LoginError {
     fn from(e: StoreError) -> Self {
         LoginError::Store(e)

@@ -3,7 +3,7 @@
 use crate::ffi::{self, LOG_ALERT, LOG_DEBUG, LOG_ERR};
 use crate::items;
 use crate::log::Attempt;
-use apppass_core::login::{authenticate as decide, LoginError, LoginRequest, Outcome, Refusal};
+use apppass_core::login::{authenticate as decide, LoginRequest, Outcome, Refusal};
 use apppass_core::module_args::{self, ModuleArgs};
 use apppass_core::scratch::MappedMemory;
 use apppass_core::secret::NormalizedSecret;
@@ -61,12 +61,7 @@ pub fn authenticate(pamh: &mut PamHandle, args: &[&CStr]) -> PamResultCode {
     let mut store = match Store::open(&opts.db, sys::euid(), Opener::Module) {
         Ok(s) => s,
         Err(e) => {
-            let prio = if e.is_corruption() {
-                LOG_ALERT
-            } else {
-                LOG_ERR
-            };
-            ffi::syslog(pamh, prio, &e.to_string());
+            ffi::syslog(pamh, priority(e.is_corruption()), &e.to_string());
             return PamResultCode::PAM_AUTHINFO_UNAVAIL;
         }
     };
@@ -77,6 +72,7 @@ pub fn authenticate(pamh: &mut PamHandle, args: &[&CStr]) -> PamResultCode {
         now: items::now(),
         side_effects: true,
     };
+    let started = std::time::Instant::now();
     let outcome = decide(
         &mut store,
         &req,
@@ -85,12 +81,18 @@ pub fn authenticate(pamh: &mut PamHandle, args: &[&CStr]) -> PamResultCode {
         &SystemShadow,
     );
     drop(store);
+    if opts.debug {
+        let us = started.elapsed().as_micros();
+        let db = opts.db.display();
+        let msg = format!(
+            "user={} service={}: store {db} decided in {us} us",
+            attempt.user, attempt.service
+        );
+        ffi::syslog(pamh, LOG_DEBUG, &msg);
+    }
     match outcome {
         Ok(Outcome::Success { label, .. }) => {
-            if pamh
-                .set_data(AUTHENTICATED, Box::new(user.clone()))
-                .is_err()
-            {
+            if pamh.set_data(AUTHENTICATED, Box::new(user)).is_err() {
                 ffi::syslog(
                     pamh,
                     LOG_ERR,
@@ -105,14 +107,18 @@ pub fn authenticate(pamh: &mut PamHandle, args: &[&CStr]) -> PamResultCode {
             PamResultCode::PAM_AUTH_ERR
         }
         Err(e) => {
-            let prio = match &e {
-                LoginError::BadHash { .. } => LOG_ALERT,
-                LoginError::Store(s) if s.is_corruption() => LOG_ALERT,
-                _ => LOG_ERR,
-            };
-            ffi::syslog(pamh, prio, &format!("user={}: {e}", attempt.user));
+            let msg = format!("user={}: {e}", attempt.user);
+            ffi::syslog(pamh, priority(e.is_corruption()), &msg);
             PamResultCode::PAM_AUTHINFO_UNAVAIL
         }
+    }
+}
+
+fn priority(corruption: bool) -> std::ffi::c_int {
+    if corruption {
+        LOG_ALERT
+    } else {
+        LOG_ERR
     }
 }
 

@@ -118,10 +118,22 @@ impl Fixture {
         child.wait_with_output().unwrap()
     }
 
-    /// Generates a password for a (virtual unless it exists) user and
-    /// returns it as printed.
+    /// Runs `apppass generate ARGS...`, asserts it succeeded and returns
+    /// the password it printed.
+    pub fn issue(&self, args: &[&str]) -> String {
+        let mut all = vec!["generate"];
+        all.extend_from_slice(args);
+        let out = self.apppass(&all);
+        assert!(out.status.success(), "generate: {}", stderr(&out));
+        String::from_utf8(out.stdout)
+            .unwrap()
+            .trim_end()
+            .to_string()
+    }
+
+    /// A password for a virtual user (`*` in `services`: any service).
     pub fn generate(&self, user: &str, services: &[&str], label: &str) -> String {
-        let mut args = vec!["generate", user, "--label", label, "--virtual"];
+        let mut args = vec![user, "--label", label, "--virtual"];
         for s in services {
             if *s == "*" {
                 args.push("--any-service");
@@ -130,16 +142,7 @@ impl Fixture {
                 args.push(s);
             }
         }
-        let out = self.apppass(&args);
-        assert!(
-            out.status.success(),
-            "generate: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout)
-            .unwrap()
-            .trim_end()
-            .to_string()
+        self.issue(&args)
     }
 
     pub fn list_json(&self, args: &[&str]) -> serde_json::Value {

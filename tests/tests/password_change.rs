@@ -25,20 +25,7 @@ password optional MODULE db=DB
 fn setup() -> (Fixture, SystemUser, String) {
     let f = Fixture::new();
     let user = SystemUser::new("Old-Primary-Pass-1!");
-    let out = f.apppass(&[
-        "generate",
-        &user.name,
-        "--service",
-        "mail",
-        "--label",
-        "Phone",
-    ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let pw = String::from_utf8(out.stdout).unwrap().trim().to_string();
+    let pw = f.issue(&[&user.name, "--service", "mail", "--label", "Phone"]);
     f.simple_service("mail");
     (f, user, pw)
 }
@@ -69,15 +56,7 @@ fn passwd_through_the_debian_stack_wipes_that_users_passwords_only() {
     let (f, user, pw) = setup();
     let virt = f.generate("virtual@example.org", &["mail"], "Phone");
     let other = SystemUser::new("Other-Primary-Pass-1!");
-    let out = f.apppass(&[
-        "generate",
-        &other.name,
-        "--service",
-        "mail",
-        "--label",
-        "Phone",
-    ]);
-    let other_pw = String::from_utf8(out.stdout).unwrap().trim().to_string();
+    let other_pw = f.issue(&[&other.name, "--service", "mail", "--label", "Phone"]);
     assert_eq!(
         login(&f.confdir, "mail", &user.name, pw.as_bytes()).0,
         PAM_SUCCESS
@@ -166,17 +145,7 @@ fn chpasswd_and_usermod_are_caught_by_the_fingerprint() {
         return;
     }
     let (f, user, pw) = setup();
-    let (_, second) = {
-        let out = f.apppass(&[
-            "generate",
-            &user.name,
-            "--service",
-            "mail",
-            "--label",
-            "Laptop",
-        ]);
-        (0, String::from_utf8(out.stdout).unwrap().trim().to_string())
-    };
+    let second = f.issue(&[&user.name, "--service", "mail", "--label", "Laptop"]);
     user.chpasswd("Via-Chpasswd-2026!");
     assert_eq!(
         login(&f.confdir, "mail", &user.name, pw.as_bytes()).0,
@@ -188,15 +157,7 @@ fn chpasswd_and_usermod_are_caught_by_the_fingerprint() {
         PAM_AUTH_ERR
     );
 
-    let out = f.apppass(&[
-        "generate",
-        &user.name,
-        "--service",
-        "mail",
-        "--label",
-        "New",
-    ]);
-    let fresh = String::from_utf8(out.stdout).unwrap().trim().to_string();
+    let fresh = f.issue(&[&user.name, "--service", "mail", "--label", "New"]);
     assert_eq!(
         login(&f.confdir, "mail", &user.name, fresh.as_bytes()).0,
         PAM_SUCCESS

@@ -63,11 +63,9 @@ fn dovecot(
 }
 
 fn generate(f: &Fixture, user: &str, service: &str, label: &str, extra: &[&str]) -> String {
-    let mut args = vec!["generate", user, "--service", service, "--label", label];
+    let mut args = vec![user, "--service", service, "--label", label];
     args.extend_from_slice(extra);
-    let out = f.apppass(&args);
-    assert!(out.status.success(), "{}", stderr(&out));
-    String::from_utf8(out.stdout).unwrap().trim().to_string()
+    f.issue(&args)
 }
 
 #[test]
@@ -169,17 +167,7 @@ fn dovecot_protocol_without_its_own_pam_service_does_not_fall_back_to_the_primar
         &["imap"],
         false,
     );
-    let pw = {
-        let out = f.apppass(&[
-            "generate",
-            &user.name,
-            "--any-service",
-            "--label",
-            "Everywhere",
-        ]);
-        assert!(out.status.success(), "{}", stderr(&out));
-        String::from_utf8(out.stdout).unwrap().trim().to_string()
-    };
+    let pw = f.issue(&[&user.name, "--any-service", "--label", "Everywhere"]);
     assert!(
         imap_login(dc.imap, HOME, &user.name, primary),
         "primary password over IMAP via pam_unix\n{}",
