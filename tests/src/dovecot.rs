@@ -26,7 +26,7 @@ pub struct Options {
     pub passdb: Passdb,
     /// Turn on Dovecot's auth cache (cache_key=%u%s).
     pub cache: bool,
-    /// The PAM file; `MODULE` and `DB` are replaced as in Fixture::service.
+    /// The PAM file; `@MODULE@` and `@DB@` are replaced as in Fixture::service.
     pub stack: String,
     /// PAM files to create, by protocol, for Passdb::PerProtocol/Blocks.
     pub files_for: Vec<&'static str>,
@@ -149,10 +149,7 @@ service submission-login {{
             sub = dc.submission,
         );
         std::fs::write(&dc.conf, conf).unwrap();
-        let stack = opts
-            .stack
-            .replace("MODULE", &f.module.display().to_string())
-            .replace("DB", &f.db.display().to_string());
+        let stack = f.expand(&opts.stack);
         let names: Vec<String> = match &opts.passdb {
             Passdb::Fixed => vec![prefix.clone()],
             _ => opts

@@ -81,20 +81,27 @@ impl Fixture {
         }
     }
 
-    /// Writes a PAM service file; `MODULE` and `DB` in `lines` are replaced
-    /// by the module's and the store's paths.
+    /// Writes a PAM service file from `lines` (see [`Fixture::expand`]).
     pub fn service(&self, name: &str, lines: &str) {
-        let text = lines
-            .replace("MODULE", &self.module.display().to_string())
-            .replace("DB", &self.db.display().to_string());
-        std::fs::write(self.confdir.join(name), text).unwrap();
+        std::fs::write(self.confdir.join(name), self.expand(lines)).unwrap();
+    }
+
+    /// `lines` with `@MODULE@` and `@DB@` replaced by the module's and the
+    /// store's paths. The `@` keeps them from matching inside a path: a
+    /// random directory name such as `apppass-e2e-6SzDBS` holds `DB`.
+    pub fn expand(&self, lines: &str) -> String {
+        fill_in(
+            lines,
+            &self.module.display().to_string(),
+            &self.db.display().to_string(),
+        )
     }
 
     /// The simplest useful stack: app password or nothing.
     pub fn simple_service(&self, name: &str) {
         self.service(
             name,
-            "auth sufficient MODULE db=DB\nauth requisite pam_deny.so\naccount sufficient MODULE db=DB\naccount required pam_deny.so\n",
+            "auth sufficient @MODULE@ db=@DB@\nauth requisite pam_deny.so\naccount sufficient @MODULE@ db=@DB@\naccount required pam_deny.so\n",
         );
     }
 
@@ -191,4 +198,42 @@ pub fn stdout(o: &Output) -> String {
 
 pub fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// One left-to-right pass over `lines`, so text already put in is never
+/// searched again.
+fn fill_in(lines: &str, module: &str, db: &str) -> String {
+    let mut out = String::with_capacity(lines.len() + 2 * module.len());
+    let mut rest = lines;
+    loop {
+        let next = [("@MODULE@", module), ("@DB@", db)]
+            .into_iter()
+            .filter_map(|(word, path)| rest.find(word).map(|at| (at, word, path)))
+            .min_by_key(|&(at, _, _)| at);
+        let Some((at, word, path)) = next else {
+            out.push_str(rest);
+            return out;
+        };
+        out.push_str(&rest[..at]);
+        out.push_str(path);
+        rest = &rest[at + word.len()..];
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::fill_in;
+
+    #[test]
+    fn paths_that_contain_the_placeholder_words_are_left_alone() {
+        assert_eq!(
+            fill_in(
+                "auth required @MODULE@ db=@DB@\nauth required pam_deny.so\n",
+                "/tmp/apppass-e2e-6SzDBS/pam_apppass.so",
+                "/tmp/apppass-e2e-@DB@/store/apppass.db",
+            ),
+            "auth required /tmp/apppass-e2e-6SzDBS/pam_apppass.so \
+             db=/tmp/apppass-e2e-@DB@/store/apppass.db\nauth required pam_deny.so\n"
+        );
+    }
 }

@@ -17,7 +17,7 @@ pub struct Sshd {
 }
 
 impl Sshd {
-    /// `stack` is the PAM file, with `MODULE` and `DB` replaced.
+    /// `stack` is the PAM file, with `@MODULE@` and `@DB@` replaced.
     pub fn start(f: &Fixture, stack: &str) -> Sshd {
         std::fs::create_dir_all("/run/sshd").unwrap();
         crate::sweep::leftovers();
@@ -60,13 +60,7 @@ LogLevel VERBOSE
         )
         .unwrap();
         let pam_file = PathBuf::from("/etc/pam.d").join(&service);
-        std::fs::write(
-            &pam_file,
-            stack
-                .replace("MODULE", &f.module.display().to_string())
-                .replace("DB", &f.db.display().to_string()),
-        )
-        .unwrap();
+        std::fs::write(&pam_file, f.expand(stack)).unwrap();
         let link = d.join(&service);
         std::os::unix::fs::symlink("/usr/sbin/sshd", &link).unwrap();
         let child = Command::new(&link)

@@ -428,7 +428,7 @@ fn backup_produces_a_store_that_logs_in() {
     );
     f.service(
         "mail",
-        &format!("auth required MODULE db={}\n", dest.display()),
+        &format!("auth required @MODULE@ db={}\n", dest.display()),
     );
     assert_eq!(login(&f.confdir, "mail", U, pw.as_bytes()).0, PAM_SUCCESS);
 }

@@ -132,7 +132,7 @@ fn bad_arguments_and_refused_stores_are_logged_with_path_and_mode() {
     }
     let f = Fixture::new();
     let pw = f.generate("frank@example.org", &["mail"], "Phone");
-    f.service("mail", "auth required MODULE db=DB frobnicate\n");
+    f.service("mail", "auth required @MODULE@ db=@DB@ frobnicate\n");
     let lines = captured(&f, "frank@example.org", &pw, "x");
     let err = lines
         .iter()
@@ -140,7 +140,7 @@ fn bad_arguments_and_refused_stores_are_logged_with_path_and_mode() {
         .expect("bad argument logged");
     assert!(err.starts_with("<83>"), "LOG_ERR: {err}");
 
-    f.service("mail", "auth required MODULE db=DB\n");
+    f.service("mail", "auth required @MODULE@ db=@DB@\n");
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(&f.db, std::fs::Permissions::from_mode(0o646)).unwrap();
     let lines = captured(&f, "frank@example.org", &pw, "x");

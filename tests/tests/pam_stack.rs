@@ -142,7 +142,7 @@ fn a_user_without_app_passwords_gets_auth_err() {
 #[test]
 fn odd_tokens_fail_without_crashing() {
     let (f, _) = with_password(&["mail"]);
-    f.service("mail", "auth required MODULE db=DB\n");
+    f.service("mail", "auth required @MODULE@ db=@DB@\n");
     let long = vec![b'a'; 5000];
     let non_utf8: &[u8] = &[0xff, 0xfe, 0xfd, b'a', b'b'];
     for token in [&long[..], b"", non_utf8, "abcd-efgh-ijkl-mnоp".as_bytes()] {
@@ -188,7 +188,7 @@ fn the_token_is_handed_on_exactly_as_typed_with_try_first_pass() {
     f.service(
         "mail",
         &format!(
-            "auth [success=done default=ignore] MODULE db=DB try_first_pass\nauth required pam_exec.so expose_authtok quiet {}\n",
+            "auth [success=done default=ignore] @MODULE@ db=@DB@ try_first_pass\nauth required pam_exec.so expose_authtok quiet {}\n",
             script.display()
         ),
     );
@@ -213,7 +213,7 @@ fn use_first_pass_takes_the_earlier_token_and_never_prompts() {
     f.service(
         "mail",
         &format!(
-            "auth optional pam_exec.so expose_authtok quiet {}\nauth sufficient MODULE db=DB use_first_pass\nauth requisite pam_deny.so\n",
+            "auth optional pam_exec.so expose_authtok quiet {}\nauth sufficient @MODULE@ db=@DB@ use_first_pass\nauth requisite pam_deny.so\n",
             script.display()
         ),
     );
@@ -222,7 +222,7 @@ fn use_first_pass_takes_the_earlier_token_and_never_prompts() {
     assert_eq!(p.prompts().len(), 1, "only pam_exec asked");
 
     // With no earlier module there is no token, and use_first_pass must not prompt.
-    f.service("alone", "auth required MODULE db=DB use_first_pass\n");
+    f.service("alone", "auth required @MODULE@ db=@DB@ use_first_pass\n");
     let mut p = Pam::start(&f.confdir, "alone", USER.as_bytes(), &[pw.as_bytes()]);
     assert_eq!(p.authenticate(), PAM_AUTH_ERR);
     assert!(p.prompts().is_empty());
@@ -236,7 +236,7 @@ fn assert_unavailable(f: &Fixture, pw: &str, why: &str) {
 #[test]
 fn a_missing_store_is_authinfo_unavail() {
     let f = Fixture::uninitialised();
-    f.service("mail", "auth required MODULE db=DB\n");
+    f.service("mail", "auth required @MODULE@ db=@DB@\n");
     assert_unavailable(&f, "abcd-efgh-ijkl-mnop", "no store");
     // A stray key without a store is no better.
     std::fs::create_dir(f.db.parent().unwrap()).unwrap();
@@ -251,7 +251,7 @@ fn a_missing_store_is_authinfo_unavail() {
 #[test]
 fn a_world_writable_store_or_key_is_refused() {
     let (f, pw) = with_password(&["mail"]);
-    f.service("mail", "auth required MODULE db=DB\n");
+    f.service("mail", "auth required @MODULE@ db=@DB@\n");
     let mode = |p: &std::path::Path, m: u32| {
         std::fs::set_permissions(p, std::fs::Permissions::from_mode(m)).unwrap()
     };
@@ -278,7 +278,7 @@ fn a_store_reached_through_a_symlink_is_refused() {
     std::os::unix::fs::symlink(&f.db, &link).unwrap();
     f.service(
         "mail",
-        &format!("auth required MODULE db={}\n", link.display()),
+        &format!("auth required @MODULE@ db={}\n", link.display()),
     );
     assert_unavailable(&f, &pw, "symlinked store");
     // A symlinked key is refused too.
@@ -286,14 +286,14 @@ fn a_store_reached_through_a_symlink_is_refused() {
     let real = f.db.parent().unwrap().join("real-key");
     std::fs::rename(&key, &real).unwrap();
     std::os::unix::fs::symlink(&real, &key).unwrap();
-    f.service("mail", "auth required MODULE db=DB\n");
+    f.service("mail", "auth required @MODULE@ db=@DB@\n");
     assert_unavailable(&f, &pw, "symlinked key");
 }
 
 #[test]
 fn a_corrupt_store_is_refused() {
     let (f, pw) = with_password(&["mail"]);
-    f.service("mail", "auth required MODULE db=DB\n");
+    f.service("mail", "auth required @MODULE@ db=@DB@\n");
     let len = std::fs::metadata(&f.db).unwrap().len().max(4096) as usize;
     std::fs::write(&f.db, vec![0x42u8; len]).unwrap();
     assert_unavailable(&f, &pw, "corrupt store");
@@ -302,7 +302,7 @@ fn a_corrupt_store_is_refused() {
 #[test]
 fn a_store_of_unknown_schema_version_is_refused() {
     let (f, pw) = with_password(&["mail"]);
-    f.service("mail", "auth required MODULE db=DB\n");
+    f.service("mail", "auth required @MODULE@ db=@DB@\n");
     f.sql("PRAGMA user_version = 99");
     assert_unavailable(&f, &pw, "schema 99");
 }
@@ -310,7 +310,7 @@ fn a_store_of_unknown_schema_version_is_refused() {
 #[test]
 fn a_missing_key_is_refused() {
     let (f, pw) = with_password(&["mail"]);
-    f.service("mail", "auth required MODULE db=DB\n");
+    f.service("mail", "auth required @MODULE@ db=@DB@\n");
     std::fs::remove_file(f.key()).unwrap();
     assert_unavailable(&f, &pw, "no key");
 }
@@ -318,8 +318,13 @@ fn a_missing_key_is_refused() {
 #[test]
 fn bad_module_arguments_are_a_service_error() {
     let (f, pw) = with_password(&["mail"]);
-    for args in ["db=DB nullok", "db=relative.db", "db=DB db=DB", "DEBUG"] {
-        f.service("mail", &format!("auth required MODULE {args}\n"));
+    for args in [
+        "db=@DB@ nullok",
+        "db=relative.db",
+        "db=@DB@ db=@DB@",
+        "DEBUG",
+    ] {
+        f.service("mail", &format!("auth required @MODULE@ {args}\n"));
         assert_eq!(
             login(&f.confdir, "mail", USER, pw.as_bytes()).0,
             PAM_SERVICE_ERR,
@@ -346,7 +351,7 @@ fn last_use_and_rhost_are_recorded() {
 #[test]
 fn setcred_always_succeeds() {
     let (f, pw) = with_password(&["mail"]);
-    f.service("mail", "auth required MODULE db=DB\n");
+    f.service("mail", "auth required @MODULE@ db=@DB@\n");
     let mut p = Pam::start(&f.confdir, "mail", USER.as_bytes(), &[pw.as_bytes()]);
     assert_eq!(p.authenticate(), PAM_SUCCESS);
     assert_eq!(p.setcred(), PAM_SUCCESS);
@@ -384,7 +389,7 @@ fn account_ignores_users_with_a_passwd_entry() {
     // only on PAM_IGNORE.
     f.service(
         "acct",
-        "account [ignore=ignore default=die] MODULE db=DB\naccount required pam_permit.so\n",
+        "account [ignore=ignore default=die] @MODULE@ db=@DB@\naccount required pam_permit.so\n",
     );
     let mut p = Pam::start(&f.confdir, "acct", b"root", &[]);
     assert_eq!(p.acct_mgmt(), PAM_SUCCESS);

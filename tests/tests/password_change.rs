@@ -14,12 +14,12 @@ const DEBIAN_LAYOUT: &str = "\
 password [success=1 default=ignore] pam_unix.so obscure yescrypt
 password requisite pam_deny.so
 password required pam_permit.so
-password optional MODULE db=DB
+password optional @MODULE@ db=@DB@
 ";
 
 const PLAIN_LAYOUT: &str = "\
 password required pam_unix.so yescrypt
-password optional MODULE db=DB
+password optional @MODULE@ db=@DB@
 ";
 
 fn setup() -> (Fixture, SystemUser, String) {
@@ -133,7 +133,7 @@ fn the_preliminary_phase_alone_wipes_nothing() {
     // Even with the shadow entry already different, a stack that stops
     // after the preliminary phase must not wipe.
     user.chpasswd("Changed-Behind-Our-Back-1!");
-    let layout = "password optional MODULE db=DB\npassword requisite pam_deny.so\n";
+    let layout = "password optional @MODULE@ db=@DB@\npassword requisite pam_deny.so\n";
     let (rc, _) = change(&f, &user, layout, &[NEW_PRIMARY, NEW_PRIMARY]);
     assert_ne!(rc, PAM_SUCCESS);
     assert_eq!(active(&f, &user.name), 1);
@@ -208,7 +208,7 @@ fn unreadable_shadow_or_missing_key_fails_closed_and_wipes_nothing() {
     }
     let (f, user, pw) = setup();
     let virt = f.generate("virtual@example.org", &["mail"], "Phone");
-    f.service("mail", "auth required MODULE db=DB\n");
+    f.service("mail", "auth required @MODULE@ db=@DB@\n");
     // The module running as a non-root user that owns the store: it can
     // read the store but not /etc/shadow.
     let status = Command::new("chown")

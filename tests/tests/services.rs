@@ -13,21 +13,21 @@ use std::time::Instant;
 
 /// App password, or the primary password handed to pam_unix unchanged.
 const SUFFICIENT: &str = "\
-auth     sufficient  MODULE db=DB
+auth     sufficient  @MODULE@ db=@DB@
 auth     required    pam_unix.so try_first_pass
-account  sufficient  MODULE db=DB
+account  sufficient  @MODULE@ db=@DB@
 account  required    pam_unix.so
 ";
 
 /// App passwords only.
 const ONLY_APPPASS: &str = "\
-auth     required    MODULE db=DB
-account  sufficient  MODULE db=DB
+auth     required    @MODULE@ db=@DB@
+account  sufficient  @MODULE@ db=@DB@
 account  required    pam_unix.so
 ";
 
 const SSHD_STACK: &str = "\
-auth     sufficient  MODULE db=DB
+auth     sufficient  @MODULE@ db=@DB@
 auth     required    pam_unix.so try_first_pass
 account  required    pam_unix.so
 session  required    pam_permit.so
@@ -266,7 +266,7 @@ fn a_stack_with_only_the_module_refuses_the_primary_password() {
 
     let ssh = Sshd::start(
         &f,
-        &ONLY_APPPASS.replace("account  sufficient  MODULE db=DB\n", ""),
+        &ONLY_APPPASS.replace("account  sufficient  @MODULE@ db=@DB@\n", ""),
     );
     let ssh_pw = generate(&f, &user.name, &ssh.service, "Terminal", &[]);
     assert!(

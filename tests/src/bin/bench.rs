@@ -98,7 +98,7 @@ fn main() {
     let f = Fixture::new();
     let user = "bench@example.org";
     let pw = f.generate(user, &["bench"], "Bench");
-    f.service("bench", "auth required MODULE db=DB\n");
+    f.service("bench", "auth required @MODULE@ db=@DB@\n");
     f.service("permit", "auth required pam_permit.so\n");
     f.service("unix", "auth required pam_unix.so nodelay\n");
     let wrong = b"aaaa-bbbb-cccc-dddd";
