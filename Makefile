@@ -37,7 +37,7 @@ RELEASE := target/release
 MAN_OUT := target/man
 
 
-.PHONY: all build deps test-deps install install-files uninstall check lint test man bench deb clean
+.PHONY: all build deps test-deps install install-files uninstall check lint test man bench fuzz deb clean
 
 all: build
 
@@ -104,6 +104,17 @@ check: test-deps lint test
 
 bench: build
 	$(CARGO) run --release --locked -q -p apppass-e2e --bin bench
+
+# The four parsers under libFuzzer, FUZZ_SECONDS each. Needs a nightly
+# toolchain and cargo-fuzz (cargo install cargo-fuzz). New inputs land in
+# fuzz/corpus/TARGET; `make check` replays that corpus on stable.
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS := normalize expiry module_args phc
+fuzz: need-cargo
+	@if ! $(CARGO) +nightly fuzz --version >/dev/null 2>&1; then \
+	  echo "make fuzz needs a nightly toolchain and cargo-fuzz: rustup toolchain install nightly; cargo install cargo-fuzz" >&2; exit 1; fi
+	for t in $(FUZZ_TARGETS); do \
+	  $(CARGO) +nightly fuzz run -O $$t -- -max_total_time=$(FUZZ_SECONDS) -max_len=4096 || exit 1; done
 
 # A Debian package from the same files `make install` puts in place.
 VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -n1)
