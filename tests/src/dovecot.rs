@@ -44,12 +44,35 @@ pub struct Dovecot {
 
 static NEXT: AtomicU32 = AtomicU32::new(0);
 
+/// A free loopback port for a daemon, never the same twice in one test
+/// process, and taken below the kernel's ephemeral range: a port from
+/// bind(0) is released before the daemon binds it, and in that gap any
+/// client connection of a concurrent test may take it as its source port.
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    static HANDED_OUT: AtomicU32 = AtomicU32::new(0);
+    const SPAN: u32 = 12_000;
+    let ephemeral_low = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|r| r.split_whitespace().next()?.parse::<u32>().ok())
+        .unwrap_or(32_768);
+    if ephemeral_low <= SPAN + 1024 {
+        return std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+    }
+    let base = ephemeral_low - SPAN;
+    // Test processes running side by side start at different places.
+    let start = std::process::id().wrapping_mul(7_919) % SPAN;
+    for _ in 0..SPAN {
+        let n = HANDED_OUT.fetch_add(1, Ordering::SeqCst);
+        let port = (base + (start + n) % SPAN) as u16;
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free loopback port in {base}..{}", base + SPAN);
 }
 
 impl Dovecot {
