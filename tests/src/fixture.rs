@@ -155,12 +155,17 @@ impl Fixture {
     pub fn list_json(&self, args: &[&str]) -> serde_json::Value {
         let mut a = vec!["list", "--json"];
         a.extend_from_slice(args);
-        let out = self.apppass(&a);
-        assert!(
-            out.status.success(),
-            "list: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        self.json(&a)
+    }
+
+    /// `apppass history USER --json`.
+    pub fn history_json(&self, user: &str) -> serde_json::Value {
+        self.json(&["history", user, "--json"])
+    }
+
+    fn json(&self, args: &[&str]) -> serde_json::Value {
+        let out = self.apppass(args);
+        assert!(out.status.success(), "{}: {}", args[0], stderr(&out));
         serde_json::from_slice(&out.stdout).unwrap()
     }
 
@@ -173,6 +178,25 @@ impl Fixture {
             .find(|r| r["label"] == label)
             .unwrap_or_else(|| panic!("no password labelled {label} for {user}"))
             .clone()
+    }
+
+    /// Revokes `user`'s password labelled `label`; the CLI must succeed.
+    pub fn revoke(&self, user: &str, label: &str) {
+        let out = self.apppass(&["revoke", user, "--label", label]);
+        assert!(out.status.success(), "revoke: {}", stderr(&out));
+    }
+
+    /// Moves the expiry of the passwords labelled `label` to `offset`
+    /// seconds from now (negative: already expired).
+    pub fn expire_at(&self, label: &str, offset: i64) {
+        let c = rusqlite::Connection::open(&self.db).unwrap();
+        let n = c
+            .execute(
+                "UPDATE passwords SET expires_at = strftime('%s','now') + ?1 WHERE label = ?2",
+                rusqlite::params![offset, label],
+            )
+            .unwrap();
+        assert!(n > 0, "no password labelled {label}");
     }
 
     /// Runs SQL on the store directly: how tests put past times in it.
@@ -200,24 +224,8 @@ pub fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
-/// One left-to-right pass over `lines`, so text already put in is never
-/// searched again.
 fn fill_in(lines: &str, module: &str, db: &str) -> String {
-    let mut out = String::with_capacity(lines.len() + 2 * module.len());
-    let mut rest = lines;
-    loop {
-        let next = [("@MODULE@", module), ("@DB@", db)]
-            .into_iter()
-            .filter_map(|(word, path)| rest.find(word).map(|at| (at, word, path)))
-            .min_by_key(|&(at, _, _)| at);
-        let Some((at, word, path)) = next else {
-            out.push_str(rest);
-            return out;
-        };
-        out.push_str(&rest[..at]);
-        out.push_str(path);
-        rest = &rest[at + word.len()..];
-    }
+    lines.replace("@MODULE@", module).replace("@DB@", db)
 }
 
 #[cfg(test)]
@@ -230,10 +238,10 @@ mod tests {
             fill_in(
                 "auth required @MODULE@ db=@DB@\nauth required pam_deny.so\n",
                 "/tmp/apppass-e2e-6SzDBS/pam_apppass.so",
-                "/tmp/apppass-e2e-@DB@/store/apppass.db",
+                "/tmp/apppass-e2e-MODULE/store/apppass.db",
             ),
             "auth required /tmp/apppass-e2e-6SzDBS/pam_apppass.so \
-             db=/tmp/apppass-e2e-@DB@/store/apppass.db\nauth required pam_deny.so\n"
+             db=/tmp/apppass-e2e-MODULE/store/apppass.db\nauth required pam_deny.so\n"
         );
     }
 }

@@ -294,7 +294,7 @@ fn list_shows_active_by_default_and_everything_with_all() {
     ] {
         assert!(gone.get(field).is_some(), "missing {field}");
     }
-    f.sql("UPDATE passwords SET expires_at = strftime('%s','now') - 10 WHERE label = 'Dave'");
+    f.expire_at("Dave", -10);
     let all = f.list_json(&["--all", "dave@example.org"]);
     assert_eq!(all[0]["status"], "expired");
     let table = stdout(&f.apppass(&["list", "--all"]));
@@ -336,10 +336,8 @@ fn history_records_the_lifecycle() {
     f.generate(U, &["imap"], "One");
     f.generate(U, &["imap"], "Two");
     f.apppass(&["revoke", U, "--label", "one", "--reason", "lost phone"]);
-    f.sql("UPDATE passwords SET expires_at = strftime('%s','now') - 100 WHERE label = 'Two'");
-    let out = f.apppass(&["history", U, "--json"]);
-    assert_eq!(code(&out), 0);
-    let h: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    f.expire_at("Two", -100);
+    let h = f.history_json(U);
     let events: Vec<(String, String)> = h
         .as_array()
         .unwrap()

@@ -103,10 +103,7 @@ fn revoked_password_is_refused() {
         login(&f.confdir, "mail", USER, pw.as_bytes()).0,
         PAM_SUCCESS
     );
-    assert!(f
-        .apppass(&["revoke", USER, "--label", "phone"])
-        .status
-        .success());
+    f.revoke(USER, "phone");
     assert_eq!(
         login(&f.confdir, "mail", USER, pw.as_bytes()).0,
         PAM_AUTH_ERR
@@ -117,12 +114,12 @@ fn revoked_password_is_refused() {
 fn expired_password_is_refused() {
     let (f, pw) = with_password(&["mail"]);
     f.simple_service("mail");
-    f.sql("UPDATE passwords SET expires_at = strftime('%s','now') + 3600");
+    f.expire_at("Phone", 3600);
     assert_eq!(
         login(&f.confdir, "mail", USER, pw.as_bytes()).0,
         PAM_SUCCESS
     );
-    f.sql("UPDATE passwords SET expires_at = strftime('%s','now') - 1");
+    f.expire_at("Phone", -1);
     assert_eq!(
         login(&f.confdir, "mail", USER, pw.as_bytes()).0,
         PAM_AUTH_ERR

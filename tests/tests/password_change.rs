@@ -81,9 +81,8 @@ fn passwd_through_the_debian_stack_wipes_that_users_passwords_only() {
     );
     let all = f.list_json(&["--all", &user.name]);
     assert_eq!(all[0]["status"], "revoked");
-    let hist: serde_json::Value =
-        serde_json::from_slice(&f.apppass(&["history", &user.name, "--json"]).stdout).unwrap();
-    let wiped = hist
+    let history = f.history_json(&user.name);
+    let wiped = history
         .as_array()
         .unwrap()
         .iter()

@@ -121,14 +121,9 @@ fn dovecot_scopes_passwords_per_protocol_and_records_use() {
     assert_eq!(phone["last_used_service"], dc.service("imap").as_str());
     assert_eq!(phone["last_used_rhost"], "127.0.0.1");
 
-    assert_eq!(
-        f.apppass(&["revoke", ALICE, "--label", "Phone"])
-            .status
-            .code(),
-        Some(0)
-    );
+    f.revoke(ALICE, "Phone");
     assert!(!imap_login(dc.imap, fresh_ip(), ALICE, &imap_pw), "revoked");
-    f.sql("UPDATE passwords SET expires_at = strftime('%s','now') - 1 WHERE label = 'Laptop'");
+    f.expire_at("Laptop", -1);
     assert!(
         !submission_login(dc.submission, fresh_ip(), ALICE, &sub_pw),
         "expired"
@@ -355,12 +350,7 @@ fn sshd_accepts_its_password_by_both_methods_with_one_prompt() {
     assert_eq!(term["last_used_service"], ssh.service.as_str());
     assert_eq!(term["last_used_rhost"], "127.0.0.1");
 
-    assert_eq!(
-        f.apppass(&["revoke", &user.name, "--label", "terminal"])
-            .status
-            .code(),
-        Some(0)
-    );
+    f.revoke(&user.name, "terminal");
     assert!(
         !ssh_login(
             ssh.port,
@@ -371,7 +361,7 @@ fn sshd_accepts_its_password_by_both_methods_with_one_prompt() {
         ),
         "revoked"
     );
-    f.sql("UPDATE passwords SET expires_at = strftime('%s','now') - 1 WHERE label = 'Phone'");
+    f.expire_at("Phone", -1);
     assert!(
         !imap_login(dc.imap, fresh_ip(), &user.name, &imap_pw),
         "expired"
