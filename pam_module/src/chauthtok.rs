@@ -21,23 +21,6 @@ const PAM_UPDATE_AUTHTOK: PamFlag = 0x2000;
 /// pam data key: the shadow hash as it was before the change.
 const BEFORE: &str = "pam_apppass:shadow_before";
 
-/// What the shadow entry looked like in the preliminary phase.
-enum Before {
-    Hash(zeroize::Zeroizing<Vec<u8>>),
-    NoEntry,
-    Unavailable,
-}
-
-impl From<Shadow> for Before {
-    fn from(s: Shadow) -> Self {
-        match s {
-            Shadow::Hash(h) => Before::Hash(h),
-            Shadow::NoEntry => Before::NoEntry,
-            Shadow::Unavailable => Before::Unavailable,
-        }
-    }
-}
-
 pub fn chauthtok(pamh: &mut PamHandle, args: &[&CStr], flags: PamFlag) -> PamResultCode {
     let opts = match parse_args(pamh, args) {
         Ok(o) => o,
@@ -51,8 +34,10 @@ pub fn chauthtok(pamh: &mut PamHandle, args: &[&CStr], flags: PamFlag) -> PamRes
         return PamResultCode::PAM_IGNORE;
     };
     if flags & PAM_PRELIM_CHECK != 0 {
-        let before = Before::from(SystemShadow.lookup(&user));
-        if pamh.set_data(BEFORE, Box::new(before)).is_err() {
+        if pamh
+            .set_data(BEFORE, Box::new(SystemShadow.lookup(&user)))
+            .is_err()
+        {
             ffi::syslog(
                 pamh,
                 LOG_ERR,
@@ -65,10 +50,10 @@ pub fn chauthtok(pamh: &mut PamHandle, args: &[&CStr], flags: PamFlag) -> PamRes
         return PamResultCode::PAM_IGNORE;
     }
     // SAFETY: only this module stores data under BEFORE, always a
-    // Box<Before>, so the type read back is the type written.
-    let before = unsafe { pamh.get_data::<Before>(BEFORE) }.ok();
+    // Box<Shadow>, so the type read back is the type written.
+    let before = unsafe { pamh.get_data::<Shadow>(BEFORE) }.ok();
     let changed = match (before, SystemShadow.lookup(&user)) {
-        (Some(Before::Hash(old)), Shadow::Hash(new)) => {
+        (Some(Shadow::Hash(old)), Shadow::Hash(new)) => {
             !bool::from(old.as_slice().ct_eq(new.as_slice()))
         }
         // Nothing in the shadow database to compare: LDAP, SSSD and the like.
@@ -81,7 +66,7 @@ pub fn chauthtok(pamh: &mut PamHandle, args: &[&CStr], flags: PamFlag) -> PamRes
             );
             false
         }
-        (Some(Before::NoEntry | Before::Unavailable), Shadow::Hash(_)) => true,
+        (Some(Shadow::NoEntry | Shadow::Unavailable), Shadow::Hash(_)) => true,
         (_, Shadow::Unavailable) => {
             ffi::syslog(
                 pamh,
