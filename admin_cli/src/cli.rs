@@ -22,10 +22,12 @@ Examples:
   apppass list alice
   apppass revoke alice --label 'iPhone Mail' --reason 'phone lost'
   echo abcd-efgh-ijkl-mnop | apppass verify alice --service imap
+  apppass backup /root/apppass-backup/apppass.db
+  apppass restore /root/apppass-backup/apppass.db
 
 Exit status: 0 success, 1 the thing asked about does not hold (verify failed, \
 no such password), 2 usage error (bad flag, label, expiry, limit reached, user \
-refused), 3 store unavailable or refused.";
+refused, the new password could not be written out), 3 store unavailable or refused.";
 
 #[derive(Parser, Debug)]
 #[command(name = "apppass", version, about = ABOUT, long_about = LONG_ABOUT, after_help = AFTER_HELP)]
@@ -59,9 +61,10 @@ pub enum Command {
     #[command(
         long_about = "Create the store directory (0700), the key file (0600) and the \
 store (0600), or migrate an existing store to the current schema. Running it again changes \
-nothing. The package's post-install runs it."
+nothing. The package's post-install runs it. A store is refused next to a key it was not made \
+with; if its own key is lost for good, --new-key makes a new one."
     )]
-    Init,
+    Init(InitArgs),
 
     /// Issue a new app password and print it once on stdout
     #[command(
@@ -98,10 +101,38 @@ the limit of active passwords per user (default 25); `config max-active N` chang
     /// Copy the store consistently while it is in use, with its key
     #[command(
         long_about = "Write a consistent copy of the store to FILE through SQLite's online \
-backup, and the key file as `key` beside it. Neither is overwritten. Restoring a backup brings \
-back passwords revoked after it was taken: revoke them again after a restore."
+backup, and the key file as `key` beside it. Neither is overwritten, and neither is written \
+through a symbolic link. Restoring a backup brings back passwords revoked after it was taken: \
+revoke them again after a restore."
     )]
     Backup(BackupArgs),
+
+    /// Replace the store and its key with a backup, safely while logins go on
+    #[command(
+        long_about = "Replace the store with the backup FILE (made by apppass backup) and \
+its key with the `key` beside FILE. The backup is checked first (an apppass store, intact, \
+made with that key); its contents are then written into the live store in one transaction, \
+so logins going on meanwhile see the old store or the restored one, never a mixture of the \
+backup and the live store's write-ahead log. A live store that cannot be opened is moved \
+aside as STORE.replaced-TIME, a different live key is kept as key.replaced-TIME. Passwords \
+revoked since the backup was taken are active again: the command lists them, with the command \
+that revokes them."
+    )]
+    Restore(RestoreArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct InitArgs {
+    /// The key is lost for good: make a new one and revoke the app passwords
+    /// whose primary-password fingerprint it keyed
+    #[arg(long)]
+    pub new_key: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct RestoreArgs {
+    /// The backup to restore; its key is `key` in the same directory
+    pub file: PathBuf,
 }
 
 #[derive(Args, Debug)]
@@ -118,8 +149,8 @@ pub struct GenerateArgs {
     )]
     pub services: Vec<String>,
 
-    /// Any service except su, sudo, login, passwd and the other privilege services
-    #[arg(long)]
+    /// Any service except those that give root, a shell or a desktop, unlock a screen or change the account (listed below)
+    #[arg(long, long_help = any_service_help())]
     pub any_service: bool,
 
     /// Name of the client, unique among the user's active passwords
@@ -220,4 +251,16 @@ pub struct BackupArgs {
 /// The clap command, for man pages and completions.
 pub fn command() -> clap::Command {
     <Cli as clap::CommandFactory>::command()
+}
+
+/// `--any-service` in full: the list comes from the one place that decides.
+fn any_service_help() -> String {
+    format!(
+        "Any service except those that give root, a shell or a desktop session, unlock a screen \
+or change the account; a password for one of them must name it with --service. Never matched \
+by --any-service: {}. Never matched at all, not even named: {} (where users manage their own \
+app passwords).",
+        apppass_core::policy::PRIVILEGED_SERVICES.join(", "),
+        apppass_core::policy::SELF_SERVICE_SERVICES.join(", ")
+    )
 }

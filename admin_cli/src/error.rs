@@ -45,11 +45,13 @@ impl From<AdminError> for CliError {
             AdminError::Policy(_)
             | AdminError::Expiry(_)
             | AdminError::LimitReached { .. }
-            | AdminError::DuplicateLabel { .. } => CliError::Usage(text),
+            | AdminError::DuplicateLabel { .. }
+            | AdminError::Undelivered(_) => CliError::Usage(text),
             AdminError::NotFound(_) => CliError::NotSo(text),
-            AdminError::Store(_) | AdminError::Hash(_) | AdminError::ShadowUnavailable { .. } => {
-                CliError::Store(text)
-            }
+            AdminError::Store(_)
+            | AdminError::NotStored(_)
+            | AdminError::Hash(_)
+            | AdminError::ShadowUnavailable { .. } => CliError::Store(text),
         }
     }
 }

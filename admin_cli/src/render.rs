@@ -39,6 +39,7 @@ pub fn passwords_json(rows: &[PasswordRow], now: i64) -> String {
                 "last_used_service": r.last_used_service,
                 "last_used_rhost": r.last_used_rhost,
                 "revoked_at": time(r.revoked_at),
+                "revoked_reason": r.revoked_reason,
                 "status": Status::of(r, now).as_str(),
             })
         })
@@ -92,7 +93,9 @@ fn or_dash(t: Option<i64>) -> String {
     t.map_or("-".into(), short)
 }
 
-pub fn passwords_table(rows: &[PasswordRow], now: i64) -> String {
+/// With `reasons` (for `list --all`), a last column says why each revoked
+/// password was revoked.
+pub fn passwords_table(rows: &[PasswordRow], now: i64, reasons: bool) -> String {
     let body = rows
         .iter()
         .map(|r| {
@@ -108,7 +111,7 @@ pub fn passwords_table(rows: &[PasswordRow], now: i64) -> String {
                 ),
                 _ => "never".into(),
             };
-            vec![
+            let mut cells = vec![
                 r.id.to_string(),
                 esc(&r.user),
                 esc(&r.label),
@@ -117,22 +120,27 @@ pub fn passwords_table(rows: &[PasswordRow], now: i64) -> String {
                 short(r.created_at),
                 or_dash(r.expires_at),
                 used,
-            ]
+            ];
+            if reasons {
+                cells.push(r.revoked_reason.as_deref().map_or("-".into(), esc));
+            }
+            cells
         })
         .collect();
-    table(
-        &[
-            "ID",
-            "USER",
-            "LABEL",
-            "SERVICES",
-            "STATUS",
-            "CREATED",
-            "EXPIRES",
-            "LAST USED",
-        ],
-        body,
-    )
+    let mut header = vec![
+        "ID",
+        "USER",
+        "LABEL",
+        "SERVICES",
+        "STATUS",
+        "CREATED",
+        "EXPIRES",
+        "LAST USED",
+    ];
+    if reasons {
+        header.push("REVOKE REASON");
+    }
+    table(&header, body)
 }
 
 pub fn events_table(events: &[EventRow]) -> String {

@@ -1,9 +1,9 @@
 //! What the `apppass` command does, minus parsing and printing.
 
 use crate::expiry::ExpiryError;
-use crate::fingerprint::{self, Check, ShadowSource};
+use crate::fingerprint::{self, Check, Primary, Shadow, ShadowSource};
 use crate::hashing::{make_credential, HashError};
-use crate::login::wipe;
+use crate::login::{remove_user, wipe};
 use crate::policy::{self, PolicyError, Scope, DEFAULT_MAX_ACTIVE};
 use crate::secret::NormalizedSecret;
 use crate::store::{EventRow, InsertError, NewPassword, PasswordRow, Selector, Store, StoreError};
@@ -26,6 +26,11 @@ pub enum AdminError {
         label: String,
     },
     NotFound(String),
+    /// The new password could not be handed over (stdout closed or full);
+    /// it was not stored.
+    Undelivered(std::io::Error),
+    /// Handed over, then the commit failed: the password shown is void.
+    NotStored(StoreError),
     Store(StoreError),
     Hash(HashError),
     /// A fingerprint was taken but the shadow entry cannot be read now.
@@ -52,6 +57,14 @@ impl fmt::Display for AdminError {
                 esc(label)
             ),
             AdminError::NotFound(what) => f.write_str(what),
+            AdminError::Undelivered(e) => write!(
+                f,
+                "could not write the new password to standard output ({e}); nothing was stored, run the command again with a working output"
+            ),
+            AdminError::NotStored(e) => write!(
+                f,
+                "the password printed above was NOT stored and will not work: {e}"
+            ),
             AdminError::Store(e) => e.fmt(f),
             AdminError::Hash(e) => e.fmt(f),
             AdminError::ShadowUnavailable { user } => write!(
@@ -109,6 +122,10 @@ impl Status {
 pub enum Notice {
     Wiped { user: String, count: usize },
     AccountLocked { user: String },
+    UserRemoved { user: String, count: usize },
+    FirstPrimaryPassword { user: String },
+    NoPrimaryPassword { user: String },
+    NoFingerprint { user: String },
 }
 
 impl fmt::Display for Notice {
@@ -123,6 +140,27 @@ impl fmt::Display for Notice {
             Notice::AccountLocked { user } => write!(
                 f,
                 "the account {} is locked (passwd -l): its app passwords will not log in until it is unlocked",
+                esc(user)
+            ),
+            Notice::UserRemoved { user, count } => write!(
+                f,
+                "the account {} no longer exists: revoked its {count} app passwords (reason '{}')",
+                esc(user),
+                crate::fingerprint::REASON_USER_REMOVED
+            ),
+            Notice::FirstPrimaryPassword { user } => write!(
+                f,
+                "{} now has a primary password where it had none; its app passwords are kept, and changing that password later revokes them",
+                esc(user)
+            ),
+            Notice::NoPrimaryPassword { user } => write!(
+                f,
+                "note: {} has no primary password (shadow field empty, '!' or '*'): app passwords are its only way in; setting a first primary password later keeps them, changing it afterwards revokes them",
+                esc(user)
+            ),
+            Notice::NoFingerprint { user } => write!(
+                f,
+                "warning: /etc/shadow is not readable here, so no primary-password fingerprint was recorded for {}: a primary-password change made outside the PAM password stack (chpasswd, usermod -p) will not revoke this password; run apppass as root",
                 esc(user)
             ),
         }
@@ -140,6 +178,17 @@ pub fn reconcile(
 ) -> Result<Option<Notice>, AdminError> {
     match fingerprint::check(store, user, shadow)? {
         Check::NotTaken | Check::Unchanged => Ok(None),
+        Check::FirstPasswordSet(fp) => {
+            store.set_fingerprint(user, &fp, now)?;
+            Ok(Some(Notice::FirstPrimaryPassword { user: user.into() }))
+        }
+        Check::UserRemoved => {
+            let count = remove_user(store, user, now)?;
+            Ok(Some(Notice::UserRemoved {
+                user: user.into(),
+                count,
+            }))
+        }
         Check::Locked => Ok(Some(Notice::AccountLocked { user: user.into() })),
         Check::Unavailable => Err(AdminError::ShadowUnavailable { user: user.into() }),
         Check::Changed => {
@@ -187,22 +236,46 @@ pub fn set_max_active(store: &mut Store, value: u32) -> Result<(), AdminError> {
     Ok(())
 }
 
+/// Issues a password. `deliver` hands it to its reader (prints it) inside
+/// the write transaction; the store keeps it only if that succeeded.
 pub fn generate<R: RngCore + CryptoRng>(
     store: &mut Store,
     req: &GenerateRequest<'_>,
     now: i64,
     rng: &mut R,
     shadow: &dyn ShadowSource,
+    deliver: &mut dyn FnMut(&Generated) -> std::io::Result<()>,
 ) -> Result<Generated, AdminError> {
     policy::check_user(req.user)?;
     policy::check_label(req.label)?;
     let notices: Vec<Notice> = reconcile(store, req.user, shadow, now)?
         .into_iter()
         .collect();
+    let mut notices = notices;
+    let fp = match shadow.lookup(req.user) {
+        Shadow::Hash(field) => {
+            match Primary::of(&field) {
+                Primary::NotSet => notices.push(Notice::NoPrimaryPassword {
+                    user: req.user.into(),
+                }),
+                Primary::Locked(_) if notices.is_empty() => notices.push(Notice::AccountLocked {
+                    user: req.user.into(),
+                }),
+                _ => {}
+            }
+            Some(fingerprint::of_field(&store.key()[..], req.user, &field))
+        }
+        Shadow::Unavailable => {
+            notices.push(Notice::NoFingerprint {
+                user: req.user.into(),
+            });
+            None
+        }
+        Shadow::NoEntry | Shadow::NoAccount => None,
+    };
     let secret = NormalizedSecret::generate(rng);
     // Hash before the write transaction so the lock is held for microseconds.
     let cred = make_credential(&secret, rng).map_err(AdminError::Hash)?;
-    let fp = fingerprint::take(store, req.user, shadow);
     let services = req.scope.encode();
     let label_key = policy::label_key(req.label);
     let new = NewPassword {
@@ -218,19 +291,8 @@ pub fn generate<R: RngCore + CryptoRng>(
         max_active: max_active(store)?,
         fingerprint: fp.as_ref().map(|f| &f[..]),
     };
-    let id = store.insert_password(&new).map_err(|e| match e {
-        InsertError::LimitReached(limit) => AdminError::LimitReached {
-            user: req.user.into(),
-            limit,
-        },
-        InsertError::DuplicateLabel => AdminError::DuplicateLabel {
-            user: req.user.into(),
-            label: req.label.into(),
-        },
-        InsertError::Store(e) => AdminError::Store(e),
-    })?;
-    Ok(Generated {
-        id,
+    let mut generated = Generated {
+        id: 0,
         user: req.user.into(),
         label: req.label.into(),
         services: req.scope.names(),
@@ -238,7 +300,27 @@ pub fn generate<R: RngCore + CryptoRng>(
         expires_at: req.expires_at,
         secret,
         notices,
-    })
+    };
+    let id = store
+        .insert_password(&new, &mut |id| {
+            generated.id = id;
+            deliver(&generated)
+        })
+        .map_err(|e| match e {
+            InsertError::LimitReached(limit) => AdminError::LimitReached {
+                user: req.user.into(),
+                limit,
+            },
+            InsertError::DuplicateLabel => AdminError::DuplicateLabel {
+                user: req.user.into(),
+                label: req.label.into(),
+            },
+            InsertError::Store(e) => AdminError::Store(e),
+            InsertError::Undelivered(e) => AdminError::Undelivered(e),
+            InsertError::NotStored(e) => AdminError::NotStored(e),
+        })?;
+    generated.id = id;
+    Ok(generated)
 }
 
 /// Passwords of one user or of everyone; only active ones unless `all`.
@@ -294,7 +376,7 @@ pub fn revoke(
         RevokeTarget::Label(l) => Selector::Label(l),
         RevokeTarget::All => Selector::All,
     };
-    let done = store.revoke(user, &selector, reason, "revoked", now)?;
+    let done = store.revoke(user, &selector, reason, "revoked", false, now)?;
     if done.is_empty() {
         let what = match target {
             RevokeTarget::Id(id) => {

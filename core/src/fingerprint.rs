@@ -2,6 +2,15 @@
 //! hash without its leading `!`), taken at `generate` and compared after a
 //! successful verify, so a primary password changed by any route (chpasswd,
 //! usermod -p, an edited /etc/shadow) wipes the user's app passwords.
+//!
+//! The shadow password field holds one of three things, told apart here
+//! once for the module, the CLI and the password hook:
+//! - a hash: the primary password;
+//! - `!` before a hash: the same password, locked by `passwd -l`;
+//! - no password at all: empty, or `!`/`*` markers alone (`!`, `*`, `!!`,
+//!   `!*`, `*LK*`), as `useradd` and `adduser --disabled-password` leave a
+//!   mail-only account. App passwords are then the only way in; they work,
+//!   and setting a first primary password later keeps them.
 
 use crate::store::{Store, StoreError};
 use hmac::{Hmac, Mac};
@@ -10,17 +19,59 @@ use subtle::ConstantTimeEq;
 use zeroize::Zeroizing;
 
 pub const REASON_PRIMARY_CHANGED: &str = "primary password changed";
+pub const REASON_USER_REMOVED: &str = "user removed";
 
+/// What the account databases say about a user.
 pub enum Shadow {
+    /// The shadow password field, as stored.
     Hash(Zeroizing<Vec<u8>>),
-    /// The user has no shadow entry (a virtual user, an LDAP user).
+    /// A passwd entry but no shadow entry (LDAP, SSSD).
     NoEntry,
+    /// Neither a passwd nor a shadow entry: a virtual user, or an account
+    /// that was removed.
+    NoAccount,
     /// The shadow database could not be read (not root, NSS outage).
     Unavailable,
 }
 
 pub trait ShadowSource {
     fn lookup(&self, user: &str) -> Shadow;
+}
+
+/// The primary password as a shadow password field describes it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Primary<'a> {
+    /// A hash: the primary password is set.
+    Set(&'a [u8]),
+    /// `!` before a hash: locked with `passwd -l`, unlocked with `passwd -u`.
+    Locked(&'a [u8]),
+    /// Empty or markers only: no primary password was ever set.
+    NotSet,
+}
+
+impl<'a> Primary<'a> {
+    pub fn of(field: &'a [u8]) -> Self {
+        let mut rest = field;
+        while let Some(r) = rest.strip_prefix(b"!") {
+            rest = r;
+        }
+        if rest.is_empty() || rest.starts_with(b"*") {
+            Primary::NotSet
+        } else if rest.len() < field.len() {
+            Primary::Locked(rest)
+        } else {
+            Primary::Set(rest)
+        }
+    }
+
+    /// What the fingerprint is taken over: the hash, lock or not; nothing
+    /// for an account without a primary password.
+    fn material(self) -> &'a [u8] {
+        match self {
+            Primary::Set(h) | Primary::Locked(h) => h,
+            Primary::NotSet => b"",
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -33,43 +84,69 @@ pub enum Check {
     Locked,
     /// A fingerprint was taken but the shadow entry cannot be read now.
     Unavailable,
+    /// The account had no primary password and now has one: not a change
+    /// of a password anybody could have leaked. Record this fingerprint
+    /// and go on.
+    FirstPasswordSet([u8; 32]),
+    /// A fingerprint was taken but the account no longer exists: its app
+    /// passwords are revoked (`user removed`).
+    UserRemoved,
 }
 
-pub fn compute(key: &[u8], user: &str, shadow_hash: &[u8]) -> [u8; 32] {
-    let unlocked = shadow_hash.strip_prefix(b"!").unwrap_or(shadow_hash);
+pub fn compute(key: &[u8], user: &str, material: &[u8]) -> [u8; 32] {
     // HMAC takes keys of any length; new_from_slice cannot fail.
     let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(key) else {
         return [0u8; 32];
     };
     mac.update(user.as_bytes());
     mac.update(&[0]);
-    mac.update(unlocked);
+    mac.update(material);
     mac.finalize().into_bytes().into()
 }
 
-/// The fingerprint to record at `generate`, if the user has a readable
-/// shadow entry.
-pub fn take(store: &Store, user: &str, shadow: &dyn ShadowSource) -> Option<[u8; 32]> {
-    match shadow.lookup(user) {
-        Shadow::Hash(h) => Some(compute(&store.key()[..], user, &h)),
-        Shadow::NoEntry | Shadow::Unavailable => None,
-    }
+/// The fingerprint of a shadow password field.
+pub fn of_field(key: &[u8], user: &str, field: &[u8]) -> [u8; 32] {
+    compute(key, user, Primary::of(field).material())
+}
+
+fn same(a: &[u8], b: &[u8]) -> bool {
+    bool::from(a.ct_eq(b))
 }
 
 pub fn check(store: &Store, user: &str, shadow: &dyn ShadowSource) -> Result<Check, StoreError> {
     let Some(recorded) = store.fingerprint(user)? else {
         return Ok(Check::NotTaken);
     };
+    let key = &store.key()[..];
     Ok(match shadow.lookup(user) {
-        Shadow::Hash(h) if h.starts_with(b"!") => Check::Locked,
-        Shadow::Hash(h) => {
-            let now = compute(&store.key()[..], user, &h);
-            if bool::from(now.as_slice().ct_eq(&recorded)) {
-                Check::Unchanged
-            } else {
-                Check::Changed
+        Shadow::Hash(field) => {
+            let no_password = compute(key, user, b"");
+            match Primary::of(&field) {
+                Primary::Locked(_) => Check::Locked,
+                Primary::Set(hash) => {
+                    let now = compute(key, user, hash);
+                    if same(&now, &recorded) {
+                        Check::Unchanged
+                    } else if same(&no_password, &recorded) {
+                        Check::FirstPasswordSet(now)
+                    } else {
+                        Check::Changed
+                    }
+                }
+                Primary::NotSet => {
+                    // Earlier versions took it over the field without one
+                    // leading `!` (`*` for `*`); that is the same state.
+                    let legacy = compute(key, user, field.strip_prefix(b"!").unwrap_or(&field));
+                    if same(&no_password, &recorded) || same(&legacy, &recorded) {
+                        Check::Unchanged
+                    } else {
+                        // The primary password was removed: a change.
+                        Check::Changed
+                    }
+                }
             }
         }
+        Shadow::NoAccount => Check::UserRemoved,
         Shadow::NoEntry | Shadow::Unavailable => Check::Unavailable,
     })
 }
@@ -81,12 +158,29 @@ mod tests {
     #[test]
     fn lock_prefix_is_ignored_and_user_and_key_matter() {
         let key = [7u8; 32];
-        let a = compute(&key, "alice", b"$y$j9T$salt$hash");
-        assert_eq!(a, compute(&key, "alice", b"!$y$j9T$salt$hash"));
-        assert_ne!(a, compute(&key, "bob", b"$y$j9T$salt$hash"));
-        assert_ne!(a, compute(&[8u8; 32], "alice", b"$y$j9T$salt$hash"));
-        assert_ne!(a, compute(&key, "alice", b"$y$j9T$salt$other"));
+        let a = of_field(&key, "alice", b"$y$j9T$salt$hash");
+        assert_eq!(a, of_field(&key, "alice", b"!$y$j9T$salt$hash"));
+        assert_ne!(a, of_field(&key, "bob", b"$y$j9T$salt$hash"));
+        assert_ne!(a, of_field(&[8u8; 32], "alice", b"$y$j9T$salt$hash"));
+        assert_ne!(a, of_field(&key, "alice", b"$y$j9T$salt$other"));
         // The separator keeps ("ab", "c...") and ("a", "bc...") apart.
         assert_ne!(compute(&key, "ab", b"c"), compute(&key, "a", b"bc"));
+    }
+
+    #[test]
+    fn shadow_fields_are_told_apart() {
+        for none in [&b""[..], b"!", b"*", b"!!", b"!*", b"*LK*", b"!!*"] {
+            assert_eq!(Primary::of(none), Primary::NotSet, "{none:?}");
+        }
+        assert_eq!(Primary::of(b"$y$j9T$s$h"), Primary::Set(b"$y$j9T$s$h"));
+        assert_eq!(Primary::of(b"!$y$j9T$s$h"), Primary::Locked(b"$y$j9T$s$h"));
+        assert_eq!(Primary::of(b"!!$6$s$h"), Primary::Locked(b"$6$s$h"));
+        assert_eq!(
+            Primary::of(b"abDEF12345678"),
+            Primary::Set(b"abDEF12345678")
+        );
+        // Every way of saying "no password" fingerprints the same.
+        let key = [1u8; 32];
+        assert_eq!(of_field(&key, "u", b"!"), of_field(&key, "u", b"*"));
     }
 }

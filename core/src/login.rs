@@ -1,6 +1,6 @@
 //! The login decision, shared by the PAM module and `apppass verify`.
 
-use crate::fingerprint::{self, Check, ShadowSource, REASON_PRIMARY_CHANGED};
+use crate::fingerprint::{self, Check, ShadowSource, REASON_PRIMARY_CHANGED, REASON_USER_REMOVED};
 use crate::hashing::{tag, Argon2Memory, HashError, StoredHash};
 use crate::policy::Scope;
 use crate::secret::NormalizedSecret;
@@ -34,6 +34,7 @@ pub enum Refusal {
     NoMatch,
     AccountLocked,
     PrimaryChanged { wiped: usize },
+    UserRemoved { revoked: usize },
 }
 
 impl fmt::Display for Refusal {
@@ -42,7 +43,11 @@ impl fmt::Display for Refusal {
             Refusal::NoPasswords => f.write_str("user has no active app passwords"),
             Refusal::NoneForService => f.write_str("no active app password for this service"),
             Refusal::NoMatch => f.write_str("no matching app password"),
-            Refusal::AccountLocked => f.write_str("account is locked"),
+            Refusal::AccountLocked => f.write_str("account is locked (passwd -l)"),
+            Refusal::UserRemoved { revoked } => write!(
+                f,
+                "the account no longer exists; {revoked} app passwords revoked"
+            ),
             Refusal::PrimaryChanged { wiped } => {
                 write!(f, "primary password changed; {wiped} app passwords revoked")
             }
@@ -130,6 +135,20 @@ pub fn authenticate<M: Argon2Memory>(
     };
     match fingerprint::check(store, req.user, shadow)? {
         Check::NotTaken | Check::Unchanged => {}
+        Check::FirstPasswordSet(fp) => {
+            if req.side_effects {
+                // Best effort: the next login records it otherwise.
+                let _ = store.set_fingerprint(req.user, &fp, req.now);
+            }
+        }
+        Check::UserRemoved => {
+            let revoked = if req.side_effects {
+                remove_user(store, req.user, req.now)?
+            } else {
+                0
+            };
+            return Ok(Outcome::Refused(Refusal::UserRemoved { revoked }));
+        }
         Check::Locked => return Ok(Outcome::Refused(Refusal::AccountLocked)),
         Check::Unavailable => return Err(LoginError::ShadowUnavailable),
         Check::Changed => {
@@ -158,6 +177,27 @@ pub fn authenticate<M: Argon2Memory>(
 /// Revokes all of a user's passwords because the primary password changed.
 pub fn wipe(store: &mut Store, user: &str, now: i64) -> Result<usize, StoreError> {
     store
-        .revoke(user, &Selector::All, REASON_PRIMARY_CHANGED, "wiped", now)
+        .revoke(
+            user,
+            &Selector::All,
+            REASON_PRIMARY_CHANGED,
+            "wiped",
+            true,
+            now,
+        )
+        .map(|v| v.len())
+}
+
+/// Revokes all of a user's passwords because the account is gone.
+pub fn remove_user(store: &mut Store, user: &str, now: i64) -> Result<usize, StoreError> {
+    store
+        .revoke(
+            user,
+            &Selector::All,
+            REASON_USER_REMOVED,
+            "revoked",
+            true,
+            now,
+        )
         .map(|v| v.len())
 }

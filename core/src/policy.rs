@@ -9,23 +9,82 @@ pub const DEFAULT_MAX_ACTIVE: u32 = 25;
 /// Highest value `config max-active` accepts.
 pub const MAX_ACTIVE_CEILING: u32 = 10_000;
 
-/// Services an `--any-service` password never matches unless named
-/// explicitly: they grant privilege or change the account.
+/// Services an `--any-service` password never matches unless one is named
+/// explicitly: they grant root, give a shell or a desktop session, unlock
+/// a screen, or change the account. An app password is for a client such
+/// as a mail reader; "not to the shell, not to sudo".
 pub const PRIVILEGED_SERVICES: &[&str] = &[
+    // Root and other users' identities.
     "su",
     "su-l",
     "sudo",
     "sudo-i",
     "runuser",
     "runuser-l",
-    "login",
+    "doas",
     "polkit-1",
+    "systemd-run0",
+    // Changing the account.
     "passwd",
+    "chpasswd",
+    "newusers",
     "chsh",
     "chfn",
+    "chage",
+    // Running as the user without a login.
     "cron",
+    "atd",
     "systemd-user",
+    // Interactive logins: consoles, SSH, the r-services and telnet.
+    "login",
+    "sshd",
+    "remote",
+    "rlogin",
+    "rsh",
+    "rexec",
+    "telnet",
+    // Graphical and remote desktops.
+    "gdm",
+    "gdm-password",
+    "gdm-autologin",
+    "gdm-fingerprint",
+    "gdm-smartcard",
+    "gdm-launch-environment",
+    "lightdm",
+    "lightdm-autologin",
+    "lightdm-greeter",
+    "sddm",
+    "sddm-autologin",
+    "sddm-greeter",
+    "xdm",
+    "kdm",
+    "lxdm",
+    "slim",
+    "wdm",
+    "greetd",
+    "xrdp-sesman",
+    "cockpit",
+    // Screen lockers.
+    "vlock",
+    "xscreensaver",
+    "kscreensaver",
+    "kde",
+    "kcheckpass",
+    "i3lock",
+    "swaylock",
+    "hyprlock",
+    "gnome-screensaver",
+    "cinnamon-screensaver",
+    "mate-screensaver",
+    "xlock",
+    "xsecurelock",
+    "physlock",
 ];
+
+/// Services no app password ever matches, not even one naming them: where
+/// users sign in to manage their own app passwords. An app password must
+/// never mint app passwords.
+pub const SELF_SERVICE_SERVICES: &[&str] = &["apppass", "apppass-web"];
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PolicyError {
@@ -81,7 +140,13 @@ pub fn normalize_service(service: &str) -> Result<String, PolicyError> {
             crate::escape::for_message(service)
         )));
     }
-    Ok(service.to_ascii_lowercase())
+    let service = service.to_ascii_lowercase();
+    if SELF_SERVICE_SERVICES.contains(&service.as_str()) {
+        return Err(PolicyError::Service(format!(
+            "'{service}' is where users sign in to manage their own app passwords; an app password is never accepted there"
+        )));
+    }
+    Ok(service)
 }
 
 /// A label: 1–64 printable characters, no leading or trailing white space.
@@ -139,6 +204,9 @@ impl Scope {
 
     /// Whether a login to `service` (as libpam reports it) may use this password.
     pub fn allows(&self, service: &str) -> bool {
+        if SELF_SERVICE_SERVICES.contains(&service) {
+            return false;
+        }
         match self {
             Scope::Any => !PRIVILEGED_SERVICES.contains(&service),
             Scope::Only(list) => list.iter().any(|s| s == service),
@@ -224,10 +292,39 @@ mod tests {
             assert!(!Scope::Any.allows(s), "{s}");
         }
         assert!(Scope::Any.allows("imap"));
-        assert!(Scope::Any.allows("sshd"));
+        assert!(Scope::Any.allows("submission"));
+        for shell_or_root in [
+            "sshd",
+            "doas",
+            "remote",
+            "gdm-password",
+            "lightdm",
+            "sddm",
+            "xrdp-sesman",
+            "cockpit",
+            "vlock",
+            "xscreensaver",
+        ] {
+            assert!(!Scope::Any.allows(shell_or_root), "{shell_or_root}");
+        }
+        let sshd = Scope::only(["sshd"]).unwrap();
+        assert!(sshd.allows("sshd"), "named explicitly, sshd matches");
         let sudo = Scope::only(["sudo"]).unwrap();
         assert!(sudo.allows("sudo"), "named explicitly, it matches");
         assert!(!sudo.allows("imap"));
+    }
+
+    #[test]
+    fn self_service_services_are_never_matched_nor_named() {
+        for s in SELF_SERVICE_SERVICES {
+            assert!(!Scope::Any.allows(s));
+            assert!(
+                !Scope::Only(vec![s.to_string()]).allows(s),
+                "even stored by hand"
+            );
+            assert!(normalize_service(s).is_err());
+            assert!(normalize_service(&s.to_uppercase()).is_err());
+        }
     }
 
     #[test]

@@ -49,7 +49,7 @@ pub struct SystemShadow;
 impl ShadowSource for SystemShadow {
     fn lookup(&self, user: &str) -> Shadow {
         let Ok(name) = CString::new(user) else {
-            return Shadow::NoEntry;
+            return Shadow::NoAccount;
         };
         let mut buf = Zeroizing::new(vec![0u8; 4096]);
         loop {
@@ -72,17 +72,15 @@ impl ShadowSource for SystemShadow {
                 continue;
             }
             if result.is_null() || sp.sp_pwdp.is_null() {
-                // Without read access to /etc/shadow glibc answers EACCES;
-                // no entry at all is 0 or ENOENT.
-                return match rc {
-                    0 | libc::ENOENT => {
-                        if shadow_readable() {
-                            Shadow::NoEntry
-                        } else {
-                            Shadow::Unavailable
-                        }
-                    }
-                    _ => Shadow::Unavailable,
+                // No shadow entry: is there an account at all? passwd is
+                // readable by everyone, so this answer does not depend on
+                // who asks. Without read access to /etc/shadow glibc answers
+                // EACCES, or "no entry" from the files backend.
+                let readable = matches!(rc, 0 | libc::ENOENT) && shadow_readable();
+                return match passwd_uid(user) {
+                    Ok(None) => Shadow::NoAccount,
+                    Ok(Some(_)) if readable => Shadow::NoEntry,
+                    Ok(Some(_)) | Err(_) => Shadow::Unavailable,
                 };
             }
             // SAFETY: on success sp_pwdp points to a NUL-terminated string in buf.
@@ -109,4 +107,39 @@ pub fn euid() -> u32 {
 pub fn uid() -> u32 {
     // SAFETY: getuid has no preconditions and cannot fail.
     unsafe { libc::getuid() }
+}
+
+/// Whether the file system holding `path` is mounted read-only.
+pub fn read_only_fs(path: &std::path::Path) -> bool {
+    use std::os::unix::ffi::OsStrExt;
+    let Ok(c) = CString::new(path.as_os_str().as_bytes()) else {
+        return false;
+    };
+    // SAFETY: statvfs is plain old data, valid when zeroed.
+    let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
+    // SAFETY: c is NUL-terminated and st a valid out-pointer.
+    let rc = unsafe { libc::statvfs(c.as_ptr(), &mut st) };
+    rc == 0 && st.f_flag & libc::ST_RDONLY != 0
+}
+
+/// `access(path, R_OK | W_OK)` for the effective ids: why this process
+/// could not read and write `path`, if it could not.
+pub fn writable(path: &std::path::Path) -> std::io::Result<()> {
+    use std::os::unix::ffi::OsStrExt;
+    let c = CString::new(path.as_os_str().as_bytes())
+        .map_err(|_| std::io::Error::from_raw_os_error(libc::EINVAL))?;
+    // SAFETY: c is NUL-terminated; faccessat has no other preconditions.
+    let rc = unsafe {
+        libc::faccessat(
+            libc::AT_FDCWD,
+            c.as_ptr(),
+            libc::R_OK | libc::W_OK,
+            libc::AT_EACCESS,
+        )
+    };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
+    }
 }

@@ -41,7 +41,15 @@ fn gen_at(
         label,
         expires_at,
     };
-    let g = admin::generate(store, &req, now, &mut rand::rngs::OsRng, shadow).unwrap();
+    let g = admin::generate(
+        store,
+        &req,
+        now,
+        &mut rand::rngs::OsRng,
+        shadow,
+        &mut accept,
+    )
+    .unwrap();
     (g.id, g.secret.display().to_string())
 }
 
@@ -235,8 +243,17 @@ fn any_service_works_everywhere_but_privilege_services() {
     let sh = FakeShadow::default();
     let (_, any) = gen(&mut s, "alice", &["*"], "Laptop", &sh);
     assert!(ok(&login(&mut s, "alice", "imap", &any, NOW, &sh)));
-    assert!(ok(&login(&mut s, "alice", "sshd", &any, NOW, &sh)));
-    for svc in ["sudo", "su", "login", "passwd", "polkit-1"] {
+    assert!(ok(&login(&mut s, "alice", "submission", &any, NOW, &sh)));
+    for svc in [
+        "sudo",
+        "su",
+        "login",
+        "passwd",
+        "polkit-1",
+        "sshd",
+        "doas",
+        "gdm-password",
+    ] {
         assert_eq!(
             login(&mut s, "alice", svc, &any, NOW, &sh),
             Outcome::Refused(Refusal::NoneForService),
@@ -361,7 +378,7 @@ fn labels_are_unique_among_active_passwords_ignoring_case() {
         label: "IPHONE mail",
         expires_at: None,
     };
-    let e = admin::generate(&mut s, &req, NOW, &mut rng(), &sh)
+    let e = admin::generate(&mut s, &req, NOW, &mut rng(), &sh, &mut accept)
         .err()
         .unwrap();
     assert!(matches!(e, AdminError::DuplicateLabel { .. }), "{e}");
@@ -375,7 +392,7 @@ fn labels_are_unique_among_active_passwords_ignoring_case() {
         NOW,
     )
     .unwrap();
-    assert!(admin::generate(&mut s, &req, NOW, &mut rng(), &sh).is_ok());
+    assert!(admin::generate(&mut s, &req, NOW, &mut rng(), &sh, &mut accept).is_ok());
     // Nothing was half-written by the refused attempt: one generated event per success.
     let h = admin::history(&s, "alice", NOW).unwrap();
     let generated = h.iter().filter(|e| e.event == "generated").count();
@@ -402,13 +419,13 @@ fn the_active_limit_counts_only_active_passwords_and_is_configurable() {
         expires_at: None,
     };
     assert!(matches!(
-        admin::generate(&mut s, &req("four"), NOW, &mut rng(), &sh),
+        admin::generate(&mut s, &req("four"), NOW, &mut rng(), &sh, &mut accept),
         Err(AdminError::LimitReached { limit: 3, .. })
     ));
     admin::revoke(&mut s, "alice", &RevokeTarget::Id(id3), None, NOW).unwrap();
-    admin::generate(&mut s, &req("four"), NOW, &mut rng(), &sh).unwrap();
+    admin::generate(&mut s, &req("four"), NOW, &mut rng(), &sh, &mut accept).unwrap();
     // "two" has expired by NOW + 11, freeing a place.
-    admin::generate(&mut s, &req("five"), NOW + 11, &mut rng(), &sh).unwrap();
+    admin::generate(&mut s, &req("five"), NOW + 11, &mut rng(), &sh, &mut accept).unwrap();
     assert!(admin::set_max_active(&mut s, 0).is_err());
     assert_eq!(admin::max_active(&s).unwrap(), 3);
 }
@@ -590,7 +607,7 @@ fn generate_and_list_wipe_against_a_stale_fingerprint_first() {
         label: "Newest",
         expires_at: None,
     };
-    let g = admin::generate(&mut s, &req, NOW, &mut rng(), &sh).unwrap();
+    let g = admin::generate(&mut s, &req, NOW, &mut rng(), &sh, &mut accept).unwrap();
     assert_eq!(
         g.notices,
         vec![Notice::Wiped {
@@ -612,7 +629,7 @@ fn init_refuses_to_replace_a_lost_key_when_fingerprints_depend_on_it() {
     std::fs::remove_file(t.dir.path().join("key")).unwrap();
     assert!(matches!(
         Store::init(&t.db, euid(), &mut rng()),
-        Err(StoreError::KeyMissing { .. })
+        Err(StoreError::KeyLost { .. })
     ));
     assert!(matches!(
         Store::open(&t.db, euid(), Opener::Module),
@@ -665,4 +682,102 @@ fn a_writer_holding_the_lock_does_not_block_a_login() {
         r.last_used_at, None,
         "the locked write was skipped, the login succeeded"
     );
+}
+
+#[test]
+fn no_primary_password_is_not_a_lock_and_a_first_one_keeps_app_passwords() {
+    let t = TestStore::new();
+    let mut s = t.init();
+    let sh = FakeShadow::default();
+    sh.set("alice", "!");
+    let req = GenerateRequest {
+        user: "alice",
+        scope: Scope::only(["imap"]).unwrap(),
+        label: "Phone",
+        expires_at: None,
+    };
+    let g = admin::generate(&mut s, &req, NOW, &mut rng(), &sh, &mut accept).unwrap();
+    assert_eq!(
+        g.notices,
+        vec![Notice::NoPrimaryPassword {
+            user: "alice".into()
+        }]
+    );
+    let pw = g.secret.display().to_string();
+    assert!(ok(&login(&mut s, "alice", "imap", &pw, NOW, &sh)));
+    sh.set("alice", "*");
+    assert!(
+        ok(&login(&mut s, "alice", "imap", &pw, NOW, &sh)),
+        "* is the same state"
+    );
+    sh.set("alice", "$y$first");
+    assert!(
+        ok(&login(&mut s, "alice", "imap", &pw, NOW, &sh)),
+        "first password set"
+    );
+    sh.set("alice", "!$y$first");
+    assert_eq!(
+        login(&mut s, "alice", "imap", &pw, NOW, &sh),
+        Outcome::Refused(Refusal::AccountLocked)
+    );
+    sh.set("alice", "$y$second");
+    assert_eq!(
+        login(&mut s, "alice", "imap", &pw, NOW, &sh),
+        Outcome::Refused(Refusal::PrimaryChanged { wiped: 1 }),
+        "the first password was recorded: changing it is a change"
+    );
+}
+
+#[test]
+fn a_removed_account_revokes_its_passwords_with_that_reason() {
+    let t = TestStore::new();
+    let mut s = t.init();
+    let sh = FakeShadow::default();
+    sh.set("alice", "$y$x");
+    let (_, pw) = gen(&mut s, "alice", &["imap"], "Phone", &sh);
+    gen(&mut s, "bob@example.org", &["imap"], "Phone", &sh);
+    sh.remove("alice");
+    let (_, notices) = admin::list(&mut s, None, false, NOW, &sh).unwrap();
+    assert_eq!(
+        notices,
+        vec![Notice::UserRemoved {
+            user: "alice".into(),
+            count: 1
+        }]
+    );
+    let (rows, _) = admin::list(&mut s, Some("alice"), true, NOW, &sh).unwrap();
+    assert_eq!(rows[0].revoked_reason.as_deref(), Some("user removed"));
+    assert_eq!(
+        login(&mut s, "alice", "imap", &pw, NOW, &sh),
+        Outcome::Refused(Refusal::NoPasswords)
+    );
+    // A removed user seen first at login is revoked there.
+    let t2 = TestStore::new();
+    let mut s2 = t2.init();
+    let sh2 = FakeShadow::default();
+    sh2.set("carol", "$y$x");
+    let (_, pw2) = gen(&mut s2, "carol", &["imap"], "Phone", &sh2);
+    sh2.remove("carol");
+    assert_eq!(
+        login(&mut s2, "carol", "imap", &pw2, NOW, &sh2),
+        Outcome::Refused(Refusal::UserRemoved { revoked: 1 })
+    );
+}
+
+#[test]
+fn a_store_refuses_a_key_it_was_not_made_with() {
+    let t = TestStore::new();
+    t.init();
+    let other = TestStore::new();
+    // Not the seeded source: that would make the same key twice.
+    Store::init(&other.db, euid(), &mut rand::rngs::OsRng).unwrap();
+    std::fs::copy(other.dir.path().join("key"), t.dir.path().join("key")).unwrap();
+    assert!(matches!(
+        Store::open(&t.db, euid(), Opener::Module),
+        Err(StoreError::KeyMismatch { .. })
+    ));
+    assert!(matches!(
+        Store::init(&t.db, euid(), &mut rng()),
+        Err(StoreError::KeyMismatch { .. })
+    ));
 }

@@ -7,7 +7,7 @@ use crate::auth::parse_args;
 use crate::ffi::{self, LOG_DEBUG, LOG_ERR, LOG_NOTICE};
 use crate::items;
 use apppass_core::escape::for_log;
-use apppass_core::fingerprint::{Shadow, ShadowSource};
+use apppass_core::fingerprint::{Primary, Shadow, ShadowSource};
 use apppass_core::login::wipe;
 use apppass_core::store::{Opener, Store, StoreError};
 use apppass_core::sys::{self, SystemShadow};
@@ -54,10 +54,18 @@ pub fn chauthtok(pamh: &mut PamHandle, args: &[&CStr], flags: PamFlag) -> PamRes
     let before = unsafe { pamh.get_data::<Shadow>(BEFORE) }.ok();
     let changed = match (before, SystemShadow.lookup(&user)) {
         (Some(Shadow::Hash(old)), Shadow::Hash(new)) => {
-            !bool::from(old.as_slice().ct_eq(new.as_slice()))
+            let first = Primary::of(old) == Primary::NotSet && Primary::of(&new) != Primary::NotSet;
+            if first && opts.debug {
+                ffi::syslog(
+                    pamh,
+                    LOG_DEBUG,
+                    "a first primary password was set; app passwords kept",
+                );
+            }
+            !first && !bool::from(old.as_slice().ct_eq(new.as_slice()))
         }
         // Nothing in the shadow database to compare: LDAP, SSSD and the like.
-        (_, Shadow::NoEntry) => true,
+        (_, Shadow::NoEntry | Shadow::NoAccount) => true,
         (None, Shadow::Hash(_)) => {
             ffi::syslog(
                 pamh,
@@ -66,7 +74,7 @@ pub fn chauthtok(pamh: &mut PamHandle, args: &[&CStr], flags: PamFlag) -> PamRes
             );
             false
         }
-        (Some(Shadow::NoEntry | Shadow::Unavailable), Shadow::Hash(_)) => true,
+        (Some(Shadow::NoEntry | Shadow::NoAccount | Shadow::Unavailable), Shadow::Hash(_)) => true,
         (_, Shadow::Unavailable) => {
             ffi::syslog(
                 pamh,

@@ -37,6 +37,17 @@ impl SystemUser {
 
     /// A user who can run a command over SSH.
     pub fn with_shell(primary: &str, shell: &str) -> Self {
+        let u = Self::create(shell);
+        u.chpasswd(primary);
+        u
+    }
+
+    /// A user as `useradd` leaves one: no primary password (`!`).
+    pub fn without_password() -> Self {
+        Self::create("/usr/sbin/nologin")
+    }
+
+    fn create(shell: &str) -> Self {
         crate::sweep::leftovers();
         let name = format!(
             "aptest{}x{}",
@@ -53,9 +64,7 @@ impl SystemUser {
             .unwrap()
             .success();
         assert!(ok, "useradd {name} failed");
-        let u = SystemUser { name };
-        u.chpasswd(primary);
-        u
+        SystemUser { name }
     }
 
     pub fn chpasswd(&self, primary: &str) {

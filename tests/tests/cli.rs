@@ -492,3 +492,53 @@ fn help_teaches_every_command_and_bad_flags_are_usage_errors() {
         .unwrap();
     assert_eq!(code(&out), 2);
 }
+
+/// `apppass generate` with stdout closed, a broken pipe or a full device:
+/// the password was never seen, so it must not be stored.
+#[test]
+fn generate_stores_nothing_when_the_password_cannot_be_written() {
+    let f = Fixture::new();
+    let bin = apppass_bin();
+    let base = format!(
+        "{} --db {} generate {U} --virtual --service imap --label",
+        bin.display(),
+        f.db.display()
+    );
+    for (label, redirect) in [
+        ("Closed", ">&-"),
+        ("Full", ">/dev/full"),
+        ("Pipe", "| (exec 0<&-; sleep 1)"),
+    ] {
+        let out = std::process::Command::new("bash")
+            .arg("-c")
+            .arg(format!(
+                "{base} {label} {redirect}; echo \"exit=${{PIPESTATUS[0]}}\" >&2"
+            ))
+            .output()
+            .unwrap();
+        let err = stderr(&out);
+        assert!(!err.contains("panicked"), "{label}: {err}");
+        assert!(err.contains("nothing was stored"), "{label}: {err}");
+        assert!(err.contains("exit=2"), "{label}: {err}");
+    }
+    assert!(
+        f.list_json(&["--all"]).as_array().unwrap().is_empty(),
+        "no password nobody saw"
+    );
+    // The history does not claim one was generated either.
+    assert!(f.history_json(U).as_array().unwrap().is_empty());
+}
+
+#[test]
+fn list_all_shows_why_a_password_was_revoked() {
+    let f = Fixture::new();
+    f.generate(U, &["imap"], "Phone");
+    let out = f.apppass(&["revoke", U, "--label", "Phone", "--reason", "phone lost"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(f.row(U, "Phone")["revoked_reason"], "phone lost");
+    let table = stdout(&f.apppass(&["list", "--all"]));
+    assert!(
+        table.contains("REVOKE REASON") && table.contains("phone lost"),
+        "{table}"
+    );
+}

@@ -8,3 +8,4 @@ mod long_lived;
 mod pam_stack;
 mod password_change;
 mod services;
+mod store_files;

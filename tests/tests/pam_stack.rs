@@ -1,7 +1,7 @@
 //! The module in real PAM stacks, loaded by libpam from a private
 //! configuration directory.
 
-use apppass_e2e::fixture::Fixture;
+use apppass_e2e::fixture::{stderr, Fixture};
 use apppass_e2e::pam::*;
 use std::os::unix::fs::PermissionsExt;
 
@@ -74,25 +74,87 @@ fn another_services_password_is_refused() {
     );
 }
 
+/// `--any-service` is for clients: it never reaches a shell, root, a
+/// desktop, a screen locker or the self-service sign-in.
 #[test]
-fn any_service_password_works_but_never_for_sudo() {
+fn any_service_password_never_reaches_a_shell_root_or_a_desktop() {
     let (f, pw) = with_password(&["*"]);
-    for svc in ["imap", "sshd", "sudo", "su"] {
+    let allowed = ["imap", "submission", "sieve"];
+    let refused = [
+        "sshd",
+        "sudo",
+        "su",
+        "doas",
+        "remote",
+        "login",
+        "gdm-password",
+        "lightdm",
+        "sddm",
+        "xrdp-sesman",
+        "cockpit",
+        "vlock",
+        "xscreensaver",
+        "apppass",
+        "apppass-web",
+    ];
+    for svc in allowed.iter().chain(&refused) {
         f.simple_service(svc);
     }
+    for svc in allowed {
+        assert_eq!(
+            login(&f.confdir, svc, USER, pw.as_bytes()).0,
+            PAM_SUCCESS,
+            "{svc}"
+        );
+    }
+    for svc in refused {
+        assert_eq!(
+            login(&f.confdir, svc, USER, pw.as_bytes()).0,
+            PAM_AUTH_ERR,
+            "{svc}"
+        );
+    }
+}
+
+/// Named explicitly, a shell service matches; the self-service sign-in
+/// never does, and cannot even be named.
+#[test]
+fn a_named_shell_service_matches_but_the_self_service_sign_in_never_does() {
+    let f = Fixture::new();
+    let pw = f.generate(USER, &["sshd"], "Terminal");
+    f.simple_service("sshd");
     assert_eq!(
-        login(&f.confdir, "imap", USER, pw.as_bytes()).0,
+        login(&f.confdir, "sshd", USER, pw.as_bytes()).0,
         PAM_SUCCESS
+    );
+    for svc in ["apppass", "apppass-web", "APPPASS"] {
+        let out = f.apppass(&[
+            "generate",
+            USER,
+            "--virtual",
+            "--service",
+            svc,
+            "--label",
+            "Mint",
+        ]);
+        assert_eq!(out.status.code(), Some(2), "{svc}");
+        assert!(
+            stderr(&out).contains("never accepted there"),
+            "{}",
+            stderr(&out)
+        );
+    }
+    // Even a row written into the store by hand is not accepted there.
+    f.sql("UPDATE passwords SET services = 'apppass sshd'");
+    f.simple_service("apppass");
+    assert_eq!(
+        login(&f.confdir, "apppass", USER, pw.as_bytes()).0,
+        PAM_AUTH_ERR
     );
     assert_eq!(
         login(&f.confdir, "sshd", USER, pw.as_bytes()).0,
         PAM_SUCCESS
     );
-    assert_eq!(
-        login(&f.confdir, "sudo", USER, pw.as_bytes()).0,
-        PAM_AUTH_ERR
-    );
-    assert_eq!(login(&f.confdir, "su", USER, pw.as_bytes()).0, PAM_AUTH_ERR);
 }
 
 #[test]

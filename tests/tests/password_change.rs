@@ -2,7 +2,7 @@
 //! happens: through the password stack, chpasswd, usermod -p. Real system
 //! users and real pam_unix; root only.
 
-use apppass_e2e::fixture::{pam_host_bin, Fixture};
+use apppass_e2e::fixture::{pam_host_bin, stderr, Fixture};
 use apppass_e2e::pam::*;
 use apppass_e2e::system::{require_root, SystemUser};
 use std::process::Command;
@@ -255,4 +255,216 @@ fn unreadable_shadow_or_missing_key_fails_closed_and_wipes_nothing() {
     );
     assert_eq!(active(&f, &user.name), 1);
     std::fs::write(f.key(), key).unwrap();
+}
+
+#[test]
+fn a_removed_user_is_cleaned_up_and_never_breaks_list_for_everyone() {
+    if !require_root("a_removed_user_is_cleaned_up_and_never_breaks_list_for_everyone") {
+        return;
+    }
+    let (f, user, pw) = setup();
+    let gone = SystemUser::new("Gone-Primary-Pass-1!");
+    f.issue(&[&gone.name, "--service", "mail", "--label", "Phone"]);
+    let keeper = f.generate("keeper@example.org", &["mail"], "Phone");
+    gone.run("userdel", &[]);
+
+    let out = f.apppass(&["list"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains(&format!(
+            "the account {} no longer exists: revoked its 1 app passwords",
+            gone.name
+        )),
+        "{}",
+        stderr(&out)
+    );
+    let row = f.row(&gone.name, "Phone");
+    assert_eq!(row["status"], "revoked");
+    assert_eq!(row["revoked_reason"], "user removed");
+    assert!(f
+        .history_json(&gone.name)
+        .to_string()
+        .contains("user removed"));
+    // Everyone else is listed and logs in as before.
+    assert_eq!(
+        login(&f.confdir, "mail", &user.name, pw.as_bytes()).0,
+        PAM_SUCCESS
+    );
+    assert_eq!(
+        login(&f.confdir, "mail", "keeper@example.org", keeper.as_bytes()).0,
+        PAM_SUCCESS
+    );
+    let all = f.apppass(&["list", "--all"]);
+    assert_eq!(all.status.code(), Some(0), "{}", stderr(&all));
+    // The name is now a typo for generate, or a virtual user on purpose.
+    let out = f.apppass(&[
+        "generate",
+        &gone.name,
+        "--service",
+        "mail",
+        "--label",
+        "New",
+    ]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    let out = f.apppass(&[
+        "generate",
+        &gone.name,
+        "--virtual",
+        "--service",
+        "mail",
+        "--label",
+        "New",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+}
+
+#[test]
+fn a_removed_user_seen_first_at_login_is_refused_and_revoked() {
+    if !require_root("a_removed_user_seen_first_at_login_is_refused_and_revoked") {
+        return;
+    }
+    let (f, user, pw) = setup();
+    user.run("userdel", &[]);
+    assert_eq!(
+        login(&f.confdir, "mail", &user.name, pw.as_bytes()).0,
+        PAM_AUTH_ERR
+    );
+    let row = f.row(&user.name, "Phone");
+    assert_eq!(row["status"], "revoked");
+    assert_eq!(row["revoked_reason"], "user removed");
+}
+
+#[test]
+fn an_account_without_a_primary_password_uses_app_passwords_and_keeps_them_when_one_is_set() {
+    if !require_root(
+        "an_account_without_a_primary_password_uses_app_passwords_and_keeps_them_when_one_is_set",
+    ) {
+        return;
+    }
+    let f = Fixture::new();
+    f.simple_service("mail");
+    let user = SystemUser::without_password();
+    assert_eq!(user.shadow_hash(), "!", "useradd leaves no password");
+    let out = f.apppass(&[
+        "generate",
+        &user.name,
+        "--service",
+        "mail",
+        "--label",
+        "Phone",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("has no primary password"),
+        "{}",
+        stderr(&out)
+    );
+    let pw = String::from_utf8(out.stdout).unwrap().trim().to_string();
+    assert_eq!(
+        login(&f.confdir, "mail", &user.name, pw.as_bytes()).0,
+        PAM_SUCCESS
+    );
+
+    // adduser --disabled-password leaves `*`: the same state.
+    user.run("usermod", &["-p", "*"]);
+    assert_eq!(
+        login(&f.confdir, "mail", &user.name, pw.as_bytes()).0,
+        PAM_SUCCESS
+    );
+
+    // A first primary password is not a change of one: the passwords stay.
+    user.chpasswd("First-Primary-Pass-1!");
+    assert_eq!(
+        login(&f.confdir, "mail", &user.name, pw.as_bytes()).0,
+        PAM_SUCCESS
+    );
+    assert_eq!(active(&f, &user.name), 1);
+    // Locking that password is a lock, and changing it is a change.
+    user.run("passwd", &["-l"]);
+    assert_eq!(
+        login(&f.confdir, "mail", &user.name, pw.as_bytes()).0,
+        PAM_AUTH_ERR
+    );
+    assert_eq!(active(&f, &user.name), 1);
+    user.run("passwd", &["-u"]);
+    assert_eq!(
+        login(&f.confdir, "mail", &user.name, pw.as_bytes()).0,
+        PAM_SUCCESS
+    );
+    user.chpasswd("Second-Primary-Pass-2!");
+    assert_eq!(
+        login(&f.confdir, "mail", &user.name, pw.as_bytes()).0,
+        PAM_AUTH_ERR
+    );
+    assert_eq!(active(&f, &user.name), 0);
+}
+
+#[test]
+fn a_first_primary_password_set_through_the_password_stack_keeps_app_passwords() {
+    if !require_root("a_first_primary_password_set_through_the_password_stack_keeps_app_passwords")
+    {
+        return;
+    }
+    let f = Fixture::new();
+    f.simple_service("mail");
+    let user = SystemUser::without_password();
+    let pw = f.issue(&[&user.name, "--service", "mail", "--label", "Phone"]);
+    let (rc, prompts) = change(&f, &user, PLAIN_LAYOUT, &[NEW_PRIMARY, NEW_PRIMARY]);
+    assert_eq!(rc, PAM_SUCCESS, "{prompts:?}");
+    assert_ne!(user.shadow_hash(), "!");
+    assert_eq!(active(&f, &user.name), 1);
+    assert_eq!(
+        login(&f.confdir, "mail", &user.name, pw.as_bytes()).0,
+        PAM_SUCCESS
+    );
+    // The next change through the stack is a real change.
+    let (rc, _) = change(
+        &f,
+        &user,
+        PLAIN_LAYOUT,
+        &["Another-Primary-3!", "Another-Primary-3!"],
+    );
+    assert_eq!(rc, PAM_SUCCESS);
+    assert_eq!(active(&f, &user.name), 0);
+}
+
+#[test]
+fn generate_warns_when_it_cannot_take_a_fingerprint() {
+    if !require_root("generate_warns_when_it_cannot_take_a_fingerprint") {
+        return;
+    }
+    let f = Fixture::new();
+    let user = SystemUser::new("Nobody-Run-Primary-1!");
+    let status = Command::new("chown")
+        .args(["-R", "nobody:nogroup"])
+        .arg(f.dir.path())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let out = Command::new("setpriv")
+        .args(["--reuid=nobody", "--regid=nogroup", "--clear-groups"])
+        .arg(apppass_e2e::fixture::apppass_bin())
+        .arg("--db")
+        .arg(&f.db)
+        .args([
+            "generate",
+            &user.name,
+            "--service",
+            "mail",
+            "--label",
+            "Phone",
+        ])
+        .output()
+        .unwrap();
+    Command::new("chown")
+        .args(["-R", "root:root"])
+        .arg(f.dir.path())
+        .status()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("no primary-password fingerprint was recorded"),
+        "{}",
+        stderr(&out)
+    );
 }

@@ -96,6 +96,25 @@ fn dovecot_scopes_passwords_per_protocol_and_records_use() {
         "IMAP password over IMAP\n{}",
         dc.log()
     );
+    // The README's check through Dovecot: doveadm must be told the protocol.
+    let test = |service: &str| {
+        let out = std::process::Command::new("doveadm")
+            .arg("-c")
+            .arg(&dc.conf)
+            .args([
+                "auth",
+                "test",
+                "-x",
+                &format!("service={service}"),
+                ALICE,
+                &imap_pw,
+            ])
+            .output()
+            .unwrap();
+        out.status.success() && String::from_utf8_lossy(&out.stdout).contains("auth succeeded")
+    };
+    assert!(test("imap"), "doveadm auth test -x service=imap");
+    assert!(!test("pop3"), "the same password is not good for pop3");
     assert!(
         submission_login(dc.submission, HOME, ALICE, &sub_pw),
         "submission password over submission"
@@ -516,4 +535,43 @@ fn imap_load_through_the_module_at_concurrency_1_and_8() {
         apppass_e2e::fixture::target_dir().join("imap-load.txt"),
         line + "\n",
     );
+}
+
+/// doveadm exits 0 when it cannot reach Dovecot; apppass must not claim a
+/// flush that did not happen, and must say how to do it.
+#[test]
+fn a_flush_that_did_not_reach_dovecot_is_reported_with_the_command_to_run() {
+    if !require_root("a_flush_that_did_not_reach_dovecot_is_reported_with_the_command_to_run") {
+        return;
+    }
+    let f = Fixture::new();
+    let dc = dovecot(&f, Passdb::Fixed, SUFFICIENT, &[], true);
+    let pw = generate(&f, ALICE, &dc.prefix, "Phone", &["--virtual"]);
+    assert!(imap_login(dc.imap, HOME, ALICE, &pw), "{}", dc.log());
+
+    // No --dovecot-config: doveadm looks for the system instance, which is
+    // not this one.
+    let out = f.apppass(&["revoke", ALICE, "--label", "Phone"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(!err.contains("flushed Dovecot's auth cache"), "{err}");
+    assert!(err.contains("NOT flushed"), "{err}");
+    assert!(
+        err.contains(&format!("doveadm auth cache flush -- {ALICE}")),
+        "the exact command: {err}"
+    );
+    assert!(
+        imap_login(dc.imap, HOME, ALICE, &pw),
+        "as reported, the cached login still works"
+    );
+
+    // The command it printed, with this instance's configuration, closes it.
+    let flushed = std::process::Command::new("doveadm")
+        .arg("-c")
+        .arg(&dc.conf)
+        .args(["auth", "cache", "flush", "--", ALICE])
+        .output()
+        .unwrap();
+    assert!(flushed.status.success());
+    assert!(!imap_login(dc.imap, fresh_ip(), ALICE, &pw));
 }

@@ -5,8 +5,14 @@ use apppass_core::admin::{self, GenerateRequest};
 use apppass_core::escape::for_message as esc;
 use apppass_core::policy::{self, Scope};
 use apppass_core::sys::{self, SystemShadow};
+use std::io::Write;
 
 pub fn run(cli: &Cli, a: &GenerateArgs) -> Result<(), CliError> {
+    if stdout_is_discarded() {
+        return Err(CliError::Usage(
+            "standard output is closed or /dev/null, so the new password would be lost; nothing was stored, run the command again with a working output".into(),
+        ));
+    }
     policy::check_user(&a.user).map_err(|e| CliError::Usage(e.to_string()))?;
     check_account(a)?;
     let now = super::now();
@@ -28,14 +34,29 @@ pub fn run(cli: &Cli, a: &GenerateArgs) -> Result<(), CliError> {
         label: &a.label,
         expires_at,
     };
-    let g = admin::generate(&mut store, &req, now, &mut rand::rngs::OsRng, &SystemShadow)?;
+    // Printed inside the write transaction: if stdout is closed, full or
+    // a broken pipe, the password is not stored.
+    let mut deliver = |g: &admin::Generated| {
+        let text = if a.json {
+            zeroize::Zeroizing::new(render::generated_json(g))
+        } else {
+            g.secret.display()
+        };
+        let mut out = std::io::stdout().lock();
+        out.write_all(text.as_bytes())?;
+        out.write_all(b"\n")?;
+        out.flush()
+    };
+    let g = admin::generate(
+        &mut store,
+        &req,
+        now,
+        &mut rand::rngs::OsRng,
+        &SystemShadow,
+        &mut deliver,
+    )?;
     drop(store);
     super::print_notices(&g.notices);
-    if a.json {
-        println!("{}", render::generated_json(&g));
-    } else {
-        println!("{}", g.secret.display().as_str());
-    }
     eprintln!(
         "apppass: app password {} for {} ({}), labelled '{}', {}. It is shown only this once.",
         g.id,
@@ -76,8 +97,25 @@ fn check_account(a: &GenerateArgs) -> Result<(), CliError> {
     }?;
     if a.user.chars().any(char::is_uppercase) {
         eprintln!(
-            "apppass: warning: {user} has upper-case letters; Dovecot lower-cases logins by default (auth_username_format = %Lu), so such a login would never match"
+            "apppass: warning: {user} has upper-case letters; Dovecot lower-cases login names by default (auth_username_format = %Lu), so a login through Dovecot arrives lower-cased and would not match this password"
         );
     }
     Ok(())
+}
+
+/// Whether what is printed on stdout goes nowhere. A closed stdout counts:
+/// the Rust runtime reopens a closed standard descriptor on /dev/null.
+fn stdout_is_discarded() -> bool {
+    use std::os::fd::AsFd;
+    use std::os::unix::fs::{FileTypeExt, MetadataExt};
+    let Ok(fd) = std::io::stdout().as_fd().try_clone_to_owned() else {
+        return true;
+    };
+    let (Ok(out), Ok(null)) = (
+        std::fs::File::from(fd).metadata(),
+        std::fs::metadata("/dev/null"),
+    ) else {
+        return false;
+    };
+    out.file_type().is_char_device() && out.rdev() == null.rdev()
 }

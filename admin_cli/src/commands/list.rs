@@ -18,7 +18,7 @@ pub fn run(cli: &Cli, a: &ListArgs) -> Result<(), CliError> {
             if a.all { "" } else { "active " }
         );
     } else {
-        print!("{}", render::passwords_table(&rows, now));
+        print!("{}", render::passwords_table(&rows, now, a.all));
     }
     Ok(())
 }

@@ -6,6 +6,7 @@ mod generate;
 mod history;
 mod init;
 mod list;
+mod restore;
 mod revoke;
 mod verify;
 
@@ -16,7 +17,7 @@ use std::process::ExitCode;
 
 pub fn dispatch(cli: &Cli) -> Result<ExitCode, CliError> {
     match &cli.command {
-        Command::Init => init::run(cli),
+        Command::Init(a) => init::run(cli, a),
         Command::Generate(a) => generate::run(cli, a),
         Command::List(a) => list::run(cli, a),
         Command::Revoke(a) => revoke::run(cli, a),
@@ -24,6 +25,7 @@ pub fn dispatch(cli: &Cli) -> Result<ExitCode, CliError> {
         Command::Verify(a) => verify::run(cli, a),
         Command::Config(a) => config::run(cli, a),
         Command::Backup(a) => backup::run(cli, a),
+        Command::Restore(a) => restore::run(cli, a),
     }
     .map(|()| ExitCode::SUCCESS)
 }
@@ -46,17 +48,28 @@ pub(crate) fn now() -> i64 {
 pub(crate) fn print_notices(notices: &[apppass_core::admin::Notice]) {
     for n in notices {
         eprintln!("apppass: {n}");
-        if let apppass_core::admin::Notice::Wiped { user, count } = n {
-            crate::audit::record(&format!(
+        use apppass_core::admin::Notice;
+        let esc = apppass_core::escape::for_message;
+        match n {
+            Notice::Wiped { user, count } => crate::audit::record(&format!(
                 "wiped {count} app passwords user={} reason=\"primary password changed\"",
-                apppass_core::escape::for_message(user)
-            ));
+                esc(user)
+            )),
+            Notice::UserRemoved { user, count } => crate::audit::record(&format!(
+                "revoked {count} app passwords user={} reason=\"{}\"",
+                esc(user),
+                apppass_core::fingerprint::REASON_USER_REMOVED
+            )),
+            _ => {}
         }
     }
 }
 
 /// Tells Dovecot to forget cached logins of `user`, so a revoke or a new
-/// password takes effect at once. Never fails the command.
+/// password takes effect at once. Never fails the command. doveadm exits 0
+/// even when it could not reach Dovecot (it prints an `Error:` line and
+/// "0 cache entries flushed"), so success is read from its output: no
+/// error line and the "N cache entries flushed" line.
 pub(crate) fn flush_dovecot(cli: &Cli, user: &str) {
     let doveadm = ["/usr/bin/doveadm", "/usr/local/bin/doveadm"]
         .into_iter()
@@ -69,19 +82,90 @@ pub(crate) fn flush_dovecot(cli: &Cli, user: &str) {
         }
         return;
     };
-    let mut cmd = std::process::Command::new(doveadm);
-    if let Some(conf) = &cli.dovecot_config {
-        cmd.arg("-c").arg(conf);
+    // No Dovecot running anywhere: there is no cache to flush. One that
+    // runs with a configuration doveadm cannot find is reported below.
+    if cli.dovecot_config.is_none() && !dovecot_running() {
+        return;
     }
-    cmd.args(["auth", "cache", "flush", "--", user])
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null());
+    let mut args: Vec<std::ffi::OsString> = Vec::new();
+    if let Some(conf) = &cli.dovecot_config {
+        args.push("-c".into());
+        args.push(conf.into());
+    }
+    for a in ["auth", "cache", "flush", "--", user] {
+        args.push(a.into());
+    }
     let shown = apppass_core::escape::for_message(user);
-    match cmd.status() {
-        Ok(s) if s.success() => eprintln!("apppass: flushed Dovecot's auth cache for {shown}"),
-        Ok(_) | Err(_) => eprintln!(
-            "apppass: could not flush Dovecot's auth cache for {shown} (is Dovecot running? point at its configuration with --dovecot-config)"
+    let output = std::process::Command::new(doveadm)
+        .args(&args)
+        .stdin(std::process::Stdio::null())
+        .output();
+    match output.as_ref().map(flush_result) {
+        Ok(Ok(count)) => eprintln!(
+            "apppass: flushed Dovecot's auth cache for {shown} ({count} entries)"
+        ),
+        Ok(Err(why)) => eprintln!(
+            "apppass: warning: Dovecot's auth cache was NOT flushed for {shown} ({why}); until you run\n  {}\na cached login of {shown} may keep working for up to auth_cache_ttl (give Dovecot's configuration with --dovecot-config FILE if it is not the default)",
+            shell_words(doveadm, &args)
+        ),
+        Err(e) => eprintln!(
+            "apppass: warning: could not run {doveadm} ({e}); Dovecot's auth cache was NOT flushed for {shown}"
         ),
     }
+}
+
+/// The number of entries doveadm reports flushed, or why it did not flush.
+fn flush_result(out: &std::process::Output) -> Result<u64, String> {
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let problem = stderr
+        .lines()
+        .find(|l| l.starts_with("Error:") || l.starts_with("Fatal:") || l.starts_with("Panic:"));
+    if let Some(line) = problem {
+        return Err(apppass_core::escape::for_message(line.trim()));
+    }
+    if !out.status.success() {
+        return Err(format!("doveadm exited with {}", out.status));
+    }
+    stdout
+        .lines()
+        .find_map(|l| {
+            l.strip_suffix(" cache entries flushed")?
+                .trim()
+                .parse()
+                .ok()
+        })
+        .ok_or_else(|| "doveadm did not confirm the flush".to_string())
+}
+
+/// A command line the administrator can paste: every argument quoted
+/// where the shell would split or expand it.
+fn shell_words(program: &str, args: &[std::ffi::OsString]) -> String {
+    let quote = |w: &str| {
+        if !w.is_empty()
+            && w.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"@%+=:,./_-".contains(&b))
+        {
+            w.to_string()
+        } else {
+            format!("'{}'", w.replace('\'', "'\\''"))
+        }
+    };
+    std::iter::once(program.to_string())
+        .chain(
+            args.iter()
+                .map(|a| quote(&apppass_core::escape::for_message(&a.to_string_lossy()))),
+        )
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// Whether a Dovecot master process runs on this host.
+fn dovecot_running() -> bool {
+    let Ok(procs) = std::fs::read_dir("/proc") else {
+        return true;
+    };
+    procs.flatten().any(|p| {
+        std::fs::read_to_string(p.path().join("comm")).is_ok_and(|c| c.trim_end() == "dovecot")
+    })
 }

@@ -16,6 +16,20 @@ pub const KEY_FILE_NAME: &str = "key";
 
 pub type Key = Zeroizing<[u8; KEY_LEN]>;
 
+/// A value that identifies the key without revealing it, kept in the
+/// store: HMAC-SHA256(key, a fixed label). A store restored next to another
+/// host's key is refused with one sentence instead of treating every
+/// fingerprint as a changed primary password.
+pub fn check_value(key: &Key) -> [u8; 32] {
+    use hmac::{Hmac, Mac};
+    // HMAC takes keys of any length; new_from_slice cannot fail.
+    let Ok(mut mac) = Hmac::<sha2::Sha256>::new_from_slice(&key[..]) else {
+        return [0u8; 32];
+    };
+    mac.update(b"apppass key check v1");
+    mac.finalize().into_bytes().into()
+}
+
 /// The key file that belongs with a store: `key` in the store's directory.
 pub fn key_path(db: &Path) -> PathBuf {
     db.parent()
@@ -36,15 +50,9 @@ pub(crate) fn load(path: &Path, euid: u32) -> Result<Key, StoreError> {
                 path: path.to_path_buf(),
                 detail: "it is a symbolic link; point at the real path".into(),
             },
-            _ => StoreError::Unreadable {
-                path: path.to_path_buf(),
-                detail: e.to_string(),
-            },
+            _ => StoreError::io(path, &e),
         })?;
-    let meta = file.metadata().map_err(|e| StoreError::Unreadable {
-        path: path.to_path_buf(),
-        detail: e.to_string(),
-    })?;
+    let meta = file.metadata().map_err(|e| StoreError::io(path, &e))?;
     check_metadata(path, &meta, euid, Kind::File)?;
     let mut key = Zeroizing::new([0u8; KEY_LEN]);
     let mut extra = [0u8; 1];
@@ -74,15 +82,7 @@ pub(crate) fn create<R: RngCore + CryptoRng>(path: &Path, rng: &mut R) -> Result
 
 /// Creates `path` with mode 0600 holding `key`; refuses to replace a file.
 pub(crate) fn write_new(path: &Path, key: &[u8; KEY_LEN]) -> Result<(), StoreError> {
-    let fail = |e: io::Error| match e.kind() {
-        io::ErrorKind::AlreadyExists => StoreError::Exists {
-            path: path.to_path_buf(),
-        },
-        _ => StoreError::Unreadable {
-            path: path.to_path_buf(),
-            detail: e.to_string(),
-        },
-    };
+    let fail = |e: io::Error| StoreError::io(path, &e);
     let mut file = OpenOptions::new()
         .write(true)
         .create_new(true)
@@ -93,4 +93,18 @@ pub(crate) fn write_new(path: &Path, key: &[u8; KEY_LEN]) -> Result<(), StoreErr
     file.write_all(&key[..]).map_err(fail)?;
     file.sync_all().map_err(fail)?;
     Ok(())
+}
+
+/// Creates an empty private file (0600) that did not exist, without
+/// following a link: the first step of writing a copy of the store into
+/// a directory other users may write to.
+pub(crate) fn create_private_file(path: &Path) -> Result<(), StoreError> {
+    OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(path)
+        .map(drop)
+        .map_err(|e| StoreError::io(path, &e))
 }

@@ -7,6 +7,7 @@
 mod error;
 pub mod key;
 mod queries;
+mod restore;
 mod safety;
 pub mod schema;
 
@@ -14,9 +15,10 @@ pub use error::StoreError;
 pub use key::{key_path, Key};
 pub(crate) use queries::InsertError;
 pub use queries::{CandidateRow, EventRow, NewPassword, PasswordRow, Selector};
+pub use restore::RestoreReport;
 
 use rand_core::{CryptoRng, RngCore};
-use rusqlite::{Connection, OpenFlags};
+use rusqlite::{Connection, OpenFlags, OptionalExtension};
 use safety::{check_path, Kind};
 use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::path::{Path, PathBuf};
@@ -54,7 +56,24 @@ pub struct InitReport {
     pub created_store: bool,
     pub from_version: i64,
     pub to_version: i64,
+    /// With a replaced key: users whose app passwords were revoked because
+    /// their fingerprint can no longer be checked, and how many each.
+    pub revoked_for_new_key: Vec<(String, usize)>,
 }
+
+/// What `init` may do beyond creating and migrating.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct InitOptions {
+    /// The key is lost for good: make a new one. Every fingerprint was
+    /// made with the old key and cannot be checked any more, so the app
+    /// passwords of those users are revoked (reason `key replaced`).
+    pub new_key: bool,
+    /// The time recorded for such revocations.
+    pub now: i64,
+}
+
+pub const REASON_KEY_REPLACED: &str = "key replaced";
+const KEY_CHECK: &str = "key_check";
 
 fn parent_dir(db: &Path) -> &Path {
     db.parent()
@@ -75,6 +94,7 @@ impl Store {
         let conn = Connection::open_with_flags(db, flags).map_err(|e| StoreError::sqlite(db, e))?;
         let store = Self::configure(conn, db, key, opener)?;
         store.check_version()?;
+        store.check_key()?;
         Ok(store)
     }
 
@@ -85,6 +105,16 @@ impl Store {
         euid: u32,
         rng: &mut R,
     ) -> Result<(Self, InitReport), StoreError> {
+        Self::init_with(db, euid, rng, InitOptions::default())
+    }
+
+    /// `init`, and with `new_key` the recovery from a lost key.
+    pub fn init_with<R: RngCore + CryptoRng>(
+        db: &Path,
+        euid: u32,
+        rng: &mut R,
+        options: InitOptions,
+    ) -> Result<(Self, InitReport), StoreError> {
         let mut report = InitReport::default();
         let dir = parent_dir(db);
         match check_path(dir, euid, Kind::Directory) {
@@ -94,10 +124,7 @@ impl Store {
                     .recursive(true)
                     .mode(0o700)
                     .create(dir)
-                    .map_err(|e| StoreError::Unreadable {
-                        path: dir.to_path_buf(),
-                        detail: e.to_string(),
-                    })?;
+                    .map_err(|e| StoreError::io(dir, &e))?;
                 report.created_directory = true;
                 check_path(dir, euid, Kind::Directory)?;
             }
@@ -110,12 +137,15 @@ impl Store {
         };
         let kpath = key_path(db);
         let key = match key::load(&kpath, euid) {
+            Ok(_) if options.new_key => {
+                return Err(StoreError::KeyPresent { path: kpath });
+            }
             Ok(k) => k,
             Err(StoreError::KeyMissing { .. }) => {
-                if store_existed && Self::has_fingerprints(db)? {
+                if !options.new_key && store_existed && Self::has_fingerprints(db)? {
                     // A new key would make every recorded fingerprint look
                     // changed and wipe every user's passwords at next login.
-                    return Err(StoreError::KeyMissing { path: kpath });
+                    return Err(StoreError::KeyLost { path: kpath });
                 }
                 report.created_key = true;
                 key::create(&kpath, rng)?
@@ -129,18 +159,69 @@ impl Store {
         let conn = Connection::open_with_flags(db, flags).map_err(|e| StoreError::sqlite(db, e))?;
         if !store_existed {
             report.created_store = true;
-            std::fs::set_permissions(db, std::fs::Permissions::from_mode(0o600)).map_err(|e| {
-                StoreError::Unreadable {
-                    path: db.to_path_buf(),
-                    detail: e.to_string(),
-                }
-            })?;
+            std::fs::set_permissions(db, std::fs::Permissions::from_mode(0o600))
+                .map_err(|e| StoreError::io(db, &e))?;
         }
         let mut store = Self::configure(conn, db, key, Opener::Admin)?;
-        let (from, to) = store.migrate()?;
+        let (from, to) = store.migrate(report.created_key)?;
         report.from_version = from;
         report.to_version = to;
+        if options.new_key {
+            report.revoked_for_new_key = store.forget_fingerprints(options.now)?;
+        }
         Ok((store, report))
+    }
+
+    /// After a key was replaced: every fingerprint was made with the lost
+    /// key, so none can be checked; revoke what they protected.
+    fn forget_fingerprints(&mut self, now: i64) -> Result<Vec<(String, usize)>, StoreError> {
+        let users: Vec<String> = {
+            let mut stmt = self
+                .conn
+                .prepare("SELECT user FROM fingerprints ORDER BY user")
+                .map_err(|e| StoreError::sqlite(&self.path, e))?;
+            let rows = stmt
+                .query_map([], |r| r.get(0))
+                .and_then(|rows| rows.collect::<Result<Vec<String>, _>>())
+                .map_err(|e| StoreError::sqlite(&self.path, e))?;
+            rows
+        };
+        let mut revoked = Vec::new();
+        for user in users {
+            let done = self.revoke(
+                &user,
+                &Selector::All,
+                REASON_KEY_REPLACED,
+                "revoked",
+                true,
+                now,
+            )?;
+            revoked.push((user, done.len()));
+        }
+        Ok(revoked)
+    }
+
+    /// The key beside the store must be the one the store was made with.
+    fn check_key(&self) -> Result<(), StoreError> {
+        let recorded: Option<Vec<u8>> = self
+            .conn
+            .query_row("SELECT value FROM meta WHERE name = ?1", [KEY_CHECK], |r| {
+                r.get(0)
+            })
+            .optional()
+            .map_err(|e| StoreError::sqlite(&self.path, e))?;
+        match recorded {
+            Some(v) if v.as_slice() == key::check_value(&self.key).as_slice() => Ok(()),
+            Some(_) => Err(StoreError::KeyMismatch {
+                key: key_path(&self.path),
+                db: self.path.clone(),
+            }),
+            None => Err(StoreError::Outdated {
+                path: self.path.clone(),
+                found: 1,
+                known: schema::LATEST,
+            }),
+        }
     }
 
     fn has_fingerprints(db: &Path) -> Result<bool, StoreError> {
@@ -196,7 +277,9 @@ impl Store {
         Ok(())
     }
 
-    fn migrate(&mut self) -> Result<(i64, i64), StoreError> {
+    /// Brings the schema to the latest version and records the key's check
+    /// value (replacing it only for a key made just now).
+    fn migrate(&mut self, new_key: bool) -> Result<(i64, i64), StoreError> {
         let db = self.path.clone();
         let err = |e| StoreError::sqlite(&db, e);
         let mode: String = self
@@ -232,6 +315,30 @@ impl Store {
         for step in schema::MIGRATIONS.iter().skip(from as usize) {
             tx.execute_batch(step).map_err(err)?;
         }
+        let check = key::check_value(&self.key);
+        let recorded: Option<Vec<u8>> = tx
+            .query_row("SELECT value FROM meta WHERE name = ?1", [KEY_CHECK], |r| {
+                r.get(0)
+            })
+            .optional()
+            .map_err(err)?;
+        match recorded {
+            Some(v) if v.as_slice() == check.as_slice() => {}
+            Some(_) if !new_key => {
+                return Err(StoreError::KeyMismatch {
+                    key: key_path(&db),
+                    db: db.clone(),
+                })
+            }
+            _ => {
+                tx.execute(
+                    "INSERT INTO meta (name, value) VALUES (?1, ?2)
+                     ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+                    rusqlite::params![KEY_CHECK, check.as_slice()],
+                )
+                .map_err(err)?;
+            }
+        }
         tx.pragma_update(None, "application_id", schema::APPLICATION_ID)
             .map_err(err)?;
         tx.pragma_update(None, "user_version", schema::LATEST)
@@ -250,16 +357,14 @@ impl Store {
 
     /// A consistent online copy through SQLite's backup API, plus the key
     /// beside it. Neither file may already exist, unless the key there is
-    /// this very key (several backups in one directory).
+    /// this very key (several backups in one directory). Both are created
+    /// exclusively and without following links, so a link or a FIFO that
+    /// someone put in a shared directory is refused, never written through
+    /// or waited on; a copy that fails half-way is removed.
     pub fn backup(&self, dest: &Path) -> Result<PathBuf, StoreError> {
-        if std::fs::symlink_metadata(dest).is_ok() {
-            return Err(StoreError::Exists {
-                path: dest.to_path_buf(),
-            });
-        }
         let dest_key = key_path(dest);
-        let key_already_there = match std::fs::read(&dest_key) {
-            Ok(existing) if existing.as_slice() == &self.key[..] => true,
+        let key_already_there = match key::load(&dest_key, crate::sys::euid()) {
+            Ok(existing) if existing[..] == self.key[..] => true,
             Ok(_) => {
                 return Err(StoreError::Unsafe {
                     path: dest_key,
@@ -267,19 +372,31 @@ impl Store {
                         .into(),
                 })
             }
-            Err(_) => false,
+            Err(StoreError::KeyMissing { .. }) => false,
+            Err(e) => return Err(e),
         };
-        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
-            | OpenFlags::SQLITE_OPEN_CREATE
-            | OpenFlags::SQLITE_OPEN_NOFOLLOW;
+        key::create_private_file(dest)?;
+        let written = self.copy_into(dest);
+        let written = written.and_then(|()| {
+            if key_already_there {
+                Ok(())
+            } else {
+                key::write_new(&dest_key, &self.key)
+            }
+        });
+        if let Err(e) = written {
+            for suffix in ["", "-journal", "-wal", "-shm"] {
+                let _ = std::fs::remove_file(format!("{}{suffix}", dest.display()));
+            }
+            return Err(e);
+        }
+        Ok(dest_key)
+    }
+
+    fn copy_into(&self, dest: &Path) -> Result<(), StoreError> {
+        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NOFOLLOW;
         let mut out =
             Connection::open_with_flags(dest, flags).map_err(|e| StoreError::sqlite(dest, e))?;
-        std::fs::set_permissions(dest, std::fs::Permissions::from_mode(0o600)).map_err(|e| {
-            StoreError::Unreadable {
-                path: dest.to_path_buf(),
-                detail: e.to_string(),
-            }
-        })?;
         {
             let backup = rusqlite::backup::Backup::new(&self.conn, &mut out)
                 .map_err(|e| StoreError::sqlite(dest, e))?;
@@ -291,10 +408,6 @@ impl Store {
         // restored store should behave like the original.
         out.query_row("PRAGMA journal_mode = WAL", [], |r| r.get::<_, String>(0))
             .map_err(|e| StoreError::sqlite(dest, e))?;
-        drop(out);
-        if !key_already_there {
-            key::write_new(&dest_key, &self.key)?;
-        }
-        Ok(dest_key)
+        Ok(())
     }
 }

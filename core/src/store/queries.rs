@@ -61,6 +61,10 @@ pub enum InsertError {
     LimitReached(i64),
     DuplicateLabel,
     Store(StoreError),
+    /// The caller could not hand the password over; nothing was stored.
+    Undelivered(std::io::Error),
+    /// Handed over, but the commit failed: what was handed over is void.
+    NotStored(StoreError),
 }
 
 pub enum Selector<'a> {
@@ -128,7 +132,14 @@ impl Store {
         result.map_err(err)
     }
 
-    pub(crate) fn insert_password(&mut self, new: &NewPassword<'_>) -> Result<i64, InsertError> {
+    /// Inserts the password and its event, then calls `deliver` with the
+    /// new ID before committing: a password nobody received is never
+    /// stored.
+    pub(crate) fn insert_password(
+        &mut self,
+        new: &NewPassword<'_>,
+        deliver: &mut dyn FnMut(i64) -> std::io::Result<()>,
+    ) -> Result<i64, InsertError> {
         let path = self.path.clone();
         let err = |e| InsertError::Store(StoreError::sqlite(&path, e));
         let tx = self
@@ -189,20 +200,25 @@ impl Store {
             )
             .map_err(err)?;
         }
-        tx.commit().map_err(err)?;
+        // Dropping the transaction without commit rolls it back.
+        deliver(id).map_err(InsertError::Undelivered)?;
+        tx.commit()
+            .map_err(|e| InsertError::NotStored(StoreError::sqlite(&path, e)))?;
         Ok(id)
     }
 
     /// Revokes the selected unrevoked passwords of `user` in one
     /// transaction: hash and tag erased, row kept, one event each. `event` is
-    /// `revoked` or `wiped`; a wipe also forgets the user's fingerprint so
-    /// the next `generate` takes a fresh one.
+    /// `revoked` or `wiped`. With `forget_fingerprint` (a wipe, a removed
+    /// account) the user's fingerprint goes too, so the next `generate`
+    /// takes a fresh one.
     pub(crate) fn revoke(
         &mut self,
         user: &str,
         selector: &Selector<'_>,
         reason: &str,
         event: &str,
+        forget_fingerprint: bool,
         now: i64,
     ) -> Result<Vec<(i64, String)>, StoreError> {
         let path = self.path.clone();
@@ -242,7 +258,7 @@ impl Store {
             )
             .map_err(err)?;
         }
-        if event == "wiped" {
+        if forget_fingerprint {
             tx.execute("DELETE FROM fingerprints WHERE user = ?1", [user])
                 .map_err(err)?;
         }
@@ -332,6 +348,23 @@ impl Store {
             )
             .optional()
             .map_err(|e| self.err(e))
+    }
+
+    /// Replaces the user's fingerprint (a first primary password was set).
+    pub fn set_fingerprint(&mut self, user: &str, fp: &[u8], now: i64) -> Result<(), StoreError> {
+        let path = self.path.clone();
+        let err = |e| StoreError::sqlite(&path, e);
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(err)?;
+        tx.execute(
+            "INSERT INTO fingerprints (user, fingerprint, taken_at) VALUES (?1, ?2, ?3)
+             ON CONFLICT (user) DO UPDATE SET fingerprint = excluded.fingerprint, taken_at = excluded.taken_at",
+            params![user, fp, now],
+        )
+        .map_err(err)?;
+        tx.commit().map_err(err)
     }
 
     pub fn has_user(&self, user: &str) -> Result<bool, StoreError> {

@@ -21,10 +21,7 @@ pub(crate) fn check_path(path: &Path, euid: u32, kind: Kind) -> Result<(), Store
         io::ErrorKind::NotFound => StoreError::Missing {
             path: path.to_path_buf(),
         },
-        _ => StoreError::Unreadable {
-            path: path.to_path_buf(),
-            detail: e.to_string(),
-        },
+        _ => StoreError::io(path, &e),
     })?;
     check_metadata(path, &meta, euid, kind)
 }

@@ -46,6 +46,12 @@ pub const MIGRATIONS: &[&str] = &[
         reason      TEXT
      );
      CREATE INDEX events_by_user ON events (user, at);",
+    // 1 -> 2: a check value of the key, so a store next to the wrong key is
+    // refused instead of every fingerprint looking changed.
+    "CREATE TABLE meta (
+        name  TEXT PRIMARY KEY,
+        value BLOB NOT NULL
+     ) WITHOUT ROWID;",
 ];
 
 pub const LATEST: i64 = MIGRATIONS.len() as i64;

@@ -44,6 +44,8 @@ impl TestStore {
 #[derive(Default)]
 pub struct FakeShadow {
     pub entries: RefCell<HashMap<String, Option<Vec<u8>>>>,
+    /// Users whose account was removed (no passwd entry either).
+    pub removed: RefCell<Vec<String>>,
 }
 
 impl FakeShadow {
@@ -55,14 +57,26 @@ impl FakeShadow {
     pub fn unavailable(&self, user: &str) {
         self.entries.borrow_mut().insert(user.into(), None);
     }
+    pub fn remove(&self, user: &str) {
+        self.entries.borrow_mut().remove(user);
+        self.removed.borrow_mut().push(user.into());
+    }
 }
 
 impl ShadowSource for FakeShadow {
     fn lookup(&self, user: &str) -> Shadow {
+        if self.removed.borrow().iter().any(|u| u == user) {
+            return Shadow::NoAccount;
+        }
         match self.entries.borrow().get(user) {
             Some(Some(h)) => Shadow::Hash(Zeroizing::new(h.clone())),
             Some(None) => Shadow::Unavailable,
             None => Shadow::NoEntry,
         }
     }
+}
+
+/// The delivery step of `generate` when nothing is printed.
+pub fn accept(_: &apppass_core::admin::Generated) -> std::io::Result<()> {
+    Ok(())
 }
