@@ -54,7 +54,7 @@ fn every_cli_flag_is_in_the_man_pages() {
         }
     }
     let commands = [
-        "init", "generate", "list", "revoke", "history", "verify", "config", "backup",
+        "init", "generate", "list", "revoke", "history", "verify", "config", "backup", "restore",
     ];
     let mut all = flags(&help(&[]));
     for c in commands {
@@ -157,5 +157,68 @@ fn the_shipped_dovecot_snippets_parse() {
         );
         let text = String::from_utf8_lossy(&out.stdout);
         assert!(text.contains("driver = pam"), "{name}: {text}");
+    }
+}
+
+fn readme() -> String {
+    std::fs::read_to_string(repo().join("README.md")).unwrap()
+}
+
+/// The section of the README under `heading`, up to the next `## `.
+fn section(text: &str, heading: &str) -> String {
+    let start = text.find(heading).unwrap_or_else(|| panic!("no {heading}"));
+    let rest = &text[start + heading.len()..];
+    rest[..rest.find("\n## ").unwrap_or(rest.len())].to_string()
+}
+
+#[test]
+fn the_readme_lists_every_service_any_service_leaves_out() {
+    let text = readme().replace('\n', " ");
+    for s in apppass_core::policy::PRIVILEGED_SERVICES
+        .iter()
+        .chain(apppass_core::policy::SELF_SERVICE_SERVICES)
+    {
+        assert!(text.contains(&format!("`{s}`")), "{s} is not in the README");
+    }
+}
+
+#[test]
+fn the_readme_says_what_dovecot_does_to_login_names_by_default() {
+    let out = Command::new("doveconf")
+        .args(["-d", "auth_username_format"])
+        .output()
+        .unwrap();
+    let default = String::from_utf8_lossy(&out.stdout);
+    assert!(default.contains("%Lu"), "{default}");
+    let text = readme().replace('\n', " ");
+    assert!(
+        text.contains("`auth_username_format = %Lu` is its default"),
+        "the README must say Dovecot lower-cases by default"
+    );
+    assert!(!text.contains("lower-cases logins only if"));
+}
+
+#[test]
+fn the_walk_through_warns_about_protocols_without_a_pam_file_and_how_to_test_dovecot() {
+    let walk = section(&readme(), "## Walk-through");
+    assert!(walk.contains("args = %s"), "{walk}");
+    assert!(
+        walk.contains("/etc/pam.d/other"),
+        "the fallback is explained where %s is shown"
+    );
+    assert!(walk.contains("doveadm auth test -x service=imap"));
+}
+
+#[test]
+fn the_readme_explains_restore_and_a_lost_key() {
+    let text = section(&readme(), "## Backups, restores and the key");
+    for needle in [
+        "apppass restore",
+        "init --new-key",
+        "key replaced",
+        "-wal",
+        "not made with",
+    ] {
+        assert!(text.contains(needle), "{needle}");
     }
 }
