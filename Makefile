@@ -31,7 +31,7 @@ APT_GET := DEBIAN_FRONTEND=noninteractive apt-get -y -q -o Dpkg::Use-Pty=0
 BUILD_DEPS := gcc libc6-dev make pkg-config libpam0g-dev libpam-modules libsqlite3-dev
 TEST_DEPS  := binutils util-linux passwd openssl sqlite3 \
               dovecot-core dovecot-imapd dovecot-pop3d dovecot-submissiond \
-              openssh-server openssh-client sshpass bubblewrap
+              openssh-server openssh-client sshpass bubblewrap debootstrap
 
 RELEASE := target/release
 MAN_OUT := target/man
@@ -71,13 +71,16 @@ install: deps build man install-files
 
 install-files:
 	install -d $(DESTDIR)$(SECURITYDIR) $(DESTDIR)$(SBINDIR) $(DESTDIR)$(MANDIR) $(DESTDIR)$(DOCDIR)/examples \
+	  $(DESTDIR)$(DOCDIR)/examples/dovecot-2.3 $(DESTDIR)$(DOCDIR)/examples/dovecot-2.4 \
 	  $(DESTDIR)$(PAMCONFDIR) $(DESTDIR)$(BASHCOMPDIR) $(DESTDIR)$(ZSHCOMPDIR)
 	install -m 0644 $(RELEASE)/libpam_apppass.so $(DESTDIR)$(SECURITYDIR)/pam_apppass.so
 	install -m 0755 $(RELEASE)/apppass $(DESTDIR)$(SBINDIR)/apppass
 	install -m 0644 $(MAN_OUT)/*.8 packaging/man/pam_apppass.8 $(DESTDIR)$(MANDIR)/
 	install -m 0644 $(MAN_OUT)/apppass.bash $(DESTDIR)$(BASHCOMPDIR)/apppass
 	install -m 0644 $(MAN_OUT)/_apppass $(DESTDIR)$(ZSHCOMPDIR)/_apppass
-	install -m 0644 packaging/pam.d/* packaging/dovecot/* $(DESTDIR)$(DOCDIR)/examples/
+	install -m 0644 packaging/pam.d/* $(DESTDIR)$(DOCDIR)/examples/
+	install -m 0644 packaging/dovecot/2.3/* $(DESTDIR)$(DOCDIR)/examples/dovecot-2.3/
+	install -m 0644 packaging/dovecot/2.4/* $(DESTDIR)$(DOCDIR)/examples/dovecot-2.4/
 	install -m 0644 packaging/pam-configs/apppass $(DESTDIR)$(PAMCONFDIR)/apppass
 	install -m 0644 README.md $(DESTDIR)$(DOCDIR)/
 
@@ -100,7 +103,7 @@ test: need-cargo build
 	@awk '/^test result:/ {p += $$4; f += $$6} /^\*\*\* SKIPPED/ {s++} \
 	  END {printf "tests: %d passed, %d failed, %d skipped\n", p - s, f, s}' target/test.log
 
-check: test-deps lint test
+check: test-deps lint deb test
 
 bench: build
 	$(CARGO) run --release --locked -q -p apppass-e2e --bin bench

@@ -3,6 +3,7 @@
 //! stores and (as root) system users.
 
 pub mod clients;
+pub mod debian13;
 pub mod dovecot;
 pub mod fixture;
 pub mod pam;

@@ -122,24 +122,22 @@ fn example_pam_files_hand_the_token_to_pam_unix() {
     }
 }
 
+/// The 2.3 snippets under this host's Dovecot 2.3 (Debian 12); the 2.4
+/// ones are parsed by Debian 13's in the debian13 tests.
 #[test]
-fn the_shipped_dovecot_snippets_parse() {
-    for name in [
-        "auth-apppass-protocols.conf.ext",
-        "auth-apppass-service.conf.ext",
-    ] {
-        let snippet = repo()
-            .join("packaging/dovecot")
-            .join(name)
-            .canonicalize()
-            .unwrap();
-        let dir = tempfile::tempdir().unwrap();
-        let conf = dir.path().join("dovecot.conf");
+fn the_shipped_dovecot_2_3_snippets_parse() {
+    let dir = repo().join("packaging/dovecot/2.3");
+    let mut seen = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let snippet = entry.unwrap().path().canonicalize().unwrap();
+        let name = snippet.file_name().unwrap().to_string_lossy().into_owned();
+        let tmp = tempfile::tempdir().unwrap();
+        let conf = tmp.path().join("dovecot.conf");
         std::fs::write(
             &conf,
             format!(
                 "protocols = imap pop3 submission\nbase_dir = {}\nssl = no\n!include {}\n",
-                dir.path().join("run").display(),
+                tmp.path().join("run").display(),
                 snippet.display()
             ),
         )
@@ -156,7 +154,38 @@ fn the_shipped_dovecot_snippets_parse() {
             String::from_utf8_lossy(&out.stderr)
         );
         let text = String::from_utf8_lossy(&out.stdout);
-        assert!(text.contains("driver = pam"), "{name}: {text}");
+        let wanted = if name.contains("postfix") {
+            "/var/spool/postfix/private/auth"
+        } else {
+            "driver = pam"
+        };
+        assert!(text.contains(wanted), "{name}: {text}");
+        seen += 1;
+    }
+    assert_eq!(seen, 4);
+}
+
+/// Every snippet exists for both versions, under the same name.
+#[test]
+fn every_dovecot_snippet_has_a_2_3_and_a_2_4_version() {
+    let names = |v: &str| {
+        let mut n: Vec<String> = std::fs::read_dir(repo().join("packaging/dovecot").join(v))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        n.sort();
+        n
+    };
+    assert_eq!(names("2.3"), names("2.4"));
+    for (v, debian) in [("2.3", "Debian 12"), ("2.4", "Debian 13")] {
+        for n in names(v) {
+            let text =
+                std::fs::read_to_string(repo().join("packaging/dovecot").join(v).join(&n)).unwrap();
+            assert!(
+                text.starts_with(&format!("# Dovecot {v} ({debian})")),
+                "{v}/{n} says which version it is for"
+            );
+        }
     }
 }
 

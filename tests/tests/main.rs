@@ -1,6 +1,7 @@
 //! End-to-end tests: the built module through real libpam, the real CLI.
 
 mod cli;
+mod debian13;
 mod docs;
 mod exports;
 mod logging;
