@@ -3,7 +3,7 @@
 //! uses and kept under `target/` between runs of one checkout. The module
 //! and the CLI built on this host are copied into it, where a package would
 //! put them, and everything runs inside it: commands through `unshare` (a
-//! private mount namespace with its own /proc and the host's /dev) and
+//! mount namespace of their own with its own /proc and the host's /dev) and
 //! `chroot`, which also works where the host itself is a chroot; daemons on
 //! 127.0.0.1 so the host's clients reach them.
 //!
@@ -96,6 +96,70 @@ fn build(dir: &Path) -> Result<(), String> {
         started.elapsed().as_secs_f64()
     );
     Ok(())
+}
+
+/// How `unshare` keeps the root's /proc and /dev mounts out of the host's
+/// namespace. Where `/` is a mount point, it makes every mount private.
+/// Inside a chroot `/` is not one and `unshare` cannot change it; there the
+/// mounts stay private only if the mount holding the chroot is not shared,
+/// which a probe mount proves once, so a run never leaves mounts behind.
+fn propagation() -> &'static str {
+    static MODE: OnceLock<Result<&'static str, String>> = OnceLock::new();
+    let mode = MODE.get_or_init(|| {
+        if Command::new("mountpoint")
+            .args(["-q", "/"])
+            .status()
+            .is_ok_and(|s| s.success())
+        {
+            return Ok("private");
+        }
+        let probe = tempfile::Builder::new()
+            .prefix("apppass-propagation-")
+            .tempdir_in(target_dir())
+            .map_err(|e| e.to_string())?;
+        let mut inner = Command::new("unshare")
+            .args([
+                "--mount",
+                "--propagation",
+                "unchanged",
+                "--",
+                "/bin/sh",
+                "-c",
+            ])
+            .arg(
+                r#"mount -t tmpfs apppass-probe "$1" && touch "$1/inside" && echo ready && read _"#,
+            )
+            .arg("sh")
+            .arg(probe.path())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .map_err(|e| format!("cannot run unshare: {e}"))?;
+        let mut line = String::new();
+        use std::io::BufRead;
+        let _ = std::io::BufReader::new(inner.stdout.take().unwrap()).read_line(&mut line);
+        let leaked = probe.path().join("inside").exists();
+        drop(inner.stdin.take());
+        let _ = inner.wait();
+        if leaked {
+            let _ = Command::new("umount").arg(probe.path()).status();
+            return Err(
+                "this host is a chroot inside a shared mount: mounts made for the \
+                        Debian 13 root would appear outside it. Run the tests where / is a \
+                        mount point (a machine, VM or container), or make the mount holding \
+                        this chroot private (mount --make-rprivate)"
+                    .into(),
+            );
+        }
+        if line.trim() != "ready" {
+            return Err("unshare --mount could not mount a probe file system".into());
+        }
+        Ok("unchanged")
+    });
+    match mode {
+        Ok(m) => m,
+        Err(e) => panic!("the Debian 13 root cannot be entered: {e}"),
+    }
 }
 
 pub fn set_mode(path: &Path, mode: u32) {
@@ -196,7 +260,7 @@ impl Debian13 {
     /// `argv` run inside the root.
     pub fn command(&self, argv: &[&str]) -> Command {
         let mut c = Command::new("unshare");
-        c.args(["--mount", "--propagation", "private", "--", "/bin/sh", "-c"])
+        c.args(["--mount", "--propagation", propagation(), "--", "/bin/sh", "-c"])
             .arg(
                 r#"r=$1; shift; mount -t proc proc "$r/proc" && mount --rbind /dev "$r/dev" && exec chroot "$r" "$@""#,
             )
