@@ -1,6 +1,6 @@
 use apppass_core::admin::AdminError;
 use apppass_core::login::LoginError;
-use apppass_core::store::StoreError;
+use apppass_core::store::{Hint, StoreError};
 use std::fmt;
 
 /// One sentence for stderr and the exit code that goes with it.
@@ -32,15 +32,31 @@ impl fmt::Display for CliError {
     }
 }
 
+/// The store error's sentence, with what to change on this command line.
+pub fn store_message(e: &StoreError) -> String {
+    match e.hint() {
+        Some(Hint::PointAtStore) => format!("{e}; point --db at the right store"),
+        Some(Hint::Privilege) => format!("{e}; run apppass as root or as the store's owner"),
+        None => e.to_string(),
+    }
+}
+
 impl From<StoreError> for CliError {
     fn from(e: StoreError) -> Self {
-        CliError::Store(e.to_string())
+        CliError::Store(store_message(&e))
     }
 }
 
 impl From<AdminError> for CliError {
     fn from(e: AdminError) -> Self {
-        let text = e.to_string();
+        let text = match &e {
+            AdminError::Store(s) => store_message(s),
+            AdminError::NotStored(s) => format!(
+                "the password printed above was NOT stored and will not work: {}",
+                store_message(s)
+            ),
+            other => other.to_string(),
+        };
         match e {
             AdminError::Policy(_)
             | AdminError::Expiry(_)
@@ -58,6 +74,9 @@ impl From<AdminError> for CliError {
 
 impl From<LoginError> for CliError {
     fn from(e: LoginError) -> Self {
-        CliError::Store(e.to_string())
+        match e {
+            LoginError::Store(s) => CliError::Store(store_message(&s)),
+            other => CliError::Store(other.to_string()),
+        }
     }
 }

@@ -1,9 +1,8 @@
 //! Tables for people, JSON for scripts. Times in JSON are RFC 3339 UTC.
 
-use apppass_core::admin::{Generated, Status};
+use apppass_core::admin::Generated;
 use apppass_core::escape::for_message as esc;
-use apppass_core::policy::Scope;
-use apppass_core::store::{EventRow, PasswordRow};
+use apppass_core::store::{Event, Password};
 use apppass_core::time::{rfc3339, short};
 use serde_json::{json, Value};
 
@@ -24,36 +23,37 @@ pub fn generated_json(g: &Generated) -> String {
     .to_string()
 }
 
-pub fn passwords_json(rows: &[PasswordRow], now: i64) -> String {
+pub fn passwords_json(rows: &[Password], now: i64) -> String {
     let items: Vec<Value> = rows
         .iter()
         .map(|r| {
+            let used = r.last_used.as_ref();
             json!({
                 "id": r.id,
                 "user": r.user,
                 "label": r.label,
-                "services": Scope::decode(&r.services).names(),
+                "services": r.scope.names(),
                 "created_at": rfc3339(r.created_at),
                 "expires_at": time(r.expires_at),
-                "last_used_at": time(r.last_used_at),
-                "last_used_service": r.last_used_service,
-                "last_used_rhost": r.last_used_rhost,
-                "revoked_at": time(r.revoked_at),
-                "revoked_reason": r.revoked_reason,
-                "status": Status::of(r, now).as_str(),
+                "last_used_at": time(used.map(|u| u.at)),
+                "last_used_service": used.and_then(|u| u.service.as_deref()),
+                "last_used_rhost": used.and_then(|u| u.rhost.as_deref()),
+                "revoked_at": time(r.revoked.as_ref().map(|v| v.at)),
+                "revoked_reason": r.revoked.as_ref().and_then(|v| v.reason.as_deref()),
+                "status": r.status(now).as_str(),
             })
         })
         .collect();
     Value::Array(items).to_string()
 }
 
-pub fn events_json(events: &[EventRow]) -> String {
+pub fn events_json(events: &[Event]) -> String {
     let items: Vec<Value> = events
         .iter()
         .map(|e| {
             json!({
                 "at": rfc3339(e.at),
-                "event": e.event,
+                "event": e.kind.as_str(),
                 "id": e.password_id,
                 "label": e.label,
                 "reason": e.reason,
@@ -95,34 +95,38 @@ fn or_dash(t: Option<i64>) -> String {
 
 /// With `reasons` (for `list --all`), a last column says why each revoked
 /// password was revoked.
-pub fn passwords_table(rows: &[PasswordRow], now: i64, reasons: bool) -> String {
+pub fn passwords_table(rows: &[Password], now: i64, reasons: bool) -> String {
     let body = rows
         .iter()
         .map(|r| {
-            let used = match (&r.last_used_at, &r.last_used_service) {
-                (Some(t), Some(s)) => format!(
-                    "{} {}{}",
-                    short(*t),
-                    esc(s),
-                    r.last_used_rhost
+            let used = match &r.last_used {
+                Some(u) => format!(
+                    "{}{}{}",
+                    short(u.at),
+                    u.service
+                        .as_deref()
+                        .map(|s| format!(" {}", esc(s)))
+                        .unwrap_or_default(),
+                    u.rhost
                         .as_deref()
                         .map(|h| format!(" from {}", esc(h)))
                         .unwrap_or_default()
                 ),
-                _ => "never".into(),
+                None => "never".into(),
             };
             let mut cells = vec![
                 r.id.to_string(),
                 esc(&r.user),
                 esc(&r.label),
-                Scope::decode(&r.services).names().join(","),
-                Status::of(r, now).as_str().into(),
+                r.scope.names().join(","),
+                r.status(now).as_str().into(),
                 short(r.created_at),
                 or_dash(r.expires_at),
                 used,
             ];
             if reasons {
-                cells.push(r.revoked_reason.as_deref().map_or("-".into(), esc));
+                let reason = r.revoked.as_ref().and_then(|v| v.reason.as_deref());
+                cells.push(reason.map_or("-".into(), esc));
             }
             cells
         })
@@ -143,13 +147,13 @@ pub fn passwords_table(rows: &[PasswordRow], now: i64, reasons: bool) -> String 
     table(&header, body)
 }
 
-pub fn events_table(events: &[EventRow]) -> String {
+pub fn events_table(events: &[Event]) -> String {
     let body = events
         .iter()
         .map(|e| {
             vec![
                 short(e.at),
-                e.event.clone(),
+                e.kind.as_str().into(),
                 e.password_id.map_or("-".into(), |i| i.to_string()),
                 e.label.as_deref().map_or("-".into(), esc),
                 e.reason.as_deref().map_or("-".into(), esc),

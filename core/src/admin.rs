@@ -1,12 +1,17 @@
 //! What the `apppass` command does, minus parsing and printing.
 
+use crate::effects::{Effect, Effects};
 use crate::expiry::ExpiryError;
 use crate::fingerprint::{self, Check, Primary, Shadow, ShadowSource};
 use crate::hashing::{make_credential, HashError};
 use crate::login::{remove_user, wipe};
 use crate::policy::{self, PolicyError, Scope, DEFAULT_MAX_ACTIVE};
+use crate::revocation::{revoke_where, Revoke};
 use crate::secret::NormalizedSecret;
-use crate::store::{EventRow, InsertError, NewPassword, PasswordRow, Selector, Store, StoreError};
+use crate::store::{
+    Credential, Event, EventKind, Finish, NewPassword, Password, Status, Store, StoreError,
+    WriteError, REASON_KEY_REPLACED,
+};
 use rand_core::{CryptoRng, RngCore};
 use std::fmt;
 
@@ -90,33 +95,6 @@ impl From<PolicyError> for AdminError {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Status {
-    Active,
-    Revoked,
-    Expired,
-}
-
-impl Status {
-    pub fn of(row: &PasswordRow, now: i64) -> Self {
-        if row.revoked_at.is_some() {
-            Status::Revoked
-        } else if row.expires_at.is_some_and(|e| e < now) {
-            Status::Expired
-        } else {
-            Status::Active
-        }
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Status::Active => "active",
-            Status::Revoked => "revoked",
-            Status::Expired => "expired",
-        }
-    }
-}
-
 /// Something the administrator should be told, on stderr.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Notice {
@@ -171,19 +149,27 @@ impl fmt::Display for Notice {
 /// password is never issued, nor an old one shown as active, against a stale
 /// primary password.
 pub fn reconcile(
-    store: &mut Store,
+    store: &mut dyn Store,
     user: &str,
     shadow: &dyn ShadowSource,
     now: i64,
+    effects: &mut Effects,
 ) -> Result<Option<Notice>, AdminError> {
     match fingerprint::check(store, user, shadow)? {
         Check::NotTaken | Check::Unchanged => Ok(None),
         Check::FirstPasswordSet(fp) => {
-            store.set_fingerprint(user, &fp, now)?;
+            fingerprint::record(store, user, &fp, now)?;
             Ok(Some(Notice::FirstPrimaryPassword { user: user.into() }))
         }
         Check::UserRemoved => {
             let count = remove_user(store, user, now)?;
+            effects.push(Effect::revoked_all(
+                count,
+                user,
+                fingerprint::REASON_USER_REMOVED,
+                "revoked",
+            ));
+            effects.push(Effect::FlushAuthCache(user.into()));
             Ok(Some(Notice::UserRemoved {
                 user: user.into(),
                 count,
@@ -193,6 +179,13 @@ pub fn reconcile(
         Check::Unavailable => Err(AdminError::ShadowUnavailable { user: user.into() }),
         Check::Changed => {
             let count = wipe(store, user, now)?;
+            effects.push(Effect::revoked_all(
+                count,
+                user,
+                fingerprint::REASON_PRIMARY_CHANGED,
+                "wiped",
+            ));
+            effects.push(Effect::FlushAuthCache(user.into()));
             Ok(Some(Notice::Wiped {
                 user: user.into(),
                 count,
@@ -217,29 +210,47 @@ pub struct Generated {
     pub expires_at: Option<i64>,
     pub secret: NormalizedSecret,
     pub notices: Vec<Notice>,
+    pub effects: Effects,
 }
 
-pub fn max_active(store: &Store) -> Result<i64, StoreError> {
+pub fn max_active(store: &mut dyn Store) -> Result<i64, StoreError> {
     Ok(store
         .setting(MAX_ACTIVE_SETTING)?
         .unwrap_or(i64::from(DEFAULT_MAX_ACTIVE)))
 }
 
-pub fn set_max_active(store: &mut Store, value: u32) -> Result<(), AdminError> {
+/// Sets a numeric setting in its own transaction.
+fn set_setting(store: &mut dyn Store, name: &str, value: i64) -> Result<(), StoreError> {
+    store
+        .write(None, &mut |w| {
+            w.set_setting(name, value)?;
+            Ok(Finish::Commit)
+        })
+        .map_err(WriteError::into_store_error)
+}
+
+pub fn set_max_active(store: &mut dyn Store, value: u32) -> Result<(), AdminError> {
     if value == 0 || value > policy::MAX_ACTIVE_CEILING {
         return Err(AdminError::Policy(PolicyError::User(format!(
             "max-active must be between 1 and {}",
             policy::MAX_ACTIVE_CEILING
         ))));
     }
-    store.set_setting(MAX_ACTIVE_SETTING, i64::from(value))?;
+    set_setting(store, MAX_ACTIVE_SETTING, i64::from(value))?;
     Ok(())
+}
+
+/// Why `generate` stored nothing, decided inside its transaction.
+enum Refused {
+    Limit(i64),
+    DuplicateLabel,
+    Undelivered(std::io::Error),
 }
 
 /// Issues a password. `deliver` hands it to its reader (prints it) inside
 /// the write transaction; the store keeps it only if that succeeded.
 pub fn generate<R: RngCore + CryptoRng>(
-    store: &mut Store,
+    store: &mut dyn Store,
     req: &GenerateRequest<'_>,
     now: i64,
     rng: &mut R,
@@ -248,10 +259,10 @@ pub fn generate<R: RngCore + CryptoRng>(
 ) -> Result<Generated, AdminError> {
     policy::check_user(req.user)?;
     policy::check_label(req.label)?;
-    let notices: Vec<Notice> = reconcile(store, req.user, shadow, now)?
+    let mut effects = Effects::default();
+    let mut notices: Vec<Notice> = reconcile(store, req.user, shadow, now, &mut effects)?
         .into_iter()
         .collect();
-    let mut notices = notices;
     let fp = match shadow.lookup(req.user) {
         Shadow::Hash(field) => {
             match Primary::of(&field) {
@@ -276,20 +287,17 @@ pub fn generate<R: RngCore + CryptoRng>(
     let secret = NormalizedSecret::generate(rng);
     // Hash before the write transaction so the lock is held for microseconds.
     let cred = make_credential(&secret, rng).map_err(AdminError::Hash)?;
-    let services = req.scope.encode();
-    let label_key = policy::label_key(req.label);
     let new = NewPassword {
-        user: req.user,
-        label: req.label,
-        label_key: &label_key,
-        services: &services,
+        user: req.user.into(),
+        label: req.label.into(),
+        scope: req.scope.clone(),
         created_at: now,
         expires_at: req.expires_at,
-        phc: &cred.phc,
-        tag: cred.tag,
-        tag_salt: &cred.tag_salt,
-        max_active: max_active(store)?,
-        fingerprint: fp.as_ref().map(|f| &f[..]),
+        credential: Credential {
+            phc: cred.phc.clone(),
+            tag: cred.tag,
+            tag_salt: cred.tag_salt.to_vec(),
+        },
     };
     let mut generated = Generated {
         id: 0,
@@ -300,53 +308,118 @@ pub fn generate<R: RngCore + CryptoRng>(
         expires_at: req.expires_at,
         secret,
         notices,
+        effects: Effects::default(),
     };
-    let id = store
-        .insert_password(&new, &mut |id| {
-            generated.id = id;
-            deliver(&generated)
-        })
-        .map_err(|e| match e {
-            InsertError::LimitReached(limit) => AdminError::LimitReached {
-                user: req.user.into(),
-                limit,
+    let label_key = policy::label_key(req.label);
+    let mut refused = None;
+    let written = store.write(Some(req.user), &mut |w| {
+        refused = None;
+        let limit = w
+            .setting(MAX_ACTIVE_SETTING)?
+            .unwrap_or(i64::from(DEFAULT_MAX_ACTIVE));
+        let active: Vec<Password> = w
+            .unrevoked(req.user)?
+            .into_iter()
+            .filter(|p| p.status(now) == Status::Active)
+            .collect();
+        if active.len() as i64 >= limit {
+            refused = Some(Refused::Limit(limit));
+            return Ok(Finish::Rollback);
+        }
+        if active
+            .iter()
+            .any(|p| policy::label_key(&p.label) == label_key)
+        {
+            refused = Some(Refused::DuplicateLabel);
+            return Ok(Finish::Rollback);
+        }
+        let id = w.insert_password(&new)?;
+        w.add_event(
+            req.user,
+            &Event {
+                at: now,
+                kind: EventKind::Generated,
+                password_id: Some(id),
+                label: Some(req.label.into()),
+                reason: None,
             },
-            InsertError::DuplicateLabel => AdminError::DuplicateLabel {
-                user: req.user.into(),
-                label: req.label.into(),
-            },
-            InsertError::Store(e) => AdminError::Store(e),
-            InsertError::Undelivered(e) => AdminError::Undelivered(e),
-            InsertError::NotStored(e) => AdminError::NotStored(e),
-        })?;
-    generated.id = id;
-    Ok(generated)
+        )?;
+        if let Some(fp) = &fp {
+            // Only a user without one: an existing fingerprint was just
+            // reconciled, and replacing it would hide a change.
+            if w.fingerprint(req.user)?.is_none() {
+                w.set_fingerprint(req.user, fp, now)?;
+            }
+        }
+        generated.id = id;
+        if let Err(e) = deliver(&generated) {
+            refused = Some(Refused::Undelivered(e));
+            return Ok(Finish::Rollback);
+        }
+        Ok(Finish::Commit)
+    });
+    match (written, refused) {
+        (Ok(()), Some(Refused::Limit(limit))) => Err(AdminError::LimitReached {
+            user: req.user.into(),
+            limit,
+        }),
+        (Ok(()), Some(Refused::DuplicateLabel)) => Err(AdminError::DuplicateLabel {
+            user: req.user.into(),
+            label: req.label.into(),
+        }),
+        (Ok(()), Some(Refused::Undelivered(e))) => Err(AdminError::Undelivered(e)),
+        (Ok(()), None) => {
+            effects.push(Effect::generated(
+                generated.id,
+                req.user,
+                req.label,
+                &generated.services.join(","),
+            ));
+            effects.push(Effect::FlushAuthCache(req.user.into()));
+            generated.effects = effects;
+            Ok(generated)
+        }
+        (Err(WriteError::Store(e)), _) => Err(AdminError::Store(e)),
+        (Err(WriteError::Commit(e)), _) => Err(AdminError::NotStored(e)),
+    }
+}
+
+/// What `list` found, and what reconciling the users on the way changed.
+pub struct Listing {
+    pub passwords: Vec<Password>,
+    pub notices: Vec<Notice>,
+    pub effects: Effects,
 }
 
 /// Passwords of one user or of everyone; only active ones unless `all`.
 pub fn list(
-    store: &mut Store,
+    store: &mut dyn Store,
     user: Option<&str>,
     all: bool,
     now: i64,
     shadow: &dyn ShadowSource,
-) -> Result<(Vec<PasswordRow>, Vec<Notice>), AdminError> {
+) -> Result<Listing, AdminError> {
     let mut notices = Vec::new();
+    let mut effects = Effects::default();
     let mut users: Vec<String> = match user {
         Some(u) => vec![u.to_string()],
         None => store.passwords(None)?.into_iter().map(|r| r.user).collect(),
     };
     users.dedup();
     for u in &users {
-        if let Some(n) = reconcile(store, u, shadow, now)? {
+        if let Some(n) = reconcile(store, u, shadow, now, &mut effects)? {
             notices.push(n);
         }
     }
-    let mut rows = store.passwords(user)?;
+    let mut passwords = store.passwords(user)?;
     if !all {
-        rows.retain(|r| Status::of(r, now) == Status::Active);
+        passwords.retain(|r| r.status(now) == Status::Active);
     }
-    Ok((rows, notices))
+    Ok(Listing {
+        passwords,
+        notices,
+        effects,
+    })
 }
 
 pub enum RevokeTarget<'a> {
@@ -355,15 +428,22 @@ pub enum RevokeTarget<'a> {
     All,
 }
 
-/// Revokes and returns `(id, label)` of what was revoked; `NotFound` when
-/// nothing matched an unrevoked password.
+/// What a revoke took.
+pub struct Revoked {
+    /// `(id, label)` of each password revoked.
+    pub done: Vec<(i64, String)>,
+    pub effects: Effects,
+}
+
+/// Revokes what `target` names among the unrevoked passwords of `user`;
+/// `NotFound` when nothing matched.
 pub fn revoke(
-    store: &mut Store,
+    store: &mut dyn Store,
     user: &str,
     target: &RevokeTarget<'_>,
     reason: Option<&str>,
     now: i64,
-) -> Result<Vec<(i64, String)>, AdminError> {
+) -> Result<Revoked, AdminError> {
     use crate::escape::for_message as esc;
     let reason = reason.unwrap_or(DEFAULT_REVOKE_REASON);
     if reason.is_empty() || reason.chars().count() > 200 || reason.chars().any(char::is_control) {
@@ -371,12 +451,18 @@ pub fn revoke(
             "the reason must be 1 to 200 characters without control characters".into(),
         )));
     }
-    let selector = match target {
-        RevokeTarget::Id(id) => Selector::Id(*id),
-        RevokeTarget::Label(l) => Selector::Label(l),
-        RevokeTarget::All => Selector::All,
+    let chosen = |p: &Password| match target {
+        RevokeTarget::Id(want) => p.id == *want,
+        RevokeTarget::Label(want) => policy::label_key(&p.label) == policy::label_key(want),
+        RevokeTarget::All => true,
     };
-    let done = store.revoke(user, &selector, reason, "revoked", false, now)?;
+    let how = Revoke {
+        reason,
+        kind: EventKind::Revoked,
+        forget_fingerprint: false,
+        now,
+    };
+    let done = revoke_where(store, user, &chosen, &how)?;
     if done.is_empty() {
         let what = match target {
             RevokeTarget::Id(id) => {
@@ -391,20 +477,25 @@ pub fn revoke(
         };
         return Err(AdminError::NotFound(what));
     }
-    Ok(done)
+    let mut effects = Effects::default();
+    for (id, label) in &done {
+        effects.push(Effect::revoked(*id, user, label, reason));
+    }
+    effects.push(Effect::FlushAuthCache(user.into()));
+    Ok(Revoked { done, effects })
 }
 
 /// Lifecycle events of a user, oldest first. Expiry is not written when it
 /// happens (nothing runs then); it is derived here, dated at `expires_at`.
-pub fn history(store: &Store, user: &str, now: i64) -> Result<Vec<EventRow>, AdminError> {
+pub fn history(store: &mut dyn Store, user: &str, now: i64) -> Result<Vec<Event>, AdminError> {
     let mut events = store.events(user)?;
     for row in store.passwords(Some(user))? {
         if let Some(exp) = row.expires_at {
-            let expired_before_revoke = row.revoked_at.is_none_or(|r| r > exp);
+            let expired_before_revoke = row.revoked.as_ref().is_none_or(|r| r.at > exp);
             if exp < now && expired_before_revoke {
-                events.push(EventRow {
+                events.push(Event {
                     at: exp,
-                    event: "expired".into(),
+                    kind: EventKind::Expired,
                     password_id: Some(row.id),
                     label: Some(row.label.clone()),
                     reason: None,
@@ -414,4 +505,33 @@ pub fn history(store: &Store, user: &str, now: i64) -> Result<Vec<EventRow>, Adm
     }
     events.sort_by_key(|e| e.at);
     Ok(events)
+}
+
+/// After the key was replaced (`init --new-key`): every fingerprint was
+/// made with the lost key and can no longer be checked, so the passwords
+/// they protected are revoked (reason `key replaced`), user by user.
+pub fn revoke_for_new_key(
+    store: &mut dyn Store,
+    now: i64,
+) -> Result<(Vec<(String, usize)>, Effects), StoreError> {
+    let mut revoked = Vec::new();
+    let mut effects = Effects::default();
+    let how = Revoke {
+        reason: REASON_KEY_REPLACED,
+        kind: EventKind::Revoked,
+        forget_fingerprint: true,
+        now,
+    };
+    for user in store.fingerprinted_users()? {
+        let done = revoke_where(store, &user, &|_| true, &how)?;
+        effects.push(Effect::revoked_all(
+            done.len(),
+            &user,
+            REASON_KEY_REPLACED,
+            "revoked",
+        ));
+        effects.push(Effect::FlushAuthCache(user.clone()));
+        revoked.push((user, done.len()));
+    }
+    Ok((revoked, effects))
 }

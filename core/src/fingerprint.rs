@@ -113,7 +113,11 @@ fn same(a: &[u8], b: &[u8]) -> bool {
     bool::from(a.ct_eq(b))
 }
 
-pub fn check(store: &Store, user: &str, shadow: &dyn ShadowSource) -> Result<Check, StoreError> {
+pub fn check(
+    store: &mut dyn Store,
+    user: &str,
+    shadow: &dyn ShadowSource,
+) -> Result<Check, StoreError> {
     let Some(recorded) = store.fingerprint(user)? else {
         return Ok(Check::NotTaken);
     };
@@ -149,6 +153,21 @@ pub fn check(store: &Store, user: &str, shadow: &dyn ShadowSource) -> Result<Che
         Shadow::NoAccount => Check::UserRemoved,
         Shadow::NoEntry | Shadow::Unavailable => Check::Unavailable,
     })
+}
+
+/// Records (or replaces) the fingerprint of `user`.
+pub fn record(
+    store: &mut dyn Store,
+    user: &str,
+    fp: &[u8; 32],
+    now: i64,
+) -> Result<(), StoreError> {
+    store
+        .write(Some(user), &mut |w| {
+            w.set_fingerprint(user, fp, now)?;
+            Ok(crate::store::Finish::Commit)
+        })
+        .map_err(|e| e.into_store_error())
 }
 
 #[cfg(test)]

@@ -7,6 +7,7 @@
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 pub mod admin;
+pub mod effects;
 pub mod escape;
 pub mod expiry;
 pub mod fingerprint;
@@ -14,6 +15,7 @@ pub mod hashing;
 pub mod login;
 pub mod module_args;
 pub mod policy;
+pub mod revocation;
 pub mod scratch;
 pub mod secret;
 pub mod store;

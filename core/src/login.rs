@@ -2,9 +2,9 @@
 
 use crate::fingerprint::{self, Check, ShadowSource, REASON_PRIMARY_CHANGED, REASON_USER_REMOVED};
 use crate::hashing::{tag, Argon2Memory, HashError, StoredHash};
-use crate::policy::Scope;
+use crate::revocation::{revoke_where, Revoke};
 use crate::secret::NormalizedSecret;
-use crate::store::{Selector, Store, StoreError};
+use crate::store::{EventKind, LastUse, Store, StoreError};
 use std::fmt;
 
 /// Last-used is written at most once a minute per password.
@@ -97,7 +97,7 @@ impl From<StoreError> for LoginError {
 }
 
 pub fn authenticate<M: Argon2Memory>(
-    store: &mut Store,
+    store: &mut dyn Store,
     req: &LoginRequest<'_>,
     secret: &NormalizedSecret,
     memory: &mut M,
@@ -110,18 +110,19 @@ pub fn authenticate<M: Argon2Memory>(
     let mut usable = rows
         .into_iter()
         .filter(|r| r.expires_at.is_none_or(|e| e >= req.now))
-        .filter(|r| Scope::decode(&r.services).allows(req.service))
+        .filter(|r| r.scope.allows(req.service))
         .peekable();
     if usable.peek().is_none() {
         return Ok(Outcome::Refused(Refusal::NoneForService));
     }
     let mut matched = None;
     for row in usable {
-        if tag(&row.tag_salt, secret) != row.tag {
+        let cred = &row.credential;
+        if tag(&cred.tag_salt, secret) != cred.tag {
             continue;
         }
         let stored =
-            StoredHash::parse(&row.phc).map_err(|err| LoginError::BadHash { id: row.id, err })?;
+            StoredHash::parse(&cred.phc).map_err(|err| LoginError::BadHash { id: row.id, err })?;
         if stored
             .verify(secret, memory)
             .map_err(|err| LoginError::BadHash { id: row.id, err })?
@@ -138,7 +139,7 @@ pub fn authenticate<M: Argon2Memory>(
         Check::FirstPasswordSet(fp) => {
             if req.side_effects {
                 // Best effort: the next login records it otherwise.
-                let _ = store.set_fingerprint(req.user, &fp, req.now);
+                let _ = fingerprint::record(store, req.user, &fp, req.now);
             }
         }
         Check::UserRemoved => {
@@ -166,7 +167,12 @@ pub fn authenticate<M: Argon2Memory>(
             .is_none_or(|t| req.now - t >= LAST_USED_THROTTLE_SECS)
     {
         // Best effort: a login never fails because it could not be recorded.
-        let _ = store.record_use(row.id, req.now, req.service, req.rhost);
+        let used = LastUse {
+            at: req.now,
+            service: Some(req.service.to_owned()),
+            rhost: req.rhost.map(str::to_owned),
+        };
+        let _ = store.record_use(row.id, &used);
     }
     Ok(Outcome::Success {
         id: row.id,
@@ -175,29 +181,23 @@ pub fn authenticate<M: Argon2Memory>(
 }
 
 /// Revokes all of a user's passwords because the primary password changed.
-pub fn wipe(store: &mut Store, user: &str, now: i64) -> Result<usize, StoreError> {
-    store
-        .revoke(
-            user,
-            &Selector::All,
-            REASON_PRIMARY_CHANGED,
-            "wiped",
-            true,
-            now,
-        )
-        .map(|v| v.len())
+pub fn wipe(store: &mut dyn Store, user: &str, now: i64) -> Result<usize, StoreError> {
+    let how = Revoke {
+        reason: REASON_PRIMARY_CHANGED,
+        kind: EventKind::Wiped,
+        forget_fingerprint: true,
+        now,
+    };
+    revoke_where(store, user, &|_| true, &how).map(|v| v.len())
 }
 
 /// Revokes all of a user's passwords because the account is gone.
-pub fn remove_user(store: &mut Store, user: &str, now: i64) -> Result<usize, StoreError> {
-    store
-        .revoke(
-            user,
-            &Selector::All,
-            REASON_USER_REMOVED,
-            "revoked",
-            true,
-            now,
-        )
-        .map(|v| v.len())
+pub fn remove_user(store: &mut dyn Store, user: &str, now: i64) -> Result<usize, StoreError> {
+    let how = Revoke {
+        reason: REASON_USER_REMOVED,
+        kind: EventKind::Revoked,
+        forget_fingerprint: true,
+        now,
+    };
+    revoke_where(store, user, &|_| true, &how).map(|v| v.len())
 }

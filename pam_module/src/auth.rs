@@ -3,11 +3,10 @@
 use crate::ffi::{self, LOG_ALERT, LOG_DEBUG, LOG_ERR};
 use crate::items;
 use crate::log::Attempt;
-use apppass_core::login::{authenticate as decide, LoginRequest, Outcome, Refusal};
+use apppass_core::login::{authenticate as decide, LoginError, LoginRequest, Outcome, Refusal};
 use apppass_core::module_args::{self, ModuleArgs};
 use apppass_core::scratch::MappedMemory;
 use apppass_core::secret::NormalizedSecret;
-use apppass_core::store::{Opener, Store};
 use apppass_core::sys::{self, SystemShadow};
 use pam::constants::PamResultCode;
 use pam::module::PamHandle;
@@ -58,10 +57,14 @@ pub fn authenticate(pamh: &mut PamHandle, args: &[&CStr]) -> PamResultCode {
     };
     let service = service.to_owned();
     let rhost = items::rhost(pamh).map(|r| String::from_utf8_lossy(r).into_owned());
-    let mut store = match Store::open(&opts.db, sys::euid(), Opener::Module) {
+    let mut store = match crate::store::open(&opts) {
         Ok(s) => s,
         Err(e) => {
-            ffi::syslog(pamh, priority(e.is_corruption()), &e.to_string());
+            ffi::syslog(
+                pamh,
+                priority(e.is_corruption()),
+                &crate::store::message(&e),
+            );
             return PamResultCode::PAM_AUTHINFO_UNAVAIL;
         }
     };
@@ -74,7 +77,7 @@ pub fn authenticate(pamh: &mut PamHandle, args: &[&CStr]) -> PamResultCode {
     };
     let started = std::time::Instant::now();
     let outcome = decide(
-        &mut store,
+        store.as_mut(),
         &req,
         &secret,
         &mut MappedMemory::default(),
@@ -107,7 +110,11 @@ pub fn authenticate(pamh: &mut PamHandle, args: &[&CStr]) -> PamResultCode {
             PamResultCode::PAM_AUTH_ERR
         }
         Err(e) => {
-            let msg = format!("user={}: {e}", attempt.user);
+            let detail = match &e {
+                LoginError::Store(e) => crate::store::message(e),
+                other => other.to_string(),
+            };
+            let msg = format!("user={}: {detail}", attempt.user);
             ffi::syslog(pamh, priority(e.is_corruption()), &msg);
             PamResultCode::PAM_AUTHINFO_UNAVAIL
         }

@@ -9,8 +9,8 @@ use crate::items;
 use apppass_core::escape::for_log;
 use apppass_core::fingerprint::{Primary, Shadow, ShadowSource};
 use apppass_core::login::wipe;
-use apppass_core::store::{Opener, Store, StoreError};
-use apppass_core::sys::{self, SystemShadow};
+use apppass_core::store::StoreError;
+use apppass_core::sys::SystemShadow;
 use pam::constants::{PamFlag, PamResultCode};
 use pam::module::PamHandle;
 use std::ffi::CStr;
@@ -94,15 +94,16 @@ pub fn chauthtok(pamh: &mut PamHandle, args: &[&CStr], flags: PamFlag) -> PamRes
         }
         return PamResultCode::PAM_IGNORE;
     }
-    let mut store = match Store::open(&opts.db, sys::euid(), Opener::Module) {
+    let mut store = match crate::store::open(&opts) {
         Ok(s) => s,
         Err(StoreError::Missing { .. }) => return PamResultCode::PAM_IGNORE,
         Err(e) => {
-            ffi::syslog(pamh, LOG_ERR, &format!("cannot revoke app passwords: {e}"));
+            let msg = format!("cannot revoke app passwords: {}", crate::store::message(&e));
+            ffi::syslog(pamh, LOG_ERR, &msg);
             return PamResultCode::PAM_AUTHINFO_UNAVAIL;
         }
     };
-    match wipe(&mut store, &user, items::now()) {
+    match wipe(store.as_mut(), &user, items::now()) {
         Ok(0) => PamResultCode::PAM_IGNORE,
         Ok(n) => {
             ffi::syslog(
@@ -116,7 +117,8 @@ pub fn chauthtok(pamh: &mut PamHandle, args: &[&CStr], flags: PamFlag) -> PamRes
             PamResultCode::PAM_SUCCESS
         }
         Err(e) => {
-            ffi::syslog(pamh, LOG_ERR, &format!("cannot revoke app passwords: {e}"));
+            let msg = format!("cannot revoke app passwords: {}", crate::store::message(&e));
+            ffi::syslog(pamh, LOG_ERR, &msg);
             PamResultCode::PAM_AUTHINFO_UNAVAIL
         }
     }

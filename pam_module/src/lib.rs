@@ -8,6 +8,7 @@ mod chauthtok;
 mod ffi;
 mod items;
 mod log;
+mod store;
 
 use pam::constants::{PamFlag, PamResultCode};
 use pam::module::{PamHandle, PamHooks};

@@ -6,7 +6,7 @@ pub fn run(cli: &Cli, a: &ConfigArgs) -> Result<(), CliError> {
     let mut store = super::open(cli)?;
     match (a.name, a.value) {
         (None, None) | (Some(Setting::MaxActive), None) => {
-            let v = admin::max_active(&store)?;
+            let v = admin::max_active(store.as_mut())?;
             if a.name.is_some() {
                 println!("{v}");
             } else {
@@ -14,7 +14,7 @@ pub fn run(cli: &Cli, a: &ConfigArgs) -> Result<(), CliError> {
             }
         }
         (Some(Setting::MaxActive), Some(n)) => {
-            admin::set_max_active(&mut store, n)?;
+            admin::set_max_active(store.as_mut(), n)?;
             eprintln!("apppass: max-active is now {n}");
             crate::audit::record(&format!("set max-active={n}"));
         }

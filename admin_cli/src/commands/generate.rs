@@ -48,7 +48,7 @@ pub fn run(cli: &Cli, a: &GenerateArgs) -> Result<(), CliError> {
         out.flush()
     };
     let g = admin::generate(
-        &mut store,
+        store.as_mut(),
         &req,
         now,
         &mut rand::rngs::OsRng,
@@ -68,14 +68,7 @@ pub fn run(cli: &Cli, a: &GenerateArgs) -> Result<(), CliError> {
             None => "no expiry".into(),
         }
     );
-    crate::audit::record(&format!(
-        "generated app password id={} user={} label=\"{}\" services={}",
-        g.id,
-        esc(&g.user),
-        esc(&g.label),
-        g.services.join(",")
-    ));
-    super::flush_dovecot(cli, &g.user);
+    super::apply(cli, &g.effects);
     Ok(())
 }
 

@@ -4,8 +4,8 @@ use crate::render;
 use apppass_core::admin;
 
 pub fn run(cli: &Cli, a: &HistoryArgs) -> Result<(), CliError> {
-    let store = super::open(cli)?;
-    let events = admin::history(&store, &a.user, super::now())?;
+    let mut store = super::open(cli)?;
+    let events = admin::history(store.as_mut(), &a.user, super::now())?;
     drop(store);
     if a.json {
         println!("{}", render::events_json(&events));

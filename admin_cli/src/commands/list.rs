@@ -7,9 +7,11 @@ use apppass_core::sys::SystemShadow;
 pub fn run(cli: &Cli, a: &ListArgs) -> Result<(), CliError> {
     let now = super::now();
     let mut store = super::open(cli)?;
-    let (rows, notices) = admin::list(&mut store, a.user.as_deref(), a.all, now, &SystemShadow)?;
+    let listing = admin::list(store.as_mut(), a.user.as_deref(), a.all, now, &SystemShadow)?;
     drop(store);
-    super::print_notices(&notices);
+    super::print_notices(&listing.notices);
+    super::apply(cli, &listing.effects);
+    let rows = listing.passwords;
     if a.json {
         println!("{}", render::passwords_json(&rows, now));
     } else if rows.is_empty() {

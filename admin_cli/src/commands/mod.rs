@@ -12,7 +12,9 @@ mod verify;
 
 use crate::cli::{Cli, Command};
 use crate::error::CliError;
+use apppass_core::effects::{Effect, Effects};
 use apppass_core::store::{Opener, Store};
+use apppass_store_sqlite::SqliteStore;
 use std::process::ExitCode;
 
 pub fn dispatch(cli: &Cli) -> Result<ExitCode, CliError> {
@@ -30,12 +32,28 @@ pub fn dispatch(cli: &Cli) -> Result<ExitCode, CliError> {
     .map(|()| ExitCode::SUCCESS)
 }
 
-pub(crate) fn open(cli: &Cli) -> Result<Store, CliError> {
-    Ok(Store::open(
+/// The store the command line names, behind core's trait.
+pub(crate) fn open(cli: &Cli) -> Result<Box<dyn Store>, CliError> {
+    Ok(Box::new(open_sqlite(cli)?))
+}
+
+/// The SQLite store itself, for what only SQLite does (backup).
+pub(crate) fn open_sqlite(cli: &Cli) -> Result<SqliteStore, CliError> {
+    Ok(SqliteStore::open(
         &cli.db,
         apppass_core::sys::euid(),
         Opener::Admin,
     )?)
+}
+
+/// Carries out what core asked for: audit lines, then cache flushes.
+pub(crate) fn apply(cli: &Cli, effects: &Effects) {
+    for e in effects.iter() {
+        match e {
+            Effect::Audit(line) => crate::audit::record(line),
+            Effect::FlushAuthCache(user) => flush_dovecot(cli, user),
+        }
+    }
 }
 
 pub(crate) fn now() -> i64 {
@@ -48,20 +66,6 @@ pub(crate) fn now() -> i64 {
 pub(crate) fn print_notices(notices: &[apppass_core::admin::Notice]) {
     for n in notices {
         eprintln!("apppass: {n}");
-        use apppass_core::admin::Notice;
-        let esc = apppass_core::escape::for_message;
-        match n {
-            Notice::Wiped { user, count } => crate::audit::record(&format!(
-                "wiped {count} app passwords user={} reason=\"primary password changed\"",
-                esc(user)
-            )),
-            Notice::UserRemoved { user, count } => crate::audit::record(&format!(
-                "revoked {count} app passwords user={} reason=\"{}\"",
-                esc(user),
-                apppass_core::fingerprint::REASON_USER_REMOVED
-            )),
-            _ => {}
-        }
     }
 }
 

@@ -1,11 +1,11 @@
 use crate::cli::{Cli, RestoreArgs};
 use crate::error::CliError;
 use apppass_core::escape::for_message as esc;
-use apppass_core::store::Store;
+use apppass_store_sqlite::SqliteStore;
 
 pub fn run(cli: &Cli, a: &RestoreArgs) -> Result<(), CliError> {
     let (store, report) =
-        Store::restore(&cli.db, &a.file, apppass_core::sys::euid(), super::now())?;
+        SqliteStore::restore(&cli.db, &a.file, apppass_core::sys::euid(), super::now())?;
     drop(store);
     if let Some(aside) = &report.moved_aside {
         eprintln!(

@@ -15,28 +15,21 @@ pub fn run(cli: &Cli, a: &RevokeArgs) -> Result<(), CliError> {
         }
     };
     let mut store = super::open(cli)?;
-    let done = admin::revoke(
-        &mut store,
+    let revoked = admin::revoke(
+        store.as_mut(),
         &a.user,
         &target,
         a.reason.as_deref(),
         super::now(),
     )?;
     drop(store);
-    let reason = a.reason.as_deref().unwrap_or(admin::DEFAULT_REVOKE_REASON);
-    for (id, label) in &done {
+    for (id, label) in &revoked.done {
         eprintln!(
             "apppass: revoked app password {id} ('{}') of {}",
             esc(label),
             esc(&a.user)
         );
-        crate::audit::record(&format!(
-            "revoked app password id={id} user={} label=\"{}\" reason=\"{}\"",
-            esc(&a.user),
-            esc(label),
-            esc(reason)
-        ));
     }
-    super::flush_dovecot(cli, &a.user);
+    super::apply(cli, &revoked.effects);
     Ok(())
 }

@@ -31,7 +31,7 @@ pub fn run(cli: &Cli, a: &VerifyArgs) -> Result<(), CliError> {
         side_effects: false,
     };
     match authenticate(
-        &mut store,
+        store.as_mut(),
         &req,
         &secret,
         &mut HeapMemory::default(),

@@ -2,8 +2,17 @@ use std::fmt;
 use std::io;
 use std::path::{Path, PathBuf};
 
+/// The underlying error a backend reports, kept whole for `source()`.
+pub type Cause = Box<dyn std::error::Error + Send + Sync>;
+
 /// Why the store could not be used. Every variant means "store unavailable
 /// or refused": `PAM_AUTHINFO_UNAVAIL` in the module, exit code 3 in the CLI.
+///
+/// File variants name a path; the others name the store as
+/// [`crate::store::Store::describe`] does (a path, or PostgreSQL host and
+/// port, never a conninfo). Messages say what is wrong and never how a
+/// particular front end is told where the store is: the front end adds that
+/// from [`StoreError::hint`].
 #[derive(Debug)]
 pub enum StoreError {
     Missing {
@@ -14,8 +23,8 @@ pub enum StoreError {
         detail: String,
     },
     Unreadable {
-        path: PathBuf,
-        detail: String,
+        target: String,
+        source: Cause,
     },
     /// The operating system refused access: not root, not the owner.
     PermissionDenied {
@@ -37,24 +46,25 @@ pub enum StoreError {
         link: PathBuf,
     },
     Corrupt {
-        path: PathBuf,
-        detail: String,
+        target: String,
+        source: Cause,
     },
     NotInitialised {
-        path: PathBuf,
+        target: String,
     },
     UnknownVersion {
-        path: PathBuf,
+        target: String,
         found: i64,
         known: i64,
     },
     Outdated {
-        path: PathBuf,
+        target: String,
         found: i64,
         known: i64,
     },
+    /// The file or database holds something else than an apppass store.
     Foreign {
-        path: PathBuf,
+        target: String,
     },
     KeyMissing {
         path: PathBuf,
@@ -74,17 +84,41 @@ pub enum StoreError {
     /// The key file beside the store is not the one the store was made with.
     KeyMismatch {
         key: PathBuf,
-        db: PathBuf,
+        target: String,
     },
     Busy {
-        path: PathBuf,
+        target: String,
     },
     Exists {
         path: PathBuf,
     },
-    Sqlite {
-        detail: String,
+    /// The database server could not be reached, did not answer in time,
+    /// or refused the connection (credentials, TLS).
+    Unreachable {
+        target: String,
+        source: Cause,
     },
+    /// The server refused an operation to this role (missing privilege).
+    Forbidden {
+        target: String,
+        source: Cause,
+    },
+    /// Anything else the backend reported.
+    Backend {
+        target: String,
+        source: Cause,
+    },
+}
+
+/// What a front end should add to a message: how *it* is pointed at the
+/// store or given the rights it lacks. The CLI says `--db`/`--config`, the
+/// module `db=`/`config=`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Hint {
+    /// The wrong store was named.
+    PointAtStore,
+    /// The caller lacks the rights: run as root or as the store's owner.
+    Privilege,
 }
 
 impl StoreError {
@@ -96,40 +130,36 @@ impl StoreError {
         )
     }
 
-    pub(crate) fn sqlite(path: &Path, err: rusqlite::Error) -> Self {
-        use rusqlite::ErrorCode;
-        match err.sqlite_error_code() {
-            Some(ErrorCode::NotADatabase) | Some(ErrorCode::DatabaseCorrupt) => {
-                StoreError::Corrupt {
-                    path: path.to_path_buf(),
-                    detail: err.to_string(),
-                }
-            }
-            Some(ErrorCode::DatabaseBusy) | Some(ErrorCode::DatabaseLocked) => StoreError::Busy {
-                path: path.to_path_buf(),
-            },
-            Some(ErrorCode::DiskFull) => StoreError::NoSpace {
-                path: path.to_path_buf(),
-            },
-            // SQLite says "unable to open database file" or "attempt to
-            // write a readonly database" whatever the cause: find it.
-            Some(ErrorCode::CannotOpen)
-            | Some(ErrorCode::PermissionDenied)
-            | Some(ErrorCode::ReadOnly)
-            | Some(ErrorCode::SystemIoFailure) => {
-                diagnose(path).unwrap_or(StoreError::Unreadable {
-                    path: path.to_path_buf(),
-                    detail: err.to_string(),
-                })
-            }
-            _ => StoreError::Sqlite {
-                detail: format!("{}: {err}", path.display()),
-            },
+    /// A store of schema version `found` for an apppass that knows
+    /// `known`: newer is refused (upgrade apppass), older needs `init`.
+    pub fn check_version(target: &str, found: i64, known: i64) -> Result<(), StoreError> {
+        let target = target.to_owned();
+        match found.cmp(&known) {
+            std::cmp::Ordering::Greater => Err(StoreError::UnknownVersion {
+                target,
+                found,
+                known,
+            }),
+            std::cmp::Ordering::Less => Err(StoreError::Outdated {
+                target,
+                found,
+                known,
+            }),
+            std::cmp::Ordering::Equal => Ok(()),
+        }
+    }
+
+    /// What the front end should add to [`fmt::Display`]'s sentence.
+    pub fn hint(&self) -> Option<Hint> {
+        match self {
+            StoreError::Foreign { .. } => Some(Hint::PointAtStore),
+            StoreError::PermissionDenied { .. } => Some(Hint::Privilege),
+            _ => None,
         }
     }
 
     /// An I/O error on `path`, told by its cause.
-    pub(crate) fn io(path: &Path, err: &io::Error) -> Self {
+    pub fn io(path: &Path, err: &io::Error) -> Self {
         let path_buf = path.to_path_buf();
         match err.raw_os_error() {
             Some(libc::EACCES) | Some(libc::EPERM) => {
@@ -146,8 +176,8 @@ impl StoreError {
                 diagnose(path).unwrap_or(StoreError::Missing { path: path_buf })
             }
             _ => StoreError::Unreadable {
-                path: path_buf,
-                detail: err.to_string(),
+                target: path.display().to_string(),
+                source: Box::new(io::Error::new(err.kind(), err.to_string())),
             },
         }
     }
@@ -162,14 +192,12 @@ impl fmt::Display for StoreError {
                 path.display()
             ),
             StoreError::Unsafe { path, detail } => write!(f, "refusing {}: {detail}", path.display()),
-            StoreError::Unreadable { path, detail } => {
-                write!(f, "cannot use {}: {detail}", path.display())
+            StoreError::Unreadable { target, source } => {
+                write!(f, "cannot use {target}: {source}")
             }
-            StoreError::PermissionDenied { path } => write!(
-                f,
-                "permission denied on {}: run apppass as root or as the store's owner",
-                path.display()
-            ),
+            StoreError::PermissionDenied { path } => {
+                write!(f, "permission denied on {}", path.display())
+            }
             StoreError::ReadOnlyFileSystem { path } => write!(
                 f,
                 "{} is on a read-only file system; remount it read-write to make changes",
@@ -191,31 +219,33 @@ impl fmt::Display for StoreError {
                 path.display(),
                 link.display()
             ),
-            StoreError::Corrupt { path, detail } => write!(
+            StoreError::Corrupt { target, source } => write!(
                 f,
-                "the store {} is corrupt ({detail}); restore it from a backup",
-                path.display()
+                "the store {target} is corrupt ({source}); restore it from a backup"
             ),
-            StoreError::NotInitialised { path } => write!(
+            StoreError::NotInitialised { target } => write!(
                 f,
-                "{} is not an initialised apppass store; run 'apppass init'",
-                path.display()
+                "{target} is not an initialised apppass store; run 'apppass init'"
             ),
-            StoreError::UnknownVersion { path, found, known } => write!(
+            StoreError::UnknownVersion {
+                target,
+                found,
+                known,
+            } => write!(
                 f,
-                "the store {} has schema version {found}, newer than this apppass knows ({known}); upgrade apppass",
-                path.display()
+                "the store {target} has schema version {found}, newer than this apppass knows ({known}); upgrade apppass"
             ),
-            StoreError::Outdated { path, found, known } => write!(
+            StoreError::Outdated {
+                target,
+                found,
+                known,
+            } => write!(
                 f,
-                "the store {} has schema version {found}; run 'apppass init' to migrate it to version {known}",
-                path.display()
+                "the store {target} has schema version {found}; run 'apppass init' to migrate it to version {known}"
             ),
-            StoreError::Foreign { path } => write!(
-                f,
-                "{} is an SQLite database but not an apppass store; point --db at the right file",
-                path.display()
-            ),
+            StoreError::Foreign { target } => {
+                write!(f, "{target} is a database but not an apppass store")
+            }
             StoreError::KeyMissing { path } => write!(
                 f,
                 "the key file {} is missing; restore it from the backup taken with the store",
@@ -231,35 +261,53 @@ impl fmt::Display for StoreError {
                 "--new-key makes a key only where none is left, and {} exists; move it aside first if it really is the wrong key",
                 path.display()
             ),
-            StoreError::KeyMismatch { key, db } => write!(
+            StoreError::KeyMismatch { key, target } => write!(
                 f,
-                "the key file {} does not belong to the store {} (it was made for another store); put back the key saved with this store (apppass backup writes it beside the copy), or, if that key is lost for good, move {} aside and run 'apppass init --new-key'",
+                "the key file {} does not belong to the store {target} (it was made for another store); put back the key saved with this store (apppass backup writes it beside the copy), or, if that key is lost for good, move {} aside and run 'apppass init --new-key'",
                 key.display(),
-                db.display(),
                 key.display()
             ),
             StoreError::KeyInvalid { path, detail } => write!(f, "the key file {} is invalid: {detail}", path.display()),
-            StoreError::Busy { path } => write!(
+            StoreError::Busy { target } => write!(
                 f,
-                "the store {} stayed locked by another process; try again",
-                path.display()
+                "the store {target} stayed locked by another process; try again"
             ),
             StoreError::Exists { path } => write!(
                 f,
                 "{} already exists; choose a new file name so nothing is overwritten",
                 path.display()
             ),
-            StoreError::Sqlite { detail } => write!(f, "store error: {detail}"),
+            StoreError::Unreachable { target, source } => {
+                write!(f, "cannot reach the store {target}: {source}")
+            }
+            StoreError::Forbidden { target, source } => write!(
+                f,
+                "the store {target} refused this role ({source}); run 'apppass init' with admin_conninfo to grant the login role its rights"
+            ),
+            StoreError::Backend { target, source } => {
+                write!(f, "store error on {target}: {source}")
+            }
         }
     }
 }
 
-impl std::error::Error for StoreError {}
+impl std::error::Error for StoreError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            StoreError::Unreadable { source, .. }
+            | StoreError::Corrupt { source, .. }
+            | StoreError::Unreachable { source, .. }
+            | StoreError::Forbidden { source, .. }
+            | StoreError::Backend { source, .. } => Some(source.as_ref()),
+            _ => None,
+        }
+    }
+}
 
 /// The cause of a failed open found in the file system itself: a symbolic
 /// link or a missing directory on the way, a read-only or full file
 /// system, or missing permission. `None` when none of these holds.
-fn diagnose(path: &Path) -> Option<StoreError> {
+pub fn diagnose(path: &Path) -> Option<StoreError> {
     let owned = |p: &Path| p.to_path_buf();
     let absolute = if path.is_absolute() {
         path.to_path_buf()

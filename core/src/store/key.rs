@@ -37,7 +37,7 @@ pub fn key_path(db: &Path) -> PathBuf {
         .join(KEY_FILE_NAME)
 }
 
-pub(crate) fn load(path: &Path, euid: u32) -> Result<Key, StoreError> {
+pub fn load(path: &Path, euid: u32) -> Result<Key, StoreError> {
     let mut file = OpenOptions::new()
         .read(true)
         .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
@@ -73,7 +73,7 @@ pub(crate) fn load(path: &Path, euid: u32) -> Result<Key, StoreError> {
 }
 
 /// Writes a new key file (0600, never over an existing file) and returns it.
-pub(crate) fn create<R: RngCore + CryptoRng>(path: &Path, rng: &mut R) -> Result<Key, StoreError> {
+pub fn create<R: RngCore + CryptoRng>(path: &Path, rng: &mut R) -> Result<Key, StoreError> {
     let mut key = Zeroizing::new([0u8; KEY_LEN]);
     rng.fill_bytes(&mut key[..]);
     write_new(path, &key)?;
@@ -81,7 +81,7 @@ pub(crate) fn create<R: RngCore + CryptoRng>(path: &Path, rng: &mut R) -> Result
 }
 
 /// Creates `path` with mode 0600 holding `key`; refuses to replace a file.
-pub(crate) fn write_new(path: &Path, key: &[u8; KEY_LEN]) -> Result<(), StoreError> {
+pub fn write_new(path: &Path, key: &[u8; KEY_LEN]) -> Result<(), StoreError> {
     let fail = |e: io::Error| StoreError::io(path, &e);
     let mut file = OpenOptions::new()
         .write(true)
@@ -98,7 +98,7 @@ pub(crate) fn write_new(path: &Path, key: &[u8; KEY_LEN]) -> Result<(), StoreErr
 /// Creates an empty private file (0600) that did not exist, without
 /// following a link: the first step of writing a copy of the store into
 /// a directory other users may write to.
-pub(crate) fn create_private_file(path: &Path) -> Result<(), StoreError> {
+pub fn create_private_file(path: &Path) -> Result<(), StoreError> {
     OpenOptions::new()
         .write(true)
         .create_new(true)
@@ -107,4 +107,10 @@ pub(crate) fn create_private_file(path: &Path) -> Result<(), StoreError> {
         .open(path)
         .map(drop)
         .map_err(|e| StoreError::io(path, &e))
+}
+
+/// Whether `recorded` is the check value of `key`.
+pub fn matches(key: &Key, recorded: &[u8]) -> bool {
+    use subtle::ConstantTimeEq;
+    bool::from(check_value(key).as_slice().ct_eq(recorded))
 }

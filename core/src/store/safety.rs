@@ -11,12 +11,12 @@ use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::Path;
 
 #[derive(Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Kind {
+pub enum Kind {
     Directory,
     File,
 }
 
-pub(crate) fn check_path(path: &Path, euid: u32, kind: Kind) -> Result<(), StoreError> {
+pub fn check_path(path: &Path, euid: u32, kind: Kind) -> Result<(), StoreError> {
     let meta = std::fs::symlink_metadata(path).map_err(|e| match e.kind() {
         io::ErrorKind::NotFound => StoreError::Missing {
             path: path.to_path_buf(),
@@ -26,7 +26,7 @@ pub(crate) fn check_path(path: &Path, euid: u32, kind: Kind) -> Result<(), Store
     check_metadata(path, &meta, euid, kind)
 }
 
-pub(crate) fn check_metadata(
+pub fn check_metadata(
     path: &Path,
     meta: &Metadata,
     euid: u32,

@@ -7,9 +7,11 @@
 //! opened any more is moved aside (with its `-wal` and `-shm`) and the copy
 //! renamed into place.
 
-use super::key::{self, key_path, Key};
-use super::safety::{check_path, Kind};
-use super::{parent_dir, schema, Opener, Store, StoreError};
+use crate::error::{on, Detail};
+use crate::{parent_dir, schema, SqliteStore};
+use apppass_core::store::key::{self, key_path, Key};
+use apppass_core::store::safety::{check_path, Kind};
+use apppass_core::store::{Opener, StoreError};
 use rusqlite::backup::{Backup, StepResult};
 use rusqlite::{Connection, OpenFlags, OptionalExtension};
 use std::path::{Path, PathBuf};
@@ -28,26 +30,22 @@ pub struct RestoreReport {
     pub from_version: i64,
 }
 
-fn sqlite_err(path: &Path) -> impl Fn(rusqlite::Error) -> StoreError + '_ {
-    move |e| StoreError::sqlite(path, e)
-}
-
 /// Checks a backup file and its key before anything live is touched.
 fn open_backup(backup: &Path, euid: u32) -> Result<(Connection, Key, i64), StoreError> {
     check_path(backup, euid, Kind::File)?;
     let bkey = key::load(&key_path(backup), euid)?;
     let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NOFOLLOW;
-    let err = sqlite_err(backup);
+    let err = on(backup);
     let conn = Connection::open_with_flags(backup, flags).map_err(&err)?;
     let version = schema::user_version(&conn).map_err(&err)?;
     if schema::application_id(&conn).map_err(&err)? != schema::APPLICATION_ID {
         return Err(StoreError::Foreign {
-            path: backup.to_path_buf(),
+            target: backup.display().to_string(),
         });
     }
     if version > schema::LATEST {
         return Err(StoreError::UnknownVersion {
-            path: backup.to_path_buf(),
+            target: backup.display().to_string(),
             found: version,
             known: schema::LATEST,
         });
@@ -57,8 +55,8 @@ fn open_backup(backup: &Path, euid: u32) -> Result<(Connection, Key, i64), Store
         .map_err(&err)?;
     if verdict != "ok" {
         return Err(StoreError::Corrupt {
-            path: backup.to_path_buf(),
-            detail: verdict,
+            target: backup.display().to_string(),
+            source: Box::new(Detail(verdict)),
         });
     }
     if version >= 2 {
@@ -68,10 +66,10 @@ fn open_backup(backup: &Path, euid: u32) -> Result<(Connection, Key, i64), Store
             })
             .optional()
             .map_err(&err)?;
-        if recorded.as_deref() != Some(key::check_value(&bkey).as_slice()) {
+        if !recorded.is_some_and(|v| key::matches(&bkey, &v)) {
             return Err(StoreError::KeyMismatch {
                 key: key_path(backup),
-                db: backup.to_path_buf(),
+                target: backup.display().to_string(),
             });
         }
     }
@@ -99,7 +97,7 @@ fn revived(live: &Connection, backup: &Connection) -> rusqlite::Result<Vec<(i64,
 /// Copies every page of `from` into `to` in one step, waiting while
 /// another process holds the write lock.
 fn copy_pages(from: &Connection, to: &mut Connection, dest: &Path) -> Result<(), StoreError> {
-    let err = sqlite_err(dest);
+    let err = on(dest);
     let backup = Backup::new(from, to).map_err(&err)?;
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
@@ -109,7 +107,7 @@ fn copy_pages(from: &Connection, to: &mut Connection, dest: &Path) -> Result<(),
             _ if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(50)),
             _ => {
                 return Err(StoreError::Busy {
-                    path: dest.to_path_buf(),
+                    target: dest.display().to_string(),
                 })
             }
         }
@@ -139,7 +137,7 @@ fn install_copy(from: &Connection, db: &Path) -> Result<(), StoreError> {
     let _ = std::fs::remove_file(&tmp);
     key::create_private_file(&tmp)?;
     let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NOFOLLOW;
-    let err = sqlite_err(&tmp);
+    let err = on(&tmp);
     let mut out = Connection::open_with_flags(&tmp, flags).map_err(&err)?;
     let copied = copy_pages(from, &mut out, &tmp).and_then(|()| {
         out.query_row("PRAGMA journal_mode = WAL", [], |r| r.get::<_, String>(0))
@@ -183,7 +181,7 @@ fn install_key(
     Ok(kept)
 }
 
-impl Store {
+impl SqliteStore {
     /// Replaces the store at `db` (and its key) with the backup at
     /// `backup` (and the key beside it), then migrates it if it is older.
     pub fn restore(
@@ -191,7 +189,7 @@ impl Store {
         backup: &Path,
         euid: u32,
         now: i64,
-    ) -> Result<(Store, RestoreReport), StoreError> {
+    ) -> Result<(SqliteStore, RestoreReport), StoreError> {
         let (from, bkey, version) = open_backup(backup, euid)?;
         check_path(parent_dir(db), euid, Kind::Directory)?;
         let mut report = RestoreReport {
@@ -211,8 +209,7 @@ impl Store {
         match live {
             Some(mut live) => {
                 report.revived = revived(&live, &from).unwrap_or_default();
-                live.busy_timeout(Duration::from_secs(10))
-                    .map_err(sqlite_err(db))?;
+                live.busy_timeout(Duration::from_secs(10)).map_err(on(db))?;
                 copy_pages(&from, &mut live, db)?;
             }
             None => {
@@ -229,9 +226,9 @@ impl Store {
             db,
             OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NOFOLLOW,
         )
-        .map_err(sqlite_err(db))?;
-        let mut store = Store::configure(conn, db, bkey, Opener::Admin)?;
-        store.migrate(false)?;
+        .map_err(on(db))?;
+        let mut store = SqliteStore::configure(conn, db, bkey, Opener::Admin)?;
+        store.migrate(false, &key_path(db))?;
         Ok((store, report))
     }
 }

@@ -1,0 +1,610 @@
+//! The behaviours, each a function of a backend.
+
+use crate::support::*;
+use apppass_core::admin::{self, AdminError, GenerateRequest, Notice, RevokeTarget};
+use apppass_core::hashing::HeapMemory;
+use apppass_core::login::{authenticate, LoginRequest, Outcome, Refusal};
+use apppass_core::secret::NormalizedSecret;
+use apppass_core::store::{EventKind, Finish, Status, Store};
+
+fn events(s: &mut dyn Store, user: &str, now: i64) -> Vec<(EventKind, i64)> {
+    admin::history(s, user, now)
+        .unwrap()
+        .iter()
+        .map(|e| (e.kind, e.password_id.unwrap_or(0)))
+        .collect()
+}
+
+pub fn right_password_logs_in_and_everything_else_is_refused(b: &dyn Backend) {
+    let mut s = b.fresh();
+    let s = s.as_mut();
+    let sh = FakeShadow::default();
+    let (_, alice_imap) = gen(s, "alice", &["imap"], "Phone", &sh);
+    let (_, bob_imap) = gen(s, "bob", &["imap"], "Phone", &sh);
+    assert!(ok(&login(s, "alice", "imap", &alice_imap, NOW, &sh)));
+    let retyped = alice_imap.to_uppercase().replace('-', " ");
+    assert!(ok(&login(s, "alice", "imap", &retyped, NOW, &sh)));
+    assert_eq!(
+        login(s, "alice", "imap", "aaaa-bbbb-cccc-dddd", NOW, &sh),
+        Outcome::Refused(Refusal::NoMatch)
+    );
+    assert_eq!(
+        login(s, "alice", "imap", &bob_imap, NOW, &sh),
+        Outcome::Refused(Refusal::NoMatch),
+        "another user's password"
+    );
+    assert_eq!(
+        login(s, "alice", "pop3", &alice_imap, NOW, &sh),
+        Outcome::Refused(Refusal::NoneForService)
+    );
+    assert_eq!(
+        login(s, "carol", "imap", &alice_imap, NOW, &sh),
+        Outcome::Refused(Refusal::NoPasswords)
+    );
+    assert_eq!(
+        login(s, "Alice", "imap", &alice_imap, NOW, &sh),
+        Outcome::Refused(Refusal::NoPasswords),
+        "user names compare byte for byte"
+    );
+}
+
+pub fn any_service_works_everywhere_but_privilege_services(b: &dyn Backend) {
+    let mut s = b.fresh();
+    let s = s.as_mut();
+    let sh = FakeShadow::default();
+    let (_, any) = gen(s, "alice", &["*"], "Laptop", &sh);
+    assert!(ok(&login(s, "alice", "imap", &any, NOW, &sh)));
+    assert!(ok(&login(s, "alice", "submission", &any, NOW, &sh)));
+    for svc in [
+        "sudo",
+        "su",
+        "login",
+        "passwd",
+        "polkit-1",
+        "sshd",
+        "doas",
+        "gdm-password",
+        "apppass",
+        "apppass-web",
+    ] {
+        assert_eq!(
+            login(s, "alice", svc, &any, NOW, &sh),
+            Outcome::Refused(Refusal::NoneForService),
+            "{svc}"
+        );
+    }
+    let (_, sudo) = gen(s, "alice", &["sudo"], "Explicit sudo", &sh);
+    assert!(ok(&login(s, "alice", "sudo", &sudo, NOW, &sh)));
+}
+
+pub fn revoked_and_expired_passwords_never_authenticate_and_revoke_erases_the_hash(
+    b: &dyn Backend,
+) {
+    let mut s = b.fresh();
+    let s = s.as_mut();
+    let sh = FakeShadow::default();
+    let (id, pw) = gen(s, "alice", &["imap"], "Phone", &sh);
+    let (_, short) = gen_at(s, "alice", &["imap"], "Short", &sh, NOW, Some(NOW + 3600));
+    assert!(
+        ok(&login(s, "alice", "imap", &short, NOW + 3600, &sh)),
+        "valid through its last second"
+    );
+    assert!(!ok(&login(s, "alice", "imap", &short, NOW + 3601, &sh)));
+    admin::revoke(
+        s,
+        "alice",
+        &RevokeTarget::Id(id),
+        Some("lost phone"),
+        NOW + 10,
+    )
+    .unwrap();
+    assert!(!ok(&login(s, "alice", "imap", &pw, NOW + 20, &sh)));
+    let snap = s.snapshot().unwrap();
+    let (row, cred) = snap.passwords.iter().find(|(p, _)| p.id == id).unwrap();
+    assert!(cred.is_none(), "the hash and tag are erased");
+    let revoked = row.revoked.as_ref().unwrap();
+    assert_eq!(
+        (revoked.at, revoked.reason.as_deref()),
+        (NOW + 10, Some("lost phone"))
+    );
+    assert!(matches!(
+        admin::revoke(s, "alice", &RevokeTarget::Id(id), None, NOW + 30),
+        Err(AdminError::NotFound(_))
+    ));
+}
+
+pub fn last_use_is_recorded_and_throttled(b: &dyn Backend) {
+    let mut s = b.fresh();
+    let s = s.as_mut();
+    let sh = FakeShadow::default();
+    let (_, pw) = gen(s, "alice", &["imap"], "Phone", &sh);
+    assert!(ok(&login(s, "alice", "imap", &pw, NOW + 100, &sh)));
+    let used = only_password(s, "alice", &sh).last_used.unwrap();
+    assert_eq!(used.at, NOW + 100);
+    assert_eq!(used.service.as_deref(), Some("imap"));
+    assert_eq!(used.rhost.as_deref(), Some("203.0.113.7"));
+    assert!(ok(&login(s, "alice", "imap", &pw, NOW + 130, &sh)));
+    assert_eq!(
+        only_password(s, "alice", &sh).last_used.unwrap().at,
+        NOW + 100,
+        "within 60 s: not rewritten"
+    );
+    assert!(ok(&login(s, "alice", "imap", &pw, NOW + 160, &sh)));
+    assert_eq!(
+        only_password(s, "alice", &sh).last_used.unwrap().at,
+        NOW + 160
+    );
+}
+
+pub fn verify_without_side_effects_records_nothing(b: &dyn Backend) {
+    let mut s = b.fresh();
+    let s = s.as_mut();
+    let sh = FakeShadow::default();
+    let (_, pw) = gen(s, "alice", &["imap"], "Phone", &sh);
+    let secret = NormalizedSecret::from_candidate(pw.as_bytes()).unwrap();
+    let req = LoginRequest {
+        user: "alice",
+        service: "imap",
+        rhost: None,
+        now: NOW,
+        side_effects: false,
+    };
+    let out = authenticate(s, &req, &secret, &mut HeapMemory::default(), &sh).unwrap();
+    assert!(ok(&out));
+    assert_eq!(only_password(s, "alice", &sh).last_used, None);
+}
+
+pub fn labels_are_unique_among_active_passwords_ignoring_case(b: &dyn Backend) {
+    let mut s = b.fresh();
+    let s = s.as_mut();
+    let sh = FakeShadow::default();
+    let (id, _) = gen(s, "alice", &["imap"], "iPhone Mail", &sh);
+    let req = GenerateRequest {
+        user: "alice",
+        scope: scope(&["imap"]),
+        label: "IPHONE mail",
+        expires_at: None,
+    };
+    let e = admin::generate(s, &req, NOW, &mut rng(), &sh, &mut accept)
+        .err()
+        .unwrap();
+    assert!(matches!(e, AdminError::DuplicateLabel { .. }), "{e}");
+    // Another user may use the label, and so may alice once the first is revoked.
+    gen(s, "bob", &["imap"], "iPhone Mail", &sh);
+    admin::revoke(s, "alice", &RevokeTarget::Label("iphone MAIL"), None, NOW).unwrap();
+    assert!(admin::generate(s, &req, NOW, &mut rng(), &sh, &mut accept).is_ok());
+    // Nothing was half-written by the refused attempt: one generated event per success.
+    let h = events(s, "alice", NOW);
+    let generated = h.iter().filter(|e| e.0 == EventKind::Generated).count();
+    assert_eq!(generated, 2);
+    assert!(h.contains(&(EventKind::Revoked, id)));
+}
+
+pub fn the_active_limit_counts_only_active_passwords_and_is_configurable(b: &dyn Backend) {
+    let mut s = b.fresh();
+    let s = s.as_mut();
+    let sh = FakeShadow::default();
+    admin::set_max_active(s, 3).unwrap();
+    assert_eq!(admin::max_active(s).unwrap(), 3);
+    gen(s, "alice", &["imap"], "one", &sh);
+    gen_at(s, "alice", &["imap"], "two", &sh, NOW, Some(NOW + 10));
+    let (id3, _) = gen(s, "alice", &["imap"], "three", &sh);
+    let req = |label| GenerateRequest {
+        user: "alice",
+        scope: scope(&["imap"]),
+        label,
+        expires_at: None,
+    };
+    assert!(matches!(
+        admin::generate(s, &req("four"), NOW, &mut rng(), &sh, &mut accept),
+        Err(AdminError::LimitReached { limit: 3, .. })
+    ));
+    admin::revoke(s, "alice", &RevokeTarget::Id(id3), None, NOW).unwrap();
+    admin::generate(s, &req("four"), NOW, &mut rng(), &sh, &mut accept).unwrap();
+    // "two" has expired by NOW + 11, freeing a place.
+    admin::generate(s, &req("five"), NOW + 11, &mut rng(), &sh, &mut accept).unwrap();
+    assert!(admin::set_max_active(s, 0).is_err());
+    assert_eq!(admin::max_active(s).unwrap(), 3);
+}
+
+/// Eight writers on their own connections race for the last places: the
+/// limit is decided inside the write transaction, so exactly `limit` win.
+pub fn the_limit_holds_under_concurrent_writers(b: &dyn Backend) {
+    let mut s = b.fresh();
+    admin::set_max_active(s.as_mut(), 3).unwrap();
+    let wins = std::sync::atomic::AtomicUsize::new(0);
+    let start = std::sync::Barrier::new(8);
+    std::thread::scope(|scope_| {
+        for n in 0..8 {
+            let (wins, start) = (&wins, &start);
+            scope_.spawn(move || {
+                let mut mine = b.open();
+                let sh = FakeShadow::default();
+                let label = format!("racer {n}");
+                let req = GenerateRequest {
+                    user: "alice",
+                    scope: scope(&["imap"]),
+                    label: &label,
+                    expires_at: None,
+                };
+                start.wait();
+                match admin::generate(mine.as_mut(), &req, NOW, &mut rng(), &sh, &mut accept) {
+                    Ok(_) => {
+                        wins.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    }
+                    Err(AdminError::LimitReached { .. }) => {}
+                    Err(e) => panic!("racer {n}: {e}"),
+                }
+            });
+        }
+    });
+    assert_eq!(wins.into_inner(), 3);
+    let listed = admin::list(s.as_mut(), Some("alice"), true, NOW, &FakeShadow::default())
+        .unwrap()
+        .passwords;
+    assert_eq!(listed.len(), 3, "no loser left a row behind");
+}
+
+pub fn ids_are_never_reused(b: &dyn Backend) {
+    let mut s = b.fresh();
+    let s = s.as_mut();
+    let sh = FakeShadow::default();
+    let (a, _) = gen(s, "alice", &["imap"], "a", &sh);
+    admin::revoke(s, "alice", &RevokeTarget::Id(a), None, NOW).unwrap();
+    // A generate refused inside its transaction consumes nothing visible.
+    let (b2, _) = gen(s, "bob", &["imap"], "b", &sh);
+    let (c, _) = gen(s, "alice", &["imap"], "a", &sh);
+    assert!(a < b2 && b2 < c, "{a} {b2} {c}");
+}
+
+pub fn list_and_history_show_statuses_and_lifecycle(b: &dyn Backend) {
+    let mut s = b.fresh();
+    let s = s.as_mut();
+    let sh = FakeShadow::default();
+    let (a, _) = gen(s, "alice", &["imap"], "a", &sh);
+    let (b2, _) = gen_at(s, "alice", &["imap"], "b", &sh, NOW, Some(NOW + 50));
+    let (c, _) = gen(s, "alice", &["imap"], "c", &sh);
+    admin::revoke(s, "alice", &RevokeTarget::Id(c), None, NOW + 10).unwrap();
+    let later = NOW + 100;
+    let active = admin::list(s, Some("alice"), false, later, &sh)
+        .unwrap()
+        .passwords;
+    assert_eq!(active.iter().map(|r| r.id).collect::<Vec<_>>(), vec![a]);
+    let all = admin::list(s, None, true, later, &sh).unwrap().passwords;
+    let statuses: Vec<_> = all.iter().map(|r| r.status(later)).collect();
+    assert_eq!(
+        statuses,
+        vec![Status::Active, Status::Expired, Status::Revoked]
+    );
+    assert_eq!(
+        events(s, "alice", later),
+        vec![
+            (EventKind::Generated, a),
+            (EventKind::Generated, b2),
+            (EventKind::Generated, c),
+            (EventKind::Revoked, c),
+            (EventKind::Expired, b2)
+        ]
+    );
+    let h = admin::history(s, "alice", later).unwrap();
+    assert_eq!(h[4].at, NOW + 50);
+    assert_eq!(h[3].reason.as_deref(), Some(admin::DEFAULT_REVOKE_REASON));
+    assert_eq!(h[3].label.as_deref(), Some("c"));
+}
+
+pub fn revoke_all_revokes_every_unrevoked_password_of_that_user_only(b: &dyn Backend) {
+    let mut s = b.fresh();
+    let s = s.as_mut();
+    let sh = FakeShadow::default();
+    gen(s, "alice", &["imap"], "a", &sh);
+    gen(s, "alice", &["imap"], "b", &sh);
+    let (_, bob) = gen(s, "bob", &["imap"], "a", &sh);
+    let done = admin::revoke(s, "alice", &RevokeTarget::All, Some("offboarding"), NOW).unwrap();
+    assert_eq!(done.done.len(), 2);
+    assert!(ok(&login(s, "bob", "imap", &bob, NOW, &sh)));
+    assert!(matches!(
+        admin::revoke(s, "alice", &RevokeTarget::All, None, NOW),
+        Err(AdminError::NotFound(_))
+    ));
+}
+
+pub fn fingerprint_unchanged_changed_locked_unavailable_and_not_taken(b: &dyn Backend) {
+    let mut s = b.fresh();
+    let s = s.as_mut();
+    let sh = FakeShadow::default();
+    sh.set("alice", "$y$j9T$one$hash");
+    let (_, pw) = gen(s, "alice", &["imap"], "Phone", &sh);
+    let (_, virt) = gen(s, "vuser@example.org", &["imap"], "Phone", &sh);
+    assert!(ok(&login(s, "alice", "imap", &pw, NOW, &sh)), "unchanged");
+
+    sh.set("alice", "!$y$j9T$one$hash");
+    assert_eq!(
+        login(s, "alice", "imap", &pw, NOW, &sh),
+        Outcome::Refused(Refusal::AccountLocked)
+    );
+    sh.set("alice", "$y$j9T$one$hash");
+    assert!(
+        ok(&login(s, "alice", "imap", &pw, NOW, &sh)),
+        "unlocked again"
+    );
+
+    sh.unavailable("alice");
+    let secret = NormalizedSecret::from_candidate(pw.as_bytes()).unwrap();
+    let req = LoginRequest {
+        user: "alice",
+        service: "imap",
+        rhost: None,
+        now: NOW,
+        side_effects: true,
+    };
+    assert!(authenticate(s, &req, &secret, &mut HeapMemory::default(), &sh).is_err());
+
+    // A wrong guess never triggers the comparison, so it wipes nothing.
+    sh.set("alice", "$y$j9T$two$hash");
+    assert_eq!(
+        login(s, "alice", "imap", "aaaa-bbbb-cccc-dddd", NOW, &sh),
+        Outcome::Refused(Refusal::NoMatch)
+    );
+    let revoked = s
+        .passwords(None)
+        .unwrap()
+        .iter()
+        .filter(|p| p.revoked.is_some())
+        .count();
+    assert_eq!(revoked, 0);
+
+    assert_eq!(
+        login(s, "alice", "imap", &pw, NOW + 5, &sh),
+        Outcome::Refused(Refusal::PrimaryChanged { wiped: 1 })
+    );
+    assert_eq!(s.fingerprint("alice").unwrap(), None, "a wipe forgets it");
+    let row = only_password(s, "alice", &sh);
+    assert_eq!(
+        row.revoked.unwrap().reason.as_deref(),
+        Some("primary password changed")
+    );
+    assert_eq!(
+        events(s, "alice", NOW + 6).last().unwrap().0,
+        EventKind::Wiped
+    );
+    // A password generated after the change works and carries the new fingerprint.
+    let (_, fresh) = gen(s, "alice", &["imap"], "Phone", &sh);
+    assert!(s.fingerprint("alice").unwrap().is_some());
+    assert!(ok(&login(s, "alice", "imap", &fresh, NOW + 7, &sh)));
+    // The virtual user never had a fingerprint and is untouched.
+    assert!(ok(&login(
+        s,
+        "vuser@example.org",
+        "imap",
+        &virt,
+        NOW + 8,
+        &sh
+    )));
+}
+
+pub fn generate_and_list_wipe_against_a_stale_fingerprint_first(b: &dyn Backend) {
+    let mut s = b.fresh();
+    let s = s.as_mut();
+    let sh = FakeShadow::default();
+    sh.set("alice", "$y$old");
+    let (_, old) = gen(s, "alice", &["imap"], "Old", &sh);
+    sh.set("alice", "$y$new");
+    let listing = admin::list(s, Some("alice"), false, NOW, &sh).unwrap();
+    assert_eq!(
+        listing.notices,
+        vec![Notice::Wiped {
+            user: "alice".into(),
+            count: 1
+        }]
+    );
+    assert!(listing
+        .effects
+        .iter()
+        .any(|e| *e == apppass_core::effects::Effect::FlushAuthCache("alice".into())));
+    assert!(!ok(&login(s, "alice", "imap", &old, NOW, &sh)));
+    sh.set("alice", "$y$newer");
+    let (_, pw) = gen(s, "alice", &["imap"], "New", &sh);
+    sh.set("alice", "$y$newest");
+    let g = imap_password(s, "alice", "Newest", &sh).unwrap();
+    assert_eq!(
+        g.notices,
+        vec![Notice::Wiped {
+            user: "alice".into(),
+            count: 1
+        }]
+    );
+    assert!(!ok(&login(s, "alice", "imap", &pw, NOW, &sh)));
+}
+
+pub fn no_primary_password_is_not_a_lock_and_a_first_one_keeps_app_passwords(b: &dyn Backend) {
+    let mut s = b.fresh();
+    let s = s.as_mut();
+    let sh = FakeShadow::default();
+    sh.set("alice", "!");
+    let g = imap_password(s, "alice", "Phone", &sh).unwrap();
+    assert_eq!(
+        g.notices,
+        vec![Notice::NoPrimaryPassword {
+            user: "alice".into()
+        }]
+    );
+    let pw = g.secret.display().to_string();
+    assert!(ok(&login(s, "alice", "imap", &pw, NOW, &sh)));
+    sh.set("alice", "*");
+    assert!(
+        ok(&login(s, "alice", "imap", &pw, NOW, &sh)),
+        "* is the same state"
+    );
+    sh.set("alice", "$y$first");
+    assert!(
+        ok(&login(s, "alice", "imap", &pw, NOW, &sh)),
+        "first password set"
+    );
+    sh.set("alice", "!$y$first");
+    assert_eq!(
+        login(s, "alice", "imap", &pw, NOW, &sh),
+        Outcome::Refused(Refusal::AccountLocked)
+    );
+    sh.set("alice", "$y$second");
+    assert_eq!(
+        login(s, "alice", "imap", &pw, NOW, &sh),
+        Outcome::Refused(Refusal::PrimaryChanged { wiped: 1 }),
+        "the first password was recorded: changing it is a change"
+    );
+}
+
+pub fn a_removed_account_revokes_its_passwords_with_that_reason(b: &dyn Backend) {
+    let mut s = b.fresh();
+    let s = s.as_mut();
+    let sh = FakeShadow::default();
+    sh.set("alice", "$y$x");
+    let (_, pw) = gen(s, "alice", &["imap"], "Phone", &sh);
+    gen(s, "bob@example.org", &["imap"], "Phone", &sh);
+    sh.set("carol", "$y$x");
+    let (_, pw2) = gen(s, "carol", &["imap"], "Phone", &sh);
+    sh.remove("alice");
+    let notices = admin::list(s, Some("alice"), false, NOW, &sh)
+        .unwrap()
+        .notices;
+    assert_eq!(
+        notices,
+        vec![Notice::UserRemoved {
+            user: "alice".into(),
+            count: 1
+        }]
+    );
+    let row = only_password(s, "alice", &sh);
+    assert_eq!(row.revoked.unwrap().reason.as_deref(), Some("user removed"));
+    assert_eq!(
+        login(s, "alice", "imap", &pw, NOW, &sh),
+        Outcome::Refused(Refusal::NoPasswords)
+    );
+    // A removed user seen first at login is revoked there.
+    sh.remove("carol");
+    assert_eq!(
+        login(s, "carol", "imap", &pw2, NOW, &sh),
+        Outcome::Refused(Refusal::UserRemoved { revoked: 1 })
+    );
+}
+
+pub fn an_undelivered_password_is_never_stored(b: &dyn Backend) {
+    let mut s = b.fresh();
+    let s = s.as_mut();
+    let sh = FakeShadow::default();
+    let req = GenerateRequest {
+        user: "alice",
+        scope: scope(&["imap"]),
+        label: "Phone",
+        expires_at: None,
+    };
+    let mut broken = |_: &admin::Generated| -> std::io::Result<()> {
+        Err(std::io::Error::from(std::io::ErrorKind::BrokenPipe))
+    };
+    assert!(matches!(
+        admin::generate(s, &req, NOW, &mut rng(), &sh, &mut broken),
+        Err(AdminError::Undelivered(_))
+    ));
+    assert!(s.passwords(None).unwrap().is_empty());
+    assert!(s.events("alice").unwrap().is_empty());
+}
+
+pub fn a_revoke_on_one_connection_is_seen_at_the_next_login_on_another(b: &dyn Backend) {
+    let mut admin_side = b.fresh();
+    let mut front_end = b.open();
+    let sh = FakeShadow::default();
+    let (id, pw) = gen(admin_side.as_mut(), "alice", &["imap"], "Phone", &sh);
+    assert!(ok(&login(
+        front_end.as_mut(),
+        "alice",
+        "imap",
+        &pw,
+        NOW,
+        &sh
+    )));
+    admin::revoke(
+        admin_side.as_mut(),
+        "alice",
+        &RevokeTarget::Id(id),
+        None,
+        NOW,
+    )
+    .unwrap();
+    assert_eq!(
+        login(front_end.as_mut(), "alice", "imap", &pw, NOW + 1, &sh),
+        Outcome::Refused(Refusal::NoPasswords)
+    );
+}
+
+pub fn a_replaced_key_revokes_what_its_fingerprints_protected(b: &dyn Backend) {
+    let mut s = b.fresh();
+    let s = s.as_mut();
+    let sh = FakeShadow::default();
+    sh.set("alice", "$y$x");
+    gen(s, "alice", &["imap"], "Phone", &sh);
+    gen(s, "alice", &["imap"], "Laptop", &sh);
+    let (_, virt) = gen(s, "v@example.org", &["imap"], "Phone", &sh);
+    let (revoked, effects) = admin::revoke_for_new_key(s, NOW + 1).unwrap();
+    assert_eq!(revoked, vec![("alice".to_string(), 2)]);
+    assert!(effects.iter().count() >= 2, "an audit line and a flush");
+    assert!(s.fingerprinted_users().unwrap().is_empty());
+    let reasons: Vec<_> = admin::history(s, "alice", NOW + 1)
+        .unwrap()
+        .into_iter()
+        .filter_map(|e| e.reason)
+        .collect();
+    assert_eq!(reasons, vec!["key replaced", "key replaced"]);
+    assert!(ok(&login(s, "v@example.org", "imap", &virt, NOW + 2, &sh)));
+}
+
+pub fn export_and_import_keep_everything_and_import_needs_an_empty_store(b: &dyn Backend) {
+    let mut s = b.fresh();
+    let sh = FakeShadow::default();
+    sh.set("alice", "$y$x");
+    let (a, pw) = gen(s.as_mut(), "alice", &["imap", "pop3"], "Phone", &sh);
+    let (r, _) = gen_at(s.as_mut(), "bob", &["*"], "Old", &sh, NOW, Some(NOW + 999));
+    admin::revoke(
+        s.as_mut(),
+        "bob",
+        &RevokeTarget::Id(r),
+        Some("gone"),
+        NOW + 1,
+    )
+    .unwrap();
+    let (_, virt) = gen(s.as_mut(), "v@example.org", &["imap"], "Phone", &sh);
+    admin::set_max_active(s.as_mut(), 7).unwrap();
+    assert!(ok(&login(s.as_mut(), "alice", "imap", &pw, NOW + 200, &sh)));
+    let snap = s.snapshot().unwrap();
+    assert_eq!(snap.passwords.len(), 3);
+    assert_eq!(snap.fingerprints.len(), 1);
+
+    // Into an empty store of the same kind (export → import → login).
+    let mut t = b.separate();
+    let mut imported = false;
+    t.write(None, &mut |w| {
+        assert!(w.is_empty()?);
+        w.import(&snap)?;
+        imported = true;
+        Ok(Finish::Commit)
+    })
+    .unwrap();
+    assert!(imported);
+    assert_eq!(t.snapshot().unwrap(), snap, "everything came across");
+    // Fingerprints need the exported store's key beside the new one (the
+    // move copies it); a user without one logs in straight away.
+    assert!(ok(&login(
+        t.as_mut(),
+        "v@example.org",
+        "imap",
+        &virt,
+        NOW + 300,
+        &sh
+    )));
+    let (next, _) = gen(t.as_mut(), "carol", &["imap"], "New", &sh);
+    assert!(next > a.max(r), "IDs continue after the imported ones");
+    // A store that is not empty says so.
+    t.write(None, &mut |w| {
+        assert!(!w.is_empty()?);
+        Ok(Finish::Rollback)
+    })
+    .unwrap();
+}

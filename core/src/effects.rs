@@ -1,0 +1,77 @@
+//! What a change asks of the world outside the store. Core decides it; each
+//! front end (the CLI, the self-service daemon) carries it out the same way
+//! instead of re-deciding it.
+
+use crate::escape::for_message as esc;
+use std::fmt;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Effect {
+    /// A line for the audit log (authpriv), without the actor: the front
+    /// end adds who acted. Never a secret or a hash.
+    Audit(String),
+    /// Cached logins of this user must be forgotten (Dovecot's auth cache),
+    /// so a revoke takes effect at once.
+    FlushAuthCache(String),
+}
+
+impl Effect {
+    pub fn revoked(id: i64, user: &str, label: &str, reason: &str) -> Self {
+        Effect::Audit(format!(
+            "revoked app password id={id} user={} label=\"{}\" reason=\"{}\"",
+            esc(user),
+            esc(label),
+            esc(reason)
+        ))
+    }
+
+    pub fn generated(id: i64, user: &str, label: &str, services: &str) -> Self {
+        Effect::Audit(format!(
+            "generated app password id={id} user={} label=\"{}\" services={}",
+            esc(user),
+            esc(label),
+            esc(services)
+        ))
+    }
+
+    pub fn revoked_all(count: usize, user: &str, reason: &str, verb: &str) -> Self {
+        Effect::Audit(format!(
+            "{verb} {count} app passwords user={} reason=\"{}\"",
+            esc(user),
+            esc(reason)
+        ))
+    }
+}
+
+impl fmt::Display for Effect {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Effect::Audit(line) => f.write_str(line),
+            Effect::FlushAuthCache(user) => write!(f, "flush the auth cache of {}", esc(user)),
+        }
+    }
+}
+
+/// The effects of one operation, in order.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Effects(pub Vec<Effect>);
+
+impl Effects {
+    pub fn push(&mut self, e: Effect) {
+        // One flush per user is enough.
+        if matches!(e, Effect::FlushAuthCache(_)) && self.0.contains(&e) {
+            return;
+        }
+        self.0.push(e);
+    }
+
+    pub fn extend(&mut self, other: Effects) {
+        for e in other.0 {
+            self.push(e);
+        }
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &Effect> {
+        self.0.iter()
+    }
+}

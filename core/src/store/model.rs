@@ -1,0 +1,164 @@
+//! What a store holds, in the terms core decides with. Backends translate
+//! these to and from their own encoding; nothing here knows SQL.
+
+use crate::policy::Scope;
+use std::fmt;
+
+/// Why a password stopped working, and what the history calls it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum EventKind {
+    Generated,
+    Revoked,
+    Expired,
+    /// Revoked because the primary password changed.
+    Wiped,
+}
+
+impl EventKind {
+    pub const ALL: [EventKind; 4] = [
+        EventKind::Generated,
+        EventKind::Revoked,
+        EventKind::Expired,
+        EventKind::Wiped,
+    ];
+
+    /// The name in `history --json` and in the store.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventKind::Generated => "generated",
+            EventKind::Revoked => "revoked",
+            EventKind::Expired => "expired",
+            EventKind::Wiped => "wiped",
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|k| k.as_str() == name)
+    }
+}
+
+impl fmt::Display for EventKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One line of a user's history.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Event {
+    pub at: i64,
+    pub kind: EventKind,
+    pub password_id: Option<i64>,
+    pub label: Option<String>,
+    pub reason: Option<String>,
+}
+
+/// Where a password stands at a given time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    Active,
+    Revoked,
+    Expired,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Active => "active",
+            Status::Revoked => "revoked",
+            Status::Expired => "expired",
+        }
+    }
+}
+
+/// Last use of a password, as the module records it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LastUse {
+    pub at: i64,
+    pub service: Option<String>,
+    pub rhost: Option<String>,
+}
+
+/// When and why a password was revoked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Revocation {
+    pub at: i64,
+    pub reason: Option<String>,
+}
+
+/// A password as `list` shows it: everything but the secret material.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Password {
+    pub id: i64,
+    pub user: String,
+    pub label: String,
+    pub scope: Scope,
+    pub created_at: i64,
+    pub expires_at: Option<i64>,
+    pub revoked: Option<Revocation>,
+    pub last_used: Option<LastUse>,
+}
+
+impl Password {
+    pub fn status(&self, now: i64) -> Status {
+        if self.revoked.is_some() {
+            Status::Revoked
+        } else if self.expires_at.is_some_and(|e| e < now) {
+            Status::Expired
+        } else {
+            Status::Active
+        }
+    }
+}
+
+/// The secret material of an unrevoked password: what a login checks.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Credential {
+    /// The argon2id PHC string.
+    pub phc: String,
+    /// The 16-bit pre-filter tag and its per-password salt.
+    pub tag: u16,
+    pub tag_salt: Vec<u8>,
+}
+
+impl fmt::Debug for Credential {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Never a hash or a tag in a log line, even by accident.
+        f.write_str("Credential { .. }")
+    }
+}
+
+/// An unrevoked password of one user, as the login path needs it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Candidate {
+    pub id: i64,
+    pub label: String,
+    pub scope: Scope,
+    pub expires_at: Option<i64>,
+    pub last_used_at: Option<i64>,
+    pub credential: Credential,
+}
+
+/// A password to store, already hashed.
+#[derive(Debug, Clone)]
+pub struct NewPassword {
+    pub user: String,
+    pub label: String,
+    pub scope: Scope,
+    pub created_at: i64,
+    pub expires_at: Option<i64>,
+    pub credential: Credential,
+}
+
+/// A user's primary-password fingerprint (HMAC with the store's key).
+pub type Fingerprint = [u8; 32];
+
+/// A whole store in plain values: what `export` writes and `import` reads.
+/// Passwords keep their IDs and, while unrevoked, their credentials.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Snapshot {
+    pub passwords: Vec<(Password, Option<Credential>)>,
+    pub events: Vec<(String, Event)>,
+    pub fingerprints: Vec<(String, Fingerprint, i64)>,
+    pub settings: Vec<(String, i64)>,
+}

@@ -1,0 +1,127 @@
+//! The seam between what apppass decides (core) and where it keeps it (a
+//! backend crate). A backend persists atomically and reports what it holds;
+//! every rule — the limit, unique labels, which passwords a revoke or a
+//! wipe takes, what the history says — is decided in core.
+
+use super::model::{
+    Candidate, Event, EventKind, Fingerprint, LastUse, NewPassword, Password, Snapshot,
+};
+use super::{Key, StoreError};
+
+/// Whether a write transaction's work is kept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Finish {
+    Commit,
+    /// Core refused what was asked (limit, duplicate label, output lost):
+    /// nothing of it may stay.
+    Rollback,
+}
+
+/// Why a write transaction did not commit.
+#[derive(Debug)]
+pub enum WriteError {
+    /// Before or during the work: nothing was written.
+    Store(StoreError),
+    /// The work was done but the commit failed: nothing was written, and
+    /// anything already handed out (a printed password) is void.
+    Commit(StoreError),
+}
+
+impl From<StoreError> for WriteError {
+    fn from(e: StoreError) -> Self {
+        WriteError::Store(e)
+    }
+}
+
+impl WriteError {
+    pub fn into_store_error(self) -> StoreError {
+        match self {
+            WriteError::Store(e) | WriteError::Commit(e) => e,
+        }
+    }
+}
+
+/// A store of app passwords. Synchronous: the PAM module may not start a
+/// thread. Reads see committed data only.
+pub trait Store {
+    /// The store as log lines and messages name it: an SQLite path, or
+    /// "PostgreSQL at host:port" — never a conninfo.
+    fn describe(&self) -> String;
+
+    /// The key that made this store's fingerprints (checked at open).
+    fn key(&self) -> &Key;
+
+    /// The unrevoked passwords of `user` with their credentials.
+    fn candidates(&mut self, user: &str) -> Result<Vec<Candidate>, StoreError>;
+
+    fn fingerprint(&mut self, user: &str) -> Result<Option<Fingerprint>, StoreError>;
+
+    /// Records a login with an unrevoked password. Best effort: a short
+    /// wait for locks; the caller ignores a failure.
+    fn record_use(&mut self, id: i64, used: &LastUse) -> Result<(), StoreError>;
+
+    /// Every password of `user` (or of everyone), revoked ones too, ordered
+    /// by user then ID.
+    fn passwords(&mut self, user: Option<&str>) -> Result<Vec<Password>, StoreError>;
+
+    /// The recorded history of `user`, oldest first.
+    fn events(&mut self, user: &str) -> Result<Vec<Event>, StoreError>;
+
+    fn setting(&mut self, name: &str) -> Result<Option<i64>, StoreError>;
+
+    /// Users with a recorded fingerprint.
+    fn fingerprinted_users(&mut self) -> Result<Vec<String>, StoreError>;
+
+    /// Everything, for `export`.
+    fn snapshot(&mut self) -> Result<Snapshot, StoreError>;
+
+    /// Runs `work` in one write transaction, serialised against every other
+    /// writer for `user` (or for the whole store with `None`), and commits
+    /// it if `work` says so. Killed at any instant, the store holds all of
+    /// it or none of it.
+    fn write(
+        &mut self,
+        user: Option<&str>,
+        work: &mut dyn FnMut(&mut dyn Writer) -> Result<Finish, StoreError>,
+    ) -> Result<(), WriteError>;
+}
+
+/// What a write transaction may do.
+pub trait Writer {
+    /// The unrevoked passwords of `user`, as of this transaction.
+    fn unrevoked(&mut self, user: &str) -> Result<Vec<Password>, StoreError>;
+
+    fn setting(&mut self, name: &str) -> Result<Option<i64>, StoreError>;
+
+    fn fingerprint(&mut self, user: &str) -> Result<Option<Fingerprint>, StoreError>;
+
+    /// Stores a new password and returns its ID (never reused).
+    fn insert_password(&mut self, new: &NewPassword) -> Result<i64, StoreError>;
+
+    fn add_event(&mut self, user: &str, event: &Event) -> Result<(), StoreError>;
+
+    /// Revokes one unrevoked password of `user`: its credential erased, the
+    /// row kept, and the history line `kind` with `reason` added, as one
+    /// step (the login role may revoke, and write nothing else).
+    fn revoke(
+        &mut self,
+        user: &str,
+        id: i64,
+        at: i64,
+        reason: &str,
+        kind: EventKind,
+    ) -> Result<(), StoreError>;
+
+    /// Records or replaces the fingerprint of `user`.
+    fn set_fingerprint(&mut self, user: &str, fp: &Fingerprint, at: i64) -> Result<(), StoreError>;
+
+    fn forget_fingerprint(&mut self, user: &str) -> Result<(), StoreError>;
+
+    fn set_setting(&mut self, name: &str, value: i64) -> Result<(), StoreError>;
+
+    /// Loads `snapshot` into this store, which must be empty, keeping IDs.
+    fn import(&mut self, snapshot: &Snapshot) -> Result<(), StoreError>;
+
+    /// Whether the store holds no password, event, fingerprint or setting.
+    fn is_empty(&mut self) -> Result<bool, StoreError>;
+}

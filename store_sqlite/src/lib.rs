@@ -1,0 +1,311 @@
+//! The SQLite store: the default, embedded backend behind core's `Store`.
+//!
+//! WAL journal: many short-lived PAM processes read while the CLI writes, and
+//! in WAL readers never wait for a writer. Every write is `BEGIN IMMEDIATE`
+//! and one transaction, so a kill at any instant leaves the store consistent.
+
+mod backup;
+mod error;
+mod queries;
+mod restore;
+pub mod schema;
+
+pub use restore::RestoreReport;
+
+use apppass_core::store::key::{self, key_path, Key};
+use apppass_core::store::safety::{check_path, Kind};
+use apppass_core::store::{Opener, StoreError};
+use error::{on, Detail};
+use rand_core::{CryptoRng, RngCore};
+use rusqlite::{Connection, OpenFlags, OptionalExtension};
+use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// Where the store is kept by default.
+pub const DEFAULT_DB: &str = "/var/lib/apppass/apppass.db";
+
+fn busy_timeout(opener: Opener) -> Duration {
+    match opener {
+        Opener::Module => Duration::from_secs(2),
+        Opener::Admin => Duration::from_secs(10),
+    }
+}
+
+pub struct SqliteStore {
+    conn: Connection,
+    path: PathBuf,
+    key: Key,
+}
+
+/// What `init` did.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct InitReport {
+    pub created_directory: bool,
+    pub created_key: bool,
+    pub created_store: bool,
+    pub from_version: i64,
+    pub to_version: i64,
+}
+
+/// What `init` may do beyond creating and migrating.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct InitOptions {
+    /// The key is lost for good: make a new one. The caller then revokes
+    /// what the old key's fingerprints protected
+    /// (`apppass_core::admin::revoke_for_new_key`).
+    pub new_key: bool,
+}
+
+const KEY_CHECK: &str = "key_check";
+
+fn parent_dir(db: &Path) -> &Path {
+    db.parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."))
+}
+
+impl SqliteStore {
+    /// Opens an existing, current store after checking its directory, the
+    /// file and the key. Never creates, never migrates.
+    pub fn open(db: &Path, euid: u32, opener: Opener) -> Result<Self, StoreError> {
+        Self::open_with_key(db, &key_path(db), euid, opener)
+    }
+
+    /// [`SqliteStore::open`] with the key at `key_file`.
+    pub fn open_with_key(
+        db: &Path,
+        key_file: &Path,
+        euid: u32,
+        opener: Opener,
+    ) -> Result<Self, StoreError> {
+        check_path(parent_dir(db), euid, Kind::Directory)?;
+        check_path(db, euid, Kind::File)?;
+        let key = key::load(key_file, euid)?;
+        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
+            | OpenFlags::SQLITE_OPEN_NOFOLLOW
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let conn = Connection::open_with_flags(db, flags).map_err(on(db))?;
+        let store = Self::configure(conn, db, key, opener)?;
+        store.check_version()?;
+        store.check_key(key_file)?;
+        Ok(store)
+    }
+
+    /// Creates the directory (0700), the key (0600) and the store (0600) as
+    /// needed and migrates the schema to the latest version. Idempotent.
+    pub fn init<R: RngCore + CryptoRng>(
+        db: &Path,
+        euid: u32,
+        rng: &mut R,
+    ) -> Result<(Self, InitReport), StoreError> {
+        Self::init_with(db, &key_path(db), euid, rng, InitOptions::default())
+    }
+
+    /// `init` with the key at `key_file`, and with `new_key` the recovery
+    /// from a lost key.
+    pub fn init_with<R: RngCore + CryptoRng>(
+        db: &Path,
+        key_file: &Path,
+        euid: u32,
+        rng: &mut R,
+        options: InitOptions,
+    ) -> Result<(Self, InitReport), StoreError> {
+        let mut report = InitReport::default();
+        let dir = parent_dir(db);
+        match check_path(dir, euid, Kind::Directory) {
+            Ok(()) => {}
+            Err(StoreError::Missing { .. }) => {
+                std::fs::DirBuilder::new()
+                    .recursive(true)
+                    .mode(0o700)
+                    .create(dir)
+                    .map_err(|e| StoreError::io(dir, &e))?;
+                report.created_directory = true;
+                check_path(dir, euid, Kind::Directory)?;
+            }
+            Err(e) => return Err(e),
+        }
+        let store_existed = match check_path(db, euid, Kind::File) {
+            Ok(()) => true,
+            Err(StoreError::Missing { .. }) => false,
+            Err(e) => return Err(e),
+        };
+        let key = match key::load(key_file, euid) {
+            Ok(_) if options.new_key => {
+                return Err(StoreError::KeyPresent {
+                    path: key_file.to_path_buf(),
+                });
+            }
+            Ok(k) => k,
+            Err(StoreError::KeyMissing { .. }) => {
+                if !options.new_key && store_existed && Self::has_fingerprints(db)? {
+                    // A new key would make every recorded fingerprint look
+                    // changed and wipe every user's passwords at next login.
+                    return Err(StoreError::KeyLost {
+                        path: key_file.to_path_buf(),
+                    });
+                }
+                report.created_key = true;
+                key::create(key_file, rng)?
+            }
+            Err(e) => return Err(e),
+        };
+        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
+            | OpenFlags::SQLITE_OPEN_CREATE
+            | OpenFlags::SQLITE_OPEN_NOFOLLOW
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let conn = Connection::open_with_flags(db, flags).map_err(on(db))?;
+        if !store_existed {
+            report.created_store = true;
+            std::fs::set_permissions(db, std::fs::Permissions::from_mode(0o600))
+                .map_err(|e| StoreError::io(db, &e))?;
+        }
+        let mut store = Self::configure(conn, db, key, Opener::Admin)?;
+        let (from, to) = store.migrate(report.created_key, key_file)?;
+        report.from_version = from;
+        report.to_version = to;
+        Ok((store, report))
+    }
+
+    /// The key beside the store must be the one the store was made with.
+    fn check_key(&self, key_file: &Path) -> Result<(), StoreError> {
+        let recorded: Option<Vec<u8>> = self
+            .conn
+            .query_row("SELECT value FROM meta WHERE name = ?1", [KEY_CHECK], |r| {
+                r.get(0)
+            })
+            .optional()
+            .map_err(on(&self.path))?;
+        match recorded {
+            Some(v) if key::matches(&self.key, &v) => Ok(()),
+            Some(_) => Err(StoreError::KeyMismatch {
+                key: key_file.to_path_buf(),
+                target: self.describe_path(),
+            }),
+            None => Err(StoreError::Outdated {
+                target: self.describe_path(),
+                found: 1,
+                known: schema::LATEST,
+            }),
+        }
+    }
+
+    fn has_fingerprints(db: &Path) -> Result<bool, StoreError> {
+        let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NOFOLLOW;
+        let conn = Connection::open_with_flags(db, flags).map_err(on(db))?;
+        let found: rusqlite::Result<i64> =
+            conn.query_row("SELECT count(*) FROM fingerprints", [], |r| r.get(0));
+        Ok(matches!(found, Ok(n) if n > 0))
+    }
+
+    fn configure(
+        conn: Connection,
+        db: &Path,
+        key: Key,
+        opener: Opener,
+    ) -> Result<Self, StoreError> {
+        conn.busy_timeout(busy_timeout(opener)).map_err(on(db))?;
+        // Without this, a WAL file kept between opens is re-read on every open.
+        conn.pragma_update(None, "journal_size_limit", 0)
+            .map_err(on(db))?;
+        Ok(Self {
+            conn,
+            path: db.to_path_buf(),
+            key,
+        })
+    }
+
+    fn describe_path(&self) -> String {
+        self.path.display().to_string()
+    }
+
+    fn check_version(&self) -> Result<(), StoreError> {
+        let db = &self.path;
+        let target = self.describe_path();
+        let version = schema::user_version(&self.conn).map_err(on(db))?;
+        let app = schema::application_id(&self.conn).map_err(on(db))?;
+        if version == 0 && app == 0 {
+            return Err(StoreError::NotInitialised { target });
+        }
+        if app != schema::APPLICATION_ID {
+            return Err(StoreError::Foreign { target });
+        }
+        StoreError::check_version(&target, version, schema::LATEST)
+    }
+
+    /// Brings the schema to the latest version and records the key's check
+    /// value (replacing it only for a key made just now).
+    fn migrate(&mut self, new_key: bool, key_file: &Path) -> Result<(i64, i64), StoreError> {
+        let db = self.path.clone();
+        let target = self.describe_path();
+        let err = on(&db);
+        let mode: String = self
+            .conn
+            .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))
+            .map_err(&err)?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            return Err(StoreError::Backend {
+                target,
+                source: Box::new(Detail(format!(
+                    "could not switch to WAL (journal mode is {mode})"
+                ))),
+            });
+        }
+        let tx = self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(&err)?;
+        let from = schema::user_version(&tx).map_err(&err)?;
+        let app = schema::application_id(&tx).map_err(&err)?;
+        if app != schema::APPLICATION_ID
+            && !(app == 0 && from == 0 && schema::is_empty(&tx).map_err(&err)?)
+        {
+            return Err(StoreError::Foreign { target });
+        }
+        if from > schema::LATEST {
+            return Err(StoreError::UnknownVersion {
+                target,
+                found: from,
+                known: schema::LATEST,
+            });
+        }
+        for step in schema::MIGRATIONS.iter().skip(from as usize) {
+            tx.execute_batch(step).map_err(&err)?;
+        }
+        let check = key::check_value(&self.key);
+        let recorded: Option<Vec<u8>> = tx
+            .query_row("SELECT value FROM meta WHERE name = ?1", [KEY_CHECK], |r| {
+                r.get(0)
+            })
+            .optional()
+            .map_err(&err)?;
+        match recorded {
+            Some(v) if key::matches(&self.key, &v) => {}
+            Some(_) if !new_key => {
+                return Err(StoreError::KeyMismatch {
+                    key: key_file.to_path_buf(),
+                    target,
+                })
+            }
+            _ => {
+                tx.execute(
+                    "INSERT INTO meta (name, value) VALUES (?1, ?2)
+                     ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+                    rusqlite::params![KEY_CHECK, check.as_slice()],
+                )
+                .map_err(&err)?;
+            }
+        }
+        tx.pragma_update(None, "application_id", schema::APPLICATION_ID)
+            .map_err(&err)?;
+        tx.pragma_update(None, "user_version", schema::LATEST)
+            .map_err(&err)?;
+        tx.commit().map_err(&err)?;
+        Ok((from, schema::LATEST))
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}

@@ -1,0 +1,460 @@
+//! All SQL of the SQLite backend: core's `Store` and `Writer` over one
+//! connection. Rows are decoded into core's types here and nowhere else.
+
+use crate::error::on;
+use crate::SqliteStore;
+use apppass_core::policy::Scope;
+use apppass_core::store::{
+    Candidate, Credential, Event, EventKind, Fingerprint, Finish, Key, LastUse, NewPassword,
+    Password, Revocation, Snapshot, Store, StoreError, WriteError, Writer,
+};
+use rusqlite::{params, Connection, OptionalExtension, Row, Transaction, TransactionBehavior};
+use std::path::Path;
+use std::time::Duration;
+
+const PASSWORD_COLUMNS: &str = "id, user, label, services, created_at, expires_at, revoked_at, \
+     revoked_reason, last_used_at, last_used_service, last_used_rhost";
+
+fn password(r: &Row<'_>) -> rusqlite::Result<Password> {
+    let revoked_at: Option<i64> = r.get(6)?;
+    let last_used_at: Option<i64> = r.get(8)?;
+    Ok(Password {
+        id: r.get(0)?,
+        user: r.get(1)?,
+        label: r.get(2)?,
+        scope: Scope::decode(&r.get::<_, String>(3)?),
+        created_at: r.get(4)?,
+        expires_at: r.get(5)?,
+        revoked: revoked_at.map(|at| Revocation { at, reason: None }),
+        last_used: last_used_at.map(|at| LastUse {
+            at,
+            service: None,
+            rhost: None,
+        }),
+    })
+    .and_then(|mut p| {
+        if let Some(rev) = p.revoked.as_mut() {
+            rev.reason = r.get(7)?;
+        }
+        if let Some(used) = p.last_used.as_mut() {
+            used.service = r.get(9)?;
+            used.rhost = r.get(10)?;
+        }
+        Ok(p)
+    })
+}
+
+fn event(r: &Row<'_>) -> rusqlite::Result<(String, Event)> {
+    let name: String = r.get(2)?;
+    let kind = EventKind::parse(&name).ok_or_else(|| {
+        rusqlite::Error::FromSqlConversionFailure(
+            2,
+            rusqlite::types::Type::Text,
+            format!("unknown event '{}'", name.escape_debug()).into(),
+        )
+    })?;
+    Ok((
+        r.get(0)?,
+        Event {
+            at: r.get(1)?,
+            kind,
+            password_id: r.get(3)?,
+            label: r.get(4)?,
+            reason: r.get(5)?,
+        },
+    ))
+}
+
+fn fingerprint_of(bytes: Vec<u8>) -> rusqlite::Result<Fingerprint> {
+    bytes.try_into().map_err(|_| {
+        rusqlite::Error::FromSqlConversionFailure(
+            0,
+            rusqlite::types::Type::Blob,
+            "a fingerprint is not 32 bytes".into(),
+        )
+    })
+}
+
+fn unrevoked(conn: &Connection, user: &str) -> rusqlite::Result<Vec<Password>> {
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {PASSWORD_COLUMNS} FROM passwords WHERE user = ?1 AND revoked_at IS NULL ORDER BY id"
+    ))?;
+    let rows = stmt.query_map([user], password)?.collect();
+    rows
+}
+
+fn setting(conn: &Connection, name: &str) -> rusqlite::Result<Option<i64>> {
+    conn.query_row("SELECT value FROM settings WHERE name = ?1", [name], |r| {
+        r.get(0)
+    })
+    .optional()
+}
+
+fn fingerprint(conn: &Connection, user: &str) -> rusqlite::Result<Option<Fingerprint>> {
+    conn.query_row(
+        "SELECT fingerprint FROM fingerprints WHERE user = ?1",
+        [user],
+        |r| r.get::<_, Vec<u8>>(0),
+    )
+    .optional()?
+    .map(fingerprint_of)
+    .transpose()
+}
+
+impl Store for SqliteStore {
+    fn describe(&self) -> String {
+        self.path.display().to_string()
+    }
+
+    fn key(&self) -> &Key {
+        &self.key
+    }
+
+    fn candidates(&mut self, user: &str) -> Result<Vec<Candidate>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT id, label, services, expires_at, phc, tag, tag_salt, last_used_at
+                 FROM passwords WHERE user = ?1 AND revoked_at IS NULL",
+            )
+            .map_err(on(&self.path))?;
+        let rows = stmt
+            .query_map([user], |r| {
+                Ok(Candidate {
+                    id: r.get(0)?,
+                    label: r.get(1)?,
+                    scope: Scope::decode(&r.get::<_, String>(2)?),
+                    expires_at: r.get(3)?,
+                    credential: Credential {
+                        phc: r.get(4)?,
+                        tag: r.get(5)?,
+                        tag_salt: r.get(6)?,
+                    },
+                    last_used_at: r.get(7)?,
+                })
+            })
+            .and_then(|rows| rows.collect::<Result<Vec<_>, _>>());
+        rows.map_err(on(&self.path))
+    }
+
+    fn fingerprint(&mut self, user: &str) -> Result<Option<Fingerprint>, StoreError> {
+        fingerprint(&self.conn, user).map_err(on(&self.path))
+    }
+
+    fn record_use(&mut self, id: i64, used: &LastUse) -> Result<(), StoreError> {
+        let path = self.path.clone();
+        self.conn
+            .busy_timeout(Duration::from_millis(250))
+            .map_err(on(&path))?;
+        let result = (|| {
+            let tx = self
+                .conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)?;
+            tx.execute(
+                "UPDATE passwords SET last_used_at = ?2, last_used_service = ?3, last_used_rhost = ?4
+                 WHERE id = ?1 AND revoked_at IS NULL",
+                params![id, used.at, used.service, used.rhost],
+            )?;
+            tx.commit()
+        })();
+        result.map_err(on(&path))
+    }
+
+    fn passwords(&mut self, user: Option<&str>) -> Result<Vec<Password>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare(&format!(
+                "SELECT {PASSWORD_COLUMNS} FROM passwords WHERE ?1 IS NULL OR user = ?1 ORDER BY user, id"
+            ))
+            .map_err(on(&self.path))?;
+        let rows = stmt
+            .query_map([user], password)
+            .and_then(|rows| rows.collect::<Result<Vec<_>, _>>());
+        rows.map_err(on(&self.path))
+    }
+
+    fn events(&mut self, user: &str) -> Result<Vec<Event>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT user, at, event, password_id, label, reason FROM events
+                 WHERE user = ?1 ORDER BY at, id",
+            )
+            .map_err(on(&self.path))?;
+        let rows = stmt
+            .query_map([user], event)
+            .and_then(|rows| rows.collect::<Result<Vec<_>, _>>());
+        rows.map(|v| v.into_iter().map(|(_, e)| e).collect())
+            .map_err(on(&self.path))
+    }
+
+    fn setting(&mut self, name: &str) -> Result<Option<i64>, StoreError> {
+        setting(&self.conn, name).map_err(on(&self.path))
+    }
+
+    fn fingerprinted_users(&mut self) -> Result<Vec<String>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT user FROM fingerprints ORDER BY user")
+            .map_err(on(&self.path))?;
+        let rows = stmt
+            .query_map([], |r| r.get(0))
+            .and_then(|rows| rows.collect::<Result<Vec<String>, _>>());
+        rows.map_err(on(&self.path))
+    }
+
+    fn snapshot(&mut self) -> Result<Snapshot, StoreError> {
+        let path = self.path.clone();
+        let err = on(&path);
+        // One read transaction: a consistent picture while others write.
+        let tx = self.conn.transaction().map_err(&err)?;
+        let mut snap = Snapshot::default();
+        {
+            let mut stmt = tx
+                .prepare(&format!(
+                    "SELECT {PASSWORD_COLUMNS}, phc, tag, tag_salt FROM passwords ORDER BY id"
+                ))
+                .map_err(&err)?;
+            snap.passwords = stmt
+                .query_map([], |r| {
+                    let p = password(r)?;
+                    let phc: Option<String> = r.get(11)?;
+                    let cred = match phc {
+                        Some(phc) => Some(Credential {
+                            phc,
+                            tag: r.get(12)?,
+                            tag_salt: r.get(13)?,
+                        }),
+                        None => None,
+                    };
+                    Ok((p, cred))
+                })
+                .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
+                .map_err(&err)?;
+            let mut stmt = tx
+                .prepare(
+                    "SELECT user, at, event, password_id, label, reason FROM events ORDER BY id",
+                )
+                .map_err(&err)?;
+            snap.events = stmt
+                .query_map([], event)
+                .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
+                .map_err(&err)?;
+            let mut stmt = tx
+                .prepare("SELECT user, fingerprint, taken_at FROM fingerprints ORDER BY user")
+                .map_err(&err)?;
+            snap.fingerprints = stmt
+                .query_map([], |r| {
+                    Ok((r.get(0)?, fingerprint_of(r.get(1)?)?, r.get(2)?))
+                })
+                .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
+                .map_err(&err)?;
+            let mut stmt = tx
+                .prepare("SELECT name, value FROM settings ORDER BY name")
+                .map_err(&err)?;
+            snap.settings = stmt
+                .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+                .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
+                .map_err(&err)?;
+        }
+        Ok(snap)
+    }
+
+    fn write(
+        &mut self,
+        _user: Option<&str>,
+        work: &mut dyn FnMut(&mut dyn Writer) -> Result<Finish, StoreError>,
+    ) -> Result<(), WriteError> {
+        // BEGIN IMMEDIATE serialises every writer of the file, which is
+        // more than the per-user order the trait asks for.
+        let path = self.path.clone();
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(on(&path))?;
+        let mut writer = SqliteWriter {
+            tx: &tx,
+            path: &path,
+        };
+        match work(&mut writer)? {
+            Finish::Commit => tx
+                .commit()
+                .map_err(|e| WriteError::Commit(crate::error::sqlite(&path, e))),
+            // Dropping the transaction without commit rolls it back.
+            Finish::Rollback => Ok(()),
+        }
+    }
+}
+
+struct SqliteWriter<'a> {
+    tx: &'a Transaction<'a>,
+    path: &'a Path,
+}
+
+impl Writer for SqliteWriter<'_> {
+    fn unrevoked(&mut self, user: &str) -> Result<Vec<Password>, StoreError> {
+        unrevoked(self.tx, user).map_err(on(self.path))
+    }
+
+    fn setting(&mut self, name: &str) -> Result<Option<i64>, StoreError> {
+        setting(self.tx, name).map_err(on(self.path))
+    }
+
+    fn fingerprint(&mut self, user: &str) -> Result<Option<Fingerprint>, StoreError> {
+        fingerprint(self.tx, user).map_err(on(self.path))
+    }
+
+    fn insert_password(&mut self, new: &NewPassword) -> Result<i64, StoreError> {
+        self.tx
+            .execute(
+                "INSERT INTO passwords (user, label, services, created_at, expires_at, phc, tag, tag_salt)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                params![
+                    new.user,
+                    new.label,
+                    new.scope.encode(),
+                    new.created_at,
+                    new.expires_at,
+                    new.credential.phc,
+                    new.credential.tag,
+                    new.credential.tag_salt
+                ],
+            )
+            .map_err(on(self.path))?;
+        Ok(self.tx.last_insert_rowid())
+    }
+
+    fn add_event(&mut self, user: &str, e: &Event) -> Result<(), StoreError> {
+        self.tx
+            .execute(
+                "INSERT INTO events (user, at, event, password_id, label, reason)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![
+                    user,
+                    e.at,
+                    e.kind.as_str(),
+                    e.password_id,
+                    e.label,
+                    e.reason
+                ],
+            )
+            .map(drop)
+            .map_err(on(self.path))
+    }
+
+    fn revoke(
+        &mut self,
+        user: &str,
+        id: i64,
+        at: i64,
+        reason: &str,
+        kind: EventKind,
+    ) -> Result<(), StoreError> {
+        let err = on(self.path);
+        let label: Option<String> = self
+            .tx
+            .query_row(
+                "UPDATE passwords SET phc = NULL, tag = NULL, tag_salt = NULL, revoked_at = ?3,
+                        revoked_reason = ?4
+                 WHERE id = ?1 AND user = ?2 AND revoked_at IS NULL RETURNING label",
+                params![id, user, at, reason],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(&err)?;
+        let Some(label) = label else {
+            return Ok(());
+        };
+        self.add_event(
+            user,
+            &Event {
+                at,
+                kind,
+                password_id: Some(id),
+                label: Some(label),
+                reason: Some(reason.into()),
+            },
+        )
+    }
+
+    fn set_fingerprint(&mut self, user: &str, fp: &Fingerprint, at: i64) -> Result<(), StoreError> {
+        self.tx
+            .execute(
+                "INSERT INTO fingerprints (user, fingerprint, taken_at) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (user) DO UPDATE SET fingerprint = excluded.fingerprint,
+                                                  taken_at = excluded.taken_at",
+                params![user, &fp[..], at],
+            )
+            .map(drop)
+            .map_err(on(self.path))
+    }
+
+    fn forget_fingerprint(&mut self, user: &str) -> Result<(), StoreError> {
+        self.tx
+            .execute("DELETE FROM fingerprints WHERE user = ?1", [user])
+            .map(drop)
+            .map_err(on(self.path))
+    }
+
+    fn set_setting(&mut self, name: &str, value: i64) -> Result<(), StoreError> {
+        self.tx
+            .execute(
+                "INSERT INTO settings (name, value) VALUES (?1, ?2)
+                 ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+                params![name, value],
+            )
+            .map(drop)
+            .map_err(on(self.path))
+    }
+
+    fn import(&mut self, snap: &Snapshot) -> Result<(), StoreError> {
+        let err = on(self.path);
+        for (p, cred) in &snap.passwords {
+            self.tx
+                .execute(
+                    "INSERT INTO passwords (id, user, label, services, created_at, expires_at,
+                        phc, tag, tag_salt, revoked_at, revoked_reason,
+                        last_used_at, last_used_service, last_used_rhost)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+                    params![
+                        p.id,
+                        p.user,
+                        p.label,
+                        p.scope.encode(),
+                        p.created_at,
+                        p.expires_at,
+                        cred.as_ref().map(|c| &c.phc),
+                        cred.as_ref().map(|c| c.tag),
+                        cred.as_ref().map(|c| &c.tag_salt),
+                        p.revoked.as_ref().map(|r| r.at),
+                        p.revoked.as_ref().and_then(|r| r.reason.as_ref()),
+                        p.last_used.as_ref().map(|u| u.at),
+                        p.last_used.as_ref().and_then(|u| u.service.as_ref()),
+                        p.last_used.as_ref().and_then(|u| u.rhost.as_ref()),
+                    ],
+                )
+                .map_err(&err)?;
+        }
+        for (user, e) in &snap.events {
+            self.add_event(user, e)?;
+        }
+        for (user, fp, at) in &snap.fingerprints {
+            self.set_fingerprint(user, fp, *at)?;
+        }
+        for (name, value) in &snap.settings {
+            self.set_setting(name, *value)?;
+        }
+        Ok(())
+    }
+
+    fn is_empty(&mut self) -> Result<bool, StoreError> {
+        self.tx
+            .query_row(
+                "SELECT (SELECT count(*) FROM passwords) + (SELECT count(*) FROM events)
+                      + (SELECT count(*) FROM fingerprints) + (SELECT count(*) FROM settings) = 0",
+                [],
+                |r| r.get(0),
+            )
+            .map_err(on(self.path))
+    }
+}
