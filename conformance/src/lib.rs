@@ -34,6 +34,7 @@ macro_rules! conformance_suite {
             a_revoke_on_one_connection_is_seen_at_the_next_login_on_another,
             a_replaced_key_revokes_what_its_fingerprints_protected,
             export_and_import_keep_everything_and_import_needs_an_empty_store,
+            a_front_end_logs_in_records_use_and_wipes_with_its_own_rights,
         );
     };
     (@tests $backend:expr; $($name:ident),* $(,)?) => {

@@ -5,7 +5,7 @@ use apppass_core::admin::{self, AdminError, GenerateRequest, Notice, RevokeTarge
 use apppass_core::hashing::HeapMemory;
 use apppass_core::login::{authenticate, LoginRequest, Outcome, Refusal};
 use apppass_core::secret::NormalizedSecret;
-use apppass_core::store::{EventKind, Finish, Status, Store};
+use apppass_core::store::{EventKind, Status, Store};
 
 fn events(s: &mut dyn Store, user: &str, now: i64) -> Vec<(EventKind, i64)> {
     admin::history(s, user, now)
@@ -510,7 +510,7 @@ pub fn an_undelivered_password_is_never_stored(b: &dyn Backend) {
 
 pub fn a_revoke_on_one_connection_is_seen_at_the_next_login_on_another(b: &dyn Backend) {
     let mut admin_side = b.fresh();
-    let mut front_end = b.open();
+    let mut front_end = b.front_end();
     let sh = FakeShadow::default();
     let (id, pw) = gen(admin_side.as_mut(), "alice", &["imap"], "Phone", &sh);
     assert!(ok(&login(
@@ -577,17 +577,12 @@ pub fn export_and_import_keep_everything_and_import_needs_an_empty_store(b: &dyn
     assert_eq!(snap.passwords.len(), 3);
     assert_eq!(snap.fingerprints.len(), 1);
 
-    // Into an empty store of the same kind (export → import → login).
+    // Through the export document, into an empty store of the same kind.
+    let text = apppass_core::transfer::export(&snap, NOW + 250);
+    let read = apppass_core::transfer::parse(&text).unwrap();
+    assert_eq!(read, snap, "the document carries everything");
     let mut t = b.separate();
-    let mut imported = false;
-    t.write(None, &mut |w| {
-        assert!(w.is_empty()?);
-        w.import(&snap)?;
-        imported = true;
-        Ok(Finish::Commit)
-    })
-    .unwrap();
-    assert!(imported);
+    apppass_core::transfer::import(t.as_mut(), &read).unwrap();
     assert_eq!(t.snapshot().unwrap(), snap, "everything came across");
     // Fingerprints need the exported store's key beside the new one (the
     // move copies it); a user without one logs in straight away.
@@ -601,10 +596,59 @@ pub fn export_and_import_keep_everything_and_import_needs_an_empty_store(b: &dyn
     )));
     let (next, _) = gen(t.as_mut(), "carol", &["imap"], "New", &sh);
     assert!(next > a.max(r), "IDs continue after the imported ones");
-    // A store that is not empty says so.
-    t.write(None, &mut |w| {
-        assert!(!w.is_empty()?);
-        Ok(Finish::Rollback)
-    })
-    .unwrap();
+    // A store that is not empty says so, and is left as it was.
+    let before = t.snapshot().unwrap();
+    assert!(matches!(
+        apppass_core::transfer::import(t.as_mut(), &read),
+        Err(apppass_core::transfer::TransferError::NotEmpty { .. })
+    ));
+    assert_eq!(t.snapshot().unwrap(), before);
+}
+
+/// What a login host does with its least-privileged connection: read
+/// candidates, record last use, record a first fingerprint, wipe on a
+/// changed primary password, revoke a removed user's passwords.
+pub fn a_front_end_logs_in_records_use_and_wipes_with_its_own_rights(b: &dyn Backend) {
+    let mut admin_side = b.fresh();
+    let mut front = b.front_end();
+    let sh = FakeShadow::default();
+    sh.set("alice", "!");
+    let (_, pw) = gen(admin_side.as_mut(), "alice", &["imap"], "Phone", &sh);
+    sh.set("carol", "$y$x");
+    let (_, carol) = gen(admin_side.as_mut(), "carol", &["imap"], "Phone", &sh);
+    assert!(ok(&login(
+        front.as_mut(),
+        "alice",
+        "imap",
+        &pw,
+        NOW + 100,
+        &sh
+    )));
+    assert_eq!(
+        only_password(admin_side.as_mut(), "alice", &sh)
+            .last_used
+            .map(|u| u.at),
+        Some(NOW + 100)
+    );
+    sh.set("alice", "$y$first");
+    assert!(ok(&login(
+        front.as_mut(),
+        "alice",
+        "imap",
+        &pw,
+        NOW + 200,
+        &sh
+    )));
+    sh.set("alice", "$y$second");
+    assert_eq!(
+        login(front.as_mut(), "alice", "imap", &pw, NOW + 300, &sh),
+        Outcome::Refused(Refusal::PrimaryChanged { wiped: 1 })
+    );
+    sh.remove("carol");
+    assert_eq!(
+        login(front.as_mut(), "carol", "imap", &carol, NOW + 400, &sh),
+        Outcome::Refused(Refusal::UserRemoved { revoked: 1 })
+    );
+    let kinds = events(admin_side.as_mut(), "alice", NOW + 500);
+    assert_eq!(kinds.last().map(|k| k.0), Some(EventKind::Wiped));
 }

@@ -23,11 +23,13 @@ pub fn rng() -> StdRng {
 
 /// A store kind under test. `fresh` makes an empty, initialised store;
 /// `open` opens another connection to the same one (another process, as
-/// far as the store can tell); `separate` makes a second, empty store
-/// that shares nothing with the first.
+/// far as the store can tell); `front_end` opens it as a login host does,
+/// with no more rights than a login needs; `separate` makes a second,
+/// empty store that shares nothing with the first.
 pub trait Backend: Sync {
     fn fresh(&self) -> Box<dyn Store>;
     fn open(&self) -> Box<dyn Store>;
+    fn front_end(&self) -> Box<dyn Store>;
     fn separate(&self) -> Box<dyn Store>;
 }
 

@@ -40,6 +40,9 @@ impl Backend for TestStore {
     fn open(&self) -> Box<dyn Store> {
         Box::new(SqliteStore::open(&self.db, euid(), Opener::Admin).unwrap())
     }
+    fn front_end(&self) -> Box<dyn Store> {
+        Box::new(SqliteStore::open(&self.db, euid(), Opener::Module).unwrap())
+    }
     fn separate(&self) -> Box<dyn Store> {
         let dir = self.dir.path().join("separate");
         std::fs::DirBuilder::new().mode(0o700).create(&dir).unwrap();

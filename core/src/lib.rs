@@ -7,6 +7,7 @@
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 pub mod admin;
+pub mod config;
 pub mod effects;
 pub mod escape;
 pub mod expiry;
@@ -21,5 +22,6 @@ pub mod secret;
 pub mod store;
 pub mod sys;
 pub mod time;
+pub mod transfer;
 
 pub use argon2::Block as Argon2Block;

@@ -407,43 +407,36 @@ impl Writer for SqliteWriter<'_> {
             .map_err(on(self.path))
     }
 
-    fn import(&mut self, snap: &Snapshot) -> Result<(), StoreError> {
+    fn restore_password(
+        &mut self,
+        p: &Password,
+        cred: Option<&Credential>,
+    ) -> Result<(), StoreError> {
         let err = on(self.path);
-        for (p, cred) in &snap.passwords {
-            self.tx
-                .execute(
-                    "INSERT INTO passwords (id, user, label, services, created_at, expires_at,
+        self.tx
+            .execute(
+                "INSERT INTO passwords (id, user, label, services, created_at, expires_at,
                         phc, tag, tag_salt, revoked_at, revoked_reason,
                         last_used_at, last_used_service, last_used_rhost)
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
-                    params![
-                        p.id,
-                        p.user,
-                        p.label,
-                        p.scope.encode(),
-                        p.created_at,
-                        p.expires_at,
-                        cred.as_ref().map(|c| &c.phc),
-                        cred.as_ref().map(|c| c.tag),
-                        cred.as_ref().map(|c| &c.tag_salt),
-                        p.revoked.as_ref().map(|r| r.at),
-                        p.revoked.as_ref().and_then(|r| r.reason.as_ref()),
-                        p.last_used.as_ref().map(|u| u.at),
-                        p.last_used.as_ref().and_then(|u| u.service.as_ref()),
-                        p.last_used.as_ref().and_then(|u| u.rhost.as_ref()),
-                    ],
-                )
-                .map_err(&err)?;
-        }
-        for (user, e) in &snap.events {
-            self.add_event(user, e)?;
-        }
-        for (user, fp, at) in &snap.fingerprints {
-            self.set_fingerprint(user, fp, *at)?;
-        }
-        for (name, value) in &snap.settings {
-            self.set_setting(name, *value)?;
-        }
+                params![
+                    p.id,
+                    p.user,
+                    p.label,
+                    p.scope.encode(),
+                    p.created_at,
+                    p.expires_at,
+                    cred.as_ref().map(|c| &c.phc),
+                    cred.as_ref().map(|c| c.tag),
+                    cred.as_ref().map(|c| &c.tag_salt),
+                    p.revoked.as_ref().map(|r| r.at),
+                    p.revoked.as_ref().and_then(|r| r.reason.as_ref()),
+                    p.last_used.as_ref().map(|u| u.at),
+                    p.last_used.as_ref().and_then(|u| u.service.as_ref()),
+                    p.last_used.as_ref().and_then(|u| u.rhost.as_ref()),
+                ],
+            )
+            .map_err(&err)?;
         Ok(())
     }
 

@@ -7,6 +7,7 @@ pub mod debian13;
 pub mod dovecot;
 pub mod fixture;
 pub mod pam;
+pub mod postgres;
 pub mod sshd;
 pub mod sweep;
 pub mod system;

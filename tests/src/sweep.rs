@@ -16,6 +16,7 @@ fn owner_alive(name: &str, prefix: &str) -> bool {
 }
 
 pub fn leftovers() {
+    crate::postgres::sweep();
     if let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) {
         for e in entries.flatten() {
             let name = e.file_name().to_string_lossy().into_owned();

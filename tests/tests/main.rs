@@ -10,3 +10,4 @@ mod pam_stack;
 mod password_change;
 mod services;
 mod store_files;
+mod store_postgres;

@@ -4,7 +4,7 @@
 //! wipe takes, what the history says — is decided in core.
 
 use super::model::{
-    Candidate, Event, EventKind, Fingerprint, LastUse, NewPassword, Password, Snapshot,
+    Candidate, Credential, Event, EventKind, Fingerprint, LastUse, NewPassword, Password, Snapshot,
 };
 use super::{Key, StoreError};
 
@@ -119,8 +119,13 @@ pub trait Writer {
 
     fn set_setting(&mut self, name: &str, value: i64) -> Result<(), StoreError>;
 
-    /// Loads `snapshot` into this store, which must be empty, keeping IDs.
-    fn import(&mut self, snapshot: &Snapshot) -> Result<(), StoreError>;
+    /// Stores a password exactly as exported: its ID, times, revocation
+    /// and last use kept; new IDs continue after it.
+    fn restore_password(
+        &mut self,
+        password: &Password,
+        credential: Option<&Credential>,
+    ) -> Result<(), StoreError>;
 
     /// Whether the store holds no password, event, fingerprint or setting.
     fn is_empty(&mut self) -> Result<bool, StoreError>;

@@ -1,0 +1,454 @@
+//! `/etc/apppass/apppass.conf`: which store the module, the CLI and the
+//! daemons use. `key = value` lines and `#` comments; anything else, or an
+//! unknown key, is an error naming the file and the line. Without the file
+//! everything uses SQLite at the default path.
+
+use crate::store::safety::{check_metadata, check_path, Kind};
+use crate::store::StoreError;
+use std::fmt;
+use std::io::Read;
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+use zeroize::Zeroizing;
+
+pub const DEFAULT_CONFIG: &str = "/etc/apppass/apppass.conf";
+pub const DEFAULT_DB: &str = "/var/lib/apppass/apppass.db";
+/// Where the key lives when the store is not a file.
+pub const DEFAULT_SERVER_KEY: &str = "/etc/apppass/key";
+/// A configuration file is a few lines; anything larger is a mistake.
+const MAX_CONFIG_BYTES: u64 = 64 * 1024;
+
+/// A libpq connection string: kept whole, zeroized, never shown.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Conninfo(Zeroizing<String>);
+
+impl Conninfo {
+    pub fn new(text: &str) -> Self {
+        Conninfo(Zeroizing::new(text.to_owned()))
+    }
+
+    /// The whole string, for libpq only.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    /// Whether it carries a password (`password=` or `user:secret@` in a URI).
+    pub fn has_password(&self) -> bool {
+        let s = self.0.trim_start();
+        if let Some(rest) = s
+            .strip_prefix("postgresql://")
+            .or_else(|| s.strip_prefix("postgres://"))
+        {
+            let authority = rest.split(['/', '?']).next().unwrap_or("");
+            let userinfo = authority.rsplit_once('@').map(|(u, _)| u).unwrap_or("");
+            return userinfo.contains(':') || rest.contains("password=");
+        }
+        conninfo_keywords(s).iter().any(|k| k == "password")
+    }
+}
+
+impl fmt::Debug for Conninfo {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Conninfo(..)")
+    }
+}
+
+/// The keywords of a `key=value ...` connection string (values may be
+/// quoted with single quotes and backslash escapes, as libpq reads them).
+fn conninfo_keywords(s: &str) -> Vec<String> {
+    let mut keys = Vec::new();
+    let mut chars = s.chars().peekable();
+    loop {
+        while chars.next_if(|c| c.is_whitespace()).is_some() {}
+        let mut key = String::new();
+        while let Some(c) = chars.next_if(|c| *c != '=' && !c.is_whitespace()) {
+            key.push(c);
+        }
+        if key.is_empty() {
+            return keys;
+        }
+        while chars.next_if(|c| c.is_whitespace()).is_some() {}
+        if chars.next() != Some('=') {
+            return keys;
+        }
+        while chars.next_if(|c| c.is_whitespace()).is_some() {}
+        if chars.next_if_eq(&'\'').is_some() {
+            while let Some(c) = chars.next() {
+                match c {
+                    '\\' => {
+                        chars.next();
+                    }
+                    '\'' => break,
+                    _ => {}
+                }
+            }
+        } else {
+            while chars.next_if(|c| !c.is_whitespace()).is_some() {}
+        }
+        keys.push(key);
+    }
+}
+
+/// The store to use, and the key that goes with it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StoreChoice {
+    Sqlite {
+        db: PathBuf,
+        key: PathBuf,
+    },
+    Postgres {
+        conninfo: Conninfo,
+        /// For `init`, the CLI and the daemons; `conninfo` when absent.
+        admin_conninfo: Option<Conninfo>,
+        key: PathBuf,
+    },
+}
+
+impl StoreChoice {
+    pub fn sqlite(db: &Path) -> Self {
+        StoreChoice::Sqlite {
+            db: db.to_path_buf(),
+            key: crate::store::key_path(db),
+        }
+    }
+
+    pub fn key(&self) -> &Path {
+        match self {
+            StoreChoice::Sqlite { key, .. } | StoreChoice::Postgres { key, .. } => key,
+        }
+    }
+}
+
+/// A configuration file that cannot be used.
+#[derive(Debug)]
+pub enum ConfigError {
+    /// A line that is not `key = value`, an unknown key, a bad value.
+    Line {
+        file: PathBuf,
+        line: usize,
+        message: String,
+    },
+    /// Something about the file as a whole.
+    File { file: PathBuf, message: String },
+    /// The file or its directory failed the safety checks.
+    Unsafe(StoreError),
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ConfigError::Line {
+                file,
+                line,
+                message,
+            } => write!(f, "{}, line {line}: {message}", file.display()),
+            ConfigError::File { file, message } => write!(f, "{}: {message}", file.display()),
+            ConfigError::Unsafe(e) => e.fmt(f),
+        }
+    }
+}
+
+impl std::error::Error for ConfigError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            ConfigError::Unsafe(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+/// Strips a `#` comment: at the start of the line, or after whitespace and
+/// outside single quotes (a conninfo value may hold a quoted `#`).
+fn strip_comment(line: &str) -> &str {
+    let mut quoted = false;
+    let mut prev_space = true;
+    let mut escaped = false;
+    for (i, c) in line.char_indices() {
+        if escaped {
+            escaped = false;
+        } else if quoted && c == '\\' {
+            escaped = true;
+        } else if c == '\'' {
+            quoted = !quoted;
+        } else if c == '#' && !quoted && prev_space {
+            return &line[..i];
+        }
+        prev_space = c.is_whitespace();
+    }
+    line
+}
+
+/// Parses the text of a configuration file named `file`.
+pub fn parse(text: &str, file: &Path) -> Result<StoreChoice, ConfigError> {
+    let err = |line: usize, message: String| ConfigError::Line {
+        file: file.to_path_buf(),
+        line,
+        message,
+    };
+    let mut store: Option<(usize, String)> = None;
+    let mut db: Option<(usize, PathBuf)> = None;
+    let mut conninfo: Option<(usize, Conninfo)> = None;
+    let mut admin: Option<(usize, Conninfo)> = None;
+    let mut key: Option<(usize, PathBuf)> = None;
+    for (n, raw) in text.lines().enumerate() {
+        let n = n + 1;
+        let line = strip_comment(raw).trim();
+        if line.is_empty() {
+            continue;
+        }
+        if line.chars().any(char::is_control) {
+            return Err(err(n, "the line holds a control character".into()));
+        }
+        let Some((name, value)) = line.split_once('=') else {
+            return Err(err(
+                n,
+                "expected 'key = value' (keys: store, db, conninfo, admin_conninfo, key)".into(),
+            ));
+        };
+        let (name, value) = (name.trim(), value.trim());
+        if value.is_empty() {
+            return Err(err(
+                n,
+                format!("{} has no value", crate::escape::for_message(name)),
+            ));
+        }
+        let absolute = |what: &str| -> Result<PathBuf, ConfigError> {
+            if value.starts_with('/') {
+                Ok(PathBuf::from(value))
+            } else {
+                Err(err(n, format!("{what} needs an absolute path")))
+            }
+        };
+        let twice = |what: &str| err(n, format!("{what} is given twice"));
+        match name {
+            "store" => {
+                if store.is_some() {
+                    return Err(twice("store"));
+                }
+                if value != "sqlite" && value != "postgresql" {
+                    return Err(err(n, "store must be sqlite or postgresql".into()));
+                }
+                store = Some((n, value.to_owned()));
+            }
+            "db" => {
+                if db.is_some() {
+                    return Err(twice("db"));
+                }
+                db = Some((n, absolute("db")?));
+            }
+            "key" => {
+                if key.is_some() {
+                    return Err(twice("key"));
+                }
+                key = Some((n, absolute("key")?));
+            }
+            "conninfo" | "admin_conninfo" => {
+                let slot = if name == "conninfo" {
+                    &mut conninfo
+                } else {
+                    &mut admin
+                };
+                if slot.is_some() {
+                    return Err(twice(name));
+                }
+                *slot = Some((n, Conninfo::new(value)));
+            }
+            other => {
+                return Err(err(
+                    n,
+                    format!(
+                        "unknown key '{}' (keys: store, db, conninfo, admin_conninfo, key)",
+                        crate::escape::for_message(other)
+                    ),
+                ))
+            }
+        }
+    }
+    let kind = store.as_ref().map_or("sqlite", |(_, s)| s.as_str());
+    if kind == "sqlite" {
+        if let Some((n, _)) = conninfo.as_ref().or(admin.as_ref()) {
+            return Err(err(
+                *n,
+                "conninfo and admin_conninfo are for 'store = postgresql'".into(),
+            ));
+        }
+        let db = db.map_or_else(|| PathBuf::from(DEFAULT_DB), |(_, d)| d);
+        let key = key.map_or_else(|| crate::store::key_path(&db), |(_, k)| k);
+        return Ok(StoreChoice::Sqlite { db, key });
+    }
+    if let Some((n, _)) = db {
+        return Err(err(n, "db is for 'store = sqlite'".into()));
+    }
+    let Some((_, conninfo)) = conninfo else {
+        return Err(ConfigError::File {
+            file: file.to_path_buf(),
+            message: "'store = postgresql' needs a conninfo line".into(),
+        });
+    };
+    Ok(StoreChoice::Postgres {
+        conninfo,
+        admin_conninfo: admin.map(|(_, c)| c),
+        key: key.map_or_else(|| PathBuf::from(DEFAULT_SERVER_KEY), |(_, k)| k),
+    })
+}
+
+/// Reads and checks the file at `path`: no symbolic link, a regular file
+/// owned by root or the caller, not group- or world-writable, in a
+/// directory that passes the same checks; and, when a conninfo carries a
+/// password, not world-readable.
+pub fn load(path: &Path, euid: u32) -> Result<StoreChoice, ConfigError> {
+    let unsafe_ = ConfigError::Unsafe;
+    if let Some(dir) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        check_path(dir, euid, Kind::Directory).map_err(unsafe_)?;
+    }
+    let mut file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+        .open(path)
+        .map_err(|e| match e.raw_os_error() {
+            Some(libc::ELOOP) => unsafe_(StoreError::Unsafe {
+                path: path.to_path_buf(),
+                detail: "it is a symbolic link; point at the real path".into(),
+            }),
+            _ => unsafe_(StoreError::io(path, &e)),
+        })?;
+    let meta = file
+        .metadata()
+        .map_err(|e| unsafe_(StoreError::io(path, &e)))?;
+    check_metadata(path, &meta, euid, Kind::File).map_err(unsafe_)?;
+    if meta.len() > MAX_CONFIG_BYTES {
+        return Err(ConfigError::File {
+            file: path.to_path_buf(),
+            message: format!("it is larger than {MAX_CONFIG_BYTES} bytes"),
+        });
+    }
+    let mut text = Zeroizing::new(String::new());
+    file.read_to_string(&mut text)
+        .map_err(|e| ConfigError::File {
+            file: path.to_path_buf(),
+            message: format!("cannot be read as UTF-8 text ({e})"),
+        })?;
+    let choice = parse(&text, path)?;
+    if let StoreChoice::Postgres {
+        conninfo,
+        admin_conninfo,
+        ..
+    } = &choice
+    {
+        let secret =
+            conninfo.has_password() || admin_conninfo.as_ref().is_some_and(Conninfo::has_password);
+        if secret && meta.mode() & 0o004 != 0 {
+            return Err(unsafe_(StoreError::Unsafe {
+                path: path.to_path_buf(),
+                detail: format!(
+                    "it holds a database password and is world-readable (mode {:04o}); run chmod 0640 on it, or move the password to a passfile",
+                    meta.mode() & 0o7777
+                ),
+            }));
+        }
+    }
+    Ok(choice)
+}
+
+/// The store a front end uses: `db` (SQLite at that path, key beside it)
+/// wins; then the configuration file named explicitly, which must exist;
+/// then the default file when it exists; then SQLite at the default path.
+pub fn resolve(
+    config: Option<&Path>,
+    db: Option<&Path>,
+    euid: u32,
+) -> Result<StoreChoice, ConfigError> {
+    if let Some(db) = db {
+        return Ok(StoreChoice::sqlite(db));
+    }
+    match config {
+        Some(path) => load(path, euid),
+        None => {
+            let default = Path::new(DEFAULT_CONFIG);
+            match std::fs::symlink_metadata(default) {
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                    Ok(StoreChoice::sqlite(Path::new(DEFAULT_DB)))
+                }
+                _ => load(default, euid),
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn p(text: &str) -> Result<StoreChoice, ConfigError> {
+        parse(text, Path::new("/etc/apppass/apppass.conf"))
+    }
+
+    #[test]
+    fn empty_file_is_sqlite_at_the_default_path() {
+        assert_eq!(
+            p("# nothing\n\n").unwrap(),
+            StoreChoice::sqlite(Path::new(DEFAULT_DB))
+        );
+        let c = p("store = sqlite   # default\ndb = /srv/a/apppass.db\n").unwrap();
+        assert_eq!(c, StoreChoice::sqlite(Path::new("/srv/a/apppass.db")));
+    }
+
+    #[test]
+    fn postgresql_takes_conninfo_whole() {
+        let text = "store = postgresql\nconninfo = host=db1,db2 dbname=apppass user=apppass_login sslmode=verify-full password='a #b' # c\nadmin_conninfo = user=apppass_admin\n";
+        let StoreChoice::Postgres {
+            conninfo,
+            admin_conninfo,
+            key,
+        } = p(text).unwrap()
+        else {
+            panic!("not postgres")
+        };
+        assert_eq!(
+            conninfo.expose(),
+            "host=db1,db2 dbname=apppass user=apppass_login sslmode=verify-full password='a #b'"
+        );
+        assert!(conninfo.has_password());
+        assert!(!admin_conninfo.unwrap().has_password());
+        assert_eq!(key, PathBuf::from(DEFAULT_SERVER_KEY));
+        assert_eq!(format!("{:?}", Conninfo::new("password=x")), "Conninfo(..)");
+    }
+
+    #[test]
+    fn passwords_in_uris_are_found() {
+        assert!(Conninfo::new("postgresql://u:secret@db/apppass").has_password());
+        assert!(!Conninfo::new("postgresql://u@db/apppass").has_password());
+        assert!(Conninfo::new("postgresql://db/x?password=y").has_password());
+        assert!(!Conninfo::new("host=db passfile=/etc/apppass/pgpass").has_password());
+    }
+
+    #[test]
+    fn errors_name_file_and_line() {
+        for (text, line, words) in [
+            ("store = sqlite\nbogus\n", 2, "expected 'key = value'"),
+            ("colour = blue\n", 1, "unknown key 'colour'"),
+            ("store = mysql\n", 1, "sqlite or postgresql"),
+            ("db = relative.db\n", 1, "absolute path"),
+            ("db = /a\ndb = /b\n", 2, "given twice"),
+            ("conninfo = host=x\n", 1, "store = postgresql"),
+            (
+                "store = postgresql\nconninfo = x\ndb = /a\n",
+                3,
+                "store = sqlite",
+            ),
+            ("key =\n", 1, "no value"),
+        ] {
+            match p(text) {
+                Err(ConfigError::Line {
+                    line: l, message, ..
+                }) => {
+                    assert_eq!(l, line, "{text:?}");
+                    assert!(message.contains(words), "{text:?}: {message}");
+                }
+                other => panic!("{text:?}: {other:?}"),
+            }
+        }
+        let e = p("store = postgresql\n").unwrap_err().to_string();
+        assert!(e.contains("needs a conninfo line"), "{e}");
+    }
+}

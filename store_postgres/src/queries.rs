@@ -1,0 +1,482 @@
+//! All SQL of the PostgreSQL backend: core's `Store` and `Writer` over one
+//! connection. Rows arrive as text and are decoded into core's types here.
+
+use crate::conn::{Conn, Rows};
+use crate::{hex, PgStore};
+use apppass_core::policy::Scope;
+use apppass_core::store::{
+    Candidate, Credential, Event, EventKind, Fingerprint, Finish, Key, LastUse, NewPassword,
+    Password, Revocation, Snapshot, Store, StoreError, WriteError, Writer,
+};
+
+const PASSWORD_COLUMNS: &str =
+    "id, username, label, services, created_at, expires_at, revoked_at, \
+     revoked_reason, last_used_at, last_used_service, last_used_rhost";
+
+/// A value the schema guarantees but the server did not send as expected.
+fn malformed(target: &str, what: &str) -> StoreError {
+    StoreError::Corrupt {
+        target: target.into(),
+        source: format!("unexpected value in {what}").into(),
+    }
+}
+
+struct Cells<'a> {
+    row: &'a [Option<String>],
+    target: &'a str,
+}
+
+impl Cells<'_> {
+    fn text(&self, i: usize) -> Result<Option<String>, StoreError> {
+        self.row
+            .get(i)
+            .cloned()
+            .ok_or_else(|| malformed(self.target, "a row"))
+    }
+    fn req_text(&self, i: usize) -> Result<String, StoreError> {
+        self.text(i)?.ok_or_else(|| malformed(self.target, "a row"))
+    }
+    fn int(&self, i: usize) -> Result<Option<i64>, StoreError> {
+        self.text(i)?
+            .map(|v| v.parse().map_err(|_| malformed(self.target, "a number")))
+            .transpose()
+    }
+    fn req_int(&self, i: usize) -> Result<i64, StoreError> {
+        self.int(i)?.ok_or_else(|| malformed(self.target, "a row"))
+    }
+    fn bytes(&self, i: usize) -> Result<Option<Vec<u8>>, StoreError> {
+        self.text(i)?
+            .map(|v| hex::decode(&v).ok_or_else(|| malformed(self.target, "a bytea")))
+            .transpose()
+    }
+}
+
+fn password(c: &Cells<'_>) -> Result<Password, StoreError> {
+    let revoked = match c.int(6)? {
+        Some(at) => Some(Revocation {
+            at,
+            reason: c.text(7)?,
+        }),
+        None => None,
+    };
+    let last_used = match c.int(8)? {
+        Some(at) => Some(LastUse {
+            at,
+            service: c.text(9)?,
+            rhost: c.text(10)?,
+        }),
+        None => None,
+    };
+    Ok(Password {
+        id: c.req_int(0)?,
+        user: c.req_text(1)?,
+        label: c.req_text(2)?,
+        scope: Scope::decode(&c.req_text(3)?),
+        created_at: c.req_int(4)?,
+        expires_at: c.int(5)?,
+        revoked,
+        last_used,
+    })
+}
+
+fn credential(c: &Cells<'_>, at: usize) -> Result<Option<Credential>, StoreError> {
+    let Some(phc) = c.text(at)? else {
+        return Ok(None);
+    };
+    let tag = c.req_int(at + 1)?;
+    Ok(Some(Credential {
+        phc,
+        tag: u16::try_from(tag).map_err(|_| malformed(c.target, "a tag"))?,
+        tag_salt: c
+            .bytes(at + 2)?
+            .ok_or_else(|| malformed(c.target, "a tag"))?,
+    }))
+}
+
+fn event(c: &Cells<'_>) -> Result<(String, Event), StoreError> {
+    let name = c.req_text(2)?;
+    let kind = EventKind::parse(&name).ok_or_else(|| malformed(c.target, "an event name"))?;
+    Ok((
+        c.req_text(0)?,
+        Event {
+            at: c.req_int(1)?,
+            kind,
+            password_id: c.int(3)?,
+            label: c.text(4)?,
+            reason: c.text(5)?,
+        },
+    ))
+}
+
+fn fingerprint_of(bytes: Vec<u8>, target: &str) -> Result<Fingerprint, StoreError> {
+    bytes
+        .try_into()
+        .map_err(|_| malformed(target, "a fingerprint"))
+}
+
+fn each<T>(
+    rows: Rows,
+    target: &str,
+    f: impl Fn(&Cells<'_>) -> Result<T, StoreError>,
+) -> Result<Vec<T>, StoreError> {
+    rows.0.iter().map(|row| f(&Cells { row, target })).collect()
+}
+
+fn unrevoked(conn: &mut Conn, user: &str) -> Result<Vec<Password>, StoreError> {
+    let rows = conn.exec(
+        &format!(
+            "SELECT {PASSWORD_COLUMNS} FROM apppass.passwords
+             WHERE username = $1 AND revoked_at IS NULL ORDER BY id"
+        ),
+        &[Some(user)],
+    )?;
+    let target = conn.target.clone();
+    each(rows, &target, password)
+}
+
+fn setting(conn: &mut Conn, name: &str) -> Result<Option<i64>, StoreError> {
+    let rows = conn.exec(
+        "SELECT value FROM apppass.settings WHERE name = $1",
+        &[Some(name)],
+    )?;
+    let target = conn.target.clone();
+    Ok(each(rows, &target, |c| c.req_int(0))?.into_iter().next())
+}
+
+fn fingerprint(conn: &mut Conn, user: &str) -> Result<Option<Fingerprint>, StoreError> {
+    let rows = conn.exec(
+        "SELECT fingerprint FROM apppass.fingerprints WHERE username = $1",
+        &[Some(user)],
+    )?;
+    let target = conn.target.clone();
+    each(rows, &target, |c| {
+        fingerprint_of(c.bytes(0)?.unwrap_or_default(), c.target)
+    })
+    .map(|v| v.into_iter().next())
+}
+
+impl Store for PgStore {
+    fn describe(&self) -> String {
+        self.target.clone()
+    }
+
+    fn key(&self) -> &Key {
+        &self.key
+    }
+
+    fn candidates(&mut self, user: &str) -> Result<Vec<Candidate>, StoreError> {
+        let conn = self.conn()?;
+        let rows = conn.exec(
+            "SELECT id, label, services, expires_at, last_used_at, phc, tag, tag_salt
+             FROM apppass.passwords WHERE username = $1 AND revoked_at IS NULL",
+            &[Some(user)],
+        )?;
+        let target = conn.target.clone();
+        each(rows, &target, |c| {
+            Ok(Candidate {
+                id: c.req_int(0)?,
+                label: c.req_text(1)?,
+                scope: Scope::decode(&c.req_text(2)?),
+                expires_at: c.int(3)?,
+                last_used_at: c.int(4)?,
+                credential: credential(c, 5)?.ok_or_else(|| malformed(c.target, "a password"))?,
+            })
+        })
+    }
+
+    fn fingerprint(&mut self, user: &str) -> Result<Option<Fingerprint>, StoreError> {
+        fingerprint(self.conn()?, user)
+    }
+
+    fn record_use(&mut self, id: i64, used: &LastUse) -> Result<(), StoreError> {
+        let conn = self.conn()?;
+        conn.exec(
+            "SELECT apppass.record_use($1::bigint, $2::bigint, $3, $4)",
+            &[
+                Some(&id.to_string()),
+                Some(&used.at.to_string()),
+                used.service.as_deref(),
+                used.rhost.as_deref(),
+            ],
+        )
+        .map(drop)
+    }
+
+    fn passwords(&mut self, user: Option<&str>) -> Result<Vec<Password>, StoreError> {
+        let conn = self.conn()?;
+        let rows = conn.exec(
+            &format!(
+                "SELECT {PASSWORD_COLUMNS} FROM apppass.passwords
+                 WHERE $1::text IS NULL OR username = $1 ORDER BY username, id"
+            ),
+            &[user],
+        )?;
+        let target = conn.target.clone();
+        each(rows, &target, password)
+    }
+
+    fn events(&mut self, user: &str) -> Result<Vec<Event>, StoreError> {
+        let conn = self.conn()?;
+        let rows = conn.exec(
+            "SELECT username, at, event, password_id, label, reason FROM apppass.events
+             WHERE username = $1 ORDER BY at, id",
+            &[Some(user)],
+        )?;
+        let target = conn.target.clone();
+        Ok(each(rows, &target, event)?
+            .into_iter()
+            .map(|(_, e)| e)
+            .collect())
+    }
+
+    fn setting(&mut self, name: &str) -> Result<Option<i64>, StoreError> {
+        setting(self.conn()?, name)
+    }
+
+    fn fingerprinted_users(&mut self) -> Result<Vec<String>, StoreError> {
+        let conn = self.conn()?;
+        let rows = conn.exec(
+            "SELECT username FROM apppass.fingerprints ORDER BY username",
+            &[],
+        )?;
+        let target = conn.target.clone();
+        each(rows, &target, |c| c.req_text(0))
+    }
+
+    fn snapshot(&mut self) -> Result<Snapshot, StoreError> {
+        let conn = self.conn()?;
+        let target = conn.target.clone();
+        // One repeatable-read transaction: a consistent picture.
+        conn.exec("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", &[])?;
+        let result = (|| {
+            let mut snap = Snapshot::default();
+            let rows = conn.exec(
+                &format!(
+                    "SELECT {PASSWORD_COLUMNS}, phc, tag, tag_salt FROM apppass.passwords ORDER BY id"
+                ),
+                &[],
+            )?;
+            snap.passwords = each(rows, &target, |c| Ok((password(c)?, credential(c, 11)?)))?;
+            let rows = conn.exec(
+                "SELECT username, at, event, password_id, label, reason FROM apppass.events ORDER BY id",
+                &[],
+            )?;
+            snap.events = each(rows, &target, event)?;
+            let rows = conn.exec(
+                "SELECT username, fingerprint, taken_at FROM apppass.fingerprints ORDER BY username",
+                &[],
+            )?;
+            snap.fingerprints = each(rows, &target, |c| {
+                Ok((
+                    c.req_text(0)?,
+                    fingerprint_of(c.bytes(1)?.unwrap_or_default(), c.target)?,
+                    c.req_int(2)?,
+                ))
+            })?;
+            let rows = conn.exec(
+                "SELECT name, value FROM apppass.settings ORDER BY name",
+                &[],
+            )?;
+            snap.settings = each(rows, &target, |c| Ok((c.req_text(0)?, c.req_int(1)?)))?;
+            Ok(snap)
+        })();
+        let _ = conn.exec("COMMIT", &[]);
+        result
+    }
+
+    fn write(
+        &mut self,
+        user: Option<&str>,
+        work: &mut dyn FnMut(&mut dyn Writer) -> Result<Finish, StoreError>,
+    ) -> Result<(), WriteError> {
+        let conn = self.conn()?;
+        conn.exec("BEGIN", &[])?;
+        let body = (|| {
+            // Writers for one user take turns, so rules read inside the
+            // transaction (the limit, unique labels) hold at commit.
+            match user {
+                Some(u) => conn.exec(
+                    "SELECT pg_advisory_xact_lock(1095782487, hashtext($1))",
+                    &[Some(u)],
+                )?,
+                None => conn.exec("SELECT pg_advisory_xact_lock(1095782487, 0)", &[])?,
+            };
+            let mut writer = PgWriter { conn: &mut *conn };
+            work(&mut writer)
+        })();
+        match body {
+            Ok(Finish::Commit) => conn
+                .exec("COMMIT", &[])
+                .map(drop)
+                .map_err(WriteError::Commit),
+            Ok(Finish::Rollback) => {
+                conn.exec("ROLLBACK", &[])?;
+                Ok(())
+            }
+            Err(e) => {
+                let _ = conn.exec("ROLLBACK", &[]);
+                Err(WriteError::Store(e))
+            }
+        }
+    }
+}
+
+struct PgWriter<'a> {
+    conn: &'a mut Conn,
+}
+
+impl Writer for PgWriter<'_> {
+    fn unrevoked(&mut self, user: &str) -> Result<Vec<Password>, StoreError> {
+        unrevoked(self.conn, user)
+    }
+
+    fn setting(&mut self, name: &str) -> Result<Option<i64>, StoreError> {
+        setting(self.conn, name)
+    }
+
+    fn fingerprint(&mut self, user: &str) -> Result<Option<Fingerprint>, StoreError> {
+        fingerprint(self.conn, user)
+    }
+
+    fn insert_password(&mut self, new: &NewPassword) -> Result<i64, StoreError> {
+        let rows = self.conn.exec(
+            "INSERT INTO apppass.passwords
+                (username, label, services, created_at, expires_at, phc, tag, tag_salt)
+             VALUES ($1, $2, $3, $4::bigint, $5::bigint, $6, $7::integer, $8::bytea)
+             RETURNING id",
+            &[
+                Some(&new.user),
+                Some(&new.label),
+                Some(&new.scope.encode()),
+                Some(&new.created_at.to_string()),
+                new.expires_at.map(|e| e.to_string()).as_deref(),
+                Some(&new.credential.phc),
+                Some(&new.credential.tag.to_string()),
+                Some(&hex::encode(&new.credential.tag_salt)),
+            ],
+        )?;
+        let target = self.conn.target.clone();
+        each(rows, &target, |c| c.req_int(0))?
+            .into_iter()
+            .next()
+            .ok_or_else(|| malformed(&target, "a new ID"))
+    }
+
+    fn add_event(&mut self, user: &str, e: &Event) -> Result<(), StoreError> {
+        self.conn
+            .exec(
+                "INSERT INTO apppass.events (username, at, event, password_id, label, reason)
+                 VALUES ($1, $2::bigint, $3, $4::bigint, $5, $6)",
+                &[
+                    Some(user),
+                    Some(&e.at.to_string()),
+                    Some(e.kind.as_str()),
+                    e.password_id.map(|i| i.to_string()).as_deref(),
+                    e.label.as_deref(),
+                    e.reason.as_deref(),
+                ],
+            )
+            .map(drop)
+    }
+
+    fn revoke(
+        &mut self,
+        user: &str,
+        id: i64,
+        at: i64,
+        reason: &str,
+        kind: EventKind,
+    ) -> Result<(), StoreError> {
+        self.conn
+            .exec(
+                "SELECT apppass.revoke($1, $2::bigint, $3::bigint, $4, $5)",
+                &[
+                    Some(user),
+                    Some(&id.to_string()),
+                    Some(&at.to_string()),
+                    Some(reason),
+                    Some(kind.as_str()),
+                ],
+            )
+            .map(drop)
+    }
+
+    fn set_fingerprint(&mut self, user: &str, fp: &Fingerprint, at: i64) -> Result<(), StoreError> {
+        self.conn
+            .exec(
+                "SELECT apppass.set_fingerprint($1, $2::bytea, $3::bigint)",
+                &[Some(user), Some(&hex::encode(fp)), Some(&at.to_string())],
+            )
+            .map(drop)
+    }
+
+    fn forget_fingerprint(&mut self, user: &str) -> Result<(), StoreError> {
+        self.conn
+            .exec("SELECT apppass.forget_fingerprint($1)", &[Some(user)])
+            .map(drop)
+    }
+
+    fn set_setting(&mut self, name: &str, value: i64) -> Result<(), StoreError> {
+        self.conn
+            .exec(
+                "INSERT INTO apppass.settings (name, value) VALUES ($1, $2::bigint)
+                 ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+                &[Some(name), Some(&value.to_string())],
+            )
+            .map(drop)
+    }
+
+    fn restore_password(
+        &mut self,
+        p: &Password,
+        cred: Option<&Credential>,
+    ) -> Result<(), StoreError> {
+        let n = |v: Option<i64>| v.map(|x| x.to_string());
+        self.conn.exec(
+            "INSERT INTO apppass.passwords (id, username, label, services, created_at,
+                    expires_at, phc, tag, tag_salt, revoked_at, revoked_reason,
+                    last_used_at, last_used_service, last_used_rhost)
+                 VALUES ($1::bigint, $2, $3, $4, $5::bigint, $6::bigint, $7, $8::integer,
+                    $9::bytea, $10::bigint, $11, $12::bigint, $13, $14)",
+            &[
+                Some(&p.id.to_string()),
+                Some(&p.user),
+                Some(&p.label),
+                Some(&p.scope.encode()),
+                Some(&p.created_at.to_string()),
+                n(p.expires_at).as_deref(),
+                cred.as_ref().map(|c| c.phc.as_str()),
+                cred.as_ref().map(|c| c.tag.to_string()).as_deref(),
+                cred.as_ref().map(|c| hex::encode(&c.tag_salt)).as_deref(),
+                n(p.revoked.as_ref().map(|r| r.at)).as_deref(),
+                p.revoked.as_ref().and_then(|r| r.reason.as_deref()),
+                n(p.last_used.as_ref().map(|u| u.at)).as_deref(),
+                p.last_used.as_ref().and_then(|u| u.service.as_deref()),
+                p.last_used.as_ref().and_then(|u| u.rhost.as_deref()),
+            ],
+        )?;
+        // New IDs continue after the imported ones.
+        self.conn.exec(
+            "SELECT setval(pg_get_serial_sequence('apppass.passwords', 'id'),
+                           GREATEST((SELECT max(id) FROM apppass.passwords), 1))",
+            &[],
+        )?;
+        Ok(())
+    }
+
+    fn is_empty(&mut self) -> Result<bool, StoreError> {
+        let rows = self.conn.exec(
+            "SELECT NOT EXISTS (SELECT 1 FROM apppass.passwords)
+                AND NOT EXISTS (SELECT 1 FROM apppass.events)
+                AND NOT EXISTS (SELECT 1 FROM apppass.fingerprints)
+                AND NOT EXISTS (SELECT 1 FROM apppass.settings)",
+            &[],
+        )?;
+        Ok(rows
+            .0
+            .first()
+            .and_then(|r| r.first().cloned().flatten())
+            .as_deref()
+            == Some("t"))
+    }
+}
