@@ -24,6 +24,8 @@ Examples:
   echo abcd-efgh-ijkl-mnop | apppass verify alice --service imap
   apppass backup /root/apppass-backup/apppass.db
   apppass restore /root/apppass-backup/apppass.db
+  apppass export /root/apppass-export.json
+  apppass --config /etc/apppass/postgresql.conf import /root/apppass-export.json
 
 Exit status: 0 success, 1 the thing asked about does not hold (verify failed, \
 no such password), 2 usage error (bad flag, label, expiry, limit reached, user \
@@ -32,15 +34,17 @@ refused, the new password could not be written out), 3 store unavailable or refu
 #[derive(Parser, Debug)]
 #[command(name = "apppass", version, about = ABOUT, long_about = LONG_ABOUT, after_help = AFTER_HELP)]
 pub struct Cli {
-    /// The store; the key file is `key` in the same directory
-    #[arg(
-        long,
-        global = true,
-        env = "APPPASS_DB",
-        value_name = "PATH",
-        default_value = apppass_core::module_args::DEFAULT_DB
-    )]
-    pub db: PathBuf,
+    /// An SQLite store at PATH (the key file is `key` in the same
+    /// directory), whatever the configuration file says [default:
+    /// /var/lib/apppass/apppass.db unless the configuration file names
+    /// another store]
+    #[arg(long, global = true, env = "APPPASS_DB", value_name = "PATH")]
+    pub db: Option<PathBuf>,
+
+    /// The configuration file naming the store (SQLite or PostgreSQL)
+    /// [default: /etc/apppass/apppass.conf when it exists]
+    #[arg(long, global = true, env = "APPPASS_CONFIG", value_name = "PATH")]
+    pub config: Option<PathBuf>,
 
     /// Dovecot configuration whose auth cache is flushed after a change
     #[arg(
@@ -103,7 +107,8 @@ the limit of active passwords per user (default 25); `config max-active N` chang
         long_about = "Write a consistent copy of the store to FILE through SQLite's online \
 backup, and the key file as `key` beside it. Neither is overwritten, and neither is written \
 through a symbolic link. Restoring a backup brings back passwords revoked after it was taken: \
-revoke them again after a restore."
+revoke them again after a restore. For an SQLite store; back up a PostgreSQL store with \
+pg_dump (or apppass export) and its key file."
     )]
     Backup(BackupArgs),
 
@@ -119,6 +124,24 @@ revoked since the backup was taken are active again: the command lists them, wit
 that revokes them."
     )]
     Restore(RestoreArgs),
+
+    /// Write the whole store (hashes included) as JSON to a new file, 0600
+    #[command(
+        long_about = "Write every password (with its hash, so it keeps working), the history, the primary-password fingerprints and the settings to FILE as JSON, mode 0600. FILE must not exist. The key is not in it: copy the key file beside the store you import into. Works for every kind of store; with `apppass import` it moves a store from SQLite to PostgreSQL or back."
+    )]
+    Export(TransferArgs),
+
+    /// Load an export into an empty store (SQLite or PostgreSQL)
+    #[command(
+        long_about = "Load FILE, written by apppass export, into the configured store, which must be empty (just made with apppass init), in one transaction: IDs, hashes, history, fingerprints and settings come across unchanged. Copy the old store's key file beside the new store first (or run init there with that key in place): the fingerprints were made with it."
+    )]
+    Import(TransferArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct TransferArgs {
+    /// The export file
+    pub file: PathBuf,
 }
 
 #[derive(Args, Debug)]

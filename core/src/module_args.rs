@@ -3,27 +3,20 @@
 use std::fmt;
 use std::path::PathBuf;
 
-pub const DEFAULT_DB: &str = "/var/lib/apppass/apppass.db";
+pub const DEFAULT_DB: &str = crate::config::DEFAULT_DB;
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct ModuleArgs {
-    pub db: PathBuf,
+    /// `db=PATH`: SQLite at PATH, whatever the configuration file says.
+    pub db: Option<PathBuf>,
+    /// `config=PATH`: the configuration file (default: /etc/apppass/apppass.conf
+    /// when it exists).
+    pub config: Option<PathBuf>,
     pub debug: bool,
     /// `use_first_pass`: never prompt. `try_first_pass` is what
     /// `pam_get_authtok` does by default; both are read by libpam itself.
     pub use_first_pass: bool,
     pub try_first_pass: bool,
-}
-
-impl Default for ModuleArgs {
-    fn default() -> Self {
-        Self {
-            db: PathBuf::from(DEFAULT_DB),
-            debug: false,
-            use_first_pass: false,
-            try_first_pass: false,
-        }
-    }
 }
 
 /// An argument the module does not understand, escaped for the log.
@@ -38,25 +31,27 @@ impl fmt::Display for ArgError {
 
 pub fn parse(args: &[&[u8]]) -> Result<ModuleArgs, ArgError> {
     let mut out = ModuleArgs::default();
-    let mut seen_db = false;
     for &arg in args {
         let shown = crate::escape::for_log(arg);
+        let path_arg = |name: &str, slot: &Option<PathBuf>| -> Result<PathBuf, ArgError> {
+            if slot.is_some() {
+                return Err(ArgError(format!("{name}= given twice ({shown})")));
+            }
+            let path = std::str::from_utf8(&arg[name.len() + 1..])
+                .map_err(|_| ArgError(format!("{name}= path is not UTF-8 ({shown})")))?;
+            if !path.starts_with('/') {
+                return Err(ArgError(format!(
+                    "{name}= needs an absolute path ({shown})"
+                )));
+            }
+            Ok(PathBuf::from(path))
+        };
         match arg {
             b"debug" => out.debug = true,
             b"use_first_pass" => out.use_first_pass = true,
             b"try_first_pass" => out.try_first_pass = true,
-            _ if arg.starts_with(b"db=") => {
-                if seen_db {
-                    return Err(ArgError(format!("db= given twice ({shown})")));
-                }
-                seen_db = true;
-                let path = std::str::from_utf8(&arg[3..])
-                    .map_err(|_| ArgError(format!("db= path is not UTF-8 ({shown})")))?;
-                if !path.starts_with('/') {
-                    return Err(ArgError(format!("db= needs an absolute path ({shown})")));
-                }
-                out.db = PathBuf::from(path);
-            }
+            _ if arg.starts_with(b"db=") => out.db = Some(path_arg("db", &out.db)?),
+            _ if arg.starts_with(b"config=") => out.config = Some(path_arg("config", &out.config)?),
             _ => return Err(ArgError(format!("unknown module argument '{shown}'"))),
         }
     }
@@ -71,7 +66,9 @@ mod tests {
     fn defaults_and_known_arguments() {
         assert_eq!(parse(&[]).unwrap(), ModuleArgs::default());
         let a = parse(&[b"db=/srv/a.db", b"debug", b"use_first_pass"]).unwrap();
-        assert_eq!(a.db, PathBuf::from("/srv/a.db"));
+        assert_eq!(a.db, Some(PathBuf::from("/srv/a.db")));
+        let c = parse(&[b"config=/etc/apppass/other.conf"]).unwrap();
+        assert_eq!(c.config, Some(PathBuf::from("/etc/apppass/other.conf")));
         assert!(a.debug && a.use_first_pass && !a.try_first_pass);
         assert!(parse(&[b"try_first_pass"]).unwrap().try_first_pass);
     }
@@ -81,8 +78,9 @@ mod tests {
         use rand::rngs::StdRng;
         use rand::{Rng, SeedableRng};
         let mut rng = StdRng::seed_from_u64(3);
-        let pieces: [&[u8]; 8] = [
+        let pieces: [&[u8]; 9] = [
             b"db=",
+            b"config=",
             b"/",
             b"debug",
             b"use_first_pass",
@@ -111,6 +109,8 @@ mod tests {
         assert!(parse(&[b"db=relative.db"]).is_err());
         assert!(parse(&[b"db="]).is_err());
         assert!(parse(&[b"db=/a", b"db=/b"]).is_err());
+        assert!(parse(&[b"config=etc/x"]).is_err());
+        assert!(parse(&[b"config=/a", b"config=/b"]).is_err());
         assert!(parse(&[b"nullok"]).is_err());
         assert!(parse(&[b"DEBUG"]).is_err());
         let e = parse(&[b"x\n"]).unwrap_err();

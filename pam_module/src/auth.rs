@@ -59,14 +59,7 @@ pub fn authenticate(pamh: &mut PamHandle, args: &[&CStr]) -> PamResultCode {
     let rhost = items::rhost(pamh).map(|r| String::from_utf8_lossy(r).into_owned());
     let mut store = match crate::store::open(&opts) {
         Ok(s) => s,
-        Err(e) => {
-            ffi::syslog(
-                pamh,
-                priority(e.is_corruption()),
-                &crate::store::message(&e),
-            );
-            return PamResultCode::PAM_AUTHINFO_UNAVAIL;
-        }
+        Err(e) => return e.report(pamh, ""),
     };
     let req = LoginRequest {
         user: user_str,
@@ -83,10 +76,10 @@ pub fn authenticate(pamh: &mut PamHandle, args: &[&CStr]) -> PamResultCode {
         &mut MappedMemory::default(),
         &SystemShadow,
     );
+    let db = store.describe();
     drop(store);
     if opts.debug {
         let us = started.elapsed().as_micros();
-        let db = opts.db.display();
         let msg = format!(
             "user={} service={}: store {db} decided in {us} us",
             attempt.user, attempt.service

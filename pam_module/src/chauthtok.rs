@@ -6,6 +6,7 @@
 use crate::auth::parse_args;
 use crate::ffi::{self, LOG_DEBUG, LOG_ERR, LOG_NOTICE};
 use crate::items;
+use crate::store::OpenError;
 use apppass_core::escape::for_log;
 use apppass_core::fingerprint::{Primary, Shadow, ShadowSource};
 use apppass_core::login::wipe;
@@ -96,12 +97,8 @@ pub fn chauthtok(pamh: &mut PamHandle, args: &[&CStr], flags: PamFlag) -> PamRes
     }
     let mut store = match crate::store::open(&opts) {
         Ok(s) => s,
-        Err(StoreError::Missing { .. }) => return PamResultCode::PAM_IGNORE,
-        Err(e) => {
-            let msg = format!("cannot revoke app passwords: {}", crate::store::message(&e));
-            ffi::syslog(pamh, LOG_ERR, &msg);
-            return PamResultCode::PAM_AUTHINFO_UNAVAIL;
-        }
+        Err(OpenError::Store(StoreError::Missing { .. })) => return PamResultCode::PAM_IGNORE,
+        Err(e) => return e.report(pamh, "cannot revoke app passwords: "),
     };
     match wipe(store.as_mut(), &user, items::now()) {
         Ok(0) => PamResultCode::PAM_IGNORE,

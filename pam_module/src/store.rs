@@ -1,23 +1,59 @@
-//! Opening the store the module's arguments name, and telling the
-//! administrator, in the module's own terms, what to change when it fails.
+//! Opening the store the module's arguments name (through the
+//! configuration file), and telling the administrator, in the module's own
+//! terms, what to change when it fails.
 
+use crate::ffi::{self, LOG_ALERT, LOG_ERR};
+use apppass_core::config::{self, ConfigError};
 use apppass_core::module_args::ModuleArgs;
 use apppass_core::store::{Hint, Opener, Store, StoreError};
 use apppass_core::sys;
-use apppass_store_sqlite::SqliteStore;
+use pam::constants::PamResultCode;
 
-pub fn open(opts: &ModuleArgs) -> Result<Box<dyn Store>, StoreError> {
-    Ok(Box::new(SqliteStore::open(
-        &opts.db,
-        sys::euid(),
-        Opener::Module,
-    )?))
+/// Why the module could not get a store.
+pub enum OpenError {
+    /// The configuration file is unusable: a setup error (PAM_SERVICE_ERR).
+    Config(ConfigError),
+    /// The store is unavailable or refused (PAM_AUTHINFO_UNAVAIL).
+    Store(StoreError),
+}
+
+pub fn open(opts: &ModuleArgs) -> Result<Box<dyn Store>, OpenError> {
+    let euid = sys::euid();
+    let choice = config::resolve(opts.config.as_deref(), opts.db.as_deref(), euid)
+        .map_err(OpenError::Config)?;
+    apppass_stores::open(&choice, euid, Opener::Module).map_err(OpenError::Store)
+}
+
+impl OpenError {
+    /// Logs why (LOG_ERR, LOG_ALERT for corruption), prefixed by `context`,
+    /// and returns the PAM code that fails closed.
+    pub fn report(&self, pamh: &pam::module::PamHandle, context: &str) -> PamResultCode {
+        match self {
+            OpenError::Config(e) => {
+                ffi::syslog(
+                    pamh,
+                    LOG_ERR,
+                    &format!("{context}unusable configuration: {e}"),
+                );
+                PamResultCode::PAM_SERVICE_ERR
+            }
+            OpenError::Store(e) => {
+                let level = if e.is_corruption() {
+                    LOG_ALERT
+                } else {
+                    LOG_ERR
+                };
+                ffi::syslog(pamh, level, &format!("{context}{}", message(e)));
+                PamResultCode::PAM_AUTHINFO_UNAVAIL
+            }
+        }
+    }
 }
 
 /// The error's sentence, with what to change in the PAM file where that helps.
 pub fn message(e: &StoreError) -> String {
     match e.hint() {
-        Some(Hint::PointAtStore) => format!("{e}; point db= at the right store"),
+        Some(Hint::PointAtStore) => format!("{e}; point db= or config= at the right store"),
         Some(Hint::Privilege) => {
             format!("{e}; the service must run as root or as the store's owner")
         }

@@ -40,6 +40,9 @@ pub struct Fixture {
     pub confdir: PathBuf,
     pub db: PathBuf,
     pub module: PathBuf,
+    /// A configuration file naming the store (PostgreSQL): the CLI gets
+    /// `--config` and PAM files `config=` instead of the SQLite path.
+    pub config: Option<PathBuf>,
 }
 
 impl Fixture {
@@ -78,7 +81,29 @@ impl Fixture {
             confdir,
             db,
             module,
+            config: None,
         }
+    }
+
+    /// A host whose store is the PostgreSQL database `login`/`admin`
+    /// connect to, with the key at `key` (shared by every host of that
+    /// store), initialised through the CLI.
+    pub fn postgres(login: &str, admin: &str, key: &Path) -> Self {
+        let mut f = Self::uninitialised();
+        let conf = f.dir.path().join("apppass.conf");
+        std::fs::write(
+            &conf,
+            format!(
+                "# written by the tests\nstore = postgresql\nconninfo = {login}\nadmin_conninfo = {admin}\nkey = {}\n",
+                key.display()
+            ),
+        )
+        .unwrap();
+        std::fs::set_permissions(&conf, std::fs::Permissions::from_mode(0o600)).unwrap();
+        f.config = Some(conf);
+        let out = f.apppass(&["init"]);
+        assert!(out.status.success(), "init: {}", stderr(&out));
+        f
     }
 
     /// Writes a PAM service file from `lines` (see [`Fixture::expand`]).
@@ -90,8 +115,12 @@ impl Fixture {
     /// store's paths. The `@` keeps them from matching inside a path: a
     /// random directory name such as `apppass-e2e-6SzDBS` holds `DB`.
     pub fn expand(&self, lines: &str) -> String {
+        let lines = match &self.config {
+            Some(conf) => lines.replace("db=@DB@", &format!("config={}", conf.display())),
+            None => lines.to_string(),
+        };
         fill_in(
-            lines,
+            &lines,
             &self.module.display().to_string(),
             &self.db.display().to_string(),
         )
@@ -111,11 +140,16 @@ impl Fixture {
 
     pub fn apppass_stdin(&self, args: &[&str], stdin: &[u8]) -> Output {
         use std::io::Write;
+        let (flag, store) = match &self.config {
+            Some(conf) => ("--config", conf),
+            None => ("--db", &self.db),
+        };
         let mut child = Command::new(apppass_bin())
-            .arg("--db")
-            .arg(&self.db)
+            .arg(flag)
+            .arg(store)
             .args(args)
             .env_remove("APPPASS_DB")
+            .env_remove("APPPASS_CONFIG")
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())

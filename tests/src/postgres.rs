@@ -257,6 +257,29 @@ hostssl replication replicator 127.0.0.1/32 scram-sha-256
         String::from_utf8_lossy(&out.stdout).trim().to_string()
     }
 
+    /// `psql_db` that may fail (a standby still catching up): `None` then.
+    pub fn psql_db_try(&self, db: &str, sql: &str) -> Option<String> {
+        let out = as_server_user("psql")
+            .args(["-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-h"])
+            .arg(&self.dir)
+            .args([
+                "-p",
+                &self.port.to_string(),
+                "-U",
+                "postgres",
+                "-d",
+                db,
+                "-c",
+                sql,
+            ])
+            .stdin(Stdio::null())
+            .output()
+            .ok()?;
+        out.status
+            .success()
+            .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
+    }
+
     /// Runs SQL as `role` over TLS; the whole output, failure or not.
     pub fn psql_as(&self, role: &str, password: &str, db: &str, sql: &str) -> Output {
         Command::new(Path::new(BIN).join("psql"))
@@ -323,7 +346,7 @@ hostssl replication replicator 127.0.0.1/32 scram-sha-256
         let mut pg = as_server_user("pg_basebackup");
         pg.args(["-D"])
             .arg(&data)
-            .args(["-R", "-X", "stream", "-d"])
+            .args(["-R", "-X", "stream", "-c", "fast", "-d"])
             .arg(format!(
                 "host=127.0.0.1 port={} user=replicator password={REPLICATION_PASSWORD} sslmode=verify-full sslrootcert={}",
                 self.port,
@@ -393,4 +416,22 @@ pub fn sweep() {
             .status();
         let _ = std::fs::remove_dir_all(e.path());
     }
+}
+
+/// One cluster for a whole test process (each test its own database).
+pub fn shared() -> &'static Cluster {
+    static CLUSTER: std::sync::OnceLock<Cluster> = std::sync::OnceLock::new();
+    CLUSTER.get_or_init(Cluster::start)
+}
+
+/// A fresh database of the shared cluster, for one test.
+pub fn fresh_database() -> String {
+    static N: AtomicU32 = AtomicU32::new(0);
+    let db = format!(
+        "t{}_{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::SeqCst)
+    );
+    shared().create_database(&db);
+    db
 }

@@ -178,3 +178,68 @@ fn bad_arguments_and_refused_stores_are_logged_with_path_and_mode() {
         .expect("corruption logged");
     assert!(alert.starts_with("<81>"), "LOG_ALERT: {alert}");
 }
+
+#[test]
+fn postgresql_failures_name_the_server_never_the_conninfo_and_config_errors_name_the_line() {
+    let test =
+        "postgresql_failures_name_the_server_never_the_conninfo_and_config_errors_name_the_line";
+    if !require_root(test) || !sandbox_works(test) {
+        return;
+    }
+    use apppass_e2e::postgres;
+    let cluster = postgres::shared();
+    let db = postgres::fresh_database();
+    let keydir = tempfile::tempdir().unwrap();
+    let key = keydir.path().join("key");
+    let f = Fixture::postgres(
+        &cluster.login_conninfo(&db),
+        &cluster.admin_conninfo(&db),
+        &key,
+    );
+    let pw = f.generate("gina@example.org", &["mail"], "Phone");
+    f.service(
+        "mail",
+        "auth sufficient @MODULE@ db=@DB@ debug\nauth requisite pam_deny.so\naccount sufficient @MODULE@ db=@DB@\n",
+    );
+    let mut lines = captured(&f, "gina@example.org", &pw, "x");
+    let conf = f.config.clone().unwrap();
+    let good = std::fs::read_to_string(&conf).unwrap();
+    // The login role's password is wrong now.
+    std::fs::write(
+        &conf,
+        good.replace(postgres::LOGIN_PASSWORD, "Wrong-Secret-42"),
+    )
+    .unwrap();
+    let refused = captured(&f, "gina@example.org", &pw, "x");
+    assert!(
+        refused
+            .iter()
+            .any(|l| l.starts_with("<83>") && l.contains(&format!("127.0.0.1:{}", cluster.port))),
+        "the unreachable store is logged with host and port: {refused:?}"
+    );
+    lines.extend(refused);
+    // A bad line in the file: LOG_ERR naming file and line.
+    std::fs::write(&conf, format!("{good}colour = blue\n")).unwrap();
+    let bad = captured(&f, "gina@example.org", &pw, "x");
+    let line_no = good.lines().count() + 1;
+    assert!(
+        bad.iter().any(|l| l.starts_with("<83>")
+            && l.contains(&conf.display().to_string())
+            && l.contains(&format!("line {line_no}"))
+            && l.contains("unknown key 'colour'")),
+        "{bad:?}"
+    );
+    lines.extend(bad);
+    let all = lines.join("\n");
+    assert!(all.contains("authentication success"), "{all}");
+    for secret in [
+        postgres::LOGIN_PASSWORD,
+        postgres::ADMIN_PASSWORD,
+        "Wrong-Secret-42",
+        "password=",
+        "sslrootcert",
+        pw.as_str(),
+    ] {
+        assert!(!all.contains(secret), "{secret:?} reached the log: {all}");
+    }
+}

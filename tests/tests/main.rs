@@ -8,6 +8,7 @@ mod logging;
 mod long_lived;
 mod pam_stack;
 mod password_change;
+mod postgres_hosts;
 mod services;
 mod store_files;
 mod store_postgres;

@@ -9,13 +9,9 @@ use apppass_e2e::postgres::{self, Cluster};
 use apppass_store_postgres::{InitReport, PgStore};
 use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::OnceLock;
 
-/// One cluster for the whole test process; each store its own database.
 fn cluster() -> &'static Cluster {
-    static CLUSTER: OnceLock<Cluster> = OnceLock::new();
-    CLUSTER.get_or_init(Cluster::start)
+    postgres::shared()
 }
 
 pub struct Pg {
@@ -29,13 +25,7 @@ fn euid() -> u32 {
 
 impl Pg {
     pub fn new() -> Pg {
-        static N: AtomicU32 = AtomicU32::new(0);
-        let db = format!(
-            "t{}_{}",
-            std::process::id(),
-            N.fetch_add(1, Ordering::SeqCst)
-        );
-        cluster().create_database(&db);
+        let db = postgres::fresh_database();
         let keydir = tempfile::tempdir().unwrap();
         std::fs::set_permissions(keydir.path(), std::fs::Permissions::from_mode(0o700)).unwrap();
         Pg { db, keydir }

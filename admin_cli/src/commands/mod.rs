@@ -8,13 +8,16 @@ mod init;
 mod list;
 mod restore;
 mod revoke;
+mod transfer;
 mod verify;
 
 use crate::cli::{Cli, Command};
 use crate::error::CliError;
+use apppass_core::config::StoreChoice;
 use apppass_core::effects::{Effect, Effects};
 use apppass_core::store::{Opener, Store};
-use apppass_store_sqlite::SqliteStore;
+use apppass_stores::sqlite::SqliteStore;
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 pub fn dispatch(cli: &Cli) -> Result<ExitCode, CliError> {
@@ -28,19 +31,46 @@ pub fn dispatch(cli: &Cli) -> Result<ExitCode, CliError> {
         Command::Config(a) => config::run(cli, a),
         Command::Backup(a) => backup::run(cli, a),
         Command::Restore(a) => restore::run(cli, a),
+        Command::Export(a) => transfer::export(cli, a),
+        Command::Import(a) => transfer::import(cli, a),
     }
     .map(|()| ExitCode::SUCCESS)
 }
 
+/// The store `--db`, `--config` or the configuration file names.
+pub(crate) fn choice(cli: &Cli) -> Result<StoreChoice, CliError> {
+    apppass_core::config::resolve(
+        cli.config.as_deref(),
+        cli.db.as_deref(),
+        apppass_core::sys::euid(),
+    )
+    .map_err(|e| CliError::Store(format!("unusable configuration: {e}")))
+}
+
 /// The store the command line names, behind core's trait.
 pub(crate) fn open(cli: &Cli) -> Result<Box<dyn Store>, CliError> {
-    Ok(Box::new(open_sqlite(cli)?))
+    Ok(apppass_stores::open(
+        &choice(cli)?,
+        apppass_core::sys::euid(),
+        Opener::Admin,
+    )?)
+}
+
+/// The SQLite store's file, for what only an SQLite store does (backup,
+/// restore); a usage error for a PostgreSQL store.
+pub(crate) fn sqlite_path(cli: &Cli, command: &str) -> Result<PathBuf, CliError> {
+    match choice(cli)? {
+        StoreChoice::Sqlite { db, .. } => Ok(db),
+        StoreChoice::Postgres { .. } => Err(CliError::Usage(format!(
+            "'{command}' copies an SQLite store's files, and this store is PostgreSQL: back it up with pg_dump (or 'apppass export FILE') and keep its key file"
+        ))),
+    }
 }
 
 /// The SQLite store itself, for what only SQLite does (backup).
-pub(crate) fn open_sqlite(cli: &Cli) -> Result<SqliteStore, CliError> {
+pub(crate) fn open_sqlite(cli: &Cli, command: &str) -> Result<SqliteStore, CliError> {
     Ok(SqliteStore::open(
-        &cli.db,
+        &sqlite_path(cli, command)?,
         apppass_core::sys::euid(),
         Opener::Admin,
     )?)

@@ -1,16 +1,17 @@
 use crate::cli::{Cli, RestoreArgs};
 use crate::error::CliError;
 use apppass_core::escape::for_message as esc;
-use apppass_store_sqlite::SqliteStore;
+use apppass_stores::sqlite::SqliteStore;
 
 pub fn run(cli: &Cli, a: &RestoreArgs) -> Result<(), CliError> {
+    let db = super::sqlite_path(cli, "restore")?;
     let (store, report) =
-        SqliteStore::restore(&cli.db, &a.file, apppass_core::sys::euid(), super::now())?;
+        SqliteStore::restore(&db, &a.file, apppass_core::sys::euid(), super::now())?;
     drop(store);
     if let Some(aside) = &report.moved_aside {
         eprintln!(
             "apppass: the store {} could not be opened; moved it aside to {}",
-            cli.db.display(),
+            db.display(),
             aside.display()
         );
     }
@@ -22,7 +23,7 @@ pub fn run(cli: &Cli, a: &RestoreArgs) -> Result<(), CliError> {
     }
     eprintln!(
         "apppass: restored {} from {} and its key",
-        cli.db.display(),
+        db.display(),
         a.file.display()
     );
     crate::audit::record(&format!("restored store from {}", a.file.display()));

@@ -2,7 +2,9 @@
 //!   1. argon2id verify: heap block reused vs a fresh mapping per verify;
 //!   2. RSS after repeated verifies: the crate's own allocation vs a mapping;
 //!   3. logins through libpam in one process: apppass right/wrong next to
-//!      pam_unix (root only) and pam_permit.
+//!      pam_unix (root only) and pam_permit;
+//!   4. the same on PostgreSQL (a private cluster on loopback, TLS and
+//!      SCRAM), and a connection per login against one kept per process.
 //!
 //! make bench
 
@@ -132,6 +134,69 @@ fn main() {
     } else {
         println!("pam_unix: SKIPPED (needs root for a system user)");
     }
+    if is_root() && apppass_e2e::postgres::available() {
+        postgres(user, wrong);
+    } else {
+        println!("\nPostgreSQL: SKIPPED (needs root and postgresql-15)");
+    }
+}
+
+/// Logins through the module on PostgreSQL, and what keeping the
+/// connection saves over connecting for every login.
+fn postgres(user: &str, wrong: &[u8]) {
+    use apppass_core::config::Conninfo;
+    use apppass_core::store::{Opener, Store};
+    use apppass_e2e::postgres;
+    use apppass_store_postgres::PgStore;
+    let cluster = postgres::shared();
+    let db = postgres::fresh_database();
+    let keydir = tempfile::tempdir().unwrap();
+    let key = keydir.path().join("key");
+    let f = Fixture::postgres(&cluster.login_conninfo(&db), &cluster.admin_conninfo(&db), &key);
+    let pw = f.generate(user, &["bench"], "Bench");
+    f.service("bench", "auth required @MODULE@ db=@DB@\n");
+    f.service("permit", "auth required pam_permit.so\n");
+    println!("\n== PostgreSQL 15 on 127.0.0.1 (TLS verify-full, SCRAM), module in one process (median)");
+    println!(
+        "pam_permit (floor)                {:7.3} ms",
+        time_logins(&f, "permit", user, wrong, 400, true)
+    );
+    println!(
+        "apppass, wrong password           {:7.3} ms",
+        time_logins(&f, "bench", user, wrong, 400, false)
+    );
+    println!(
+        "apppass, user with none           {:7.3} ms",
+        time_logins(&f, "bench", "nobody@x", wrong, 400, false)
+    );
+    println!(
+        "apppass, right password           {:7.3} ms",
+        time_logins(&f, "bench", user, pw.as_bytes(), 60, true)
+    );
+    let login_ci = Conninfo::new(&cluster.login_conninfo(&db));
+    let euid = apppass_core::sys::euid();
+    let time_reads = |opener: Opener, n: usize| {
+        median_ms(
+            (0..n)
+                .map(|_| {
+                    let t = Instant::now();
+                    let mut s = PgStore::open(&login_ci, &key, euid, opener).unwrap();
+                    s.candidates(user).unwrap();
+                    drop(s);
+                    t.elapsed().as_secs_f64() * 1e3
+                })
+                .collect(),
+        )
+    };
+    println!("\n== open + candidates + close on PostgreSQL (median)");
+    println!(
+        "a new connection per login        {:7.3} ms",
+        time_reads(Opener::Admin, 60)
+    );
+    println!(
+        "the connection kept per process   {:7.3} ms",
+        time_reads(Opener::Module, 400)
+    );
 }
 
 fn rand_core_os() -> impl rand_core_06::RngCore + rand_core_06::CryptoRng {

@@ -89,6 +89,10 @@ fn main() {
     } else {
         None
     };
+    // The parent goes on after its child logged in (a child must not end
+    // a connection the parent keeps).
+    let parent_after_fork_ok =
+        fork_ok.map(|_| login(confdir, service, user, right).0 == PAM_SUCCESS);
 
     let rights = right_ok + right_bad;
     let wrongs = wrong_ok + wrong_bad;
@@ -104,6 +108,10 @@ fn main() {
             "right_ms_mean": if rights > 0 { right_ns as f64 / rights as f64 / 1e6 } else { 0.0 },
             "wrong_ms_mean": if wrongs > 0 { wrong_ns as f64 / wrongs as f64 / 1e6 } else { 0.0 },
             "fork_ok": fork_ok,
+            "parent_after_fork_ok": parent_after_fork_ok,
+            "libpq_mapped": std::fs::read_to_string("/proc/self/maps")
+                .unwrap_or_default()
+                .contains("libpq.so"),
             "last_rc": last_rc,
         })
     );

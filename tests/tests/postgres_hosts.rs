@@ -1,0 +1,255 @@
+//! Several hosts on one PostgreSQL store, through the real module and CLI:
+//! what one host changes, the next login on another sees; a failover is
+//! survived without touching apppass; a long-lived host neither leaks nor
+//! breaks across `fork`; Dovecot logs in through it.
+
+use apppass_e2e::dovecot::{Dovecot, Options, Passdb};
+use apppass_e2e::fixture::{pam_host_bin, Fixture};
+use apppass_e2e::pam::{login, PAM_AUTHINFO_UNAVAIL, PAM_AUTH_ERR, PAM_SUCCESS};
+use apppass_e2e::postgres::{self, Cluster};
+use apppass_e2e::system::require_root;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+const USER: &str = "mail@example.org";
+
+/// A key directory shared by the hosts of one store (copied, in life).
+fn key_dir() -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::Builder::new()
+        .prefix("apppass-e2e-key-")
+        .tempdir()
+        .unwrap();
+    apppass_e2e::debian13::set_mode(dir.path(), 0o700);
+    let key = dir.path().join("key");
+    (dir, key)
+}
+
+fn host(cluster: &Cluster, db: &str, key: &Path) -> Fixture {
+    Fixture::postgres(
+        &cluster.login_conninfo(db),
+        &cluster.admin_conninfo(db),
+        key,
+    )
+}
+
+#[test]
+fn a_password_made_on_one_host_logs_in_on_another_and_a_revoke_stops_it_at_the_next_login() {
+    let cluster = postgres::shared();
+    let db = postgres::fresh_database();
+    let (_k, key) = key_dir();
+    let a = host(cluster, &db, &key);
+    let b = host(cluster, &db, &key);
+    b.simple_service("imap");
+    let pw = a.generate(USER, &["imap"], "Phone");
+    assert_eq!(
+        login(&b.confdir, "imap", USER, pw.as_bytes()).0,
+        PAM_SUCCESS
+    );
+    assert_eq!(
+        login(&b.confdir, "imap", USER, b"aaaa-bbbb-cccc-dddd").0,
+        PAM_AUTH_ERR
+    );
+    // Last use recorded by b's login role, seen from a.
+    let row = a.row(USER, "Phone");
+    assert_eq!(row["last_used_service"], "imap");
+    let out = a.apppass(&["revoke", USER, "--label", "Phone"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        login(&b.confdir, "imap", USER, pw.as_bytes()).0,
+        PAM_AUTH_ERR
+    );
+    // Same output and history as with SQLite.
+    let h = b.history_json(USER);
+    let kinds: Vec<_> = h
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["event"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(kinds, ["generated", "revoked"]);
+}
+
+#[test]
+fn a_long_lived_host_keeps_one_connection_leaks_nothing_and_survives_fork() {
+    let cluster = postgres::shared();
+    let db = postgres::fresh_database();
+    let (_k, key) = key_dir();
+    let f = host(cluster, &db, &key);
+    f.simple_service("mail");
+    let pw = f.generate(USER, &["mail"], "Worker");
+    let out = Command::new(pam_host_bin())
+        .arg(&f.confdir)
+        .args(["mail", USER, &pw, "5000", "10", "fork"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "pam-host: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    eprintln!("long-lived host on PostgreSQL: {r}");
+    assert_eq!(r["right_ok"], 500);
+    assert_eq!(r["wrong_ok"], 0);
+    assert_eq!(r["wrong_bad"], 4500);
+    assert_eq!(r["fds_end"], r["fds_baseline"], "no file descriptor leaks");
+    assert_eq!(r["threads_end"], 1, "no threads");
+    let (base, end) = (
+        r["rss_kib_baseline"].as_f64().unwrap(),
+        r["rss_kib_end"].as_f64().unwrap(),
+    );
+    assert!(end <= base * 1.5, "RSS grew from {base} KiB to {end} KiB");
+    assert_eq!(r["fork_ok"], true, "a login in a forked child works");
+    assert_eq!(r["parent_after_fork_ok"], true, "and the parent's goes on");
+    assert_eq!(r["libpq_mapped"], true);
+    // One kept connection for 5000 logins (and one in the forked child),
+    // not one per login. Sessions are counted when they end.
+    std::thread::sleep(Duration::from_millis(1500));
+    let sessions: u64 = cluster
+        .psql_super(&format!(
+            "SELECT sessions FROM pg_stat_database WHERE datname = '{db}'"
+        ))
+        .parse()
+        .unwrap();
+    assert!(sessions < 50, "{sessions} sessions for 5000 logins");
+}
+
+#[test]
+fn a_host_configured_for_sqlite_never_maps_libpq() {
+    let f = Fixture::new();
+    f.simple_service("mail");
+    let pw = f.generate(USER, &["mail"], "Worker");
+    let out = Command::new(pam_host_bin())
+        .arg(&f.confdir)
+        .args(["mail", USER, &pw, "20", "2"])
+        .output()
+        .unwrap();
+    let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(r["right_ok"], 10);
+    assert_eq!(r["libpq_mapped"], false, "{r}");
+}
+
+#[test]
+fn a_failover_is_unavailable_in_bounded_time_then_works_on_the_promoted_standby() {
+    if !require_root("a_failover_is_unavailable_in_bounded_time_then_works_on_the_promoted_standby")
+    {
+        return;
+    }
+    let t = Instant::now();
+    let mut primary = Cluster::start();
+    eprintln!("failover: primary {:?}", t.elapsed());
+    let standby = primary.standby();
+    eprintln!("failover: standby {:?}", t.elapsed());
+    let both = |role: &str, pw: &str| {
+        format!(
+            "host=127.0.0.1,127.0.0.1 port={},{} dbname=apppass user={role} password={pw} sslmode=verify-full sslrootcert={} target_session_attrs=read-write connect_timeout=2",
+            primary.port,
+            standby.port,
+            primary.ca.display()
+        )
+    };
+    let (_k, key) = key_dir();
+    let f = Fixture::postgres(
+        &both("apppass_login", postgres::LOGIN_PASSWORD),
+        &both("apppass_admin", postgres::ADMIN_PASSWORD),
+        &key,
+    );
+    // The module alone decides, so its own code is what the host sees.
+    f.service(
+        "imap",
+        "auth required @MODULE@ db=@DB@\naccount required pam_permit.so\n",
+    );
+    let t0 = Instant::now();
+    let pw = f.generate(USER, &["imap"], "Phone");
+    assert_eq!(
+        login(&f.confdir, "imap", USER, pw.as_bytes()).0,
+        PAM_SUCCESS
+    );
+    eprintln!("failover: store ready {:?}", t0.elapsed());
+    // The standby has the password before the primary goes.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while standby
+        .psql_db_try("apppass", "SELECT count(*) FROM apppass.passwords")
+        .as_deref()
+        != Some("1")
+    {
+        assert!(Instant::now() < deadline, "the standby never caught up");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    primary.kill();
+    let started = Instant::now();
+    let (rc, _) = login(&f.confdir, "imap", USER, pw.as_bytes());
+    let took = started.elapsed();
+    assert_eq!(
+        rc, PAM_AUTHINFO_UNAVAIL,
+        "the read-only standby is not used for logins"
+    );
+    assert!(took < Duration::from_secs(2 * 2 + 5), "{took:?}");
+    assert_eq!(
+        login(&f.confdir, "imap", USER, b"aaaa-bbbb-cccc-dddd").0,
+        PAM_AUTHINFO_UNAVAIL,
+        "never success while the store is away"
+    );
+    eprintln!("failover: refused while away {:?}", t0.elapsed());
+    standby.promote();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let (rc, _) = login(&f.confdir, "imap", USER, pw.as_bytes());
+        if rc == PAM_SUCCESS {
+            break;
+        }
+        assert!(Instant::now() < deadline, "no login after promotion: {rc}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert_eq!(
+        login(&f.confdir, "imap", USER, b"aaaa-bbbb-cccc-dddd").0,
+        PAM_AUTH_ERR
+    );
+}
+
+#[test]
+fn dovecot_logs_in_through_the_module_on_postgresql() {
+    if !require_root("dovecot_logs_in_through_the_module_on_postgresql") {
+        return;
+    }
+    let cluster = postgres::shared();
+    let db = postgres::fresh_database();
+    let (_k, key) = key_dir();
+    let f = host(cluster, &db, &key);
+    let dc = Dovecot::start(
+        &f,
+        Options {
+            passdb: Passdb::PerProtocol,
+            cache: false,
+            stack: "auth sufficient @MODULE@ db=@DB@\nauth requisite pam_deny.so\naccount sufficient @MODULE@ db=@DB@\naccount required pam_deny.so\n".into(),
+            files_for: vec!["imap", "pop3"],
+        },
+    );
+    let imap_pw = f.generate(USER, &[&dc.service("imap")], "Phone");
+    assert!(
+        apppass_e2e::clients::imap_login(
+            dc.imap,
+            std::net::Ipv4Addr::new(127, 0, 0, 1),
+            USER,
+            &imap_pw
+        ),
+        "IMAP over PostgreSQL\n{}",
+        dc.log()
+    );
+    assert!(
+        !apppass_e2e::clients::pop3_login(
+            dc.pop3,
+            std::net::Ipv4Addr::new(127, 0, 0, 1),
+            USER,
+            &imap_pw
+        ),
+        "the IMAP password is not a POP3 one"
+    );
+    let row = f.row(USER, "Phone");
+    assert_eq!(row["last_used_service"], dc.service("imap"));
+}
