@@ -418,10 +418,31 @@ pub fn sweep() {
     }
 }
 
-/// One cluster for a whole test process (each test its own database).
+static SHARED: std::sync::OnceLock<Cluster> = std::sync::OnceLock::new();
+
+/// One cluster for a whole test process (each test its own database),
+/// stopped and removed when the process exits.
 pub fn shared() -> &'static Cluster {
-    static CLUSTER: std::sync::OnceLock<Cluster> = std::sync::OnceLock::new();
-    CLUSTER.get_or_init(Cluster::start)
+    SHARED.get_or_init(|| {
+        let c = Cluster::start();
+        // SAFETY: registers a plain function without arguments; statics
+        // are never dropped, so this is how the server goes with us.
+        unsafe { libc::atexit(stop_shared) };
+        c
+    })
+}
+
+extern "C" fn stop_shared() {
+    if let Some(c) = SHARED.get() {
+        let _ = as_server_user("pg_ctl")
+            .args(["-D"])
+            .arg(&c.data)
+            .args(["-m", "immediate", "stop"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+        let _ = std::fs::remove_dir_all(&c.dir);
+    }
 }
 
 /// A fresh database of the shared cluster, for one test.

@@ -542,3 +542,52 @@ fn list_all_shows_why_a_password_was_revoked() {
         "{table}"
     );
 }
+
+#[test]
+fn a_configuration_file_that_cannot_be_used_is_refused_naming_file_and_line() {
+    let f = Fixture::new();
+    let conf = f.dir.path().join("apppass.conf");
+    let run = |text: &str, mode: u32| {
+        std::fs::write(&conf, text).unwrap();
+        std::fs::set_permissions(&conf, std::fs::Permissions::from_mode(mode)).unwrap();
+        let out = std::process::Command::new(apppass_e2e::fixture::apppass_bin())
+            .arg("--config")
+            .arg(&conf)
+            .args(["list"])
+            .env_remove("APPPASS_DB")
+            .env_remove("APPPASS_CONFIG")
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (code, err) = run("store = sqlite\ncolour = blue\n", 0o600);
+    assert_eq!(code, Some(3));
+    assert!(
+        err.contains(&format!("{}, line 2", conf.display())) && err.contains("colour"),
+        "{err}"
+    );
+    let (code, err) = run(
+        "store = postgresql\nconninfo = host=db user=u password=secret-here\n",
+        0o644,
+    );
+    assert_eq!(code, Some(3));
+    assert!(
+        err.contains("world-readable") && !err.contains("secret-here"),
+        "{err}"
+    );
+    let (code, err) = run("store = sqlite\n", 0o666);
+    assert_eq!(code, Some(3));
+    assert!(err.contains("0666"), "{err}");
+    // A usable file naming an SQLite store works.
+    let (code, err) = run(&format!("db = {}\n", f.db.display()), 0o600);
+    assert_eq!(code, Some(0), "{err}");
+    let missing = std::process::Command::new(apppass_e2e::fixture::apppass_bin())
+        .args(["--config", "/nonexistent/apppass.conf", "list"])
+        .env_remove("APPPASS_DB")
+        .output()
+        .unwrap();
+    assert_eq!(missing.status.code(), Some(3), "a named file must exist");
+}

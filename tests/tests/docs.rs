@@ -55,6 +55,7 @@ fn every_cli_flag_is_in_the_man_pages() {
     }
     let commands = [
         "init", "generate", "list", "revoke", "history", "verify", "config", "backup", "restore",
+        "export", "import",
     ];
     let mut all = flags(&help(&[]));
     for c in commands {
@@ -73,8 +74,27 @@ fn every_cli_flag_is_in_the_man_pages() {
 #[test]
 fn every_module_argument_is_in_pam_apppass_8() {
     let page = std::fs::read_to_string(repo().join("packaging/man/pam_apppass.8")).unwrap();
-    for arg in ["db=", "try_first_pass", "use_first_pass", "debug"] {
+    for arg in [
+        "db=",
+        "config=",
+        "try_first_pass",
+        "use_first_pass",
+        "debug",
+    ] {
         assert!(page.contains(arg), "{arg}");
+    }
+    // Every key of the configuration file, as the parser knows them.
+    let config = std::fs::read_to_string(repo().join("core/src/config.rs")).unwrap();
+    for key in ["store", "db", "conninfo", "admin_conninfo", "key"] {
+        assert!(
+            config.contains(&format!("\"{key}\"")),
+            "the parser lost {key}"
+        );
+        assert!(
+            page.contains(&format!(".BR {key} \" = \""))
+                || page.contains(&format!(".BI {key} \" = \"")),
+            "{key} is not in CONFIGURATION"
+        );
     }
     let src = std::fs::read_to_string(repo().join("core/src/module_args.rs")).unwrap();
     for arg in [
@@ -82,6 +102,7 @@ fn every_module_argument_is_in_pam_apppass_8() {
         "b\"use_first_pass\"",
         "b\"try_first_pass\"",
         "b\"db=\"",
+        "b\"config=\"",
     ] {
         assert!(
             src.contains(arg),
@@ -247,6 +268,27 @@ fn the_readme_explains_restore_and_a_lost_key() {
         "key replaced",
         "-wal",
         "not made with",
+    ] {
+        assert!(text.contains(needle), "{needle}");
+    }
+}
+
+#[test]
+fn the_readme_tells_how_to_run_on_postgresql_and_what_it_costs() {
+    let text = section(&readme(), "## Several hosts: PostgreSQL");
+    for needle in [
+        "CREATE ROLE apppass_login",
+        "store = postgresql",
+        "sslmode=verify-full",
+        "target_session_attrs=read-write",
+        "apppass init",
+        "copy that key",
+        "PAM_AUTHINFO_UNAVAIL",
+        "auth_cache_ttl",
+        "apppass export",
+        "apppass --config /etc/apppass/apppass.conf import",
+        "a new connection for every login",
+        "the connection kept by the process",
     ] {
         assert!(text.contains(needle), "{needle}");
     }

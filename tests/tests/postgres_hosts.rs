@@ -253,3 +253,64 @@ fn dovecot_logs_in_through_the_module_on_postgresql() {
     let row = f.row(USER, "Phone");
     assert_eq!(row["last_used_service"], dc.service("imap"));
 }
+
+#[test]
+fn a_store_moves_from_sqlite_to_postgresql_with_export_key_and_import() {
+    let old = Fixture::new();
+    let pw = old.generate(USER, &["imap"], "Phone");
+    let gone = old.generate(USER, &["imap"], "Old");
+    let _ = gone;
+    let out = old.apppass(&["revoke", USER, "--label", "Old", "--reason", "replaced"]);
+    assert!(out.status.success());
+    let export = old.dir.path().join("export.json");
+    let out = old.apppass(&["export", export.to_str().unwrap()]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(&export).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600, "hashes inside: private");
+    let again = old.apppass(&["export", export.to_str().unwrap()]);
+    assert_eq!(again.status.code(), Some(2), "never overwrites");
+
+    let cluster = postgres::shared();
+    let db = postgres::fresh_database();
+    let (_k, key) = key_dir();
+    std::fs::copy(old.db.with_file_name("key"), &key).unwrap();
+    let new = host(cluster, &db, &key);
+    let out = new.apppass(&["import", export.to_str().unwrap()]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    new.simple_service("imap");
+    assert_eq!(
+        login(&new.confdir, "imap", USER, pw.as_bytes()).0,
+        PAM_SUCCESS
+    );
+    assert_eq!(new.list_json(&["--all"]), {
+        let mut rows = old.list_json(&["--all"]);
+        // The login just recorded its use on the new store only.
+        for r in rows.as_array_mut().unwrap() {
+            if r["label"] == "Phone" {
+                let now = new.row(USER, "Phone");
+                r["last_used_at"] = now["last_used_at"].clone();
+                r["last_used_service"] = now["last_used_service"].clone();
+                r["last_used_rhost"] = now["last_used_rhost"].clone();
+            }
+        }
+        rows
+    });
+    assert_eq!(new.history_json(USER), old.history_json(USER));
+    // Into a store that is not empty: refused, nothing changed.
+    let twice = new.apppass(&["import", export.to_str().unwrap()]);
+    assert_eq!(twice.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&twice.stderr).contains("not empty"));
+    // backup and restore are for SQLite files and say what to do instead.
+    let b = new.apppass(&["backup", "/tmp/x.db"]);
+    assert_eq!(b.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&b.stderr).contains("pg_dump"));
+}

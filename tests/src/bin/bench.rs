@@ -152,11 +152,17 @@ fn postgres(user: &str, wrong: &[u8]) {
     let db = postgres::fresh_database();
     let keydir = tempfile::tempdir().unwrap();
     let key = keydir.path().join("key");
-    let f = Fixture::postgres(&cluster.login_conninfo(&db), &cluster.admin_conninfo(&db), &key);
+    let f = Fixture::postgres(
+        &cluster.login_conninfo(&db),
+        &cluster.admin_conninfo(&db),
+        &key,
+    );
     let pw = f.generate(user, &["bench"], "Bench");
     f.service("bench", "auth required @MODULE@ db=@DB@\n");
     f.service("permit", "auth required pam_permit.so\n");
-    println!("\n== PostgreSQL 15 on 127.0.0.1 (TLS verify-full, SCRAM), module in one process (median)");
+    println!(
+        "\n== PostgreSQL 15 on 127.0.0.1 (TLS verify-full, SCRAM), module in one process (median)"
+    );
     println!(
         "pam_permit (floor)                {:7.3} ms",
         time_logins(&f, "permit", user, wrong, 400, true)
