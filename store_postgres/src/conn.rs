@@ -125,6 +125,10 @@ impl Conn {
         if raw.is_null() {
             return Err(bad("libpq could not allocate a connection".into()));
         }
+        // libpq prints server notices on stderr by default: inside a PAM
+        // host that is someone else's log. They carry nothing apppass needs.
+        // SAFETY: raw is a live handle; the processor ignores its arguments.
+        unsafe { (api.set_notice_processor)(raw, Some(ignore_notice), std::ptr::null_mut()) };
         let conn = Conn {
             api,
             raw,
@@ -333,6 +337,8 @@ impl Conn {
         Ok(Rows(out))
     }
 }
+
+unsafe extern "C" fn ignore_notice(_: *mut std::ffi::c_void, _: *const c_char) {}
 
 impl Drop for Conn {
     fn drop(&mut self) {

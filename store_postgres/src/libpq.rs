@@ -69,6 +69,12 @@ pub struct Api {
         unsafe extern "C" fn(*const c_char, *mut *mut c_char) -> *mut PQconninfoOption,
     pub conninfo_free: unsafe extern "C" fn(*mut PQconninfoOption),
     pub freemem: unsafe extern "C" fn(*mut c_void),
+    pub set_notice_processor:
+        unsafe extern "C" fn(
+            *mut PGconn,
+            Option<unsafe extern "C" fn(*mut c_void, *const c_char)>,
+            *mut c_void,
+        ) -> Option<unsafe extern "C" fn(*mut c_void, *const c_char)>,
 }
 
 static API: OnceLock<Result<Api, String>> = OnceLock::new();
@@ -114,6 +120,7 @@ fn load() -> Result<Api, String> {
         conninfo_parse: sym!("PQconninfoParse"),
         conninfo_free: sym!("PQconninfoFree"),
         freemem: sym!("PQfreemem"),
+        set_notice_processor: sym!("PQsetNoticeProcessor"),
         _lib: lib,
     })
 }

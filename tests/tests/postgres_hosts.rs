@@ -40,6 +40,16 @@ fn a_password_made_on_one_host_logs_in_on_another_and_a_revoke_stops_it_at_the_n
     let (_k, key) = key_dir();
     let a = host(cluster, &db, &key);
     let b = host(cluster, &db, &key);
+    let again = b.apppass(&["init"]);
+    let said = String::from_utf8_lossy(&again.stderr);
+    assert!(
+        again.status.success() && said.contains("up to date"),
+        "{said}"
+    );
+    assert!(
+        !said.contains("NOTICE"),
+        "server notices stay out of the output: {said}"
+    );
     b.simple_service("imap");
     let pw = a.generate(USER, &["imap"], "Phone");
     assert_eq!(
