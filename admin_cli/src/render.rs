@@ -57,6 +57,8 @@ pub fn events_json(events: &[Event]) -> String {
                 "id": e.password_id,
                 "label": e.label,
                 "reason": e.reason,
+                "by": e.by.name(),
+                "by_uid": e.by.uid(),
             })
         })
         .collect();
@@ -156,9 +158,13 @@ pub fn events_table(events: &[Event]) -> String {
                 e.kind.as_str().into(),
                 e.password_id.map_or("-".into(), |i| i.to_string()),
                 e.label.as_deref().map_or("-".into(), esc),
+                e.by.to_string(),
                 e.reason.as_deref().map_or("-".into(), esc),
             ]
         })
         .collect();
-    table(&["TIME (UTC)", "EVENT", "ID", "LABEL", "REASON"], body)
+    table(
+        &["TIME (UTC)", "EVENT", "ID", "LABEL", "BY", "REASON"],
+        body,
+    )
 }

@@ -5,7 +5,7 @@ use apppass_core::admin::{self, AdminError, GenerateRequest, Notice, RevokeTarge
 use apppass_core::hashing::HeapMemory;
 use apppass_core::login::{authenticate, LoginRequest, Outcome, Refusal};
 use apppass_core::secret::NormalizedSecret;
-use apppass_core::store::{EventKind, Status, Store};
+use apppass_core::store::{Actor, EventKind, Status, Store};
 
 fn events(s: &mut dyn Store, user: &str, now: i64) -> Vec<(EventKind, i64)> {
     admin::history(s, user, now)
@@ -96,6 +96,7 @@ pub fn revoked_and_expired_passwords_never_authenticate_and_revoke_erases_the_ha
         &RevokeTarget::Id(id),
         Some("lost phone"),
         NOW + 10,
+        ADMIN,
     )
     .unwrap();
     assert!(!ok(&login(s, "alice", "imap", &pw, NOW + 20, &sh)));
@@ -108,7 +109,7 @@ pub fn revoked_and_expired_passwords_never_authenticate_and_revoke_erases_the_ha
         (NOW + 10, Some("lost phone"))
     );
     assert!(matches!(
-        admin::revoke(s, "alice", &RevokeTarget::Id(id), None, NOW + 30),
+        admin::revoke(s, "alice", &RevokeTarget::Id(id), None, NOW + 30, ADMIN),
         Err(AdminError::NotFound(_))
     ));
 }
@@ -164,6 +165,7 @@ pub fn labels_are_unique_among_active_passwords_ignoring_case(b: &dyn Backend) {
         scope: scope(&["imap"]),
         label: "IPHONE mail",
         expires_at: None,
+        by: ADMIN,
     };
     let e = admin::generate(s, &req, NOW, &mut rng(), &sh, &mut accept)
         .err()
@@ -171,7 +173,15 @@ pub fn labels_are_unique_among_active_passwords_ignoring_case(b: &dyn Backend) {
     assert!(matches!(e, AdminError::DuplicateLabel { .. }), "{e}");
     // Another user may use the label, and so may alice once the first is revoked.
     gen(s, "bob", &["imap"], "iPhone Mail", &sh);
-    admin::revoke(s, "alice", &RevokeTarget::Label("iphone MAIL"), None, NOW).unwrap();
+    admin::revoke(
+        s,
+        "alice",
+        &RevokeTarget::Label("iphone MAIL"),
+        None,
+        NOW,
+        ADMIN,
+    )
+    .unwrap();
     assert!(admin::generate(s, &req, NOW, &mut rng(), &sh, &mut accept).is_ok());
     // Nothing was half-written by the refused attempt: one generated event per success.
     let h = events(s, "alice", NOW);
@@ -194,12 +204,13 @@ pub fn the_active_limit_counts_only_active_passwords_and_is_configurable(b: &dyn
         scope: scope(&["imap"]),
         label,
         expires_at: None,
+        by: ADMIN,
     };
     assert!(matches!(
         admin::generate(s, &req("four"), NOW, &mut rng(), &sh, &mut accept),
         Err(AdminError::LimitReached { limit: 3, .. })
     ));
-    admin::revoke(s, "alice", &RevokeTarget::Id(id3), None, NOW).unwrap();
+    admin::revoke(s, "alice", &RevokeTarget::Id(id3), None, NOW, ADMIN).unwrap();
     admin::generate(s, &req("four"), NOW, &mut rng(), &sh, &mut accept).unwrap();
     // "two" has expired by NOW + 11, freeing a place.
     admin::generate(s, &req("five"), NOW + 11, &mut rng(), &sh, &mut accept).unwrap();
@@ -226,6 +237,7 @@ pub fn the_limit_holds_under_concurrent_writers(b: &dyn Backend) {
                     scope: scope(&["imap"]),
                     label: &label,
                     expires_at: None,
+                    by: ADMIN,
                 };
                 start.wait();
                 match admin::generate(mine.as_mut(), &req, NOW, &mut rng(), &sh, &mut accept) {
@@ -239,9 +251,16 @@ pub fn the_limit_holds_under_concurrent_writers(b: &dyn Backend) {
         }
     });
     assert_eq!(wins.into_inner(), 3);
-    let listed = admin::list(s.as_mut(), Some("alice"), true, NOW, &FakeShadow::default())
-        .unwrap()
-        .passwords;
+    let listed = admin::list(
+        s.as_mut(),
+        Some("alice"),
+        true,
+        NOW,
+        &FakeShadow::default(),
+        ADMIN,
+    )
+    .unwrap()
+    .passwords;
     assert_eq!(listed.len(), 3, "no loser left a row behind");
 }
 
@@ -250,7 +269,7 @@ pub fn ids_are_never_reused(b: &dyn Backend) {
     let s = s.as_mut();
     let sh = FakeShadow::default();
     let (a, _) = gen(s, "alice", &["imap"], "a", &sh);
-    admin::revoke(s, "alice", &RevokeTarget::Id(a), None, NOW).unwrap();
+    admin::revoke(s, "alice", &RevokeTarget::Id(a), None, NOW, ADMIN).unwrap();
     // A generate refused inside its transaction consumes nothing visible.
     let (b2, _) = gen(s, "bob", &["imap"], "b", &sh);
     let (c, _) = gen(s, "alice", &["imap"], "a", &sh);
@@ -264,13 +283,15 @@ pub fn list_and_history_show_statuses_and_lifecycle(b: &dyn Backend) {
     let (a, _) = gen(s, "alice", &["imap"], "a", &sh);
     let (b2, _) = gen_at(s, "alice", &["imap"], "b", &sh, NOW, Some(NOW + 50));
     let (c, _) = gen(s, "alice", &["imap"], "c", &sh);
-    admin::revoke(s, "alice", &RevokeTarget::Id(c), None, NOW + 10).unwrap();
+    admin::revoke(s, "alice", &RevokeTarget::Id(c), None, NOW + 10, ADMIN).unwrap();
     let later = NOW + 100;
-    let active = admin::list(s, Some("alice"), false, later, &sh)
+    let active = admin::list(s, Some("alice"), false, later, &sh, ADMIN)
         .unwrap()
         .passwords;
     assert_eq!(active.iter().map(|r| r.id).collect::<Vec<_>>(), vec![a]);
-    let all = admin::list(s, None, true, later, &sh).unwrap().passwords;
+    let all = admin::list(s, None, true, later, &sh, ADMIN)
+        .unwrap()
+        .passwords;
     let statuses: Vec<_> = all.iter().map(|r| r.status(later)).collect();
     assert_eq!(
         statuses,
@@ -289,6 +310,9 @@ pub fn list_and_history_show_statuses_and_lifecycle(b: &dyn Backend) {
     let h = admin::history(s, "alice", later).unwrap();
     assert_eq!(h[4].at, NOW + 50);
     assert_eq!(h[3].reason.as_deref(), Some(admin::DEFAULT_REVOKE_REASON));
+    assert_eq!(h[0].by, ADMIN, "who generated");
+    assert_eq!(h[3].by, ADMIN, "who revoked");
+    assert_eq!(h[4].by, Actor::Module, "expiry is nobody's doing");
     assert_eq!(h[3].label.as_deref(), Some("c"));
 }
 
@@ -299,11 +323,19 @@ pub fn revoke_all_revokes_every_unrevoked_password_of_that_user_only(b: &dyn Bac
     gen(s, "alice", &["imap"], "a", &sh);
     gen(s, "alice", &["imap"], "b", &sh);
     let (_, bob) = gen(s, "bob", &["imap"], "a", &sh);
-    let done = admin::revoke(s, "alice", &RevokeTarget::All, Some("offboarding"), NOW).unwrap();
+    let done = admin::revoke(
+        s,
+        "alice",
+        &RevokeTarget::All,
+        Some("offboarding"),
+        NOW,
+        ADMIN,
+    )
+    .unwrap();
     assert_eq!(done.done.len(), 2);
     assert!(ok(&login(s, "bob", "imap", &bob, NOW, &sh)));
     assert!(matches!(
-        admin::revoke(s, "alice", &RevokeTarget::All, None, NOW),
+        admin::revoke(s, "alice", &RevokeTarget::All, None, NOW, ADMIN),
         Err(AdminError::NotFound(_))
     ));
 }
@@ -389,7 +421,7 @@ pub fn generate_and_list_wipe_against_a_stale_fingerprint_first(b: &dyn Backend)
     sh.set("alice", "$y$old");
     let (_, old) = gen(s, "alice", &["imap"], "Old", &sh);
     sh.set("alice", "$y$new");
-    let listing = admin::list(s, Some("alice"), false, NOW, &sh).unwrap();
+    let listing = admin::list(s, Some("alice"), false, NOW, &sh, ADMIN).unwrap();
     assert_eq!(
         listing.notices,
         vec![Notice::Wiped {
@@ -463,7 +495,7 @@ pub fn a_removed_account_revokes_its_passwords_with_that_reason(b: &dyn Backend)
     sh.set("carol", "$y$x");
     let (_, pw2) = gen(s, "carol", &["imap"], "Phone", &sh);
     sh.remove("alice");
-    let notices = admin::list(s, Some("alice"), false, NOW, &sh)
+    let notices = admin::list(s, Some("alice"), false, NOW, &sh, ADMIN)
         .unwrap()
         .notices;
     assert_eq!(
@@ -496,6 +528,7 @@ pub fn an_undelivered_password_is_never_stored(b: &dyn Backend) {
         scope: scope(&["imap"]),
         label: "Phone",
         expires_at: None,
+        by: ADMIN,
     };
     let mut broken = |_: &admin::Generated| -> std::io::Result<()> {
         Err(std::io::Error::from(std::io::ErrorKind::BrokenPipe))
@@ -527,6 +560,7 @@ pub fn a_revoke_on_one_connection_is_seen_at_the_next_login_on_another(b: &dyn B
         &RevokeTarget::Id(id),
         None,
         NOW,
+        ADMIN,
     )
     .unwrap();
     assert_eq!(
@@ -543,7 +577,7 @@ pub fn a_replaced_key_revokes_what_its_fingerprints_protected(b: &dyn Backend) {
     gen(s, "alice", &["imap"], "Phone", &sh);
     gen(s, "alice", &["imap"], "Laptop", &sh);
     let (_, virt) = gen(s, "v@example.org", &["imap"], "Phone", &sh);
-    let (revoked, effects) = admin::revoke_for_new_key(s, NOW + 1).unwrap();
+    let (revoked, effects) = admin::revoke_for_new_key(s, NOW + 1, ADMIN).unwrap();
     assert_eq!(revoked, vec![("alice".to_string(), 2)]);
     assert!(effects.iter().count() >= 2, "an audit line and a flush");
     assert!(s.fingerprinted_users().unwrap().is_empty());
@@ -568,6 +602,7 @@ pub fn export_and_import_keep_everything_and_import_needs_an_empty_store(b: &dyn
         &RevokeTarget::Id(r),
         Some("gone"),
         NOW + 1,
+        ADMIN,
     )
     .unwrap();
     let (_, virt) = gen(s.as_mut(), "v@example.org", &["imap"], "Phone", &sh);
@@ -651,4 +686,9 @@ pub fn a_front_end_logs_in_records_use_and_wipes_with_its_own_rights(b: &dyn Bac
     );
     let kinds = events(admin_side.as_mut(), "alice", NOW + 500);
     assert_eq!(kinds.last().map(|k| k.0), Some(EventKind::Wiped));
+    let last = admin::history(admin_side.as_mut(), "alice", NOW + 500)
+        .unwrap()
+        .pop()
+        .unwrap();
+    assert_eq!(last.by, Actor::Module, "a wipe at login is the module's");
 }

@@ -17,6 +17,9 @@ use zeroize::Zeroizing;
 /// 2026-11-18T...Z, a fixed "now".
 pub const NOW: i64 = 1_795_000_000;
 
+/// The administrator, as the tests act.
+pub const ADMIN: apppass_core::store::Actor = apppass_core::store::Actor::Admin(Some(0));
+
 pub fn rng() -> StdRng {
     StdRng::seed_from_u64(42)
 }
@@ -94,6 +97,7 @@ pub fn imap_password(
         scope: scope(&["imap"]),
         label,
         expires_at: None,
+        by: ADMIN,
     };
     admin::generate(store, &req, NOW, &mut rng(), shadow, &mut accept)
 }
@@ -122,6 +126,7 @@ pub fn gen_at(
         scope: scope(services),
         label,
         expires_at,
+        by: ADMIN,
     };
     let g = admin::generate(
         store,
@@ -164,7 +169,7 @@ pub fn only_password(
     user: &str,
     shadow: &FakeShadow,
 ) -> apppass_core::store::Password {
-    let mut rows = admin::list(store, Some(user), true, NOW, shadow)
+    let mut rows = admin::list(store, Some(user), true, NOW, shadow, ADMIN)
         .unwrap()
         .passwords;
     assert_eq!(rows.len(), 1, "{user} has one password");

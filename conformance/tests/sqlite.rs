@@ -4,7 +4,7 @@
 
 use apppass_conformance::*;
 use apppass_core::admin::{self, RevokeTarget};
-use apppass_core::store::{Opener, Store, StoreError};
+use apppass_core::store::{Actor, EventKind, Opener, Store, StoreError};
 use apppass_store_sqlite::{schema, SqliteStore};
 use rusqlite::Connection;
 use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
@@ -117,10 +117,33 @@ fn migration_from_every_earlier_version_keeps_data() {
                 c.pragma_update(None, "application_id", schema::APPLICATION_ID)
                     .unwrap();
                 c.pragma_update(None, "user_version", start).unwrap();
+                // History as earlier versions wrote it.
+                c.execute_batch(
+                    "INSERT INTO passwords (user, label, services, created_at, revoked_at, revoked_reason)
+                         VALUES ('alice', 'Old', 'imap', 1, 2, 'primary password changed');
+                     INSERT INTO events (user, at, event, password_id, label)
+                         VALUES ('alice', 1, 'generated', 1, 'Old');
+                     INSERT INTO events (user, at, event, password_id, label, reason)
+                         VALUES ('alice', 2, 'wiped', 1, 'Old', 'primary password changed');",
+                )
+                .unwrap();
             }
         }
-        let (_, r) = SqliteStore::init(&t.db, euid(), &mut rng()).unwrap();
+        let (mut s, r) = SqliteStore::init(&t.db, euid(), &mut rng()).unwrap();
         assert_eq!((r.from_version, r.to_version), (start, schema::LATEST));
+        if start > 0 {
+            let h = admin::history(&mut s, "alice", NOW).unwrap();
+            let by: Vec<_> = h.iter().map(|e| (e.kind, e.by)).collect();
+            assert_eq!(
+                by,
+                [
+                    (EventKind::Generated, Actor::Admin(None)),
+                    (EventKind::Wiped, Actor::Module)
+                ],
+                "from version {start}"
+            );
+            assert_eq!(s.passwords(Some("alice")).unwrap().len(), 1);
+        }
     }
 }
 
@@ -185,7 +208,7 @@ fn ids_are_never_reused_even_after_a_row_is_deleted() {
     let mut s = t.init();
     let sh = FakeShadow::default();
     let (a, _) = gen(&mut s, "alice", &["imap"], "a", &sh);
-    admin::revoke(&mut s, "alice", &RevokeTarget::Id(a), None, NOW).unwrap();
+    admin::revoke(&mut s, "alice", &RevokeTarget::Id(a), None, NOW, ADMIN).unwrap();
     let c = Connection::open(&t.db).unwrap();
     c.execute("DELETE FROM passwords WHERE id = ?1", [a])
         .unwrap();
@@ -249,7 +272,7 @@ fn a_writer_holding_the_lock_does_not_block_a_login() {
         "last-used write gave up quickly"
     );
     c.execute_batch("COMMIT").unwrap();
-    let r = admin::list(&mut s, Some("alice"), false, NOW, &sh)
+    let r = admin::list(&mut s, Some("alice"), false, NOW, &sh, ADMIN)
         .unwrap()
         .passwords
         .remove(0);

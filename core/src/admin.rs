@@ -9,7 +9,7 @@ use crate::policy::{self, PolicyError, Scope, DEFAULT_MAX_ACTIVE};
 use crate::revocation::{revoke_where, Revoke};
 use crate::secret::NormalizedSecret;
 use crate::store::{
-    Credential, Event, EventKind, Finish, NewPassword, Password, Status, Store, StoreError,
+    Actor, Credential, Event, EventKind, Finish, NewPassword, Password, Status, Store, StoreError,
     WriteError, REASON_KEY_REPLACED,
 };
 use rand_core::{CryptoRng, RngCore};
@@ -154,6 +154,7 @@ pub fn reconcile(
     shadow: &dyn ShadowSource,
     now: i64,
     effects: &mut Effects,
+    by: Actor,
 ) -> Result<Option<Notice>, AdminError> {
     match fingerprint::check(store, user, shadow)? {
         Check::NotTaken | Check::Unchanged => Ok(None),
@@ -162,7 +163,7 @@ pub fn reconcile(
             Ok(Some(Notice::FirstPrimaryPassword { user: user.into() }))
         }
         Check::UserRemoved => {
-            let count = remove_user(store, user, now)?;
+            let count = remove_user(store, user, now, by)?;
             effects.push(Effect::revoked_all(
                 count,
                 user,
@@ -178,7 +179,7 @@ pub fn reconcile(
         Check::Locked => Ok(Some(Notice::AccountLocked { user: user.into() })),
         Check::Unavailable => Err(AdminError::ShadowUnavailable { user: user.into() }),
         Check::Changed => {
-            let count = wipe(store, user, now)?;
+            let count = wipe(store, user, now, by)?;
             effects.push(Effect::revoked_all(
                 count,
                 user,
@@ -199,6 +200,8 @@ pub struct GenerateRequest<'a> {
     pub scope: Scope,
     pub label: &'a str,
     pub expires_at: Option<i64>,
+    /// Who asks: recorded in the history.
+    pub by: Actor,
 }
 
 pub struct Generated {
@@ -260,7 +263,7 @@ pub fn generate<R: RngCore + CryptoRng>(
     policy::check_user(req.user)?;
     policy::check_label(req.label)?;
     let mut effects = Effects::default();
-    let mut notices: Vec<Notice> = reconcile(store, req.user, shadow, now, &mut effects)?
+    let mut notices: Vec<Notice> = reconcile(store, req.user, shadow, now, &mut effects, req.by)?
         .into_iter()
         .collect();
     let fp = match shadow.lookup(req.user) {
@@ -342,6 +345,7 @@ pub fn generate<R: RngCore + CryptoRng>(
                 password_id: Some(id),
                 label: Some(req.label.into()),
                 reason: None,
+                by: req.by,
             },
         )?;
         if let Some(fp) = &fp {
@@ -398,6 +402,7 @@ pub fn list(
     all: bool,
     now: i64,
     shadow: &dyn ShadowSource,
+    by: Actor,
 ) -> Result<Listing, AdminError> {
     let mut notices = Vec::new();
     let mut effects = Effects::default();
@@ -407,7 +412,7 @@ pub fn list(
     };
     users.dedup();
     for u in &users {
-        if let Some(n) = reconcile(store, u, shadow, now, &mut effects)? {
+        if let Some(n) = reconcile(store, u, shadow, now, &mut effects, by)? {
             notices.push(n);
         }
     }
@@ -443,6 +448,7 @@ pub fn revoke(
     target: &RevokeTarget<'_>,
     reason: Option<&str>,
     now: i64,
+    by: Actor,
 ) -> Result<Revoked, AdminError> {
     use crate::escape::for_message as esc;
     let reason = reason.unwrap_or(DEFAULT_REVOKE_REASON);
@@ -461,6 +467,7 @@ pub fn revoke(
         kind: EventKind::Revoked,
         forget_fingerprint: false,
         now,
+        by,
     };
     let done = revoke_where(store, user, &chosen, &how)?;
     if done.is_empty() {
@@ -499,6 +506,7 @@ pub fn history(store: &mut dyn Store, user: &str, now: i64) -> Result<Vec<Event>
                     password_id: Some(row.id),
                     label: Some(row.label.clone()),
                     reason: None,
+                    by: Actor::Module,
                 });
             }
         }
@@ -513,6 +521,7 @@ pub fn history(store: &mut dyn Store, user: &str, now: i64) -> Result<Vec<Event>
 pub fn revoke_for_new_key(
     store: &mut dyn Store,
     now: i64,
+    by: Actor,
 ) -> Result<(Vec<(String, usize)>, Effects), StoreError> {
     let mut revoked = Vec::new();
     let mut effects = Effects::default();
@@ -521,6 +530,7 @@ pub fn revoke_for_new_key(
         kind: EventKind::Revoked,
         forget_fingerprint: true,
         now,
+        by,
     };
     for user in store.fingerprinted_users()? {
         let done = revoke_where(store, &user, &|_| true, &how)?;

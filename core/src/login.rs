@@ -4,7 +4,7 @@ use crate::fingerprint::{self, Check, ShadowSource, REASON_PRIMARY_CHANGED, REAS
 use crate::hashing::{tag, Argon2Memory, HashError, StoredHash};
 use crate::revocation::{revoke_where, Revoke};
 use crate::secret::NormalizedSecret;
-use crate::store::{EventKind, LastUse, Store, StoreError};
+use crate::store::{Actor, EventKind, LastUse, Store, StoreError};
 use std::fmt;
 
 /// Last-used is written at most once a minute per password.
@@ -144,7 +144,7 @@ pub fn authenticate<M: Argon2Memory>(
         }
         Check::UserRemoved => {
             let revoked = if req.side_effects {
-                remove_user(store, req.user, req.now)?
+                remove_user(store, req.user, req.now, Actor::Module)?
             } else {
                 0
             };
@@ -154,7 +154,7 @@ pub fn authenticate<M: Argon2Memory>(
         Check::Unavailable => return Err(LoginError::ShadowUnavailable),
         Check::Changed => {
             let wiped = if req.side_effects {
-                wipe(store, req.user, req.now)?
+                wipe(store, req.user, req.now, Actor::Module)?
             } else {
                 0
             };
@@ -181,23 +181,30 @@ pub fn authenticate<M: Argon2Memory>(
 }
 
 /// Revokes all of a user's passwords because the primary password changed.
-pub fn wipe(store: &mut dyn Store, user: &str, now: i64) -> Result<usize, StoreError> {
+pub fn wipe(store: &mut dyn Store, user: &str, now: i64, by: Actor) -> Result<usize, StoreError> {
     let how = Revoke {
         reason: REASON_PRIMARY_CHANGED,
         kind: EventKind::Wiped,
         forget_fingerprint: true,
         now,
+        by,
     };
     revoke_where(store, user, &|_| true, &how).map(|v| v.len())
 }
 
 /// Revokes all of a user's passwords because the account is gone.
-pub fn remove_user(store: &mut dyn Store, user: &str, now: i64) -> Result<usize, StoreError> {
+pub fn remove_user(
+    store: &mut dyn Store,
+    user: &str,
+    now: i64,
+    by: Actor,
+) -> Result<usize, StoreError> {
     let how = Revoke {
         reason: REASON_USER_REMOVED,
         kind: EventKind::Revoked,
         forget_fingerprint: true,
         now,
+        by,
     };
     revoke_where(store, user, &|_| true, &how).map(|v| v.len())
 }

@@ -1,7 +1,7 @@
 //! Which passwords a revoke, a wipe or a removed account takes — decided
 //! here, once, and persisted by the store in one write transaction.
 
-use crate::store::{EventKind, Finish, Password, Store, StoreError};
+use crate::store::{Actor, EventKind, Finish, Password, Store, StoreError};
 
 /// How a revocation is recorded.
 pub struct Revoke<'a> {
@@ -12,6 +12,7 @@ pub struct Revoke<'a> {
     /// next `generate` takes a fresh one.
     pub forget_fingerprint: bool,
     pub now: i64,
+    pub by: Actor,
 }
 
 /// Revokes the unrevoked passwords of `user` that `chosen` selects, in one
@@ -29,7 +30,7 @@ pub fn revoke_where(
             let mut rows = w.unrevoked(user)?;
             rows.sort_by_key(|p| p.id);
             for p in rows.iter().filter(|p| chosen(p)) {
-                w.revoke(user, p.id, how.now, how.reason, how.kind)?;
+                w.revoke(user, p.id, how.now, how.reason, how.kind, how.by)?;
                 done.push((p.id, p.label.clone()));
             }
             if how.forget_fingerprint {

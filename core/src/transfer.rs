@@ -8,7 +8,7 @@
 
 use crate::policy::Scope;
 use crate::store::{
-    Credential, Event, EventKind, Finish, LastUse, Password, Revocation, Snapshot, Store,
+    Actor, Credential, Event, EventKind, Finish, LastUse, Password, Revocation, Snapshot, Store,
     StoreError, WriteError,
 };
 use serde_json::{json, Map, Value};
@@ -106,6 +106,7 @@ pub fn export(snap: &Snapshot, now: i64) -> Zeroizing<String> {
                 "id": e.password_id,
                 "label": e.label,
                 "reason": e.reason,
+                "by": e.by.encode(),
             })
         })
         .collect();
@@ -277,6 +278,7 @@ pub fn parse(text: &str) -> Result<Snapshot, TransferError> {
     for f in objects(&doc, "events")? {
         let name = f.text("event")?;
         let kind = EventKind::parse(&name).ok_or_else(|| f.bad("event"))?;
+        let by = Actor::decode(&f.text("by")?).ok_or_else(|| f.bad("by"))?;
         snap.events.push((
             f.text("user")?,
             Event {
@@ -285,6 +287,7 @@ pub fn parse(text: &str) -> Result<Snapshot, TransferError> {
                 password_id: f.opt_int("id")?,
                 label: f.opt_text("label")?,
                 reason: f.opt_text("reason")?,
+                by,
             },
         ));
     }

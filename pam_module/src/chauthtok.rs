@@ -10,7 +10,7 @@ use crate::store::OpenError;
 use apppass_core::escape::for_log;
 use apppass_core::fingerprint::{Primary, Shadow, ShadowSource};
 use apppass_core::login::wipe;
-use apppass_core::store::StoreError;
+use apppass_core::store::{Actor, StoreError};
 use apppass_core::sys::SystemShadow;
 use pam::constants::{PamFlag, PamResultCode};
 use pam::module::PamHandle;
@@ -100,7 +100,7 @@ pub fn chauthtok(pamh: &mut PamHandle, args: &[&CStr], flags: PamFlag) -> PamRes
         Err(OpenError::Store(StoreError::Missing { .. })) => return PamResultCode::PAM_IGNORE,
         Err(e) => return e.report(pamh, "cannot revoke app passwords: "),
     };
-    match wipe(store.as_mut(), &user, items::now()) {
+    match wipe(store.as_mut(), &user, items::now(), Actor::Module) {
         Ok(0) => PamResultCode::PAM_IGNORE,
         Ok(n) => {
             ffi::syslog(

@@ -5,7 +5,7 @@ use crate::conn::{Conn, Rows};
 use crate::{hex, PgStore};
 use apppass_core::policy::Scope;
 use apppass_core::store::{
-    Candidate, Credential, Event, EventKind, Fingerprint, Finish, Key, LastUse, NewPassword,
+    Actor, Candidate, Credential, Event, EventKind, Fingerprint, Finish, Key, LastUse, NewPassword,
     Password, Revocation, Snapshot, Store, StoreError, WriteError, Writer,
 };
 
@@ -93,9 +93,12 @@ fn credential(c: &Cells<'_>, at: usize) -> Result<Option<Credential>, StoreError
     }))
 }
 
+const EVENT_COLUMNS: &str = "username, at, event, password_id, label, reason, by_actor";
+
 fn event(c: &Cells<'_>) -> Result<(String, Event), StoreError> {
     let name = c.req_text(2)?;
     let kind = EventKind::parse(&name).ok_or_else(|| malformed(c.target, "an event name"))?;
+    let by = Actor::decode(&c.req_text(6)?).ok_or_else(|| malformed(c.target, "an actor"))?;
     Ok((
         c.req_text(0)?,
         Event {
@@ -104,6 +107,7 @@ fn event(c: &Cells<'_>) -> Result<(String, Event), StoreError> {
             password_id: c.int(3)?,
             label: c.text(4)?,
             reason: c.text(5)?,
+            by,
         },
     ))
 }
@@ -218,8 +222,9 @@ impl Store for PgStore {
     fn events(&mut self, user: &str) -> Result<Vec<Event>, StoreError> {
         let conn = self.conn()?;
         let rows = conn.exec(
-            "SELECT username, at, event, password_id, label, reason FROM apppass.events
-             WHERE username = $1 ORDER BY at, id",
+            &format!(
+                "SELECT {EVENT_COLUMNS} FROM apppass.events WHERE username = $1 ORDER BY at, id"
+            ),
             &[Some(user)],
         )?;
         let target = conn.target.clone();
@@ -258,7 +263,7 @@ impl Store for PgStore {
             )?;
             snap.passwords = each(rows, &target, |c| Ok((password(c)?, credential(c, 11)?)))?;
             let rows = conn.exec(
-                "SELECT username, at, event, password_id, label, reason FROM apppass.events ORDER BY id",
+                &format!("SELECT {EVENT_COLUMNS} FROM apppass.events ORDER BY id"),
                 &[],
             )?;
             snap.events = each(rows, &target, event)?;
@@ -365,8 +370,8 @@ impl Writer for PgWriter<'_> {
     fn add_event(&mut self, user: &str, e: &Event) -> Result<(), StoreError> {
         self.conn
             .exec(
-                "INSERT INTO apppass.events (username, at, event, password_id, label, reason)
-                 VALUES ($1, $2::bigint, $3, $4::bigint, $5, $6)",
+                "INSERT INTO apppass.events (username, at, event, password_id, label, reason, by_actor)
+                 VALUES ($1, $2::bigint, $3, $4::bigint, $5, $6, $7)",
                 &[
                     Some(user),
                     Some(&e.at.to_string()),
@@ -374,6 +379,7 @@ impl Writer for PgWriter<'_> {
                     e.password_id.map(|i| i.to_string()).as_deref(),
                     e.label.as_deref(),
                     e.reason.as_deref(),
+                    Some(&e.by.encode()),
                 ],
             )
             .map(drop)
@@ -386,16 +392,18 @@ impl Writer for PgWriter<'_> {
         at: i64,
         reason: &str,
         kind: EventKind,
+        by: Actor,
     ) -> Result<(), StoreError> {
         self.conn
             .exec(
-                "SELECT apppass.revoke($1, $2::bigint, $3::bigint, $4, $5)",
+                "SELECT apppass.revoke($1, $2::bigint, $3::bigint, $4, $5, $6)",
                 &[
                     Some(user),
                     Some(&id.to_string()),
                     Some(&at.to_string()),
                     Some(reason),
                     Some(kind.as_str()),
+                    Some(&by.encode()),
                 ],
             )
             .map(drop)

@@ -55,6 +55,10 @@ pub const MIGRATIONS: &[&str] = &[
         reason      text
      );
      CREATE INDEX events_by_user ON apppass.events (username, at);",
+    // 1 -> 2: who made each change; revoke records it.
+    "ALTER TABLE apppass.events ADD COLUMN by_actor text NOT NULL DEFAULT 'admin';
+     UPDATE apppass.events SET by_actor = 'module' WHERE event = 'wiped';
+     DROP FUNCTION IF EXISTS apppass.revoke(text, bigint, bigint, text, text);",
 ];
 
 pub const LATEST: i64 = MIGRATIONS.len() as i64;
@@ -69,7 +73,7 @@ RETURNS void LANGUAGE sql SECURITY DEFINER SET search_path = pg_catalog, pg_temp
    WHERE id = p_id AND revoked_at IS NULL
 $$;
 
-CREATE OR REPLACE FUNCTION apppass.revoke(p_user text, p_id bigint, p_at bigint, p_reason text, p_event text)
+CREATE OR REPLACE FUNCTION apppass.revoke(p_user text, p_id bigint, p_at bigint, p_reason text, p_event text, p_by text)
 RETURNS void LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
   l text;
@@ -82,8 +86,8 @@ BEGIN
    WHERE id = p_id AND username = p_user AND revoked_at IS NULL
   RETURNING label INTO l;
   IF FOUND THEN
-    INSERT INTO apppass.events (username, at, event, password_id, label, reason)
-    VALUES (p_user, p_at, p_event, p_id, l, p_reason);
+    INSERT INTO apppass.events (username, at, event, password_id, label, reason, by_actor)
+    VALUES (p_user, p_at, p_event, p_id, l, p_reason, p_by);
   END IF;
 END
 $$;
@@ -100,7 +104,7 @@ RETURNS void LANGUAGE sql SECURITY DEFINER SET search_path = pg_catalog, pg_temp
 $$;
 
 REVOKE ALL ON FUNCTION apppass.record_use(bigint, bigint, text, text) FROM PUBLIC;
-REVOKE ALL ON FUNCTION apppass.revoke(text, bigint, bigint, text, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION apppass.revoke(text, bigint, bigint, text, text, text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION apppass.set_fingerprint(text, bytea, bigint) FROM PUBLIC;
 REVOKE ALL ON FUNCTION apppass.forget_fingerprint(text) FROM PUBLIC;
 ";
@@ -111,7 +115,7 @@ pub fn grants(role: &str) -> String {
         "GRANT USAGE ON SCHEMA apppass TO {role};
          GRANT SELECT ON apppass.meta, apppass.settings, apppass.passwords, apppass.fingerprints TO {role};
          GRANT EXECUTE ON FUNCTION apppass.record_use(bigint, bigint, text, text) TO {role};
-         GRANT EXECUTE ON FUNCTION apppass.revoke(text, bigint, bigint, text, text) TO {role};
+         GRANT EXECUTE ON FUNCTION apppass.revoke(text, bigint, bigint, text, text, text) TO {role};
          GRANT EXECUTE ON FUNCTION apppass.set_fingerprint(text, bytea, bigint) TO {role};
          GRANT EXECUTE ON FUNCTION apppass.forget_fingerprint(text) TO {role};"
     )

@@ -5,7 +5,7 @@ use crate::error::on;
 use crate::SqliteStore;
 use apppass_core::policy::Scope;
 use apppass_core::store::{
-    Candidate, Credential, Event, EventKind, Fingerprint, Finish, Key, LastUse, NewPassword,
+    Actor, Candidate, Credential, Event, EventKind, Fingerprint, Finish, Key, LastUse, NewPassword,
     Password, Revocation, Snapshot, Store, StoreError, WriteError, Writer,
 };
 use rusqlite::{params, Connection, OptionalExtension, Row, Transaction, TransactionBehavior};
@@ -44,15 +44,20 @@ fn password(r: &Row<'_>) -> rusqlite::Result<Password> {
     })
 }
 
+const EVENT_COLUMNS: &str = "user, at, event, password_id, label, reason, by_actor";
+
 fn event(r: &Row<'_>) -> rusqlite::Result<(String, Event)> {
-    let name: String = r.get(2)?;
-    let kind = EventKind::parse(&name).ok_or_else(|| {
+    let unknown = |col: usize, what: &str, value: &str| {
         rusqlite::Error::FromSqlConversionFailure(
-            2,
+            col,
             rusqlite::types::Type::Text,
-            format!("unknown event '{}'", name.escape_debug()).into(),
+            format!("unknown {what} '{}'", value.escape_debug()).into(),
         )
-    })?;
+    };
+    let name: String = r.get(2)?;
+    let kind = EventKind::parse(&name).ok_or_else(|| unknown(2, "event", &name))?;
+    let by_text: String = r.get(6)?;
+    let by = Actor::decode(&by_text).ok_or_else(|| unknown(6, "actor", &by_text))?;
     Ok((
         r.get(0)?,
         Event {
@@ -61,6 +66,7 @@ fn event(r: &Row<'_>) -> rusqlite::Result<(String, Event)> {
             password_id: r.get(3)?,
             label: r.get(4)?,
             reason: r.get(5)?,
+            by,
         },
     ))
 }
@@ -176,10 +182,9 @@ impl Store for SqliteStore {
     fn events(&mut self, user: &str) -> Result<Vec<Event>, StoreError> {
         let mut stmt = self
             .conn
-            .prepare(
-                "SELECT user, at, event, password_id, label, reason FROM events
-                 WHERE user = ?1 ORDER BY at, id",
-            )
+            .prepare(&format!(
+                "SELECT {EVENT_COLUMNS} FROM events WHERE user = ?1 ORDER BY at, id"
+            ))
             .map_err(on(&self.path))?;
         let rows = stmt
             .query_map([user], event)
@@ -232,9 +237,7 @@ impl Store for SqliteStore {
                 .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
                 .map_err(&err)?;
             let mut stmt = tx
-                .prepare(
-                    "SELECT user, at, event, password_id, label, reason FROM events ORDER BY id",
-                )
+                .prepare(&format!("SELECT {EVENT_COLUMNS} FROM events ORDER BY id"))
                 .map_err(&err)?;
             snap.events = stmt
                 .query_map([], event)
@@ -327,15 +330,16 @@ impl Writer for SqliteWriter<'_> {
     fn add_event(&mut self, user: &str, e: &Event) -> Result<(), StoreError> {
         self.tx
             .execute(
-                "INSERT INTO events (user, at, event, password_id, label, reason)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                "INSERT INTO events (user, at, event, password_id, label, reason, by_actor)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
                 params![
                     user,
                     e.at,
                     e.kind.as_str(),
                     e.password_id,
                     e.label,
-                    e.reason
+                    e.reason,
+                    e.by.encode()
                 ],
             )
             .map(drop)
@@ -349,6 +353,7 @@ impl Writer for SqliteWriter<'_> {
         at: i64,
         reason: &str,
         kind: EventKind,
+        by: Actor,
     ) -> Result<(), StoreError> {
         let err = on(self.path);
         let label: Option<String> = self
@@ -373,6 +378,7 @@ impl Writer for SqliteWriter<'_> {
                 password_id: Some(id),
                 label: Some(label),
                 reason: Some(reason.into()),
+                by,
             },
         )
     }

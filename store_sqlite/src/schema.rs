@@ -52,6 +52,10 @@ pub const MIGRATIONS: &[&str] = &[
         name  TEXT PRIMARY KEY,
         value BLOB NOT NULL
      ) WITHOUT ROWID;",
+    // 2 -> 3: who made each change. Earlier history was made by the
+    // administrator's command, except wipes (at a login, by the module).
+    "ALTER TABLE events ADD COLUMN by_actor TEXT NOT NULL DEFAULT 'admin';
+     UPDATE events SET by_actor = 'module' WHERE event = 'wiped';",
 ];
 
 pub const LATEST: i64 = MIGRATIONS.len() as i64;

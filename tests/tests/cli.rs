@@ -591,3 +591,21 @@ fn a_configuration_file_that_cannot_be_used_is_refused_naming_file_and_line() {
         .unwrap();
     assert_eq!(missing.status.code(), Some(3), "a named file must exist");
 }
+
+#[test]
+fn history_says_who_made_each_change() {
+    let f = Fixture::new();
+    let user = "hana@example.org";
+    f.generate(user, &["imap"], "Phone");
+    let out = f.apppass(&["revoke", user, "--label", "Phone"]);
+    assert!(out.status.success());
+    let uid = apppass_core::sys::uid();
+    let h = f.history_json(user);
+    for e in h.as_array().unwrap() {
+        assert_eq!(e["by"], "admin", "{e}");
+        assert_eq!(e["by_uid"], uid, "{e}");
+    }
+    let table = stdout(&f.apppass(&["history", user]));
+    assert!(table.lines().next().unwrap().contains("BY"), "{table}");
+    assert!(table.contains(&format!("admin (uid {uid})")), "{table}");
+}

@@ -2,7 +2,7 @@
 //! conformance suite, the schema and its roles, and what a shared store
 //! must survive.
 
-use apppass_conformance::{Backend, FakeShadow, NOW};
+use apppass_conformance::{Backend, FakeShadow, ADMIN, NOW};
 use apppass_core::config::Conninfo;
 use apppass_core::store::{Opener, Store, StoreError};
 use apppass_e2e::postgres::{self, Cluster};
@@ -88,9 +88,10 @@ fn init_is_idempotent_and_the_module_refuses_an_unknown_schema_version() {
     assert_eq!((first.from_version, first.created_key), (0, true));
     assert_eq!(first.login_role.as_deref(), Some("apppass_login"));
     let (_, again) = pg.try_init().unwrap();
+    let latest = apppass_store_postgres::schema::LATEST;
     assert_eq!(
         (again.from_version, again.to_version, again.created_key),
-        (1, 1, false)
+        (latest, latest, false)
     );
     cluster().psql_db(
         &pg.db,
@@ -124,7 +125,7 @@ fn two_inits_at_once_make_one_schema() {
             &pg.db,
             "SELECT value FROM apppass.meta WHERE name = 'schema_version'"
         ),
-        "1"
+        apppass_store_postgres::schema::LATEST.to_string()
     );
 }
 
@@ -159,6 +160,7 @@ fn the_login_role_cannot_mint_change_or_revive_a_password() {
         &apppass_core::admin::RevokeTarget::Id(gone),
         None,
         NOW,
+        ADMIN,
     )
     .unwrap();
     let c = cluster();
@@ -170,7 +172,7 @@ fn the_login_role_cannot_mint_change_or_revive_a_password() {
         "DELETE FROM apppass.events".to_string(),
         "INSERT INTO apppass.events (username, at, event) VALUES ('alice', 0, 'generated')".to_string(),
         "UPDATE apppass.meta SET value = '0'".to_string(),
-        "SELECT apppass.revoke('alice', 1, 0, 'x', 'generated')".to_string(),
+        "SELECT apppass.revoke('alice', 1, 0, 'x', 'generated', 'admin')".to_string(),
     ] {
         let out = as_login(&sql);
         assert!(!out.status.success(), "the login role could run: {sql}");
@@ -256,4 +258,61 @@ fn a_listener_that_never_answers_fails_in_bounded_time() {
     assert!(matches!(e, StoreError::Unreachable { .. }), "{e}");
     assert!(took.as_secs_f64() >= 1.5 && took.as_secs() < 6, "{took:?}");
     drop(listener);
+}
+
+#[test]
+fn a_schema_of_version_1_is_migrated_and_its_history_gets_who_made_it() {
+    let pg = Pg::new();
+    let key = apppass_core::store::key::create(&pg.key(), &mut rand_core_06::OsRng).unwrap();
+    let check: String = apppass_core::store::key::check_value(&key)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let v1 = format!(
+        "CREATE SCHEMA apppass; {}; \
+         INSERT INTO apppass.meta VALUES ('schema_version', '1'), ('key_check', '\\x{check}'); \
+         INSERT INTO apppass.events (username, at, event, password_id, label) VALUES ('alice', 1, 'generated', 1, 'Old'); \
+         INSERT INTO apppass.events (username, at, event, password_id, label, reason) VALUES ('alice', 2, 'wiped', 1, 'Old', 'primary password changed');",
+        apppass_store_postgres::schema::MIGRATIONS[0]
+    );
+    let out = cluster().psql_as("apppass_admin", postgres::ADMIN_PASSWORD, &pg.db, &v1);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let (mut s, r) = pg.try_init().unwrap();
+    assert_eq!(
+        (r.from_version, r.to_version),
+        (1, apppass_store_postgres::schema::LATEST)
+    );
+    let by: Vec<_> = apppass_core::admin::history(&mut s, "alice", NOW)
+        .unwrap()
+        .into_iter()
+        .map(|e| e.by)
+        .collect();
+    use apppass_core::store::Actor;
+    assert_eq!(by, [Actor::Admin(None), Actor::Module]);
+    // The login role's revoke is the new one, and only it.
+    let sh = FakeShadow::default();
+    sh.set("bob", "$y$x");
+    let (_, pw) = apppass_conformance::gen(&mut s, "bob", &["imap"], "Phone", &sh);
+    let mut front = Pg::front_end(&pg);
+    sh.remove("bob");
+    assert!(!apppass_conformance::ok(&apppass_conformance::login(
+        front.as_mut(),
+        "bob",
+        "imap",
+        &pw,
+        NOW,
+        &sh
+    )));
+    let last = apppass_core::admin::history(&mut s, "bob", NOW)
+        .unwrap()
+        .pop()
+        .unwrap();
+    assert_eq!(
+        (last.kind, last.by),
+        (apppass_core::store::EventKind::Revoked, Actor::Module)
+    );
 }

@@ -33,6 +33,7 @@ pub fn run(cli: &Cli, a: &GenerateArgs) -> Result<(), CliError> {
         scope,
         label: &a.label,
         expires_at,
+        by: super::actor(),
     };
     // Printed inside the write transaction: if stdout is closed, full or
     // a broken pipe, the password is not stored.

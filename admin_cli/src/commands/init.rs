@@ -92,7 +92,7 @@ pub fn run(cli: &Cli, a: &InitArgs) -> Result<(), CliError> {
         );
     }
     let (revoked_for_new_key, effects) = if a.new_key {
-        admin::revoke_for_new_key(store.as_mut(), super::now())?
+        admin::revoke_for_new_key(store.as_mut(), super::now(), super::actor())?
     } else {
         Default::default()
     };

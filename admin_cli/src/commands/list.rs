@@ -7,7 +7,14 @@ use apppass_core::sys::SystemShadow;
 pub fn run(cli: &Cli, a: &ListArgs) -> Result<(), CliError> {
     let now = super::now();
     let mut store = super::open(cli)?;
-    let listing = admin::list(store.as_mut(), a.user.as_deref(), a.all, now, &SystemShadow)?;
+    let listing = admin::list(
+        store.as_mut(),
+        a.user.as_deref(),
+        a.all,
+        now,
+        &SystemShadow,
+        super::actor(),
+    )?;
     drop(store);
     super::print_notices(&listing.notices);
     super::apply(cli, &listing.effects);

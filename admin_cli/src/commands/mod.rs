@@ -86,6 +86,11 @@ pub(crate) fn apply(cli: &Cli, effects: &Effects) {
     }
 }
 
+/// Who this command acts as, for the history.
+pub(crate) fn actor() -> apppass_core::store::Actor {
+    apppass_core::store::Actor::Admin(Some(apppass_core::sys::uid()))
+}
+
 pub(crate) fn now() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)

@@ -21,6 +21,7 @@ pub fn run(cli: &Cli, a: &RevokeArgs) -> Result<(), CliError> {
         &target,
         a.reason.as_deref(),
         super::now(),
+        super::actor(),
     )?;
     drop(store);
     for (id, label) in &revoked.done {

@@ -11,7 +11,7 @@ mod traits;
 pub use error::{diagnose, Cause, Hint, StoreError};
 pub use key::{key_path, Key};
 pub use model::{
-    Candidate, Credential, Event, EventKind, Fingerprint, LastUse, NewPassword, Password,
+    Actor, Candidate, Credential, Event, EventKind, Fingerprint, LastUse, NewPassword, Password,
     Revocation, Snapshot, Status,
 };
 pub use traits::{Finish, Store, WriteError, Writer};

@@ -43,6 +43,70 @@ impl fmt::Display for EventKind {
     }
 }
 
+/// Who made a change: the history's `by`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Actor {
+    /// The `apppass` command as root (or the store's owner), with the uid
+    /// that ran it when known (history from before apppass recorded it
+    /// has none).
+    Admin(Option<u32>),
+    /// The account holder, through `apppass` and `apppassd`.
+    SelfService,
+    /// The account holder, through the web page.
+    Web,
+    /// The PAM module (a wipe at login) or time itself (expiry).
+    Module,
+}
+
+impl Actor {
+    /// The name in `history --json`'s `by`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Actor::Admin(_) => "admin",
+            Actor::SelfService => "self",
+            Actor::Web => "web",
+            Actor::Module => "module",
+        }
+    }
+
+    pub fn uid(self) -> Option<u32> {
+        match self {
+            Actor::Admin(uid) => uid,
+            _ => None,
+        }
+    }
+
+    /// The stored form: the name, and `admin:UID` with a uid.
+    pub fn encode(self) -> String {
+        match self {
+            Actor::Admin(Some(uid)) => format!("admin:{uid}"),
+            other => other.name().to_owned(),
+        }
+    }
+
+    pub fn decode(stored: &str) -> Option<Self> {
+        match stored {
+            "admin" => Some(Actor::Admin(None)),
+            "self" => Some(Actor::SelfService),
+            "web" => Some(Actor::Web),
+            "module" => Some(Actor::Module),
+            _ => stored
+                .strip_prefix("admin:")
+                .and_then(|u| u.parse().ok())
+                .map(|uid| Actor::Admin(Some(uid))),
+        }
+    }
+}
+
+impl fmt::Display for Actor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Actor::Admin(Some(uid)) => write!(f, "admin (uid {uid})"),
+            other => f.write_str(other.name()),
+        }
+    }
+}
+
 /// One line of a user's history.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Event {
@@ -51,6 +115,7 @@ pub struct Event {
     pub password_id: Option<i64>,
     pub label: Option<String>,
     pub reason: Option<String>,
+    pub by: Actor,
 }
 
 /// Where a password stands at a given time.

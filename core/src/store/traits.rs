@@ -4,7 +4,8 @@
 //! wipe takes, what the history says — is decided in core.
 
 use super::model::{
-    Candidate, Credential, Event, EventKind, Fingerprint, LastUse, NewPassword, Password, Snapshot,
+    Actor, Candidate, Credential, Event, EventKind, Fingerprint, LastUse, NewPassword, Password,
+    Snapshot,
 };
 use super::{Key, StoreError};
 
@@ -110,6 +111,7 @@ pub trait Writer {
         at: i64,
         reason: &str,
         kind: EventKind,
+        by: Actor,
     ) -> Result<(), StoreError>;
 
     /// Records or replaces the fingerprint of `user`.
