@@ -98,7 +98,11 @@ Exit status 0 if it is valid, 1 if not."
     /// Show or change settings
     #[command(
         long_about = "Without arguments, show every setting. `config max-active` shows \
-the limit of active passwords per user (default 25); `config max-active N` changes it."
+the limit of active passwords per user (default 25); `config max-active N` changes it. \
+`config self-service-services` shows the services users may bind their own app passwords to \
+(through apppassd); `config self-service-services imap,submission` sets them and turns \
+self-service on, `config self-service-services none` turns it off (the default). Services that \
+give a shell, root or a desktop are refused."
     )]
     Config(ConfigArgs),
 
@@ -255,14 +259,17 @@ pub struct ConfigArgs {
     /// Setting to show or change
     pub name: Option<Setting>,
 
-    /// New value
-    pub value: Option<u32>,
+    /// New value: a number for max-active; SVC,SVC... or none for
+    /// self-service-services
+    pub value: Option<String>,
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Setting {
     /// Most active passwords per user
     MaxActive,
+    /// Services users may choose for their own app passwords (none: off)
+    SelfServiceServices,
 }
 
 #[derive(Args, Debug)]

@@ -35,6 +35,7 @@ macro_rules! conformance_suite {
             a_replaced_key_revokes_what_its_fingerprints_protected,
             export_and_import_keep_everything_and_import_needs_an_empty_store,
             a_front_end_logs_in_records_use_and_wipes_with_its_own_rights,
+            self_service_policy_and_failed_sign_ins_are_kept,
         );
     };
     (@tests $backend:expr; $($name:ident),* $(,)?) => {

@@ -607,6 +607,8 @@ pub fn export_and_import_keep_everything_and_import_needs_an_empty_store(b: &dyn
     .unwrap();
     let (_, virt) = gen(s.as_mut(), "v@example.org", &["imap"], "Phone", &sh);
     admin::set_max_active(s.as_mut(), 7).unwrap();
+    apppass_core::selfservice::set_allowed_services(s.as_mut(), Some(&["imap".to_string()]))
+        .unwrap();
     assert!(ok(&login(s.as_mut(), "alice", "imap", &pw, NOW + 200, &sh)));
     let snap = s.snapshot().unwrap();
     assert_eq!(snap.passwords.len(), 3);
@@ -691,4 +693,65 @@ pub fn a_front_end_logs_in_records_use_and_wipes_with_its_own_rights(b: &dyn Bac
         .pop()
         .unwrap();
     assert_eq!(last.by, Actor::Module, "a wipe at login is the module's");
+}
+
+/// Self-service policy lives in the store: the services users may choose,
+/// and failed sign-ins counted per user within a window.
+pub fn self_service_policy_and_failed_sign_ins_are_kept(b: &dyn Backend) {
+    use apppass_core::selfservice::{self, Refusal};
+    let mut s = b.fresh();
+    let s = s.as_mut();
+    assert!(
+        selfservice::allowed_services(s).unwrap().is_empty(),
+        "off by default"
+    );
+    let set = selfservice::set_allowed_services(
+        s,
+        Some(&[
+            "Submission".to_string(),
+            "imap".to_string(),
+            "imap".to_string(),
+        ]),
+    )
+    .unwrap();
+    assert_eq!(set, ["imap", "submission"]);
+    assert_eq!(
+        selfservice::allowed_services(s).unwrap(),
+        ["imap", "submission"]
+    );
+    for bad in ["sudo", "sshd", "apppass", "not a service"] {
+        assert!(
+            selfservice::set_allowed_services(s, Some(&[bad.to_string()])).is_err(),
+            "{bad}"
+        );
+    }
+    assert_eq!(
+        selfservice::allowed_services(s).unwrap(),
+        ["imap", "submission"]
+    );
+    for i in 0..4 {
+        selfservice::record_failure(s, "alice", NOW - 100 + i).unwrap();
+    }
+    // One old failure, outside the window, does not count.
+    selfservice::record_failure(s, "alice", NOW - 3600).unwrap();
+    assert_eq!(
+        selfservice::check_not_locked_out(s, "alice", NOW).unwrap(),
+        Ok(())
+    );
+    selfservice::record_failure(s, "alice", NOW).unwrap();
+    assert!(matches!(
+        selfservice::check_not_locked_out(s, "alice", NOW).unwrap(),
+        Err(Refusal::LockedOut { .. })
+    ));
+    assert_eq!(
+        selfservice::check_not_locked_out(s, "bob", NOW).unwrap(),
+        Ok(())
+    );
+    assert_eq!(
+        selfservice::check_not_locked_out(s, "alice", NOW + 15 * 60 + 1).unwrap(),
+        Ok(()),
+        "open again once the failures age out"
+    );
+    selfservice::set_allowed_services(s, None).unwrap();
+    assert!(selfservice::allowed_services(s).unwrap().is_empty());
 }

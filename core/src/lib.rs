@@ -19,6 +19,7 @@ pub mod policy;
 pub mod revocation;
 pub mod scratch;
 pub mod secret;
+pub mod selfservice;
 pub mod store;
 pub mod sys;
 pub mod time;

@@ -120,6 +120,11 @@ pub fn export(snap: &Snapshot, now: i64) -> Zeroizing<String> {
         .iter()
         .map(|(k, v)| (k.clone(), json!(v)))
         .collect();
+    let text_settings: Map<String, Value> = snap
+        .text_settings
+        .iter()
+        .map(|(k, v)| (k.clone(), json!(v)))
+        .collect();
     let doc = json!({
         "format": FORMAT,
         "version": VERSION,
@@ -128,6 +133,7 @@ pub fn export(snap: &Snapshot, now: i64) -> Zeroizing<String> {
         "events": events,
         "fingerprints": fingerprints,
         "settings": settings,
+        "text_settings": text_settings,
     });
     Zeroizing::new(serde_json::to_string_pretty(&doc).unwrap_or_default() + "\n")
 }
@@ -308,6 +314,18 @@ pub fn parse(text: &str) -> Result<Snapshot, TransferError> {
             .ok_or_else(|| TransferError::Format(format!("setting '{k}' is not a number")))?;
         snap.settings.push((k.clone(), v));
     }
+    // Absent from exports of apppass before text settings existed.
+    if let Some(text) = doc.get("text_settings") {
+        let text = text
+            .as_object()
+            .ok_or_else(|| TransferError::Format("'text_settings' is not an object".into()))?;
+        for (k, v) in text {
+            let v = v
+                .as_str()
+                .ok_or_else(|| TransferError::Format(format!("setting '{k}' is not text")))?;
+            snap.text_settings.push((k.clone(), v.to_owned()));
+        }
+    }
     Ok(snap)
 }
 
@@ -330,6 +348,9 @@ pub fn import(store: &mut dyn Store, snap: &Snapshot) -> Result<(), TransferErro
         }
         for (name, value) in &snap.settings {
             w.set_setting(name, *value)?;
+        }
+        for (name, value) in &snap.text_settings {
+            w.set_text_setting(name, Some(value))?;
         }
         Ok(Finish::Commit)
     });

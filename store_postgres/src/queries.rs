@@ -147,6 +147,15 @@ fn setting(conn: &mut Conn, name: &str) -> Result<Option<i64>, StoreError> {
     Ok(each(rows, &target, |c| c.req_int(0))?.into_iter().next())
 }
 
+fn text_setting(conn: &mut Conn, name: &str) -> Result<Option<String>, StoreError> {
+    let rows = conn.exec(
+        "SELECT value FROM apppass.text_settings WHERE name = $1",
+        &[Some(name)],
+    )?;
+    let target = conn.target.clone();
+    Ok(each(rows, &target, |c| c.req_text(0))?.into_iter().next())
+}
+
 fn fingerprint(conn: &mut Conn, user: &str) -> Result<Option<Fingerprint>, StoreError> {
     let rows = conn.exec(
         "SELECT fingerprint FROM apppass.fingerprints WHERE username = $1",
@@ -236,6 +245,23 @@ impl Store for PgStore {
 
     fn setting(&mut self, name: &str) -> Result<Option<i64>, StoreError> {
         setting(self.conn()?, name)
+    }
+
+    fn text_setting(&mut self, name: &str) -> Result<Option<String>, StoreError> {
+        text_setting(self.conn()?, name)
+    }
+
+    fn signin_failures(&mut self, user: &str, since: i64) -> Result<usize, StoreError> {
+        let conn = self.conn()?;
+        let rows = conn.exec(
+            "SELECT count(*) FROM apppass.signin_failures WHERE username = $1 AND at >= $2::bigint",
+            &[Some(user), Some(&since.to_string())],
+        )?;
+        let target = conn.target.clone();
+        Ok(each(rows, &target, |c| c.req_int(0))?
+            .into_iter()
+            .next()
+            .unwrap_or(0) as usize)
     }
 
     fn fingerprinted_users(&mut self) -> Result<Vec<String>, StoreError> {
@@ -434,6 +460,34 @@ impl Writer for PgWriter<'_> {
             .map(drop)
     }
 
+    fn set_text_setting(&mut self, name: &str, value: Option<&str>) -> Result<(), StoreError> {
+        match value {
+            Some(v) => self.conn.exec(
+                "INSERT INTO apppass.text_settings (name, value) VALUES ($1, $2)
+                 ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+                &[Some(name), Some(v)],
+            ),
+            None => self.conn.exec(
+                "DELETE FROM apppass.text_settings WHERE name = $1",
+                &[Some(name)],
+            ),
+        }
+        .map(drop)
+    }
+
+    fn record_signin_failure(&mut self, user: &str, at: i64) -> Result<(), StoreError> {
+        self.conn.exec(
+            "DELETE FROM apppass.signin_failures WHERE username = $1 AND at < $2::bigint",
+            &[Some(user), Some(&(at - 86_400).to_string())],
+        )?;
+        self.conn
+            .exec(
+                "INSERT INTO apppass.signin_failures (username, at) VALUES ($1, $2::bigint)",
+                &[Some(user), Some(&at.to_string())],
+            )
+            .map(drop)
+    }
+
     fn restore_password(
         &mut self,
         p: &Password,
@@ -477,7 +531,8 @@ impl Writer for PgWriter<'_> {
             "SELECT NOT EXISTS (SELECT 1 FROM apppass.passwords)
                 AND NOT EXISTS (SELECT 1 FROM apppass.events)
                 AND NOT EXISTS (SELECT 1 FROM apppass.fingerprints)
-                AND NOT EXISTS (SELECT 1 FROM apppass.settings)",
+                AND NOT EXISTS (SELECT 1 FROM apppass.settings)
+                AND NOT EXISTS (SELECT 1 FROM apppass.text_settings)",
             &[],
         )?;
         Ok(rows

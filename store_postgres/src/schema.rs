@@ -58,7 +58,16 @@ pub const MIGRATIONS: &[&str] = &[
     // 1 -> 2: who made each change; revoke records it.
     "ALTER TABLE apppass.events ADD COLUMN by_actor text NOT NULL DEFAULT 'admin';
      UPDATE apppass.events SET by_actor = 'module' WHERE event = 'wiped';
-     DROP FUNCTION IF EXISTS apppass.revoke(text, bigint, bigint, text, text);",
+     DROP FUNCTION IF EXISTS apppass.revoke(text, bigint, bigint, text, text);
+     CREATE TABLE apppass.text_settings (
+        name  text PRIMARY KEY,
+        value text NOT NULL
+     );
+     CREATE TABLE apppass.signin_failures (
+        username text NOT NULL,
+        at       bigint NOT NULL
+     );
+     CREATE INDEX signin_failures_by_user ON apppass.signin_failures (username, at);",
 ];
 
 pub const LATEST: i64 = MIGRATIONS.len() as i64;
@@ -113,7 +122,7 @@ REVOKE ALL ON FUNCTION apppass.forget_fingerprint(text) FROM PUBLIC;
 pub fn grants(role: &str) -> String {
     format!(
         "GRANT USAGE ON SCHEMA apppass TO {role};
-         GRANT SELECT ON apppass.meta, apppass.settings, apppass.passwords, apppass.fingerprints TO {role};
+         GRANT SELECT ON apppass.meta, apppass.settings, apppass.text_settings, apppass.passwords, apppass.fingerprints TO {role};
          GRANT EXECUTE ON FUNCTION apppass.record_use(bigint, bigint, text, text) TO {role};
          GRANT EXECUTE ON FUNCTION apppass.revoke(text, bigint, bigint, text, text, text) TO {role};
          GRANT EXECUTE ON FUNCTION apppass.set_fingerprint(text, bytea, bigint) TO {role};

@@ -96,6 +96,15 @@ fn setting(conn: &Connection, name: &str) -> rusqlite::Result<Option<i64>> {
     .optional()
 }
 
+fn text_setting(conn: &Connection, name: &str) -> rusqlite::Result<Option<String>> {
+    conn.query_row(
+        "SELECT value FROM text_settings WHERE name = ?1",
+        [name],
+        |r| r.get(0),
+    )
+    .optional()
+}
+
 fn fingerprint(conn: &Connection, user: &str) -> rusqlite::Result<Option<Fingerprint>> {
     conn.query_row(
         "SELECT fingerprint FROM fingerprints WHERE user = ?1",
@@ -197,6 +206,21 @@ impl Store for SqliteStore {
         setting(&self.conn, name).map_err(on(&self.path))
     }
 
+    fn text_setting(&mut self, name: &str) -> Result<Option<String>, StoreError> {
+        text_setting(&self.conn, name).map_err(on(&self.path))
+    }
+
+    fn signin_failures(&mut self, user: &str, since: i64) -> Result<usize, StoreError> {
+        self.conn
+            .query_row(
+                "SELECT count(*) FROM signin_failures WHERE user = ?1 AND at >= ?2",
+                params![user, since],
+                |r| r.get::<_, i64>(0),
+            )
+            .map(|n| n as usize)
+            .map_err(on(&self.path))
+    }
+
     fn fingerprinted_users(&mut self) -> Result<Vec<String>, StoreError> {
         let mut stmt = self
             .conn
@@ -256,6 +280,13 @@ impl Store for SqliteStore {
                 .prepare("SELECT name, value FROM settings ORDER BY name")
                 .map_err(&err)?;
             snap.settings = stmt
+                .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+                .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
+                .map_err(&err)?;
+            let mut stmt = tx
+                .prepare("SELECT name, value FROM text_settings ORDER BY name")
+                .map_err(&err)?;
+            snap.text_settings = stmt
                 .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
                 .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
                 .map_err(&err)?;
@@ -413,6 +444,37 @@ impl Writer for SqliteWriter<'_> {
             .map_err(on(self.path))
     }
 
+    fn set_text_setting(&mut self, name: &str, value: Option<&str>) -> Result<(), StoreError> {
+        let result = match value {
+            Some(v) => self.tx.execute(
+                "INSERT INTO text_settings (name, value) VALUES (?1, ?2)
+                 ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+                params![name, v],
+            ),
+            None => self
+                .tx
+                .execute("DELETE FROM text_settings WHERE name = ?1", [name]),
+        };
+        result.map(drop).map_err(on(self.path))
+    }
+
+    fn record_signin_failure(&mut self, user: &str, at: i64) -> Result<(), StoreError> {
+        let err = on(self.path);
+        self.tx
+            .execute(
+                "DELETE FROM signin_failures WHERE user = ?1 AND at < ?2",
+                params![user, at - 86_400],
+            )
+            .map_err(&err)?;
+        self.tx
+            .execute(
+                "INSERT INTO signin_failures (user, at) VALUES (?1, ?2)",
+                params![user, at],
+            )
+            .map(drop)
+            .map_err(&err)
+    }
+
     fn restore_password(
         &mut self,
         p: &Password,
@@ -450,7 +512,8 @@ impl Writer for SqliteWriter<'_> {
         self.tx
             .query_row(
                 "SELECT (SELECT count(*) FROM passwords) + (SELECT count(*) FROM events)
-                      + (SELECT count(*) FROM fingerprints) + (SELECT count(*) FROM settings) = 0",
+                      + (SELECT count(*) FROM fingerprints) + (SELECT count(*) FROM settings)
+                      + (SELECT count(*) FROM text_settings) = 0",
                 [],
                 |r| r.get(0),
             )

@@ -54,8 +54,19 @@ pub const MIGRATIONS: &[&str] = &[
      ) WITHOUT ROWID;",
     // 2 -> 3: who made each change. Earlier history was made by the
     // administrator's command, except wipes (at a login, by the module).
+    // Self-service adds text settings (the services users may choose) and
+    // failed sign-ins, counted per user.
     "ALTER TABLE events ADD COLUMN by_actor TEXT NOT NULL DEFAULT 'admin';
-     UPDATE events SET by_actor = 'module' WHERE event = 'wiped';",
+     UPDATE events SET by_actor = 'module' WHERE event = 'wiped';
+     CREATE TABLE text_settings (
+        name  TEXT PRIMARY KEY,
+        value TEXT NOT NULL
+     ) WITHOUT ROWID;
+     CREATE TABLE signin_failures (
+        user TEXT NOT NULL,
+        at   INTEGER NOT NULL
+     );
+     CREATE INDEX signin_failures_by_user ON signin_failures (user, at);",
 ];
 
 pub const LATEST: i64 = MIGRATIONS.len() as i64;

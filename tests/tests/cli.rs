@@ -249,9 +249,26 @@ fn duplicate_labels_and_the_limit_are_usage_errors() {
 }
 
 #[test]
-fn config_shows_and_changes_max_active() {
+fn config_shows_and_changes_max_active_and_self_service_services() {
     let f = Fixture::new();
-    assert_eq!(stdout(&f.apppass(&["config"])), "max-active 25\n");
+    assert_eq!(
+        stdout(&f.apppass(&["config"])),
+        "max-active 25\nself-service-services none\n"
+    );
+    let ss = |args: &[&str]| {
+        let mut all = vec!["config", "self-service-services"];
+        all.extend_from_slice(args);
+        f.apppass(&all)
+    };
+    assert_eq!(code(&ss(&["IMAP,submission"])), 0);
+    assert_eq!(stdout(&ss(&[])), "imap,submission\n");
+    for refused in ["sudo", "imap,sshd", "apppass", "*"] {
+        let out = ss(&[refused]);
+        assert_eq!(code(&out), 2, "{refused}: {}", stderr(&out));
+    }
+    assert_eq!(stdout(&ss(&[])), "imap,submission\n", "a refusal changes nothing");
+    assert_eq!(code(&ss(&["none"])), 0);
+    assert_eq!(stdout(&ss(&[])), "none\n");
     assert_eq!(stdout(&f.apppass(&["config", "max-active"])), "25\n");
     assert_eq!(code(&f.apppass(&["config", "max-active", "30"])), 0);
     assert_eq!(stdout(&f.apppass(&["config", "max-active"])), "30\n");

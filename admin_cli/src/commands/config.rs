@@ -1,22 +1,61 @@
 use crate::cli::{Cli, ConfigArgs, Setting};
 use crate::error::CliError;
 use apppass_core::admin;
+use apppass_core::selfservice;
+
+fn shown(list: &[String]) -> String {
+    if list.is_empty() {
+        "none".into()
+    } else {
+        list.join(",")
+    }
+}
 
 pub fn run(cli: &Cli, a: &ConfigArgs) -> Result<(), CliError> {
     let mut store = super::open(cli)?;
-    match (a.name, a.value) {
-        (None, None) | (Some(Setting::MaxActive), None) => {
-            let v = admin::max_active(store.as_mut())?;
-            if a.name.is_some() {
-                println!("{v}");
-            } else {
-                println!("max-active {v}");
-            }
+    match (a.name, a.value.as_deref()) {
+        (None, None) => {
+            println!("max-active {}", admin::max_active(store.as_mut())?);
+            println!(
+                "self-service-services {}",
+                shown(&selfservice::allowed_services(store.as_mut())?)
+            );
         }
-        (Some(Setting::MaxActive), Some(n)) => {
+        (Some(Setting::MaxActive), None) => println!("{}", admin::max_active(store.as_mut())?),
+        (Some(Setting::SelfServiceServices), None) => {
+            println!("{}", shown(&selfservice::allowed_services(store.as_mut())?))
+        }
+        (Some(Setting::MaxActive), Some(v)) => {
+            let n: u32 = v.parse().map_err(|_| {
+                CliError::Usage(format!(
+                    "max-active takes a number, not '{}'",
+                    apppass_core::escape::for_message(v)
+                ))
+            })?;
             admin::set_max_active(store.as_mut(), n)?;
             eprintln!("apppass: max-active is now {n}");
             crate::audit::record(&format!("set max-active={n}"));
+        }
+        (Some(Setting::SelfServiceServices), Some(v)) => {
+            let list: Vec<String> = if v == "none" {
+                Vec::new()
+            } else {
+                v.split(',')
+                    .map(str::trim)
+                    .filter(|s| !s.is_empty())
+                    .map(str::to_owned)
+                    .collect()
+            };
+            let set = selfservice::set_allowed_services(store.as_mut(), Some(&list))?;
+            if set.is_empty() {
+                eprintln!("apppass: self-service is off");
+            } else {
+                eprintln!(
+                    "apppass: users may now make their own app passwords for {} (through apppassd)",
+                    set.join(", ")
+                );
+            }
+            crate::audit::record(&format!("set self-service-services={}", shown(&set)));
         }
         (None, Some(_)) => {
             return Err(CliError::Usage(

@@ -226,4 +226,5 @@ pub struct Snapshot {
     pub events: Vec<(String, Event)>,
     pub fingerprints: Vec<(String, Fingerprint, i64)>,
     pub settings: Vec<(String, i64)>,
+    pub text_settings: Vec<(String, String)>,
 }

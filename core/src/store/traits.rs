@@ -70,6 +70,12 @@ pub trait Store {
 
     fn setting(&mut self, name: &str) -> Result<Option<i64>, StoreError>;
 
+    /// A setting whose value is text (a list of services, say).
+    fn text_setting(&mut self, name: &str) -> Result<Option<String>, StoreError>;
+
+    /// How many failed self-service sign-ins `user` had since `since`.
+    fn signin_failures(&mut self, user: &str, since: i64) -> Result<usize, StoreError>;
+
     /// Users with a recorded fingerprint.
     fn fingerprinted_users(&mut self) -> Result<Vec<String>, StoreError>;
 
@@ -120,6 +126,13 @@ pub trait Writer {
     fn forget_fingerprint(&mut self, user: &str) -> Result<(), StoreError>;
 
     fn set_setting(&mut self, name: &str, value: i64) -> Result<(), StoreError>;
+
+    /// Sets a text setting, or removes it with `None`.
+    fn set_text_setting(&mut self, name: &str, value: Option<&str>) -> Result<(), StoreError>;
+
+    /// Records a failed self-service sign-in of `user` at `at`, and forgets
+    /// that user's failures older than a day.
+    fn record_signin_failure(&mut self, user: &str, at: i64) -> Result<(), StoreError>;
 
     /// Stores a password exactly as exported: its ID, times, revocation
     /// and last use kept; new IDs continue after it.
