@@ -5,10 +5,15 @@
 use syslog::{Facility, Formatter3164};
 
 pub fn record(message: &str) {
+    record_as("apppass", message)
+}
+
+/// A line under another program name (`apppassd`).
+pub fn record_as(ident: &str, message: &str) {
     let formatter = Formatter3164 {
         facility: Facility::LOG_AUTHPRIV,
         hostname: None,
-        process: "apppass".into(),
+        process: ident.into(),
         pid: std::process::id(),
     };
     if let Ok(mut writer) = syslog::unix(formatter) {

@@ -46,6 +46,16 @@ pub struct Cli {
     #[arg(long, global = true, env = "APPPASS_CONFIG", value_name = "PATH")]
     pub config: Option<PathBuf>,
 
+    /// The self-service socket, for a user managing their own app passwords
+    #[arg(
+        long,
+        global = true,
+        env = "APPPASS_SOCKET",
+        value_name = "PATH",
+        default_value = "/run/apppass/apppassd.sock"
+    )]
+    pub socket: PathBuf,
+
     /// Dovecot configuration whose auth cache is flushed after a change
     #[arg(
         long,
@@ -164,8 +174,9 @@ pub struct RestoreArgs {
 
 #[derive(Args, Debug)]
 pub struct GenerateArgs {
-    /// User name exactly as PAM receives it (alice, or alice@example.org)
-    pub user: String,
+    /// User name exactly as PAM receives it (alice, or alice@example.org);
+    /// left out by a user making their own
+    pub user: Option<String>,
 
     /// PAM service the password is for (repeatable): imap, pop3, sshd...
     #[arg(
@@ -216,9 +227,12 @@ pub struct ListArgs {
 }
 
 #[derive(Args, Debug)]
-#[command(group(clap::ArgGroup::new("which").required(true).args(["id", "label", "all"])))]
+// One of ID, --label, --all: checked by the command, since a user revoking
+// their own gives the ID where the administrator gives USER.
+#[command(group(clap::ArgGroup::new("which").args(["id", "label", "all"])))]
 pub struct RevokeArgs {
-    pub user: String,
+    /// Whose password; left out by a user revoking their own
+    pub user: Option<String>,
 
     /// ID of the password (see `apppass list`)
     pub id: Option<i64>,
@@ -238,7 +252,8 @@ pub struct RevokeArgs {
 
 #[derive(Args, Debug)]
 pub struct HistoryArgs {
-    pub user: String,
+    /// Whose history; left out by a user reading their own
+    pub user: Option<String>,
 
     /// Print a JSON array
     #[arg(long)]

@@ -12,6 +12,11 @@ pub enum CliError {
     Usage(String),
     /// 3: store unavailable or refused.
     Store(String),
+    /// 4: refused: the primary password was not accepted, self-service is
+    /// off, or policy forbids what was asked.
+    Refused(String),
+    /// A code apppassd sent, passed on.
+    Relayed(u8, String),
 }
 
 impl CliError {
@@ -20,6 +25,8 @@ impl CliError {
             CliError::NotSo(_) => 1,
             CliError::Usage(_) => 2,
             CliError::Store(_) => 3,
+            CliError::Refused(_) => 4,
+            CliError::Relayed(code, _) => *code,
         }
     }
 }
@@ -27,7 +34,11 @@ impl CliError {
 impl fmt::Display for CliError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            CliError::NotSo(m) | CliError::Usage(m) | CliError::Store(m) => f.write_str(m),
+            CliError::NotSo(m)
+            | CliError::Usage(m)
+            | CliError::Store(m)
+            | CliError::Refused(m)
+            | CliError::Relayed(_, m) => f.write_str(m),
         }
     }
 }

@@ -1,11 +1,14 @@
 //! The `apppass` command: a clap front end over apppass-core.
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod audit;
+pub mod audit;
 pub mod cli;
 mod commands;
-mod error;
-mod render;
+pub mod dovecot;
+pub mod effects;
+pub mod error;
+pub mod render;
+mod selfservice;
 
 use clap::Parser;
 use std::process::ExitCode;

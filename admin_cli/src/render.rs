@@ -23,6 +23,21 @@ pub fn generated_json(g: &Generated) -> String {
     .to_string()
 }
 
+/// The line on stderr after a password was issued.
+pub fn generated_summary(g: &Generated) -> String {
+    format!(
+        "app password {} for {} ({}), labelled '{}', {}. It is shown only this once.",
+        g.id,
+        esc(&g.user),
+        g.services.join(", "),
+        esc(&g.label),
+        match g.expires_at {
+            Some(t) => format!("valid until {}", rfc3339(t)),
+            None => "no expiry".into(),
+        }
+    )
+}
+
 pub fn passwords_json(rows: &[Password], now: i64) -> String {
     let items: Vec<Value> = rows
         .iter()

@@ -8,27 +8,24 @@ use crate::fingerprint::{Shadow, ShadowSource};
 use std::ffi::{CStr, CString};
 use zeroize::Zeroizing;
 
-/// A passwd entry's uid, `Ok(None)` when there is no entry, `Err(errno)`
+/// Runs a `getpw*_r` look-up with a buffer that grows as needed and reads
+/// the entry with `read`: `Ok(None)` when there is no entry, `Err(errno)`
 /// when NSS could not answer.
-pub fn passwd_uid(user: &str) -> Result<Option<u32>, i32> {
-    let Ok(name) = CString::new(user) else {
-        return Ok(None);
-    };
+fn passwd_entry<T>(
+    mut call: impl FnMut(
+        *mut libc::passwd,
+        *mut libc::c_char,
+        usize,
+        *mut *mut libc::passwd,
+    ) -> libc::c_int,
+    read: impl FnOnce(&libc::passwd) -> T,
+) -> Result<Option<T>, i32> {
     let mut buf = vec![0u8; 4096];
     loop {
         // SAFETY: passwd is plain old data, valid when zeroed.
         let mut pwd: libc::passwd = unsafe { std::mem::zeroed() };
         let mut result: *mut libc::passwd = std::ptr::null_mut();
-        // SAFETY: every pointer is valid for the call and buf.len() is its size.
-        let rc = unsafe {
-            libc::getpwnam_r(
-                name.as_ptr(),
-                &mut pwd,
-                buf.as_mut_ptr().cast(),
-                buf.len(),
-                &mut result,
-            )
-        };
+        let rc = call(&mut pwd, buf.as_mut_ptr().cast(), buf.len(), &mut result);
         if rc == libc::ERANGE && buf.len() < 1 << 20 {
             buf.resize(buf.len() * 4, 0);
             continue;
@@ -39,8 +36,36 @@ pub fn passwd_uid(user: &str) -> Result<Option<u32>, i32> {
                 e => Err(e),
             };
         }
-        return Ok(Some(pwd.pw_uid));
+        // The entry's strings point into buf, alive here.
+        return Ok(Some(read(&pwd)));
     }
+}
+
+/// A passwd entry's uid, `Ok(None)` when there is no entry, `Err(errno)`
+/// when NSS could not answer.
+pub fn passwd_uid(user: &str) -> Result<Option<u32>, i32> {
+    let Ok(name) = CString::new(user) else {
+        return Ok(None);
+    };
+    passwd_entry(
+        // SAFETY: every pointer is valid for the call and the length is
+        // the buffer's size.
+        |pwd, buf, len, result| unsafe { libc::getpwnam_r(name.as_ptr(), pwd, buf, len, result) },
+        |p| p.pw_uid,
+    )
+}
+
+/// The user name of `uid` from its passwd entry.
+pub fn user_name(uid: u32) -> Result<Option<String>, i32> {
+    passwd_entry(
+        // SAFETY: as above.
+        |pwd, buf, len, result| unsafe { libc::getpwuid_r(uid, pwd, buf, len, result) },
+        |p| {
+            // SAFETY: pw_name points into the look-up's buffer, NUL-terminated.
+            let name = unsafe { CStr::from_ptr(p.pw_name) };
+            name.to_string_lossy().into_owned()
+        },
+    )
 }
 
 /// Reads shadow entries through `getspnam_r`.

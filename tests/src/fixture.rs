@@ -31,6 +31,10 @@ pub fn apppass_bin() -> PathBuf {
     built("apppass")
 }
 
+pub fn apppassd_bin() -> PathBuf {
+    built("apppassd")
+}
+
 pub fn pam_host_bin() -> PathBuf {
     built("pam-host")
 }

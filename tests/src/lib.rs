@@ -2,6 +2,7 @@
 //! libpam, runs the built `apppass`, and makes private PAM configurations,
 //! stores and (as root) system users.
 
+pub mod apppassd;
 pub mod clients;
 pub mod debian13;
 pub mod dovecot;

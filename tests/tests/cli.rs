@@ -266,7 +266,11 @@ fn config_shows_and_changes_max_active_and_self_service_services() {
         let out = ss(&[refused]);
         assert_eq!(code(&out), 2, "{refused}: {}", stderr(&out));
     }
-    assert_eq!(stdout(&ss(&[])), "imap,submission\n", "a refusal changes nothing");
+    assert_eq!(
+        stdout(&ss(&[])),
+        "imap,submission\n",
+        "a refusal changes nothing"
+    );
     assert_eq!(code(&ss(&["none"])), 0);
     assert_eq!(stdout(&ss(&[])), "none\n");
     assert_eq!(stdout(&f.apppass(&["config", "max-active"])), "25\n");

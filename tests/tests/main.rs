@@ -9,6 +9,7 @@ mod long_lived;
 mod pam_stack;
 mod password_change;
 mod postgres_hosts;
+mod selfservice;
 mod services;
 mod store_files;
 mod store_postgres;

@@ -8,13 +8,14 @@ use apppass_core::sys::{self, SystemShadow};
 use std::io::Write;
 
 pub fn run(cli: &Cli, a: &GenerateArgs) -> Result<(), CliError> {
-    if stdout_is_discarded() {
+    let user = super::admin_user(&a.user)?;
+    if stdout_discarded() {
         return Err(CliError::Usage(
             "standard output is closed or /dev/null, so the new password would be lost; nothing was stored, run the command again with a working output".into(),
         ));
     }
-    policy::check_user(&a.user).map_err(|e| CliError::Usage(e.to_string()))?;
-    check_account(a)?;
+    policy::check_user(user).map_err(|e| CliError::Usage(e.to_string()))?;
+    check_account(a, user)?;
     let now = super::now();
     let scope = if a.any_service {
         Scope::Any
@@ -29,7 +30,7 @@ pub fn run(cli: &Cli, a: &GenerateArgs) -> Result<(), CliError> {
         .map_err(|e| CliError::Usage(e.to_string()))?;
     let mut store = super::open(cli)?;
     let req = GenerateRequest {
-        user: &a.user,
+        user,
         scope,
         label: &a.label,
         expires_at,
@@ -58,25 +59,15 @@ pub fn run(cli: &Cli, a: &GenerateArgs) -> Result<(), CliError> {
     )?;
     drop(store);
     super::print_notices(&g.notices);
-    eprintln!(
-        "apppass: app password {} for {} ({}), labelled '{}', {}. It is shown only this once.",
-        g.id,
-        esc(&g.user),
-        g.services.join(", "),
-        esc(&g.label),
-        match g.expires_at {
-            Some(t) => format!("valid until {}", apppass_core::time::rfc3339(t)),
-            None => "no expiry".into(),
-        }
-    );
+    eprintln!("apppass: {}", render::generated_summary(&g));
     super::apply(cli, &g.effects);
     Ok(())
 }
 
 /// The passwd checks: catch typos, keep root out unless asked.
-fn check_account(a: &GenerateArgs) -> Result<(), CliError> {
-    let user = esc(&a.user);
-    match sys::passwd_uid(&a.user) {
+fn check_account(a: &GenerateArgs, name: &str) -> Result<(), CliError> {
+    let user = esc(name);
+    match sys::passwd_uid(name) {
         Ok(Some(0)) if !a.allow_root => Err(CliError::Usage(format!(
             "refusing an app password for {user}: it has uid 0; pass --allow-root if that is really wanted"
         ))),
@@ -89,7 +80,7 @@ fn check_account(a: &GenerateArgs) -> Result<(), CliError> {
             "cannot look up {user} in the passwd database (error {errno}); check NSS, or pass --virtual"
         ))),
     }?;
-    if a.user.chars().any(char::is_uppercase) {
+    if user.chars().any(char::is_uppercase) {
         eprintln!(
             "apppass: warning: {user} has upper-case letters; Dovecot lower-cases login names by default (auth_username_format = %Lu), so a login through Dovecot arrives lower-cased and would not match this password"
         );
@@ -99,7 +90,7 @@ fn check_account(a: &GenerateArgs) -> Result<(), CliError> {
 
 /// Whether what is printed on stdout goes nowhere. A closed stdout counts:
 /// the Rust runtime reopens a closed standard descriptor on /dev/null.
-fn stdout_is_discarded() -> bool {
+pub(crate) fn stdout_discarded() -> bool {
     use std::os::fd::AsFd;
     use std::os::unix::fs::{FileTypeExt, MetadataExt};
     let Ok(fd) = std::io::stdout().as_fd().try_clone_to_owned() else {

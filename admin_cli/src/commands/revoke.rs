@@ -4,6 +4,7 @@ use apppass_core::admin::{self, RevokeTarget};
 use apppass_core::escape::for_message as esc;
 
 pub fn run(cli: &Cli, a: &RevokeArgs) -> Result<(), CliError> {
+    let user = super::admin_user(&a.user)?;
     let target = match (&a.id, &a.label, a.all) {
         (Some(id), None, false) => RevokeTarget::Id(*id),
         (None, Some(label), false) => RevokeTarget::Label(label),
@@ -17,7 +18,7 @@ pub fn run(cli: &Cli, a: &RevokeArgs) -> Result<(), CliError> {
     let mut store = super::open(cli)?;
     let revoked = admin::revoke(
         store.as_mut(),
-        &a.user,
+        user,
         &target,
         a.reason.as_deref(),
         super::now(),
@@ -28,7 +29,7 @@ pub fn run(cli: &Cli, a: &RevokeArgs) -> Result<(), CliError> {
         eprintln!(
             "apppass: revoked app password {id} ('{}') of {}",
             esc(label),
-            esc(&a.user)
+            esc(user)
         );
     }
     super::apply(cli, &revoked.effects);

@@ -1,0 +1,173 @@
+//! The request protocol between `apppass` (run by a user) and `apppassd`,
+//! version 1: one JSON object per line, in both directions, each at most
+//! [`MAX_LINE`] bytes.
+//!
+//! The client opens with one request:
+//!
+//! ```text
+//! {"v":1,"op":"generate","services":["imap"],"label":"Phone","expires":"90d","json":false}
+//! {"v":1,"op":"list","all":false,"json":false}
+//! {"v":1,"op":"revoke","id":3}            (or "label":"Phone", or "all":true; "reason" optional)
+//! {"v":1,"op":"history","json":false}
+//! ```
+//!
+//! There is no user in a request: the daemon acts for the uid the kernel
+//! reports for the socket's peer. Any field it does not know is an error.
+//! The daemon then sends, in order, any of
+//!
+//! ```text
+//! {"prompt":"Password: ","echo":false}   the client answers {"answer":"..."}
+//! {"info":"..."} / {"error_text":"..."}   PAM messages, shown on stderr
+//! {"stderr":"..."}                        a line for stderr
+//! {"stdout":"...","confirm":true}         output; with confirm, the client
+//!                                         answers {"delivered":true} once printed
+//! ```
+//!
+//! and ends with `{"ok":true}` or `{"ok":false,"code":N,"error":"..."}`
+//! (the exit code: 1 not so, 2 usage, 3 store, 4 refused).
+
+use serde::Deserialize;
+use serde_json::Value;
+use std::io::{self, Read, Write};
+
+pub const VERSION: u64 = 1;
+/// No message of the protocol comes near this.
+pub const MAX_LINE: usize = 16 * 1024;
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(tag = "op", rename_all = "lowercase", deny_unknown_fields)]
+pub enum Request {
+    Generate {
+        services: Vec<String>,
+        label: String,
+        #[serde(default)]
+        expires: Option<String>,
+        #[serde(default)]
+        json: bool,
+    },
+    List {
+        #[serde(default)]
+        all: bool,
+        #[serde(default)]
+        json: bool,
+    },
+    Revoke {
+        #[serde(default)]
+        id: Option<i64>,
+        #[serde(default)]
+        label: Option<String>,
+        #[serde(default)]
+        all: bool,
+        #[serde(default)]
+        reason: Option<String>,
+    },
+    History {
+        #[serde(default)]
+        json: bool,
+    },
+}
+
+/// Why a request line was refused; the sentence goes back to the client.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BadRequest(pub String);
+
+/// Parses the opening request: an object with `"v": 1` and a known `op`.
+pub fn parse_request(line: &[u8]) -> Result<Request, BadRequest> {
+    let mut value: Value = serde_json::from_slice(line)
+        .map_err(|e| BadRequest(format!("the request is not JSON ({e})")))?;
+    let obj = value
+        .as_object_mut()
+        .ok_or_else(|| BadRequest("the request is not a JSON object".into()))?;
+    match obj.remove("v").and_then(|v| v.as_u64()) {
+        Some(VERSION) => {}
+        Some(v) => {
+            return Err(BadRequest(format!(
+                "protocol version {v}; this apppassd speaks version {VERSION}: use the apppass of the same release"
+            )))
+        }
+        None => return Err(BadRequest("the request has no protocol version \"v\"".into())),
+    }
+    serde_json::from_value(value).map_err(|e| {
+        BadRequest(format!(
+            "the request is not one apppassd understands ({})",
+            apppass_core::escape::for_message(&e.to_string())
+        ))
+    })
+}
+
+/// Reads one line of at most [`MAX_LINE`] bytes (without the newline).
+/// A longer line, end of input before a newline, or a timeout is an error.
+pub fn read_line<R: Read>(r: &mut R) -> io::Result<Vec<u8>> {
+    let mut line = Vec::new();
+    let mut byte = [0u8; 1];
+    loop {
+        match r.read(&mut byte)? {
+            0 => {
+                return Err(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    "the peer went away",
+                ))
+            }
+            _ if byte[0] == b'\n' => return Ok(line),
+            _ if line.len() >= MAX_LINE => {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    "a line is too long",
+                ))
+            }
+            _ => line.push(byte[0]),
+        }
+    }
+}
+
+/// Writes one message as a line.
+pub fn write_message<W: Write>(w: &mut W, msg: &Value) -> io::Result<()> {
+    let mut text = serde_json::to_vec(msg).map_err(io::Error::other)?;
+    text.push(b'\n');
+    w.write_all(&text)?;
+    w.flush()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn requests_parse_and_anything_else_is_refused() {
+        assert_eq!(
+            parse_request(br#"{"v":1,"op":"list"}"#).unwrap(),
+            Request::List {
+                all: false,
+                json: false
+            }
+        );
+        assert!(matches!(
+            parse_request(br#"{"v":1,"op":"generate","services":["imap"],"label":"P"}"#),
+            Ok(Request::Generate { .. })
+        ));
+        for bad in [
+            &br#"{"op":"list"}"#[..],
+            br#"{"v":2,"op":"list"}"#,
+            br#"{"v":1,"op":"list","user":"root"}"#,
+            br#"{"v":1,"op":"list","uid":0}"#,
+            br#"{"v":1,"op":"drop"}"#,
+            br#"[1,2]"#,
+            b"\xff\xfe",
+            br#"{"v":1,"op":"revoke","id":"3; DROP"}"#,
+        ] {
+            assert!(
+                parse_request(bad).is_err(),
+                "{:?}",
+                String::from_utf8_lossy(bad)
+            );
+        }
+    }
+
+    #[test]
+    fn lines_are_bounded() {
+        let long = vec![b'a'; MAX_LINE + 10];
+        assert!(read_line(&mut &long[..]).is_err());
+        assert!(read_line(&mut &b"no newline"[..]).is_err());
+        assert_eq!(read_line(&mut &b"ok\nrest"[..]).unwrap(), b"ok");
+    }
+}

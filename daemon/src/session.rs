@@ -1,0 +1,378 @@
+//! One client connection, in a process of its own: who is asking (from the
+//! kernel), is self-service on and the user not locked out, does PAM accept
+//! them — and only then one operation for that user, through core.
+
+use crate::pam::{self, Message};
+use crate::protocol::{self, Request};
+use apppass_cli::error::CliError;
+use apppass_cli::render;
+use apppass_core::admin::{self, GenerateRequest, RevokeTarget};
+use apppass_core::config::StoreChoice;
+use apppass_core::escape::for_message as esc;
+use apppass_core::policy::{self, Scope};
+use apppass_core::selfservice::{self, Refusal};
+use apppass_core::store::{Actor, Opener, Store};
+use apppass_core::sys::SystemShadow;
+use serde_json::{json, Value};
+use std::os::unix::net::UnixStream;
+use std::path::PathBuf;
+use std::time::Duration;
+use zeroize::Zeroizing;
+
+/// How long the client may take to send a message, and to answer a prompt.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+const ANSWER_TIMEOUT: Duration = Duration::from_secs(120);
+const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
+/// An answer to a PAM prompt is a password or a code.
+const MAX_ANSWER: usize = 1024;
+
+pub struct Settings {
+    pub store: StoreChoice,
+    /// The PAM service users sign in with.
+    pub service: String,
+    /// Replaces /etc/pam.d (tests).
+    pub pam_dir: Option<PathBuf>,
+    pub dovecot_config: Option<PathBuf>,
+}
+
+/// How a request ended: the exit code for the client and one sentence.
+struct Failure {
+    code: u8,
+    text: String,
+}
+
+impl Failure {
+    fn refused(r: Refusal) -> Self {
+        Failure {
+            code: 4,
+            text: r.to_string(),
+        }
+    }
+    fn usage(text: impl Into<String>) -> Self {
+        Failure {
+            code: 2,
+            text: text.into(),
+        }
+    }
+}
+
+impl From<CliError> for Failure {
+    fn from(e: CliError) -> Self {
+        Failure {
+            code: e.code(),
+            text: e.to_string(),
+        }
+    }
+}
+
+fn audit(line: &str) {
+    apppass_cli::audit::record_as("apppassd", line);
+}
+
+fn peer_uid(stream: &UnixStream) -> Option<u32> {
+    use std::os::fd::AsRawFd;
+    let mut cred = libc::ucred {
+        pid: 0,
+        uid: u32::MAX,
+        gid: u32::MAX,
+    };
+    let mut len = std::mem::size_of::<libc::ucred>() as libc::socklen_t;
+    // SAFETY: cred and len are valid for the call; the fd is the stream's.
+    let rc = unsafe {
+        libc::getsockopt(
+            stream.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_PEERCRED,
+            (&mut cred as *mut libc::ucred).cast(),
+            &mut len,
+        )
+    };
+    (rc == 0 && cred.uid != u32::MAX).then_some(cred.uid)
+}
+
+/// Serves one connection to its end. Never panics on what a client sends.
+pub fn serve(mut stream: UnixStream, settings: &Settings) {
+    let _ = stream.set_write_timeout(Some(WRITE_TIMEOUT));
+    let result = handle(&mut stream, settings);
+    let last = match result {
+        Ok(()) => json!({"ok": true}),
+        Err(f) => json!({"ok": false, "code": f.code, "error": f.text}),
+    };
+    let _ = protocol::write_message(&mut stream, &last);
+}
+
+fn send(stream: &mut UnixStream, msg: &Value) -> Result<(), Failure> {
+    protocol::write_message(stream, msg).map_err(|_| Failure::usage("the client went away"))
+}
+
+fn handle(stream: &mut UnixStream, settings: &Settings) -> Result<(), Failure> {
+    let uid = peer_uid(stream).ok_or_else(|| Failure::usage("cannot tell who is asking"))?;
+    let _ = stream.set_read_timeout(Some(REQUEST_TIMEOUT));
+    let line = protocol::read_line(stream)
+        .map_err(|e| Failure::usage(format!("no usable request ({e})")))?;
+    let request = protocol::parse_request(&line).map_err(|e| Failure::usage(e.0))?;
+    if uid == 0 {
+        return Err(Failure::usage(
+            "root manages app passwords directly with apppass; self-service is for other users",
+        ));
+    }
+    let user = match apppass_core::sys::user_name(uid) {
+        Ok(Some(u)) => u,
+        _ => {
+            return Err(Failure::refused(Refusal::NotAccepted));
+        }
+    };
+    let now = now();
+    let mut store = apppass_stores::open(&settings.store, apppass_core::sys::euid(), Opener::Admin)
+        .map_err(|e| Failure::from(CliError::from(e)))?;
+    let allowed = selfservice::allowed_services(store.as_mut())
+        .map_err(|e| Failure::from(CliError::from(e)))?;
+    if allowed.is_empty() {
+        return Err(Failure::refused(Refusal::Off));
+    }
+    // Checked before the sign-in, so nobody types a password for nothing.
+    let prepared = prepare(&request, &allowed, now)?;
+    if let Err(r) = selfservice::check_not_locked_out(store.as_mut(), &user, now)
+        .map_err(|e| Failure::from(CliError::from(e)))?
+    {
+        audit(&format!(
+            "refused self-service sign-in of user={}: too many failures",
+            esc(&user)
+        ));
+        return Err(Failure::refused(r));
+    }
+    if !sign_in(stream, settings, &user)? {
+        let _ = selfservice::record_failure(store.as_mut(), &user, now);
+        audit(&format!(
+            "self-service sign-in failed for user={}",
+            esc(&user)
+        ));
+        return Err(Failure::refused(Refusal::NotAccepted));
+    }
+    let _ = stream.set_read_timeout(Some(REQUEST_TIMEOUT));
+    let actor = format!(" by user={} (self-service)", esc(&user));
+    perform(
+        stream,
+        store.as_mut(),
+        &user,
+        request,
+        prepared,
+        now,
+        settings,
+        &actor,
+    )
+}
+
+fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+/// What a generate request asks for, checked against policy.
+struct Prepared {
+    scope: Option<Scope>,
+    expires_at: Option<i64>,
+}
+
+fn prepare(request: &Request, allowed: &[String], now: i64) -> Result<Prepared, Failure> {
+    let Request::Generate {
+        services,
+        label,
+        expires,
+        ..
+    } = request
+    else {
+        return Ok(Prepared {
+            scope: None,
+            expires_at: None,
+        });
+    };
+    if services.iter().any(|s| s == "*") {
+        return Err(Failure::refused(Refusal::AnyService));
+    }
+    let scope = Scope::only(services).map_err(|e| Failure::usage(e.to_string()))?;
+    selfservice::check_scope(allowed, &scope).map_err(Failure::refused)?;
+    policy::check_label(label).map_err(|e| Failure::usage(e.to_string()))?;
+    let expires_at = expires
+        .as_deref()
+        .map(|e| apppass_core::expiry::parse(e, now))
+        .transpose()
+        .map_err(|e| Failure::usage(e.to_string()))?;
+    Ok(Prepared {
+        scope: Some(scope),
+        expires_at,
+    })
+}
+
+/// Runs the PAM service for `user`, each prompt answered by the client.
+fn sign_in(stream: &mut UnixStream, settings: &Settings, user: &str) -> Result<bool, Failure> {
+    let _ = stream.set_read_timeout(Some(ANSWER_TIMEOUT));
+    let mut conversation = |m: Message<'_>| -> Option<Zeroizing<String>> {
+        let msg = match m {
+            Message::Prompt { text, echo } => json!({"prompt": text, "echo": echo}),
+            Message::Info(t) => json!({"info": t}),
+            Message::Error(t) => json!({"error_text": t}),
+        };
+        protocol::write_message(stream, &msg).ok()?;
+        let Message::Prompt { .. } = m else {
+            return Some(Zeroizing::new(String::new()));
+        };
+        let line = Zeroizing::new(protocol::read_line(stream).ok()?);
+        let value: Value = serde_json::from_slice(&line).ok()?;
+        let answer = value.get("answer")?.as_str()?;
+        (answer.len() <= MAX_ANSWER).then(|| Zeroizing::new(answer.to_owned()))
+    };
+    pam::authenticate(
+        &settings.service,
+        user,
+        Some(user),
+        settings.pam_dir.as_deref(),
+        &mut conversation,
+    )
+    .map_err(|e| Failure {
+        code: 3,
+        text: format!("the sign-in could not run: {e}"),
+    })
+}
+
+#[allow(clippy::too_many_arguments)]
+fn perform(
+    stream: &mut UnixStream,
+    store: &mut dyn Store,
+    user: &str,
+    request: Request,
+    prepared: Prepared,
+    now: i64,
+    settings: &Settings,
+    actor: &str,
+) -> Result<(), Failure> {
+    let by = Actor::SelfService;
+    let cli = |e: admin::AdminError| Failure::from(CliError::from(e));
+    let effects = match request {
+        Request::Generate { label, json, .. } => {
+            let req = GenerateRequest {
+                user,
+                scope: prepared.scope.unwrap_or(Scope::Only(Vec::new())),
+                label: &label,
+                expires_at: prepared.expires_at,
+                by,
+            };
+            // Delivered inside the write transaction: kept only once the
+            // client says it printed the password.
+            let mut deliver = |g: &admin::Generated| -> std::io::Result<()> {
+                let text = if json {
+                    Zeroizing::new(render::generated_json(g))
+                } else {
+                    g.secret.display()
+                };
+                protocol::write_message(
+                    stream,
+                    &json!({"stdout": format!("{}\n", text.as_str()), "confirm": true}),
+                )?;
+                let line = protocol::read_line(stream)?;
+                let ack: Value = serde_json::from_slice(&line).map_err(std::io::Error::other)?;
+                if ack.get("delivered") == Some(&Value::Bool(true)) {
+                    Ok(())
+                } else {
+                    Err(std::io::Error::other("the client did not confirm"))
+                }
+            };
+            let g = admin::generate(
+                store,
+                &req,
+                now,
+                &mut rand::rngs::OsRng,
+                &SystemShadow,
+                &mut deliver,
+            )
+            .map_err(cli)?;
+            for n in &g.notices {
+                send(stream, &json!({"stderr": format!("apppass: {n}")}))?;
+            }
+            send(
+                stream,
+                &json!({"stderr": format!("apppass: {}", render::generated_summary(&g))}),
+            )?;
+            g.effects
+        }
+        Request::List { all, json } => {
+            let listing =
+                admin::list(store, Some(user), all, now, &SystemShadow, by).map_err(cli)?;
+            for n in &listing.notices {
+                send(stream, &json!({"stderr": format!("apppass: {n}")}))?;
+            }
+            let rows = &listing.passwords;
+            if json {
+                send(
+                    stream,
+                    &json!({"stdout": format!("{}\n", render::passwords_json(rows, now))}),
+                )?;
+            } else if rows.is_empty() {
+                let what = if all { "" } else { "active " };
+                send(
+                    stream,
+                    &json!({"stderr": format!("apppass: no {what}app passwords")}),
+                )?;
+            } else {
+                send(
+                    stream,
+                    &json!({"stdout": render::passwords_table(rows, now, all)}),
+                )?;
+            }
+            listing.effects
+        }
+        Request::Revoke {
+            id,
+            label,
+            all,
+            reason,
+        } => {
+            let target = match (id, label.as_deref(), all) {
+                (Some(id), None, false) => RevokeTarget::Id(id),
+                (None, Some(l), false) => RevokeTarget::Label(l),
+                (None, None, true) => RevokeTarget::All,
+                _ => {
+                    return Err(Failure::usage(
+                        "name exactly one of an ID, --label TEXT or --all",
+                    ))
+                }
+            };
+            let reason = reason.unwrap_or_else(|| "revoked by its user".into());
+            let revoked =
+                admin::revoke(store, user, &target, Some(&reason), now, by).map_err(cli)?;
+            for (id, label) in &revoked.done {
+                send(
+                    stream,
+                    &json!({"stderr": format!("apppass: revoked app password {id} ('{}') of {}", esc(label), esc(user))}),
+                )?;
+            }
+            revoked.effects
+        }
+        Request::History { json } => {
+            let events = admin::history(store, user, now).map_err(cli)?;
+            if json {
+                send(
+                    stream,
+                    &json!({"stdout": format!("{}\n", render::events_json(&events))}),
+                )?;
+            } else if events.is_empty() {
+                send(
+                    stream,
+                    &json!({"stderr": format!("apppass: no history for {}", esc(user))}),
+                )?;
+            } else {
+                send(stream, &json!({"stdout": render::events_table(&events)}))?;
+            }
+            Default::default()
+        }
+    };
+    apppass_cli::effects::apply(
+        &effects,
+        settings.dovecot_config.as_deref(),
+        "apppassd",
+        actor,
+    );
+    Ok(())
+}

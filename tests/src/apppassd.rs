@@ -1,0 +1,100 @@
+//! A real apppassd for the tests: on a private socket (in a directory any
+//! user may reach), on a fixture's store, with PAM service files of the
+//! test's own; stopped on drop.
+
+use crate::fixture::{apppass_bin, apppassd_bin, Fixture};
+use std::io::Write;
+use std::os::unix::fs::PermissionsExt;
+use std::path::PathBuf;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+pub struct Daemon {
+    pub dir: tempfile::TempDir,
+    pub socket: PathBuf,
+    pub pam_dir: PathBuf,
+    child: Child,
+}
+
+impl Daemon {
+    /// Starts apppassd on `f`'s store with `/etc/pam.d/apppass` replaced by
+    /// `stack` (`@MODULE@`/`@DB@` expanded as in Fixture::service).
+    pub fn start(f: &Fixture, stack: &str) -> Daemon {
+        let dir = tempfile::Builder::new()
+            .prefix("apppass-daemon-")
+            .tempdir()
+            .unwrap();
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+        let pam_dir = dir.path().join("pam.d");
+        std::fs::create_dir(&pam_dir).unwrap();
+        std::fs::write(pam_dir.join("apppass"), f.expand(stack)).unwrap();
+        std::fs::write(
+            pam_dir.join("other"),
+            "auth required pam_deny.so\naccount required pam_deny.so\n",
+        )
+        .unwrap();
+        let socket = dir.path().join("apppassd.sock");
+        let mut cmd = Command::new(apppassd_bin());
+        match &f.config {
+            Some(conf) => cmd.arg("--config").arg(conf),
+            None => cmd.arg("--db").arg(&f.db),
+        };
+        let child = cmd
+            .arg("--socket")
+            .arg(&socket)
+            .arg("--pam-dir")
+            .arg(&pam_dir)
+            .stdin(Stdio::null())
+            .spawn()
+            .unwrap();
+        let start = Instant::now();
+        while !socket.exists() {
+            assert!(
+                start.elapsed() < Duration::from_secs(10),
+                "apppassd did not start"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Daemon {
+            dir,
+            socket,
+            pam_dir,
+            child,
+        }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// The daemon's open descriptors.
+    pub fn fds(&self) -> usize {
+        std::fs::read_dir(format!("/proc/{}/fd", self.pid()))
+            .map(|d| d.count())
+            .unwrap_or(0)
+    }
+
+    /// Runs `apppass ARGS` as `user` against this daemon, `stdin` fed in.
+    pub fn apppass_as(&self, user: &str, args: &[&str], stdin: &str) -> Output {
+        let mut child = Command::new("runuser")
+            .args(["-u", user, "--", "env", "-i"])
+            .arg(format!("APPPASS_SOCKET={}", self.socket.display()))
+            .arg("PATH=/usr/bin:/bin")
+            .arg(apppass_bin())
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let _ = child.stdin.take().unwrap().write_all(stdin.as_bytes());
+        child.wait_with_output().unwrap()
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
