@@ -12,6 +12,8 @@ MANDIR      := $(PREFIX)/share/man/man8
 DOCDIR      := $(PREFIX)/share/doc/libpam-apppass
 PAMCONFDIR  := $(PREFIX)/share/pam-configs
 BASHCOMPDIR := $(PREFIX)/share/bash-completion/completions
+UNITDIR     := /lib/systemd/system
+ETCPAMDIR   := /etc/pam.d
 ZSHCOMPDIR  := $(PREFIX)/share/zsh/vendor-completions
 # The multiarch security directory, where pam_unix.so lives.
 SECURITYDIR ?= $(shell d=$$(ls -d /lib/*/security/pam_unix.so /usr/lib/*/security/pam_unix.so 2>/dev/null | head -n1); \
@@ -32,7 +34,7 @@ BUILD_DEPS := gcc libc6-dev make pkg-config libpam0g-dev libpam-modules libsqlit
 TEST_DEPS  := binutils util-linux passwd openssl sqlite3 \
               dovecot-core dovecot-imapd dovecot-pop3d dovecot-submissiond \
               openssh-server openssh-client sshpass bubblewrap debootstrap \
-              postgresql-15 postgresql-client-15 libpq5
+              postgresql-15 postgresql-client-15 libpq5 libpam-oath oathtool
 
 RELEASE := target/release
 MAN_OUT := target/man
@@ -68,15 +70,28 @@ man: need-cargo
 
 install: deps build man install-files
 	@if [ -z "$(DESTDIR)" ]; then $(SBINDIR)/apppass init; fi
-	@echo "installed: $(SECURITYDIR)/pam_apppass.so and $(SBINDIR)/apppass; see README.md to wire a service"
+	@if [ -z "$(DESTDIR)" ]; then \
+	  if [ -d /run/systemd/system ]; then \
+	    systemctl daemon-reload && systemctl enable --now apppassd.socket && \
+	    echo "apppassd.socket is enabled: users can manage their own app passwords once you run 'apppass config self-service-services SVC,...'"; \
+	  else \
+	    echo "systemd is not running here, so apppassd.socket was installed but not started; start the helper by hand with: apppassd --socket /run/apppass/apppassd.sock &"; \
+	  fi; fi
+	@echo "installed: $(SECURITYDIR)/pam_apppass.so, $(SBINDIR)/apppass and $(SBINDIR)/apppassd; see README.md to wire a service"
 
 install-files:
 	install -d $(DESTDIR)$(SECURITYDIR) $(DESTDIR)$(SBINDIR) $(DESTDIR)$(MANDIR) $(DESTDIR)$(DOCDIR)/examples \
 	  $(DESTDIR)$(DOCDIR)/examples/dovecot-2.3 $(DESTDIR)$(DOCDIR)/examples/dovecot-2.4 \
-	  $(DESTDIR)$(PAMCONFDIR) $(DESTDIR)$(BASHCOMPDIR) $(DESTDIR)$(ZSHCOMPDIR)
+	  $(DESTDIR)$(PAMCONFDIR) $(DESTDIR)$(BASHCOMPDIR) $(DESTDIR)$(ZSHCOMPDIR) \
+	  $(DESTDIR)$(UNITDIR) $(DESTDIR)$(ETCPAMDIR)
 	install -m 0644 $(RELEASE)/libpam_apppass.so $(DESTDIR)$(SECURITYDIR)/pam_apppass.so
 	install -m 0755 $(RELEASE)/apppass $(DESTDIR)$(SBINDIR)/apppass
-	install -m 0644 $(MAN_OUT)/*.8 packaging/man/pam_apppass.8 $(DESTDIR)$(MANDIR)/
+	install -m 0755 $(RELEASE)/apppassd $(DESTDIR)$(SBINDIR)/apppassd
+	install -m 0644 packaging/systemd/apppassd.socket packaging/systemd/apppassd.service $(DESTDIR)$(UNITDIR)/
+	@# A PAM file the administrator may have changed (a second factor) is kept.
+	if [ ! -e $(DESTDIR)$(ETCPAMDIR)/apppass ]; then \
+	  install -m 0644 packaging/pam.d-system/apppass $(DESTDIR)$(ETCPAMDIR)/apppass; fi
+	install -m 0644 $(MAN_OUT)/*.8 packaging/man/pam_apppass.8 packaging/man/apppassd.8 $(DESTDIR)$(MANDIR)/
 	install -m 0644 $(MAN_OUT)/apppass.bash $(DESTDIR)$(BASHCOMPDIR)/apppass
 	install -m 0644 $(MAN_OUT)/_apppass $(DESTDIR)$(ZSHCOMPDIR)/_apppass
 	install -m 0644 packaging/pam.d/* $(DESTDIR)$(DOCDIR)/examples/
@@ -86,11 +101,13 @@ install-files:
 	install -m 0644 README.md $(DESTDIR)$(DOCDIR)/
 
 uninstall:
-	rm -f $(DESTDIR)$(SECURITYDIR)/pam_apppass.so $(DESTDIR)$(SBINDIR)/apppass \
-	  $(DESTDIR)$(MANDIR)/apppass.8 $(DESTDIR)$(MANDIR)/apppass-*.8 $(DESTDIR)$(MANDIR)/pam_apppass.8 \
+	-if [ -z "$(DESTDIR)" ] && [ -d /run/systemd/system ]; then systemctl disable --now apppassd.socket apppassd.service; fi
+	rm -f $(DESTDIR)$(SECURITYDIR)/pam_apppass.so $(DESTDIR)$(SBINDIR)/apppass $(DESTDIR)$(SBINDIR)/apppassd \
+	  $(DESTDIR)$(UNITDIR)/apppassd.socket $(DESTDIR)$(UNITDIR)/apppassd.service \
+	  $(DESTDIR)$(MANDIR)/apppass.8 $(DESTDIR)$(MANDIR)/apppass-*.8 $(DESTDIR)$(MANDIR)/pam_apppass.8 $(DESTDIR)$(MANDIR)/apppassd.8 \
 	  $(DESTDIR)$(BASHCOMPDIR)/apppass $(DESTDIR)$(ZSHCOMPDIR)/_apppass $(DESTDIR)$(PAMCONFDIR)/apppass
 	rm -rf $(DESTDIR)$(DOCDIR)
-	@echo "the store in /var/lib/apppass is kept; remove it by hand if you mean to"
+	@echo "the store in /var/lib/apppass and /etc/pam.d/apppass are kept; remove them by hand if you mean to"
 
 lint: need-cargo
 	$(CARGO) fmt --all -- --check
@@ -127,6 +144,7 @@ deb: build man
 	rm -rf target/deb && mkdir -p $(DEB_ROOT)/DEBIAN
 	$(MAKE) --no-print-directory install-files DESTDIR=$(CURDIR)/$(DEB_ROOT)
 	install -m 0755 packaging/debian/postinst packaging/debian/prerm packaging/debian/postrm $(DEB_ROOT)/DEBIAN/
+	echo /etc/pam.d/apppass > $(DEB_ROOT)/DEBIAN/conffiles
 	sed -e 's/@VERSION@/$(VERSION)/' -e "s/@ARCH@/$$(dpkg --print-architecture)/" \
 	    -e "s/@SIZE@/$$(du -sk --exclude=DEBIAN $(DEB_ROOT) | cut -f1)/" \
 	    packaging/debian/control.in > $(DEB_ROOT)/DEBIAN/control

@@ -293,3 +293,34 @@ fn the_readme_tells_how_to_run_on_postgresql_and_what_it_costs() {
         assert!(text.contains(needle), "{needle}");
     }
 }
+
+#[test]
+fn the_readme_tells_users_how_to_manage_their_own_passwords() {
+    let text = section(&readme(), "## Letting users manage their own app passwords");
+    for needle in [
+        "apppass config self-service-services imap,submission",
+        "apppass generate --service imap --label \"iPhone Mail\"",
+        "apppass revoke --label",
+        "pam_oath.so",
+        "apppassd --socket /run/apppass/apppassd.sock",
+        "exit 4",
+    ] {
+        assert!(text.contains(needle), "{needle}");
+    }
+}
+
+#[test]
+fn every_apppassd_flag_is_in_its_man_page() {
+    let page = std::fs::read_to_string(repo().join("packaging/man/apppassd.8"))
+        .unwrap()
+        .replace("\\-", "-");
+    let out = Command::new(apppass_e2e::fixture::apppassd_bin())
+        .arg("--help")
+        .output()
+        .unwrap();
+    let all = flags(&String::from_utf8_lossy(&out.stdout));
+    assert!(all.len() >= 6, "{all:?}");
+    for flag in all {
+        assert!(page.contains(&flag), "{flag} is missing from apppassd(8)");
+    }
+}
