@@ -130,7 +130,7 @@ bench: build
 # toolchain and cargo-fuzz (cargo install cargo-fuzz). New inputs land in
 # fuzz/corpus/TARGET; `make check` replays that corpus on stable.
 FUZZ_SECONDS ?= 60
-FUZZ_TARGETS := normalize expiry module_args phc
+FUZZ_TARGETS := normalize expiry module_args phc daemon_request
 fuzz: need-cargo
 	@if ! $(CARGO) +nightly fuzz --version >/dev/null 2>&1; then \
 	  echo "make fuzz needs a nightly toolchain and cargo-fuzz: rustup toolchain install nightly; cargo install cargo-fuzz" >&2; exit 1; fi

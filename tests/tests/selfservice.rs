@@ -32,8 +32,21 @@ fn a_user_makes_lists_and_revokes_their_own_password_and_it_logs_in() {
     if !require_root("a_user_makes_lists_and_revokes_their_own_password_and_it_logs_in") {
         return;
     }
-    let (f, d) = setup("imap,submission");
+    let f = Fixture::new();
     let u = SystemUser::new(PRIMARY);
+    let d = Daemon::start(&f, UNIX);
+    let dc = apppass_e2e::dovecot::Dovecot::start(
+        &f,
+        apppass_e2e::dovecot::Options {
+            passdb: apppass_e2e::dovecot::Passdb::PerProtocol,
+            cache: false,
+            stack: "auth sufficient @MODULE@ db=@DB@\nauth requisite pam_deny.so\naccount sufficient @MODULE@ db=@DB@\naccount required pam_unix.so\n".into(),
+            files_for: vec!["imap"],
+        },
+    );
+    let svc = dc.service("imap");
+    let out = f.apppass(&["config", "self-service-services", &format!("imap,{svc}")]);
+    assert!(out.status.success(), "{}", stderr(&out));
     let out = d.apppass_as(
         &u.name,
         &["generate", "--service", "imap", "--label", "Phone"],
@@ -52,6 +65,29 @@ fn a_user_makes_lists_and_revokes_their_own_password_and_it_logs_in() {
         login(&f.confdir, "imap", &u.name, pw.as_bytes()).0,
         PAM_SUCCESS
     );
+    // And through a real Dovecot, over IMAP.
+    let pw2 = d.apppass_as(
+        &u.name,
+        &["generate", "--service", &svc, "--label", "Dovecot"],
+        &format!("{PRIMARY}\n"),
+    );
+    assert_eq!(code(&pw2), 0, "{}", stderr(&pw2));
+    assert!(
+        apppass_e2e::clients::imap_login(
+            dc.imap,
+            std::net::Ipv4Addr::new(127, 0, 0, 1),
+            &u.name,
+            stdout(&pw2).trim()
+        ),
+        "IMAP with a self-made password\n{}",
+        dc.log()
+    );
+    let out = d.apppass_as(
+        &u.name,
+        &["revoke", "--label", "Dovecot"],
+        &format!("{PRIMARY}\n"),
+    );
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
     let listed = d.apppass_as(&u.name, &["list", "--json"], &format!("{PRIMARY}\n"));
     assert_eq!(code(&listed), 0, "{}", stderr(&listed));
     let rows: serde_json::Value = serde_json::from_str(&stdout(&listed)).unwrap();
@@ -67,24 +103,11 @@ fn a_user_makes_lists_and_revokes_their_own_password_and_it_logs_in() {
     );
     let h = d.apppass_as(&u.name, &["history", "--json"], &format!("{PRIMARY}\n"));
     let events: serde_json::Value = serde_json::from_str(&stdout(&h)).unwrap();
-    let seen: Vec<_> = events
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| {
-            (
-                e["event"].as_str().unwrap().to_string(),
-                e["by"].as_str().unwrap().to_string(),
-            )
-        })
-        .collect();
-    assert_eq!(
-        seen,
-        [
-            ("generated".to_string(), "self".to_string()),
-            ("revoked".into(), "self".into())
-        ]
-    );
+    let all = events.as_array().unwrap();
+    assert_eq!(all.len(), 4, "{events}");
+    assert!(all.iter().all(|e| e["by"] == "self"), "{events}");
+    let generated = all.iter().filter(|e| e["event"] == "generated").count();
+    assert_eq!(generated, 2, "{events}");
     // The administrator sees the same, as root.
     assert_eq!(f.history_json(&u.name), events);
 }
@@ -349,4 +372,50 @@ fn the_daemon_survives_garbage_slow_and_many_clients_with_flat_descriptors() {
         "{reply}"
     );
     assert_eq!(d.fds(), before, "descriptors are back where they were");
+}
+
+#[test]
+fn a_second_factor_stacked_into_the_pam_file_is_relayed_and_a_wrong_code_refuses() {
+    if !require_root(
+        "a_second_factor_stacked_into_the_pam_file_is_relayed_and_a_wrong_code_refuses",
+    ) {
+        return;
+    }
+    let f = Fixture::new();
+    assert!(f
+        .apppass(&["config", "self-service-services", "imap"])
+        .status
+        .success());
+    let u = SystemUser::new(PRIMARY);
+    let secret = "00112233445566778899";
+    let users = f.dir.path().join("users.oath");
+    std::fs::write(&users, format!("HOTP {} - {secret}\n", u.name)).unwrap();
+    let d = Daemon::start(
+        &f,
+        &format!(
+            "auth required pam_unix.so\nauth required pam_oath.so usersfile={} window=5\naccount required pam_unix.so\n",
+            users.display()
+        ),
+    );
+    let code_for = |counter: u32| {
+        let out = std::process::Command::new("oathtool")
+            .args(["-c", &counter.to_string(), secret])
+            .output()
+            .unwrap();
+        String::from_utf8(out.stdout).unwrap().trim().to_string()
+    };
+    // The primary password, then the code: one line of stdin each.
+    let out = d.apppass_as(&u.name, &["list"], &format!("{PRIMARY}\n{}\n", code_for(0)));
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    // A wrong code after the right password refuses.
+    let out = d.apppass_as(&u.name, &["list"], &format!("{PRIMARY}\n000000\n"));
+    assert_eq!(code(&out), 4, "{}", stderr(&out));
+    // The next code works again (pam_oath moved its counter on).
+    let out = d.apppass_as(
+        &u.name,
+        &["generate", "--service", "imap", "--label", "Phone"],
+        &format!("{PRIMARY}\n{}\n", code_for(1)),
+    );
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(f.row(&u.name, "Phone")["status"], "active");
 }
