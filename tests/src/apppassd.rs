@@ -20,6 +20,11 @@ impl Daemon {
     /// Starts apppassd on `f`'s store with `/etc/pam.d/apppass` replaced by
     /// `stack` (`@MODULE@`/`@DB@` expanded as in Fixture::service).
     pub fn start(f: &Fixture, stack: &str) -> Daemon {
+        Self::start_with(f, stack, &[])
+    }
+
+    /// [`Daemon::start`] with more arguments for apppassd.
+    pub fn start_with(f: &Fixture, stack: &str, extra: &[&str]) -> Daemon {
         let dir = tempfile::Builder::new()
             .prefix("apppass-daemon-")
             .tempdir()
@@ -44,6 +49,7 @@ impl Daemon {
             .arg(&socket)
             .arg("--pam-dir")
             .arg(&pam_dir)
+            .args(extra)
             .stdin(Stdio::null())
             .spawn()
             .unwrap();
@@ -61,6 +67,11 @@ impl Daemon {
             pam_dir,
             child,
         }
+    }
+
+    /// Whether the daemon has left by itself.
+    pub fn exited(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(Some(_)))
     }
 
     pub fn pid(&self) -> u32 {

@@ -419,3 +419,19 @@ fn a_second_factor_stacked_into_the_pam_file_is_relayed_and_a_wrong_code_refuses
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     assert_eq!(f.row(&u.name, "Phone")["status"], "active");
 }
+
+#[test]
+fn the_daemon_leaves_when_idle() {
+    if !require_root("the_daemon_leaves_when_idle") {
+        return;
+    }
+    let f = Fixture::new();
+    let mut d = Daemon::start_with(&f, UNIX, &["--idle-exit", "1"]);
+    let reply = raw(&d, br#"{"v":1,"op":"list"}"#);
+    assert!(reply.contains(r#""ok":false"#), "{reply}");
+    let start = std::time::Instant::now();
+    while !d.exited() {
+        assert!(start.elapsed() < Duration::from_secs(10), "still running");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
