@@ -11,6 +11,9 @@ use std::time::{Duration, Instant};
 
 pub struct Daemon {
     pub dir: tempfile::TempDir,
+    /// A copy of the built `apppass` users can run (a checkout under
+    /// /root is closed to them).
+    pub apppass: PathBuf,
     pub socket: PathBuf,
     pub pam_dir: PathBuf,
     child: Child,
@@ -39,6 +42,9 @@ impl Daemon {
         )
         .unwrap();
         let socket = dir.path().join("apppassd.sock");
+        let apppass = dir.path().join("apppass");
+        std::fs::copy(apppass_bin(), &apppass).unwrap();
+        std::fs::set_permissions(&apppass, std::fs::Permissions::from_mode(0o755)).unwrap();
         let mut cmd = Command::new(apppassd_bin());
         match &f.config {
             Some(conf) => cmd.arg("--config").arg(conf),
@@ -63,10 +69,17 @@ impl Daemon {
         }
         Daemon {
             dir,
+            apppass,
             socket,
             pam_dir,
             child,
         }
+    }
+
+    /// Stops the daemon; its socket file and directory stay.
+    pub fn stop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 
     /// Whether the daemon has left by itself.
@@ -91,7 +104,7 @@ impl Daemon {
             .args(["-u", user, "--", "env", "-i"])
             .arg(format!("APPPASS_SOCKET={}", self.socket.display()))
             .arg("PATH=/usr/bin:/bin")
-            .arg(apppass_bin())
+            .arg(&self.apppass)
             .args(args)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())

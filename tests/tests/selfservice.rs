@@ -306,17 +306,10 @@ fn without_a_daemon_users_are_told_self_service_is_not_available() {
     if !require_root("without_a_daemon_users_are_told_self_service_is_not_available") {
         return;
     }
-    let (_f, d) = setup("imap");
+    let (_f, mut d) = setup("imap");
     let u = SystemUser::new(PRIMARY);
-    let socket = d.socket.clone();
-    drop(d);
-    let out = std::process::Command::new("runuser")
-        .args(["-u", &u.name, "--", "env", "-i"])
-        .arg(format!("APPPASS_SOCKET={}", socket.display()))
-        .arg(apppass_e2e::fixture::apppass_bin())
-        .arg("list")
-        .output()
-        .unwrap();
+    d.stop();
+    let out = d.apppass_as(&u.name, &["list"], "");
     assert_eq!(code(&out), 3);
     assert!(
         stderr(&out)
