@@ -630,3 +630,40 @@ fn history_says_who_made_each_change() {
     assert!(table.lines().next().unwrap().contains("BY"), "{table}");
     assert!(table.contains(&format!("admin (uid {uid})")), "{table}");
 }
+
+#[test]
+fn backup_refuses_a_store_whose_key_the_configuration_puts_elsewhere() {
+    let f = Fixture::new();
+    let keydir = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(keydir.path(), std::fs::Permissions::from_mode(0o700)).unwrap();
+    let key = keydir.path().join("key");
+    std::fs::copy(f.db.with_file_name("key"), &key).unwrap();
+    let conf = f.dir.path().join("apppass.conf");
+    std::fs::write(
+        &conf,
+        format!("db = {}\nkey = {}\n", f.db.display(), key.display()),
+    )
+    .unwrap();
+    std::fs::set_permissions(&conf, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let run = |args: &[&str]| {
+        std::process::Command::new(apppass_bin())
+            .arg("--config")
+            .arg(&conf)
+            .args(args)
+            .env_remove("APPPASS_DB")
+            .output()
+            .unwrap()
+    };
+    assert_eq!(
+        code(&run(&["list"])),
+        0,
+        "the store works with its key elsewhere"
+    );
+    let out = run(&["backup", f.dir.path().join("b.db").to_str().unwrap()]);
+    assert_eq!(code(&out), 2);
+    assert!(
+        stderr(&out).contains("keeps the key beside the store"),
+        "{}",
+        stderr(&out)
+    );
+}

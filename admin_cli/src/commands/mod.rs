@@ -65,6 +65,13 @@ pub(crate) fn open(cli: &Cli) -> Result<Box<dyn Store>, CliError> {
 /// restore); a usage error for a PostgreSQL store.
 pub(crate) fn sqlite_path(cli: &Cli, command: &str) -> Result<PathBuf, CliError> {
     match choice(cli)? {
+        // backup and restore keep the key beside the store, as `key`.
+        StoreChoice::Sqlite { db, key } if key != apppass_core::store::key_path(&db) => {
+            Err(CliError::Usage(format!(
+                "'{command}' keeps the key beside the store, and the configuration puts it at {}; copy the store and that key file yourself (or use 'apppass export')",
+                key.display()
+            )))
+        }
         StoreChoice::Sqlite { db, .. } => Ok(db),
         StoreChoice::Postgres { .. } => Err(CliError::Usage(format!(
             "'{command}' copies an SQLite store's files, and this store is PostgreSQL: back it up with pg_dump (or 'apppass export FILE') and keep its key file"
