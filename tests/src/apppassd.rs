@@ -28,6 +28,21 @@ impl Daemon {
 
     /// [`Daemon::start`] with more arguments for apppassd.
     pub fn start_with(f: &Fixture, stack: &str, extra: &[&str]) -> Daemon {
+        Self::start_wrapped(f, stack, extra, None)
+    }
+
+    /// apppassd inside bubblewrap with `log_socket` as its /dev/log, so a
+    /// test reads what it sends to syslog.
+    pub fn start_logged(f: &Fixture, stack: &str, log_socket: &std::path::Path) -> Daemon {
+        Self::start_wrapped(f, stack, &[], Some(log_socket))
+    }
+
+    fn start_wrapped(
+        f: &Fixture,
+        stack: &str,
+        extra: &[&str],
+        log_socket: Option<&std::path::Path>,
+    ) -> Daemon {
         let dir = tempfile::Builder::new()
             .prefix("apppass-daemon-")
             .tempdir()
@@ -45,7 +60,25 @@ impl Daemon {
         let apppass = dir.path().join("apppass");
         std::fs::copy(apppass_bin(), &apppass).unwrap();
         std::fs::set_permissions(&apppass, std::fs::Permissions::from_mode(0o755)).unwrap();
-        let mut cmd = Command::new(apppassd_bin());
+        let mut cmd = match log_socket {
+            Some(log) => {
+                let mut c = Command::new("bwrap");
+                c.args([
+                    "--die-with-parent",
+                    "--bind",
+                    "/",
+                    "/",
+                    "--dev",
+                    "/dev",
+                    "--bind",
+                ])
+                .arg(log)
+                .arg("/dev/log")
+                .arg(apppassd_bin());
+                c
+            }
+            None => Command::new(apppassd_bin()),
+        };
         match &f.config {
             Some(conf) => cmd.arg("--config").arg(conf),
             None => cmd.arg("--db").arg(&f.db),

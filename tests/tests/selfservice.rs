@@ -428,3 +428,62 @@ fn the_daemon_leaves_when_idle() {
         std::thread::sleep(Duration::from_millis(100));
     }
 }
+
+#[test]
+fn the_daemon_logs_sign_ins_and_changes_with_the_user_and_never_a_secret() {
+    let test = "the_daemon_logs_sign_ins_and_changes_with_the_user_and_never_a_secret";
+    if !require_root(test) {
+        return;
+    }
+    let sandbox = std::process::Command::new("bwrap")
+        .args(["--bind", "/", "/", "--dev", "/dev", "true"])
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !sandbox {
+        eprintln!("\n*** SKIPPED {test}: bubblewrap cannot create a mount namespace here ***\n");
+        return;
+    }
+    let f = Fixture::new();
+    assert!(f
+        .apppass(&["config", "self-service-services", "imap"])
+        .status
+        .success());
+    let log = f.dir.path().join("log.sock");
+    let sock = std::os::unix::net::UnixDatagram::bind(&log).unwrap();
+    sock.set_read_timeout(Some(Duration::from_millis(300)))
+        .unwrap();
+    let d = Daemon::start_logged(&f, UNIX, &log);
+    let u = SystemUser::new(PRIMARY);
+    let wrong = "Not-The-Primary-7";
+    assert_eq!(
+        code(&d.apppass_as(&u.name, &["list"], &format!("{wrong}\n"))),
+        4
+    );
+    let out = d.apppass_as(
+        &u.name,
+        &["generate", "--service", "imap", "--label", "Phone"],
+        &format!("{PRIMARY}\n"),
+    );
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let pw = stdout(&out).trim().to_string();
+    let mut lines = Vec::new();
+    let mut buf = [0u8; 4096];
+    while let Ok(n) = sock.recv(&mut buf) {
+        lines.push(String::from_utf8_lossy(&buf[..n]).into_owned());
+    }
+    let all = lines.join("\n");
+    assert!(
+        lines.iter().any(|l| l.contains("apppassd")
+            && l.contains(&format!("sign-in failed for user={}", u.name))),
+        "{all}"
+    );
+    assert!(
+        lines.iter().any(|l| l.contains("generated app password")
+            && l.contains(&format!("by user={} (self-service)", u.name))),
+        "{all}"
+    );
+    for secret in [PRIMARY, wrong, pw.as_str(), &pw.replace('-', "")] {
+        assert!(!all.contains(secret), "{secret:?} reached the log: {all}");
+    }
+}
