@@ -13,12 +13,18 @@ use std::time::Duration;
 const PRIMARY: &str = "Primary-Pass-42!";
 const UNIX: &str = "auth required pam_unix.so\naccount required pam_unix.so\n";
 
-fn setup(services: &str) -> (Fixture, Daemon) {
+/// A store where users may choose `services` ("" leaves self-service off).
+fn store_allowing(services: &str) -> Fixture {
     let f = Fixture::new();
     if !services.is_empty() {
         let out = f.apppass(&["config", "self-service-services", services]);
         assert!(out.status.success(), "{}", stderr(&out));
     }
+    f
+}
+
+fn setup(services: &str) -> (Fixture, Daemon) {
+    let f = store_allowing(services);
     let d = Daemon::start(&f, UNIX);
     (f, d)
 }
@@ -153,11 +159,7 @@ fn an_app_password_never_signs_in_to_self_service() {
     if !require_root("an_app_password_never_signs_in_to_self_service") {
         return;
     }
-    let f = Fixture::new();
-    assert!(f
-        .apppass(&["config", "self-service-services", "imap"])
-        .status
-        .success());
+    let f = store_allowing("imap");
     // A stack that would take an app password if the module allowed it.
     let d = Daemon::start(
         &f,
@@ -374,11 +376,7 @@ fn a_second_factor_stacked_into_the_pam_file_is_relayed_and_a_wrong_code_refuses
     ) {
         return;
     }
-    let f = Fixture::new();
-    assert!(f
-        .apppass(&["config", "self-service-services", "imap"])
-        .status
-        .success());
+    let f = store_allowing("imap");
     let u = SystemUser::new(PRIMARY);
     let secret = "00112233445566778899";
     let users = f.dir.path().join("users.oath");
@@ -444,11 +442,7 @@ fn the_daemon_logs_sign_ins_and_changes_with_the_user_and_never_a_secret() {
         eprintln!("\n*** SKIPPED {test}: bubblewrap cannot create a mount namespace here ***\n");
         return;
     }
-    let f = Fixture::new();
-    assert!(f
-        .apppass(&["config", "self-service-services", "imap"])
-        .status
-        .success());
+    let f = store_allowing("imap");
     let log = f.dir.path().join("log.sock");
     let sock = std::os::unix::net::UnixDatagram::bind(&log).unwrap();
     sock.set_read_timeout(Some(Duration::from_millis(300)))
