@@ -3,6 +3,7 @@
 //! back as core's `StoreError`, naming the server, never the conninfo.
 
 use crate::libpq::{self, Api, PGconn, PGresult};
+use apppass_core::config::Conninfo;
 use apppass_core::store::StoreError;
 use std::ffi::{c_char, c_int, CString};
 use std::fmt;
@@ -84,7 +85,7 @@ impl Conn {
     /// Connects, waiting at most `connect_timeout` seconds per host unless
     /// the conninfo says otherwise (its own value wins).
     pub fn connect(
-        conninfo: &str,
+        conninfo: &Conninfo,
         default_timeout_secs: u32,
         target: &str,
         deadline: Duration,
@@ -100,8 +101,16 @@ impl Conn {
                 message,
             }),
         };
+        // libpq's complaint about a malformed string quotes it (a badly
+        // quoted password, say): check it first and say only that much.
+        if libpq::parse_conninfo(conninfo).is_none() {
+            return Err(bad(
+                "the conninfo is not a valid libpq connection string (a value with spaces must be in single quotes)".into(),
+            ));
+        }
         let conninfo = Zeroizing::new(
-            CString::new(conninfo).map_err(|_| bad("the conninfo holds a NUL byte".into()))?,
+            CString::new(conninfo.expose())
+                .map_err(|_| bad("the conninfo holds a NUL byte".into()))?,
         );
         let timeout = CString::new(default_timeout_secs.to_string()).unwrap_or_default();
         let application = c"apppass";

@@ -2,11 +2,8 @@
 //! for one conninfo, never crossing a `fork`.
 
 use crate::conn::Conn;
-use crate::libpq;
 use apppass_core::config::Conninfo;
 use sha2::{Digest, Sha256};
-use std::collections::HashMap;
-use std::ffi::CString;
 use std::sync::Mutex;
 
 struct Kept {
@@ -59,49 +56,4 @@ pub fn put(id: [u8; 32], conn: Conn) {
         id,
         conn,
     });
-}
-
-/// The keywords and values libpq reads from `conninfo` (without
-/// connecting). Empty when libpq cannot be loaded or rejects it.
-pub fn parse_conninfo(conninfo: &Conninfo) -> HashMap<String, String> {
-    let mut out = HashMap::new();
-    let Ok(api) = libpq::api() else {
-        return out;
-    };
-    let Ok(text) = CString::new(conninfo.expose()) else {
-        return out;
-    };
-    let text = zeroize::Zeroizing::new(text);
-    let mut err: *mut std::ffi::c_char = std::ptr::null_mut();
-    // SAFETY: a NUL-terminated string and a place for the error message.
-    let opts = unsafe { (api.conninfo_parse)(text.as_ptr(), &mut err) };
-    if !err.is_null() {
-        // SAFETY: libpq allocated the message; it is freed with PQfreemem.
-        unsafe { (api.freemem)(err.cast()) };
-    }
-    if opts.is_null() {
-        return out;
-    }
-    let mut i = 0;
-    loop {
-        // SAFETY: the array ends with an entry whose keyword is NULL.
-        let o = unsafe { &*opts.add(i) };
-        if o.keyword.is_null() {
-            break;
-        }
-        if !o.val.is_null() {
-            let key = libpq::text(o.keyword);
-            // Only what may be shown: never the password or the like.
-            if matches!(
-                key.as_str(),
-                "host" | "hostaddr" | "port" | "user" | "dbname"
-            ) {
-                out.insert(key, libpq::text(o.val));
-            }
-        }
-        i += 1;
-    }
-    // SAFETY: the array came from PQconninfoParse.
-    unsafe { (api.conninfo_free)(opts) };
-    out
 }

@@ -69,7 +69,9 @@ fn limits(opener: Opener) -> Limits {
 /// "PostgreSQL at host:port[,host:port]" from the conninfo, without
 /// connecting; never anything else of it.
 pub fn describe(conninfo: &Conninfo) -> String {
-    let parsed = kept::parse_conninfo(conninfo);
+    let Some(parsed) = libpq::parse_conninfo(conninfo) else {
+        return "PostgreSQL (the configured conninfo)".into();
+    };
     let hosts = parsed.get("host").or(parsed.get("hostaddr")).cloned();
     let ports = parsed.get("port").cloned();
     let hosts: Vec<&str> = hosts
@@ -107,12 +109,7 @@ impl PgStore {
         let was_reused = reused.is_some();
         let conn = match reused {
             Some(c) => c,
-            None => Conn::connect(
-                conninfo.expose(),
-                lim.connect_timeout_secs,
-                &target,
-                lim.statement,
-            )?,
+            None => Conn::connect(conninfo, lim.connect_timeout_secs, &target, lim.statement)?,
         };
         let mut store = PgStore {
             conn: Some(conn),
@@ -125,7 +122,7 @@ impl PgStore {
                 // The server went away since the last login (restart,
                 // failover): one fresh connection, then the same checks.
                 store.conn = Some(Conn::connect(
-                    conninfo.expose(),
+                    conninfo,
                     lim.connect_timeout_secs,
                     &store.target,
                     lim.statement,
@@ -201,16 +198,11 @@ impl PgStore {
     ) -> Result<(Self, InitReport), StoreError> {
         let target = describe(admin);
         let lim = limits(Opener::Admin);
-        let mut conn = Conn::connect(
-            admin.expose(),
-            lim.connect_timeout_secs,
-            &target,
-            lim.statement,
-        )?;
+        let mut conn = Conn::connect(admin, lim.connect_timeout_secs, &target, lim.statement)?;
         let mut report = InitReport::default();
         let login_role = {
             let mut probe = Conn::connect(
-                login.expose(),
+                login,
                 lim.connect_timeout_secs,
                 &describe(login),
                 lim.statement,

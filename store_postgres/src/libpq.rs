@@ -2,7 +2,10 @@
 //! `libpq.so.5` on first use and kept for the life of the process (the PAM
 //! module is never unloaded). libpq starts no thread and sets FD_CLOEXEC.
 
+use apppass_core::config::Conninfo;
 use libloading::{Library, Symbol};
+use std::collections::HashMap;
+use std::ffi::CString;
 use std::ffi::{c_char, c_int, c_uint, c_void, CStr};
 use std::sync::OnceLock;
 
@@ -138,4 +141,46 @@ pub(crate) fn text(p: *const c_char) -> String {
 /// Whether libpq is mapped into this process (for tests and `doctor`).
 pub fn is_loaded() -> bool {
     API.get().is_some_and(Result::is_ok)
+}
+
+/// The keywords of `conninfo` that may be shown (host, hostaddr, port,
+/// user, dbname), as libpq reads them, without connecting. `None` when
+/// libpq cannot be loaded or rejects the string: its message then quotes
+/// the string (a badly quoted password, say), so it is never passed on.
+pub fn parse_conninfo(conninfo: &Conninfo) -> Option<HashMap<String, String>> {
+    let mut out = HashMap::new();
+    let api = api().ok()?;
+    let source = zeroize::Zeroizing::new(CString::new(conninfo.expose()).ok()?);
+    let mut err: *mut std::ffi::c_char = std::ptr::null_mut();
+    // SAFETY: a NUL-terminated string and a place for the error message.
+    let opts = unsafe { (api.conninfo_parse)(source.as_ptr(), &mut err) };
+    if !err.is_null() {
+        // SAFETY: libpq allocated the message; it is freed with PQfreemem.
+        unsafe { (api.freemem)(err.cast()) };
+    }
+    if opts.is_null() {
+        return None;
+    }
+    let mut i = 0;
+    loop {
+        // SAFETY: the array ends with an entry whose keyword is NULL.
+        let o = unsafe { &*opts.add(i) };
+        if o.keyword.is_null() {
+            break;
+        }
+        if !o.val.is_null() {
+            let key = text(o.keyword);
+            // Only what may be shown: never the password or the like.
+            if matches!(
+                key.as_str(),
+                "host" | "hostaddr" | "port" | "user" | "dbname"
+            ) {
+                out.insert(key, text(o.val));
+            }
+        }
+        i += 1;
+    }
+    // SAFETY: the array came from PQconninfoParse.
+    unsafe { (api.conninfo_free)(opts) };
+    Some(out)
 }

@@ -210,6 +210,13 @@ fn wrong_credentials_tls_failure_and_no_server_are_unreachable_in_bounded_time()
             ),
         ),
         (
+            "a badly quoted password",
+            format!(
+                "host=127.0.0.1 port={} dbname={} user=apppass_login password=Hunter2 Secret-Part connect_timeout=2",
+                c.port, pg.db
+            ),
+        ),
+        (
             "nothing listening",
             format!(
                 "host=127.0.0.1 port={} dbname=x user=apppass_login connect_timeout=2",
@@ -234,9 +241,20 @@ fn wrong_credentials_tls_failure_and_no_server_are_unreachable_in_bounded_time()
             "{what}: {text}"
         );
         assert!(
-            text.contains("127.0.0.1"),
-            "{what} names the server: {text}"
+            !text.contains("Secret-Part") && !text.contains("Hunter2"),
+            "{what}: {text}"
         );
+        if what == "a badly quoted password" {
+            assert!(
+                text.contains("not a valid libpq connection string"),
+                "{text}"
+            );
+        } else {
+            assert!(
+                text.contains("127.0.0.1"),
+                "{what} names the server: {text}"
+            );
+        }
     }
 }
 
