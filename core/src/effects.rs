@@ -65,12 +65,6 @@ impl Effects {
         self.0.push(e);
     }
 
-    pub fn extend(&mut self, other: Effects) {
-        for e in other.0 {
-            self.push(e);
-        }
-    }
-
     pub fn iter(&self) -> impl Iterator<Item = &Effect> {
         self.0.iter()
     }

@@ -130,8 +130,7 @@ fn handle(stream: &mut UnixStream, settings: &Settings) -> Result<(), Failure> {
     if allowed.is_empty() {
         return Err(Failure::refused(Refusal::Off));
     }
-    // Checked before the sign-in, so nobody types a password for nothing.
-    let prepared = prepare(&request, &allowed, now)?;
+    let operation = check(request, &allowed, now)?;
     if let Err(r) = selfservice::check_not_locked_out(store.as_mut(), &user, now)
         .map_err(|e| Failure::from(CliError::from(e)))?
     {
@@ -155,8 +154,7 @@ fn handle(stream: &mut UnixStream, settings: &Settings) -> Result<(), Failure> {
         stream,
         store.as_mut(),
         &user,
-        request,
-        prepared,
+        operation,
         now,
         settings,
         &actor,
@@ -170,39 +168,86 @@ fn now() -> i64 {
         .unwrap_or(0)
 }
 
-/// What a generate request asks for, checked against policy.
-struct Prepared {
-    scope: Option<Scope>,
-    expires_at: Option<i64>,
+/// A request with its arguments checked against policy and parsed: what
+/// `perform` carries out.
+enum Operation {
+    Generate {
+        scope: Scope,
+        label: String,
+        expires_at: Option<i64>,
+        json: bool,
+    },
+    List {
+        all: bool,
+        json: bool,
+    },
+    Revoke {
+        target: Target,
+        reason: String,
+    },
+    History {
+        json: bool,
+    },
 }
 
-fn prepare(request: &Request, allowed: &[String], now: i64) -> Result<Prepared, Failure> {
-    let Request::Generate {
-        services,
-        label,
-        expires,
-        ..
-    } = request
-    else {
-        return Ok(Prepared {
-            scope: None,
-            expires_at: None,
-        });
-    };
-    if services.iter().any(|s| s == "*") {
-        return Err(Failure::refused(Refusal::AnyService));
-    }
-    let scope = Scope::only(services).map_err(|e| Failure::usage(e.to_string()))?;
-    selfservice::check_scope(allowed, &scope).map_err(Failure::refused)?;
-    policy::check_label(label).map_err(|e| Failure::usage(e.to_string()))?;
-    let expires_at = expires
-        .as_deref()
-        .map(|e| apppass_core::expiry::parse(e, now))
-        .transpose()
-        .map_err(|e| Failure::usage(e.to_string()))?;
-    Ok(Prepared {
-        scope: Some(scope),
-        expires_at,
+/// What a revoke names (owned, unlike core's `RevokeTarget`).
+enum Target {
+    Id(i64),
+    Label(String),
+    All,
+}
+
+/// Checks a request before the sign-in, so nobody types a password for
+/// something that would be refused anyway.
+fn check(request: Request, allowed: &[String], now: i64) -> Result<Operation, Failure> {
+    Ok(match request {
+        Request::Generate {
+            services,
+            label,
+            expires,
+            json,
+        } => {
+            if services.iter().any(|s| s == "*") {
+                return Err(Failure::refused(Refusal::AnyService));
+            }
+            let scope = Scope::only(&services).map_err(|e| Failure::usage(e.to_string()))?;
+            selfservice::check_scope(allowed, &scope).map_err(Failure::refused)?;
+            policy::check_label(&label).map_err(|e| Failure::usage(e.to_string()))?;
+            let expires_at = expires
+                .as_deref()
+                .map(|e| apppass_core::expiry::parse(e, now))
+                .transpose()
+                .map_err(|e| Failure::usage(e.to_string()))?;
+            Operation::Generate {
+                scope,
+                label,
+                expires_at,
+                json,
+            }
+        }
+        Request::List { all, json } => Operation::List { all, json },
+        Request::Revoke {
+            id,
+            label,
+            all,
+            reason,
+        } => {
+            let target = match (id, label, all) {
+                (Some(id), None, false) => Target::Id(id),
+                (None, Some(l), false) => Target::Label(l),
+                (None, None, true) => Target::All,
+                _ => {
+                    return Err(Failure::usage(
+                        "name exactly one of an ID, --label TEXT or --all",
+                    ))
+                }
+            };
+            Operation::Revoke {
+                target,
+                reason: reason.unwrap_or_else(|| "revoked by its user".into()),
+            }
+        }
+        Request::History { json } => Operation::History { json },
     })
 }
 
@@ -242,21 +287,25 @@ fn perform(
     stream: &mut UnixStream,
     store: &mut dyn Store,
     user: &str,
-    request: Request,
-    prepared: Prepared,
+    operation: Operation,
     now: i64,
     settings: &Settings,
     actor: &str,
 ) -> Result<(), Failure> {
     let by = Actor::SelfService;
     let cli = |e: admin::AdminError| Failure::from(CliError::from(e));
-    let effects = match request {
-        Request::Generate { label, json, .. } => {
+    let effects = match operation {
+        Operation::Generate {
+            scope,
+            label,
+            expires_at,
+            json,
+        } => {
             let req = GenerateRequest {
                 user,
-                scope: prepared.scope.unwrap_or(Scope::Only(Vec::new())),
+                scope,
                 label: &label,
-                expires_at: prepared.expires_at,
+                expires_at,
                 by,
             };
             // Delivered inside the write transaction: kept only once the
@@ -297,7 +346,7 @@ fn perform(
             )?;
             g.effects
         }
-        Request::List { all, json } => {
+        Operation::List { all, json } => {
             let listing =
                 admin::list(store, Some(user), all, now, &SystemShadow, by).map_err(cli)?;
             for n in &listing.notices {
@@ -323,23 +372,12 @@ fn perform(
             }
             listing.effects
         }
-        Request::Revoke {
-            id,
-            label,
-            all,
-            reason,
-        } => {
-            let target = match (id, label.as_deref(), all) {
-                (Some(id), None, false) => RevokeTarget::Id(id),
-                (None, Some(l), false) => RevokeTarget::Label(l),
-                (None, None, true) => RevokeTarget::All,
-                _ => {
-                    return Err(Failure::usage(
-                        "name exactly one of an ID, --label TEXT or --all",
-                    ))
-                }
+        Operation::Revoke { target, reason } => {
+            let target = match &target {
+                Target::Id(id) => RevokeTarget::Id(*id),
+                Target::Label(l) => RevokeTarget::Label(l),
+                Target::All => RevokeTarget::All,
             };
-            let reason = reason.unwrap_or_else(|| "revoked by its user".into());
             let revoked =
                 admin::revoke(store, user, &target, Some(&reason), now, by).map_err(cli)?;
             for (id, label) in &revoked.done {
@@ -350,7 +388,7 @@ fn perform(
             }
             revoked.effects
         }
-        Request::History { json } => {
+        Operation::History { json } => {
             let events = admin::history(store, user, now).map_err(cli)?;
             if json {
                 send(

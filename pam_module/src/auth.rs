@@ -76,16 +76,17 @@ pub fn authenticate(pamh: &mut PamHandle, args: &[&CStr]) -> PamResultCode {
         &mut MappedMemory::default(),
         &SystemShadow,
     );
-    let db = store.describe();
-    drop(store);
     if opts.debug {
         let us = started.elapsed().as_micros();
         let msg = format!(
-            "user={} service={}: store {db} decided in {us} us",
-            attempt.user, attempt.service
+            "user={} service={}: store {} decided in {us} us",
+            attempt.user,
+            attempt.service,
+            store.describe()
         );
         ffi::syslog(pamh, LOG_DEBUG, &msg);
     }
+    drop(store);
     match outcome {
         Ok(Outcome::Success { label, .. }) => {
             if pamh.set_data(AUTHENTICATED, Box::new(user)).is_err() {

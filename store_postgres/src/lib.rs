@@ -26,8 +26,6 @@ use rand_core::{CryptoRng, RngCore};
 use std::path::Path;
 use std::time::Duration;
 
-pub use libpq::is_loaded as libpq_is_loaded;
-
 pub struct PgStore {
     conn: Option<Conn>,
     key: Key,
@@ -102,14 +100,21 @@ impl PgStore {
         opener: Opener,
     ) -> Result<Self, StoreError> {
         let key = key::load(key_file, euid)?;
-        let target = describe(conninfo);
         let lim = limits(opener);
         let keep = (opener == Opener::Module).then(|| kept::id(conninfo));
         let reused = keep.and_then(kept::take);
         let was_reused = reused.is_some();
-        let conn = match reused {
-            Some(c) => c,
-            None => Conn::connect(conninfo, lim.connect_timeout_secs, &target, lim.statement)?,
+        // A kept connection already knows how its server is named.
+        let (conn, target) = match reused {
+            Some(c) => {
+                let target = c.target.clone();
+                (c, target)
+            }
+            None => {
+                let target = describe(conninfo);
+                let c = Conn::connect(conninfo, lim.connect_timeout_secs, &target, lim.statement)?;
+                (c, target)
+            }
         };
         let mut store = PgStore {
             conn: Some(conn),

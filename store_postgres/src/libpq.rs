@@ -138,11 +138,6 @@ pub(crate) fn text(p: *const c_char) -> String {
     unsafe { CStr::from_ptr(p) }.to_string_lossy().into_owned()
 }
 
-/// Whether libpq is mapped into this process (for tests and `doctor`).
-pub fn is_loaded() -> bool {
-    API.get().is_some_and(Result::is_ok)
-}
-
 /// The keywords of `conninfo` that may be shown (host, hostaddr, port,
 /// user, dbname), as libpq reads them, without connecting. `None` when
 /// libpq cannot be loaded or rejects the string: its message then quotes

@@ -216,7 +216,7 @@ impl SqliteStore {
         })
     }
 
-    fn describe_path(&self) -> String {
+    pub(crate) fn describe_path(&self) -> String {
         self.path.display().to_string()
     }
 
@@ -303,9 +303,5 @@ impl SqliteStore {
             .map_err(&err)?;
         tx.commit().map_err(&err)?;
         Ok((from, schema::LATEST))
-    }
-
-    pub fn path(&self) -> &Path {
-        &self.path
     }
 }

@@ -118,7 +118,7 @@ fn fingerprint(conn: &Connection, user: &str) -> rusqlite::Result<Option<Fingerp
 
 impl Store for SqliteStore {
     fn describe(&self) -> String {
-        self.path.display().to_string()
+        self.describe_path()
     }
 
     fn key(&self) -> &Key {

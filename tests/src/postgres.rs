@@ -240,9 +240,10 @@ hostssl replication replicator 127.0.0.1/32 scram-sha-256
         self.psql_db("postgres", sql)
     }
 
-    pub fn psql_db(&self, db: &str, sql: &str) -> String {
-        let out = run(as_server_user("psql")
-            .args(["-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-h"])
+    /// psql as the superuser over the socket, to `db`.
+    fn psql(&self, db: &str, sql: &str) -> Command {
+        let mut c = as_server_user("psql");
+        c.args(["-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-h"])
             .arg(&self.dir)
             .args([
                 "-p",
@@ -253,28 +254,18 @@ hostssl replication replicator 127.0.0.1/32 scram-sha-256
                 db,
                 "-c",
                 sql,
-            ]));
+            ]);
+        c
+    }
+
+    pub fn psql_db(&self, db: &str, sql: &str) -> String {
+        let out = run(&mut self.psql(db, sql));
         String::from_utf8_lossy(&out.stdout).trim().to_string()
     }
 
     /// `psql_db` that may fail (a standby still catching up): `None` then.
     pub fn psql_db_try(&self, db: &str, sql: &str) -> Option<String> {
-        let out = as_server_user("psql")
-            .args(["-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-h"])
-            .arg(&self.dir)
-            .args([
-                "-p",
-                &self.port.to_string(),
-                "-U",
-                "postgres",
-                "-d",
-                db,
-                "-c",
-                sql,
-            ])
-            .stdin(Stdio::null())
-            .output()
-            .ok()?;
+        let out = self.psql(db, sql).stdin(Stdio::null()).output().ok()?;
         out.status
             .success()
             .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())

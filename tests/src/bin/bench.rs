@@ -59,6 +59,27 @@ fn time_logins(f: &Fixture, service: &str, user: &str, pw: &[u8], n: usize, want
     median_ms(runs)
 }
 
+/// The PAM floor and apppass's wrong, none and right logins on `f`'s
+/// store (services `permit` and `bench`).
+fn floor_and_apppass(f: &Fixture, user: &str, wrong: &[u8], right: &str) {
+    println!(
+        "pam_permit (floor)                {:7.3} ms",
+        time_logins(f, "permit", user, wrong, 400, true)
+    );
+    println!(
+        "apppass, wrong password           {:7.3} ms",
+        time_logins(f, "bench", user, wrong, 400, false)
+    );
+    println!(
+        "apppass, user with none           {:7.3} ms",
+        time_logins(f, "bench", "nobody@x", wrong, 400, false)
+    );
+    println!(
+        "apppass, right password           {:7.3} ms",
+        time_logins(f, "bench", user, right.as_bytes(), 60, true)
+    );
+}
+
 fn main() {
     let mut rng = rand_core_os();
     let secret = NormalizedSecret::generate(&mut rng);
@@ -104,22 +125,7 @@ fn main() {
     f.service("permit", "auth required pam_permit.so\n");
     f.service("unix", "auth required pam_unix.so nodelay\n");
     let wrong = b"aaaa-bbbb-cccc-dddd";
-    println!(
-        "pam_permit (floor)                {:7.3} ms",
-        time_logins(&f, "permit", user, wrong, 400, true)
-    );
-    println!(
-        "apppass, wrong password           {:7.3} ms",
-        time_logins(&f, "bench", user, wrong, 400, false)
-    );
-    println!(
-        "apppass, user with none           {:7.3} ms",
-        time_logins(&f, "bench", "nobody@x", wrong, 400, false)
-    );
-    println!(
-        "apppass, right password           {:7.3} ms",
-        time_logins(&f, "bench", user, pw.as_bytes(), 60, true)
-    );
+    floor_and_apppass(&f, user, wrong, &pw);
     if is_root() {
         let primary = "Bench-Primary-Pass-1!";
         let sys = SystemUser::new(primary);
@@ -163,22 +169,7 @@ fn postgres(user: &str, wrong: &[u8]) {
     println!(
         "\n== PostgreSQL 15 on 127.0.0.1 (TLS verify-full, SCRAM), module in one process (median)"
     );
-    println!(
-        "pam_permit (floor)                {:7.3} ms",
-        time_logins(&f, "permit", user, wrong, 400, true)
-    );
-    println!(
-        "apppass, wrong password           {:7.3} ms",
-        time_logins(&f, "bench", user, wrong, 400, false)
-    );
-    println!(
-        "apppass, user with none           {:7.3} ms",
-        time_logins(&f, "bench", "nobody@x", wrong, 400, false)
-    );
-    println!(
-        "apppass, right password           {:7.3} ms",
-        time_logins(&f, "bench", user, pw.as_bytes(), 60, true)
-    );
+    floor_and_apppass(&f, user, wrong, &pw);
     let login_ci = Conninfo::new(&cluster.login_conninfo(&db));
     let euid = apppass_core::sys::euid();
     let time_reads = |opener: Opener, n: usize| {
