@@ -119,6 +119,43 @@ impl StoreChoice {
     }
 }
 
+/// How the web page signs users in (`web_auth`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WebAuth {
+    /// The PAM service `apppass-web`: system users.
+    Pam,
+    /// Dovecot's authentication socket at this path: virtual mail users,
+    /// whose primary password lives in Dovecot's passdb.
+    Dovecot(PathBuf),
+}
+
+/// What `apppassd` needs to serve the web page.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WebSettings {
+    /// The only uid whose connections may sign users in for the web page
+    /// and act through their web sessions (`web_user`).
+    pub user: String,
+    pub auth: WebAuth,
+}
+
+impl Default for WebSettings {
+    fn default() -> Self {
+        WebSettings {
+            user: DEFAULT_WEB_USER.into(),
+            auth: WebAuth::Pam,
+        }
+    }
+}
+
+pub const DEFAULT_WEB_USER: &str = "apppass-web";
+
+/// Everything apppass.conf says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    pub store: StoreChoice,
+    pub web: WebSettings,
+}
+
 /// A configuration file that cannot be used.
 #[derive(Debug)]
 pub enum ConfigError {
@@ -178,8 +215,15 @@ fn strip_comment(line: &str) -> &str {
     line
 }
 
-/// Parses the text of a configuration file named `file`.
+const KEYS: &str = "store, db, conninfo, admin_conninfo, key, web_user, web_auth";
+
+/// Parses the text of a configuration file named `file`: the store.
 pub fn parse(text: &str, file: &Path) -> Result<StoreChoice, ConfigError> {
+    parse_config(text, file).map(|c| c.store)
+}
+
+/// Parses the text of a configuration file named `file`.
+pub fn parse_config(text: &str, file: &Path) -> Result<Config, ConfigError> {
     let err = |line: usize, message: String| ConfigError::Line {
         file: file.to_path_buf(),
         line,
@@ -190,6 +234,8 @@ pub fn parse(text: &str, file: &Path) -> Result<StoreChoice, ConfigError> {
     let mut conninfo: Option<(usize, Conninfo)> = None;
     let mut admin: Option<(usize, Conninfo)> = None;
     let mut key: Option<(usize, PathBuf)> = None;
+    let mut web_user: Option<String> = None;
+    let mut web_auth: Option<WebAuth> = None;
     for (n, raw) in text.lines().enumerate() {
         let n = n + 1;
         let line = strip_comment(raw).trim();
@@ -200,10 +246,7 @@ pub fn parse(text: &str, file: &Path) -> Result<StoreChoice, ConfigError> {
             return Err(err(n, "the line holds a control character".into()));
         }
         let Some((name, value)) = line.split_once('=') else {
-            return Err(err(
-                n,
-                "expected 'key = value' (keys: store, db, conninfo, admin_conninfo, key)".into(),
-            ));
+            return Err(err(n, format!("expected 'key = value' (keys: {KEYS})")));
         };
         let (name, value) = (name.trim(), value.trim());
         if value.is_empty() {
@@ -253,17 +296,51 @@ pub fn parse(text: &str, file: &Path) -> Result<StoreChoice, ConfigError> {
                 }
                 *slot = Some((n, Conninfo::new(value)));
             }
+            "web_user" => {
+                if web_user.is_some() {
+                    return Err(twice("web_user"));
+                }
+                if crate::policy::check_user(value).is_err() || value.contains('@') {
+                    return Err(err(n, "web_user must be a system user name".into()));
+                }
+                web_user = Some(value.to_owned());
+            }
+            "web_auth" => {
+                if web_auth.is_some() {
+                    return Err(twice("web_auth"));
+                }
+                web_auth = Some(if value == "pam" {
+                    WebAuth::Pam
+                } else if let Some(path) = value.strip_prefix("dovecot:") {
+                    if !path.starts_with('/') {
+                        return Err(err(
+                            n,
+                            "web_auth = dovecot:PATH needs the absolute path of Dovecot's auth-client socket".into(),
+                        ));
+                    }
+                    WebAuth::Dovecot(PathBuf::from(path))
+                } else {
+                    return Err(err(
+                        n,
+                        "web_auth must be pam or dovecot:/run/dovecot/auth-client".into(),
+                    ));
+                });
+            }
             other => {
                 return Err(err(
                     n,
                     format!(
-                        "unknown key '{}' (keys: store, db, conninfo, admin_conninfo, key)",
+                        "unknown key '{}' (keys: {KEYS})",
                         crate::escape::for_message(other)
                     ),
                 ))
             }
         }
     }
+    let web = WebSettings {
+        user: web_user.unwrap_or_else(|| DEFAULT_WEB_USER.into()),
+        auth: web_auth.unwrap_or(WebAuth::Pam),
+    };
     let kind = store.as_ref().map_or("sqlite", |(_, s)| s.as_str());
     if kind == "sqlite" {
         if let Some((n, _)) = conninfo.as_ref().or(admin.as_ref()) {
@@ -274,7 +351,10 @@ pub fn parse(text: &str, file: &Path) -> Result<StoreChoice, ConfigError> {
         }
         let db = db.map_or_else(|| PathBuf::from(DEFAULT_DB), |(_, d)| d);
         let key = key.map_or_else(|| crate::store::key_path(&db), |(_, k)| k);
-        return Ok(StoreChoice::Sqlite { db, key });
+        return Ok(Config {
+            store: StoreChoice::Sqlite { db, key },
+            web,
+        });
     }
     if let Some((n, _)) = db {
         return Err(err(n, "db is for 'store = sqlite'".into()));
@@ -285,10 +365,13 @@ pub fn parse(text: &str, file: &Path) -> Result<StoreChoice, ConfigError> {
             message: "'store = postgresql' needs a conninfo line".into(),
         });
     };
-    Ok(StoreChoice::Postgres {
-        conninfo,
-        admin_conninfo: admin.map(|(_, c)| c),
-        key: key.map_or_else(|| PathBuf::from(DEFAULT_SERVER_KEY), |(_, k)| k),
+    Ok(Config {
+        store: StoreChoice::Postgres {
+            conninfo,
+            admin_conninfo: admin.map(|(_, c)| c),
+            key: key.map_or_else(|| PathBuf::from(DEFAULT_SERVER_KEY), |(_, k)| k),
+        },
+        web,
     })
 }
 
@@ -297,6 +380,11 @@ pub fn parse(text: &str, file: &Path) -> Result<StoreChoice, ConfigError> {
 /// directory that passes the same checks; and, when a conninfo carries a
 /// password, not world-readable.
 pub fn load(path: &Path, euid: u32) -> Result<StoreChoice, ConfigError> {
+    load_config(path, euid).map(|c| c.store)
+}
+
+/// [`load`], with everything the file says.
+pub fn load_config(path: &Path, euid: u32) -> Result<Config, ConfigError> {
     let unsafe_ = ConfigError::Unsafe;
     if let Some(dir) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
         check_path(dir, euid, Kind::Directory).map_err(unsafe_)?;
@@ -328,12 +416,12 @@ pub fn load(path: &Path, euid: u32) -> Result<StoreChoice, ConfigError> {
             file: path.to_path_buf(),
             message: format!("cannot be read as UTF-8 text ({e})"),
         })?;
-    let choice = parse(&text, path)?;
+    let config = parse_config(&text, path)?;
     if let StoreChoice::Postgres {
         conninfo,
         admin_conninfo,
         ..
-    } = &choice
+    } = &config.store
     {
         let secret =
             conninfo.has_password() || admin_conninfo.as_ref().is_some_and(Conninfo::has_password);
@@ -347,7 +435,7 @@ pub fn load(path: &Path, euid: u32) -> Result<StoreChoice, ConfigError> {
             }));
         }
     }
-    Ok(choice)
+    Ok(config)
 }
 
 /// The store a front end uses: `db` (SQLite at that path, key beside it)
@@ -361,18 +449,38 @@ pub fn resolve(
     if let Some(db) = db {
         return Ok(StoreChoice::sqlite(db));
     }
-    match config {
-        Some(path) => load(path, euid),
+    resolve_config(config, None, euid).map(|c| c.store)
+}
+
+/// [`resolve`], with the rest of the file: with `db`, the file named
+/// explicitly still supplies the other settings.
+pub fn resolve_config(
+    config: Option<&Path>,
+    db: Option<&Path>,
+    euid: u32,
+) -> Result<Config, ConfigError> {
+    let mut found = match config {
+        Some(path) => load_config(path, euid)?,
         None => {
             let default = Path::new(DEFAULT_CONFIG);
             match std::fs::symlink_metadata(default) {
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                    Ok(StoreChoice::sqlite(Path::new(DEFAULT_DB)))
-                }
-                _ => load(default, euid),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Config {
+                    store: StoreChoice::sqlite(Path::new(DEFAULT_DB)),
+                    web: WebSettings::default(),
+                },
+                // `db` alone never depends on the default file being usable.
+                _ if db.is_some() => Config {
+                    store: StoreChoice::sqlite(Path::new(DEFAULT_DB)),
+                    web: WebSettings::default(),
+                },
+                _ => load_config(default, euid)?,
             }
         }
+    };
+    if let Some(db) = db {
+        found.store = StoreChoice::sqlite(db);
     }
+    Ok(found)
 }
 
 #[cfg(test)]
@@ -412,6 +520,31 @@ mod tests {
         assert!(!admin_conninfo.unwrap().has_password());
         assert_eq!(key, PathBuf::from(DEFAULT_SERVER_KEY));
         assert_eq!(format!("{:?}", Conninfo::new("password=x")), "Conninfo(..)");
+    }
+
+    #[test]
+    fn web_settings_default_and_are_checked() {
+        let path = Path::new("/etc/apppass/apppass.conf");
+        let c = parse_config("", path).unwrap();
+        assert_eq!(c.web, WebSettings::default());
+        let c = parse_config(
+            "web_user = www-apppass\nweb_auth = dovecot:/run/dovecot/auth-client\n",
+            path,
+        )
+        .unwrap();
+        assert_eq!(c.web.user, "www-apppass");
+        assert_eq!(
+            c.web.auth,
+            WebAuth::Dovecot(PathBuf::from("/run/dovecot/auth-client"))
+        );
+        for bad in [
+            "web_auth = dovecot:auth-client",
+            "web_auth = ldap",
+            "web_user = a/b",
+            "web_user = pam\nweb_user = x",
+        ] {
+            assert!(parse_config(bad, path).is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -4,7 +4,10 @@
 //! conversation relayed to them, and performs one operation through core.
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+pub mod dovecot_auth;
 pub mod listener;
 pub mod pam;
 pub mod protocol;
 pub mod session;
+pub mod web;
+pub mod web_sessions;

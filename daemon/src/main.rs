@@ -1,5 +1,6 @@
 //! apppassd — see `apppassd(8)`.
 
+use apppass_core::config::WebAuth;
 use apppassd::listener;
 use apppassd::session::Settings;
 use clap::Parser;
@@ -9,6 +10,8 @@ use std::time::Duration;
 
 /// Where the systemd socket unit puts the socket.
 const DEFAULT_SOCKET: &str = "/run/apppass/apppassd.sock";
+/// Web sessions live in /run: gone at reboot, as they should be.
+const DEFAULT_SESSION_DIR: &str = "/run/apppass/web-sessions";
 
 #[derive(Parser, Debug)]
 #[command(
@@ -48,6 +51,19 @@ struct Args {
     #[arg(long, value_name = "N", default_value_t = 32)]
     max_clients: usize,
 
+    /// The user the web page runs as, instead of apppass.conf's web_user
+    #[arg(long, value_name = "NAME")]
+    web_user: Option<String>,
+
+    /// How the web page signs users in, instead of apppass.conf's web_auth:
+    /// pam, or dovecot:SOCKET for virtual mail users
+    #[arg(long, value_name = "HOW")]
+    web_auth: Option<String>,
+
+    /// Where web sessions are kept (a directory only root may enter)
+    #[arg(long, value_name = "DIR", default_value = DEFAULT_SESSION_DIR)]
+    session_dir: PathBuf,
+
     /// Leave after this many seconds without a connection (0: never)
     /// [default: 60 when started by systemd, never with --socket]
     #[arg(long, value_name = "SECONDS")]
@@ -64,17 +80,38 @@ fn main() -> ExitCode {
         );
         return ExitCode::from(1);
     }
-    let store = match apppass_core::config::resolve(
+    let config = match apppass_core::config::resolve_config(
         args.config.as_deref(),
         args.db.as_deref(),
         apppass_core::sys::euid(),
     ) {
-        Ok(s) => s,
+        Ok(c) => c,
         Err(e) => {
             eprintln!("apppassd: unusable configuration: {e}");
             return ExitCode::from(1);
         }
     };
+    let mut web = config.web;
+    if let Some(user) = args.web_user {
+        web.user = user;
+    }
+    if let Some(how) = &args.web_auth {
+        web.auth = match how.strip_prefix("dovecot:") {
+            _ if how == "pam" => WebAuth::Pam,
+            Some(path) if path.starts_with('/') => WebAuth::Dovecot(path.into()),
+            _ => {
+                eprintln!("apppassd: --web-auth must be pam or dovecot:/run/dovecot/auth-client");
+                return ExitCode::from(2);
+            }
+        };
+    }
+    if apppass_core::sys::passwd_uid(&web.user) == Ok(Some(0)) {
+        eprintln!(
+            "apppassd: web_user {} is root; the web page must run as an unprivileged user of its own (apppass-web)",
+            web.user
+        );
+        return ExitCode::from(1);
+    }
     let (listener, default_idle) = match &args.socket {
         Some(path) => match listener::bind(path) {
             Ok(l) => (l, 0),
@@ -95,7 +132,9 @@ fn main() -> ExitCode {
     };
     let idle = args.idle_exit.unwrap_or(default_idle);
     let settings = Settings {
-        store,
+        store: config.store,
+        web,
+        session_dir: args.session_dir,
         service: "apppass".into(),
         pam_dir: args.pam_dir,
         dovecot_config: args.dovecot_config,

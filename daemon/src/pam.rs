@@ -174,11 +174,14 @@ unsafe extern "C" fn converse(
 }
 
 /// Runs `auth` and `account` of `service` for `user`, relaying prompts.
-/// `Ok(true)` when both succeed. `confdir` replaces /etc/pam.d (tests).
+/// `Ok(true)` when both succeed. `rhost` is where the user is (the web
+/// page's client; `localhost` for a local user). `confdir` replaces
+/// /etc/pam.d (tests).
 pub fn authenticate(
     service: &str,
     user: &str,
     ruser: Option<&str>,
+    rhost: Option<&str>,
     confdir: Option<&Path>,
     relay: &mut Relay<'_>,
 ) -> Result<bool, String> {
@@ -212,9 +215,10 @@ pub fn authenticate(
         // SAFETY: pamh is live; libpam copies the item.
         unsafe { pam_set_item(pamh, PAM_RUSER, r.as_ptr().cast()) };
     }
-    let local = c"localhost";
-    // SAFETY: as above.
-    unsafe { pam_set_item(pamh, PAM_RHOST, local.as_ptr().cast()) };
+    if let Some(r) = rhost.and_then(|r| CString::new(r).ok()) {
+        // SAFETY: as above.
+        unsafe { pam_set_item(pamh, PAM_RHOST, r.as_ptr().cast()) };
+    }
     // SAFETY: pamh is live for both calls.
     let mut rc = unsafe { pam_authenticate(pamh, PAM_DISALLOW_NULL_AUTHTOK | PAM_SILENT) };
     if rc == PAM_SUCCESS {

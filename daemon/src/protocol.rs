@@ -13,6 +13,20 @@
 //!
 //! There is no user in a request: the daemon acts for the uid the kernel
 //! reports for the socket's peer. Any field it does not know is an error.
+//!
+//! The web page (`apppass-web`, and only the uid named by `web_user`) signs
+//! users in and then acts through their sessions:
+//!
+//! ```text
+//! {"v":1,"op":"web-sign-in","user":"alice","rhost":"203.0.113.7"}
+//!     prompts as below; on success {"session":"TOKEN","user":"alice"}
+//! {"v":1,"session":"TOKEN","op":"list","json":true}   (any operation above)
+//! {"v":1,"session":"TOKEN","op":"web-info"}   {"stdout":"{\"user\":…,\"services\":[…]}"}
+//! {"v":1,"session":"TOKEN","op":"web-sign-out"}
+//! ```
+//!
+//! A session that is unknown, idle for 15 minutes or older than 8 hours
+//! ends the exchange with code 5.
 //! The daemon then sends, in order, any of
 //!
 //! ```text
@@ -24,7 +38,7 @@
 //! ```
 //!
 //! and ends with `{"ok":true}` or `{"ok":false,"code":N,"error":"..."}`
-//! (the exit code: 1 not so, 2 usage, 3 store, 4 refused).
+//! (the exit code: 1 not so, 2 usage, 3 store, 4 refused, 5 not signed in).
 
 use serde::Deserialize;
 use serde_json::Value;
@@ -65,14 +79,33 @@ pub enum Request {
         #[serde(default)]
         json: bool,
     },
+    /// The web page signs `user` in; `rhost` is the browser's address.
+    #[serde(rename = "web-sign-in")]
+    WebSignIn {
+        user: String,
+        #[serde(default)]
+        rhost: Option<String>,
+    },
+    #[serde(rename = "web-info")]
+    WebInfo {},
+    #[serde(rename = "web-sign-out")]
+    WebSignOut {},
+}
+
+/// A request and the web session it is made in, if any.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Envelope {
+    pub request: Request,
+    pub session: Option<String>,
 }
 
 /// Why a request line was refused; the sentence goes back to the client.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BadRequest(pub String);
 
-/// Parses the opening request: an object with `"v": 1` and a known `op`.
-pub fn parse_request(line: &[u8]) -> Result<Request, BadRequest> {
+/// Parses the opening request: an object with `"v": 1`, a known `op`, and
+/// perhaps a `"session"` string.
+pub fn parse_request(line: &[u8]) -> Result<Envelope, BadRequest> {
     let mut value: Value = serde_json::from_slice(line)
         .map_err(|e| BadRequest(format!("the request is not JSON ({e})")))?;
     let obj = value
@@ -87,12 +120,18 @@ pub fn parse_request(line: &[u8]) -> Result<Request, BadRequest> {
         }
         None => return Err(BadRequest("the request has no protocol version \"v\"".into())),
     }
-    serde_json::from_value(value).map_err(|e| {
+    let session = match obj.remove("session") {
+        None => None,
+        Some(Value::String(s)) => Some(s),
+        Some(_) => return Err(BadRequest("\"session\" must be a string".into())),
+    };
+    let request = serde_json::from_value(value).map_err(|e| {
         BadRequest(format!(
             "the request is not one apppassd understands ({})",
             apppass_core::escape::for_message(&e.to_string())
         ))
-    })
+    })?;
+    Ok(Envelope { request, session })
 }
 
 /// Reads one line of at most [`MAX_LINE`] bytes (without the newline).
@@ -136,14 +175,30 @@ mod tests {
     fn requests_parse_and_anything_else_is_refused() {
         assert_eq!(
             parse_request(br#"{"v":1,"op":"list"}"#).unwrap(),
-            Request::List {
-                all: false,
-                json: false
+            Envelope {
+                request: Request::List {
+                    all: false,
+                    json: false
+                },
+                session: None
             }
         );
         assert!(matches!(
             parse_request(br#"{"v":1,"op":"generate","services":["imap"],"label":"P"}"#),
-            Ok(Request::Generate { .. })
+            Ok(Envelope {
+                request: Request::Generate { .. },
+                ..
+            })
+        ));
+        let web = parse_request(br#"{"v":1,"session":"abc","op":"web-info"}"#).unwrap();
+        assert_eq!(web.request, Request::WebInfo {});
+        assert_eq!(web.session.as_deref(), Some("abc"));
+        assert!(matches!(
+            parse_request(br#"{"v":1,"op":"web-sign-in","user":"alice","rhost":"::1"}"#),
+            Ok(Envelope {
+                request: Request::WebSignIn { .. },
+                session: None
+            })
         ));
         for bad in [
             &br#"{"op":"list"}"#[..],
@@ -154,6 +209,9 @@ mod tests {
             br#"[1,2]"#,
             b"\xff\xfe",
             br#"{"v":1,"op":"revoke","id":"3; DROP"}"#,
+            br#"{"v":1,"op":"list","session":7}"#,
+            br#"{"v":1,"op":"web-sign-out","user":"bob"}"#,
+            br#"{"v":1,"op":"web-sign-in"}"#,
         ] {
             assert!(
                 parse_request(bad).is_err(),

@@ -1,13 +1,14 @@
 //! One client connection, in a process of its own: who is asking (from the
 //! kernel), is self-service on and the user not locked out, does PAM accept
-//! them — and only then one operation for that user, through core.
+//! them — and only then one operation for that user, through core. The web
+//! page's requests go on in `web`.
 
 use crate::pam::{self, Message};
 use crate::protocol::{self, Request};
 use apppass_cli::error::CliError;
 use apppass_cli::render;
 use apppass_core::admin::{self, GenerateRequest, RevokeTarget};
-use apppass_core::config::StoreChoice;
+use apppass_core::config::{StoreChoice, WebSettings};
 use apppass_core::escape::for_message as esc;
 use apppass_core::policy::{self, Scope};
 use apppass_core::selfservice::{self, Refusal};
@@ -33,22 +34,29 @@ pub struct Settings {
     /// Replaces /etc/pam.d (tests).
     pub pam_dir: Option<PathBuf>,
     pub dovecot_config: Option<PathBuf>,
+    /// Who the web page runs as and how it signs users in.
+    pub web: WebSettings,
+    /// Where web sessions are kept.
+    pub session_dir: PathBuf,
 }
 
 /// How a request ended: the exit code for the client and one sentence.
-struct Failure {
-    code: u8,
-    text: String,
+pub(crate) struct Failure {
+    pub(crate) code: u8,
+    pub(crate) text: String,
 }
 
 impl Failure {
-    fn refused(r: Refusal) -> Self {
+    pub(crate) fn refused(r: Refusal) -> Self {
         Failure {
             code: 4,
             text: r.to_string(),
         }
     }
-    fn usage(text: impl Into<String>) -> Self {
+    pub(crate) fn store(e: impl Into<CliError>) -> Self {
+        Failure::from(e.into())
+    }
+    pub(crate) fn usage(text: impl Into<String>) -> Self {
         Failure {
             code: 2,
             text: text.into(),
@@ -65,7 +73,7 @@ impl From<CliError> for Failure {
     }
 }
 
-fn audit(line: &str) {
+pub(crate) fn audit(line: &str) {
     apppass_cli::audit::record_as("apppassd", line);
 }
 
@@ -101,7 +109,7 @@ pub fn serve(mut stream: UnixStream, settings: &Settings) {
     let _ = protocol::write_message(&mut stream, &last);
 }
 
-fn send(stream: &mut UnixStream, msg: &Value) -> Result<(), Failure> {
+pub(crate) fn send(stream: &mut UnixStream, msg: &Value) -> Result<(), Failure> {
     protocol::write_message(stream, msg).map_err(|_| Failure::usage("the client went away"))
 }
 
@@ -110,7 +118,27 @@ fn handle(stream: &mut UnixStream, settings: &Settings) -> Result<(), Failure> {
     let _ = stream.set_read_timeout(Some(REQUEST_TIMEOUT));
     let line = protocol::read_line(stream)
         .map_err(|e| Failure::usage(format!("no usable request ({e})")))?;
-    let request = protocol::parse_request(&line).map_err(|e| Failure::usage(e.0))?;
+    let envelope = protocol::parse_request(&line).map_err(|e| Failure::usage(e.0))?;
+    let web_uid = apppass_core::sys::passwd_uid(&settings.web.user)
+        .ok()
+        .flatten()
+        .filter(|&u| u != 0);
+    let web_request = matches!(
+        envelope.request,
+        Request::WebSignIn { .. } | Request::WebInfo {} | Request::WebSignOut {}
+    );
+    if web_uid == Some(uid) {
+        return crate::web::serve(stream, settings, envelope);
+    }
+    if envelope.session.is_some() || web_request {
+        return Err(Failure {
+            code: 4,
+            text: format!(
+                "only the web page's user ({}) may sign users in and act in their web sessions",
+                esc(&settings.web.user)
+            ),
+        });
+    }
     if uid == 0 {
         return Err(Failure::usage(
             "root manages app passwords directly with apppass; self-service is for other users",
@@ -123,16 +151,11 @@ fn handle(stream: &mut UnixStream, settings: &Settings) -> Result<(), Failure> {
         }
     };
     let now = now();
-    let mut store = apppass_stores::open(&settings.store, apppass_core::sys::euid(), Opener::Admin)
-        .map_err(|e| Failure::from(CliError::from(e)))?;
-    let allowed = selfservice::allowed_services(store.as_mut())
-        .map_err(|e| Failure::from(CliError::from(e)))?;
-    if allowed.is_empty() {
-        return Err(Failure::refused(Refusal::Off));
-    }
-    let operation = check(request, &allowed, now)?;
-    if let Err(r) = selfservice::check_not_locked_out(store.as_mut(), &user, now)
-        .map_err(|e| Failure::from(CliError::from(e)))?
+    let mut store = open_store(settings)?;
+    let allowed = allowed_services(store.as_mut())?;
+    let operation = check(envelope.request, &allowed, now)?;
+    if let Err(r) =
+        selfservice::check_not_locked_out(store.as_mut(), &user, now).map_err(Failure::store)?
     {
         audit(&format!(
             "refused self-service sign-in of user={}: too many failures",
@@ -140,7 +163,19 @@ fn handle(stream: &mut UnixStream, settings: &Settings) -> Result<(), Failure> {
         ));
         return Err(Failure::refused(r));
     }
-    if !sign_in(stream, settings, &user)? {
+    let signed_in = {
+        let mut relay = relay(stream);
+        pam::authenticate(
+            &settings.service,
+            &user,
+            Some(&user),
+            Some("localhost"),
+            settings.pam_dir.as_deref(),
+            &mut relay,
+        )
+        .map_err(could_not_run)?
+    };
+    if !signed_in {
         let _ = selfservice::record_failure(store.as_mut(), &user, now);
         audit(&format!(
             "self-service sign-in failed for user={}",
@@ -157,11 +192,32 @@ fn handle(stream: &mut UnixStream, settings: &Settings) -> Result<(), Failure> {
         operation,
         now,
         settings,
-        &actor,
+        (Actor::SelfService, &actor),
     )
 }
 
-fn now() -> i64 {
+pub(crate) fn open_store(settings: &Settings) -> Result<Box<dyn Store>, Failure> {
+    apppass_stores::open(&settings.store, apppass_core::sys::euid(), Opener::Admin)
+        .map_err(Failure::store)
+}
+
+/// The services users may choose; refused when self-service is off.
+pub(crate) fn allowed_services(store: &mut dyn Store) -> Result<Vec<String>, Failure> {
+    let allowed = selfservice::allowed_services(store).map_err(Failure::store)?;
+    if allowed.is_empty() {
+        return Err(Failure::refused(Refusal::Off));
+    }
+    Ok(allowed)
+}
+
+pub(crate) fn could_not_run(e: String) -> Failure {
+    Failure {
+        code: 3,
+        text: format!("the sign-in could not run: {e}"),
+    }
+}
+
+pub(crate) fn now() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs() as i64)
@@ -170,7 +226,7 @@ fn now() -> i64 {
 
 /// A request with its arguments checked against policy and parsed: what
 /// `perform` carries out.
-enum Operation {
+pub(crate) enum Operation {
     Generate {
         scope: Scope,
         label: String,
@@ -191,7 +247,7 @@ enum Operation {
 }
 
 /// What a revoke names (owned, unlike core's `RevokeTarget`).
-enum Target {
+pub(crate) enum Target {
     Id(i64),
     Label(String),
     All,
@@ -199,7 +255,7 @@ enum Target {
 
 /// Checks a request before the sign-in, so nobody types a password for
 /// something that would be refused anyway.
-fn check(request: Request, allowed: &[String], now: i64) -> Result<Operation, Failure> {
+pub(crate) fn check(request: Request, allowed: &[String], now: i64) -> Result<Operation, Failure> {
     Ok(match request {
         Request::Generate {
             services,
@@ -248,13 +304,19 @@ fn check(request: Request, allowed: &[String], now: i64) -> Result<Operation, Fa
             }
         }
         Request::History { json } => Operation::History { json },
+        Request::WebSignIn { .. } | Request::WebInfo {} | Request::WebSignOut {} => {
+            return Err(Failure::usage("that request belongs to the web page"))
+        }
     })
 }
 
-/// Runs the PAM service for `user`, each prompt answered by the client.
-fn sign_in(stream: &mut UnixStream, settings: &Settings, user: &str) -> Result<bool, Failure> {
+/// The PAM conversation: each message goes to the client, each prompt
+/// waits for its answer.
+pub(crate) fn relay(
+    stream: &mut UnixStream,
+) -> impl FnMut(Message<'_>) -> Option<Zeroizing<String>> + '_ {
     let _ = stream.set_read_timeout(Some(ANSWER_TIMEOUT));
-    let mut conversation = |m: Message<'_>| -> Option<Zeroizing<String>> {
+    move |m: Message<'_>| {
         let msg = match m {
             Message::Prompt { text, echo } => json!({"prompt": text, "echo": echo}),
             Message::Info(t) => json!({"info": t}),
@@ -268,31 +330,20 @@ fn sign_in(stream: &mut UnixStream, settings: &Settings, user: &str) -> Result<b
         let value: Value = serde_json::from_slice(&line).ok()?;
         let answer = value.get("answer")?.as_str()?;
         (answer.len() <= MAX_ANSWER).then(|| Zeroizing::new(answer.to_owned()))
-    };
-    pam::authenticate(
-        &settings.service,
-        user,
-        Some(user),
-        settings.pam_dir.as_deref(),
-        &mut conversation,
-    )
-    .map_err(|e| Failure {
-        code: 3,
-        text: format!("the sign-in could not run: {e}"),
-    })
+    }
 }
 
-#[allow(clippy::too_many_arguments)]
-fn perform(
+/// Carries out one checked operation for `user`; `(by, actor)` say who
+/// acted, for the history and the audit line.
+pub(crate) fn perform(
     stream: &mut UnixStream,
     store: &mut dyn Store,
     user: &str,
     operation: Operation,
     now: i64,
     settings: &Settings,
-    actor: &str,
+    (by, actor): (Actor, &str),
 ) -> Result<(), Failure> {
-    let by = Actor::SelfService;
     let cli = |e: admin::AdminError| Failure::from(CliError::from(e));
     let effects = match operation {
         Operation::Generate {
