@@ -1,0 +1,15 @@
+//! apppass-web: the self-service web page. It runs as an unprivileged user
+//! of its own and reaches nothing but apppassd's socket: it cannot read the
+//! store, the key or /etc/shadow. See `apppass-web(8)`.
+#![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+pub mod app;
+pub mod assets;
+pub mod csrf;
+pub mod daemon;
+pub mod form;
+pub mod http;
+pub mod limits;
+pub mod model;
+pub mod pages;
+pub mod pending;

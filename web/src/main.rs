@@ -1,0 +1,147 @@
+//! apppass-web — see `apppass-web(8)`.
+
+use apppass_web::app::{router, App};
+use apppass_web::daemon::Daemon;
+use clap::Parser;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "apppass-web",
+    version,
+    about = "The self-service web page for app passwords",
+    long_about = "apppass-web serves the page where users sign in with their own password \
+and make, list and revoke their app passwords. It runs as the unprivileged user apppass-web \
+and reaches nothing but apppassd's socket: apppassd checks every sign-in (PAM service \
+apppass-web, or Dovecot's passdb with `web_auth = dovecot:...` in apppass.conf) and makes the \
+sessions. Serve plain HTTP on a loopback address behind a TLS reverse proxy (nginx, Apache), \
+or HTTPS itself with --tls-cert and --tls-key.",
+    after_help = "Examples:\n  apppass-web --listen 127.0.0.1:8380        behind nginx or Apache on this host\n  apppass-web --listen [::]:443 --tls-cert /etc/apppass/web.pem --tls-key /etc/apppass/web.key"
+)]
+struct Args {
+    /// Where to listen; plain HTTP only on a loopback address
+    #[arg(long, value_name = "ADDR:PORT")]
+    listen: SocketAddr,
+
+    /// apppassd's socket
+    #[arg(
+        long,
+        value_name = "PATH",
+        env = "APPPASS_SOCKET",
+        default_value = "/run/apppass/apppassd.sock"
+    )]
+    socket: PathBuf,
+
+    /// Serve HTTPS with this certificate chain (PEM)
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+
+    /// The certificate's private key (PEM)
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+}
+
+/// Files the page must never be able to read: if it can, it runs with
+/// too much privilege, and it refuses to start.
+fn readable_secrets() -> Vec<PathBuf> {
+    let db = Path::new(apppass_core::config::DEFAULT_DB);
+    [
+        PathBuf::from("/etc/shadow"),
+        db.to_path_buf(),
+        apppass_core::store::key_path(db),
+        PathBuf::from(apppass_core::config::DEFAULT_SERVER_KEY),
+    ]
+    .into_iter()
+    .filter(|p| std::fs::File::open(p).is_ok())
+    .collect()
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    if apppass_core::sys::euid() == 0 {
+        eprintln!(
+            "apppass-web: will not run as root; run it as its own user: runuser -u apppass-web -- apppass-web --listen ... (apppass-web.service does)"
+        );
+        return ExitCode::from(1);
+    }
+    if let Some(p) = readable_secrets().first() {
+        eprintln!(
+            "apppass-web: this user can read {}; run apppass-web as its own unprivileged user (apppass-web)",
+            p.display()
+        );
+        return ExitCode::from(1);
+    }
+    let tls = args.tls_cert.as_ref().zip(args.tls_key.as_ref());
+    if tls.is_none() && !args.listen.ip().is_loopback() {
+        eprintln!(
+            "apppass-web: plain HTTP is served only on a loopback address (such as 127.0.0.1:8380) behind a TLS reverse proxy; to listen on {} give --tls-cert and --tls-key",
+            args.listen
+        );
+        return ExitCode::from(2);
+    }
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("apppass-web: cannot start: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let app = App::new(
+        Daemon {
+            socket: args.socket.clone(),
+        },
+        tls.is_some(),
+    );
+    let service = router(app).into_make_service_with_connect_info::<SocketAddr>();
+    let result: Result<(), String> = runtime.block_on(async {
+        match tls {
+            Some((cert, key)) => {
+                let _ = rustls::crypto::ring::default_provider().install_default();
+                let config = axum_server::tls_rustls::RustlsConfig::from_pem_file(cert, key)
+                    .await
+                    .map_err(|e| {
+                        format!(
+                            "cannot use {} and {} for TLS ({e}); they must be PEM files this user can read",
+                            cert.display(),
+                            key.display()
+                        )
+                    })?;
+                eprintln!(
+                    "apppass-web: serving https://{} (apppassd at {})",
+                    args.listen,
+                    args.socket.display()
+                );
+                axum_server::bind_rustls(args.listen, config)
+                    .serve(service)
+                    .await
+                    .map_err(|e| format!("cannot serve on {}: {e}", args.listen))
+            }
+            None => {
+                let listener = tokio::net::TcpListener::bind(args.listen)
+                    .await
+                    .map_err(|e| format!("cannot listen on {}: {e}", args.listen))?;
+                eprintln!(
+                    "apppass-web: serving http://{} (apppassd at {})",
+                    args.listen,
+                    args.socket.display()
+                );
+                axum::serve(listener, service)
+                    .await
+                    .map_err(|e| format!("serving failed: {e}"))
+            }
+        }
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("apppass-web: {e}");
+            ExitCode::from(1)
+        }
+    }
+}

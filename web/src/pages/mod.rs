@@ -1,0 +1,23 @@
+//! The HTML, written with maud: checked when compiled, escaped by default.
+
+pub mod confirm;
+pub mod created;
+pub mod history;
+pub mod layout;
+pub mod passwords;
+pub mod sign_in;
+
+use maud::{html, Markup};
+
+/// A page for a request that cannot be served (bad form, apppassd away).
+pub fn problem(title: &str, text: &str) -> Markup {
+    layout::page(
+        title,
+        None,
+        html! {
+            h1 { (title) }
+            (layout::alert(text))
+            p { a href="/" { "Back to the start" } }
+        },
+    )
+}

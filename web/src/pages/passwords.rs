@@ -1,0 +1,146 @@
+//! The signed-in page: the form to make an app password and the list of
+//! the user's passwords.
+
+use super::layout::{alert, notice, page, Header};
+use crate::model::{when, Password};
+use maud::{html, Markup};
+
+/// What the create form held, to show it again after a refusal.
+#[derive(Default)]
+pub struct Draft<'a> {
+    pub label: &'a str,
+    pub services: Vec<&'a str>,
+    pub expires: &'a str,
+}
+
+pub struct View<'a> {
+    pub user: &'a str,
+    pub csrf: &'a str,
+    /// The services the user may choose (self-service-services).
+    pub allowed: &'a [String],
+    pub passwords: &'a [Password],
+    pub error: Option<&'a str>,
+    pub notice: Option<&'a str>,
+    pub draft: Draft<'a>,
+}
+
+pub fn page_for(v: &View<'_>) -> Markup {
+    let (active, inactive): (Vec<&Password>, Vec<&Password>) =
+        v.passwords.iter().partition(|p| p.active());
+    let body = html! {
+        h1 { "Your app passwords" }
+        @if let Some(e) = v.error { (alert(e)) }
+        @if let Some(n) = v.notice { (notice(n)) }
+        (create_form(v))
+        section aria-labelledby="active-heading" {
+            h2 #active-heading { "In use" }
+            @if active.is_empty() {
+                p { "You have no app passwords in use." }
+            } @else {
+                ul.cards {
+                    @for p in &active { li { (card(p, v.csrf)) } }
+                }
+                form method="post" action="/revoke-all" {
+                    input type="hidden" name="csrf" value=(v.csrf);
+                    button.danger type="submit" { "Revoke all" }
+                }
+            }
+        }
+        @if !inactive.is_empty() {
+            details {
+                summary { "Revoked and expired (" (inactive.len()) ")" }
+                ul.cards {
+                    @for p in &inactive { li { (card(p, v.csrf)) } }
+                }
+            }
+        }
+        p { a href="/history" { "History of your app passwords" } }
+    };
+    page(
+        "Your app passwords",
+        Some(Header {
+            user: v.user,
+            csrf: v.csrf,
+        }),
+        body,
+    )
+}
+
+fn create_form(v: &View<'_>) -> Markup {
+    html! {
+        section aria-labelledby="create-heading" {
+            h2 #create-heading { "Create an app password" }
+            form method="post" action="/create" {
+                input type="hidden" name="csrf" value=(v.csrf);
+                div.field {
+                    label for="label" { "Label" }
+                    input #label type="text" name="label" required maxlength="64" value=(v.draft.label)
+                        aria-describedby="label-hint" autocomplete="off";
+                    p.hint #label-hint { "The app or device it is for, such as “iPhone Mail”." }
+                }
+                fieldset {
+                    legend { "Services" }
+                    @for s in v.allowed {
+                        div.check {
+                            input type="checkbox" id={ "service-" (s) } name="service" value=(s)
+                                checked[v.draft.services.contains(&s.as_str()) || v.allowed.len() == 1];
+                            label for={ "service-" (s) } { (s) }
+                        }
+                    }
+                }
+                div.field {
+                    label for="expires" { "Expires" }
+                    input #expires type="text" name="expires" maxlength="32" value=(v.draft.expires)
+                        aria-describedby="expires-hint" autocomplete="off";
+                    p.hint #expires-hint { "Optional: 90d, 12w, 48h, or a date such as 2027-01-31. Empty: until you revoke it." }
+                }
+                button.primary type="submit" { "Create app password" }
+            }
+        }
+    }
+}
+
+fn card(p: &Password, csrf: &str) -> Markup {
+    let heading = format!("pw-{}", p.id);
+    html! {
+        article.card aria-labelledby=(heading) {
+            h3 #(heading) { (p.label) }
+            dl {
+                dt { "Services" } dd { (p.services.join(", ")) }
+                dt { "Created" } dd { (when(&p.created_at)) }
+                dt { "Expires" } dd { (p.expires_at.as_deref().map_or("never".into(), when)) }
+                dt { "Last used" } dd { (last_used(p)) }
+                dt { "Status" } dd { (status(p)) }
+            }
+            @if p.active() {
+                form method="post" action="/revoke" {
+                    input type="hidden" name="csrf" value=(csrf);
+                    input type="hidden" name="id" value=(p.id);
+                    button.danger type="submit" aria-describedby=(heading) { "Revoke" }
+                }
+            }
+        }
+    }
+}
+
+fn last_used(p: &Password) -> String {
+    let Some(at) = p.last_used_at.as_deref() else {
+        return "never".into();
+    };
+    let mut s = when(at);
+    if let Some(svc) = &p.last_used_service {
+        s.push_str(&format!(" for {svc}"));
+    }
+    if let Some(from) = &p.last_used_rhost {
+        s.push_str(&format!(" from {from}"));
+    }
+    s
+}
+
+fn status(p: &Password) -> String {
+    match (&p.revoked_at, &p.revoked_reason) {
+        (Some(at), Some(reason)) => format!("{} {} ({reason})", p.status, when(at)),
+        (Some(at), None) => format!("{} {}", p.status, when(at)),
+        _ => p.status.clone(),
+    }
+}
