@@ -31,6 +31,10 @@ pub fn apppass_bin() -> PathBuf {
     built("apppass")
 }
 
+pub fn apppass_web_bin() -> PathBuf {
+    built("apppass-web")
+}
+
 pub fn apppassd_bin() -> PathBuf {
     built("apppassd")
 }

@@ -12,3 +12,4 @@ pub mod postgres;
 pub mod sshd;
 pub mod sweep;
 pub mod system;
+pub mod web;

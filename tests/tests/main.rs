@@ -13,3 +13,5 @@ mod selfservice;
 mod services;
 mod store_files;
 mod store_postgres;
+mod web_http;
+mod web_proxy;
