@@ -34,7 +34,8 @@ BUILD_DEPS := gcc libc6-dev make pkg-config libpam0g-dev libpam-modules libsqlit
 TEST_DEPS  := binutils util-linux passwd openssl sqlite3 \
               dovecot-core dovecot-imapd dovecot-pop3d dovecot-submissiond \
               openssh-server openssh-client sshpass bubblewrap debootstrap \
-              postgresql-15 postgresql-client-15 libpq5 libpam-oath oathtool
+              postgresql-15 postgresql-client-15 libpq5 libpam-oath oathtool \
+              chromium chromium-driver nginx-light
 
 RELEASE := target/release
 MAN_OUT := target/man
@@ -70,6 +71,10 @@ man: need-cargo
 
 install: deps build man install-files
 	@if [ -z "$(DESTDIR)" ]; then $(SBINDIR)/apppass init; fi
+	@# The web page's own unprivileged user (apppass-web.service runs as it).
+	@if [ -z "$(DESTDIR)" ] && ! getent passwd apppass-web >/dev/null; then \
+	  useradd --system --user-group --no-create-home --home-dir /nonexistent \
+	    --shell /usr/sbin/nologin --comment "apppass web page" apppass-web; fi
 	@if [ -z "$(DESTDIR)" ]; then \
 	  if [ -d /run/systemd/system ]; then \
 	    systemctl daemon-reload && systemctl enable --now apppassd.socket && \
@@ -77,37 +82,43 @@ install: deps build man install-files
 	  else \
 	    echo "systemd is not running here, so apppassd.socket was installed but not started; start the helper by hand with: apppassd --socket /run/apppass/apppassd.sock &"; \
 	  fi; fi
-	@echo "installed: $(SECURITYDIR)/pam_apppass.so, $(SBINDIR)/apppass and $(SBINDIR)/apppassd; see README.md to wire a service"
+	@echo "installed: $(SECURITYDIR)/pam_apppass.so, $(SBINDIR)/apppass, $(SBINDIR)/apppassd and $(SBINDIR)/apppass-web (apppass-web.service is installed disabled); see README.md to wire a service"
 
 install-files:
 	install -d $(DESTDIR)$(SECURITYDIR) $(DESTDIR)$(SBINDIR) $(DESTDIR)$(MANDIR) $(DESTDIR)$(DOCDIR)/examples \
 	  $(DESTDIR)$(DOCDIR)/examples/dovecot-2.3 $(DESTDIR)$(DOCDIR)/examples/dovecot-2.4 \
+	  $(DESTDIR)$(DOCDIR)/examples/nginx $(DESTDIR)$(DOCDIR)/examples/apache \
 	  $(DESTDIR)$(PAMCONFDIR) $(DESTDIR)$(BASHCOMPDIR) $(DESTDIR)$(ZSHCOMPDIR) \
 	  $(DESTDIR)$(UNITDIR) $(DESTDIR)$(ETCPAMDIR)
 	install -m 0644 $(RELEASE)/libpam_apppass.so $(DESTDIR)$(SECURITYDIR)/pam_apppass.so
 	install -m 0755 $(RELEASE)/apppass $(DESTDIR)$(SBINDIR)/apppass
 	install -m 0755 $(RELEASE)/apppassd $(DESTDIR)$(SBINDIR)/apppassd
-	install -m 0644 packaging/systemd/apppassd.socket packaging/systemd/apppassd.service $(DESTDIR)$(UNITDIR)/
+	install -m 0755 $(RELEASE)/apppass-web $(DESTDIR)$(SBINDIR)/apppass-web
+	install -m 0644 packaging/systemd/apppassd.socket packaging/systemd/apppassd.service \
+	  packaging/systemd/apppass-web.service $(DESTDIR)$(UNITDIR)/
 	@# A PAM file the administrator may have changed (a second factor) is kept.
-	if [ ! -e $(DESTDIR)$(ETCPAMDIR)/apppass ]; then \
-	  install -m 0644 packaging/pam.d-system/apppass $(DESTDIR)$(ETCPAMDIR)/apppass; fi
-	install -m 0644 $(MAN_OUT)/*.8 packaging/man/pam_apppass.8 packaging/man/apppassd.8 $(DESTDIR)$(MANDIR)/
+	for f in apppass apppass-web; do if [ ! -e $(DESTDIR)$(ETCPAMDIR)/$$f ]; then \
+	  install -m 0644 packaging/pam.d-system/$$f $(DESTDIR)$(ETCPAMDIR)/$$f; fi; done
+	install -m 0644 $(MAN_OUT)/*.8 packaging/man/pam_apppass.8 packaging/man/apppassd.8 \
+	  packaging/man/apppass-web.8 $(DESTDIR)$(MANDIR)/
 	install -m 0644 $(MAN_OUT)/apppass.bash $(DESTDIR)$(BASHCOMPDIR)/apppass
 	install -m 0644 $(MAN_OUT)/_apppass $(DESTDIR)$(ZSHCOMPDIR)/_apppass
 	install -m 0644 packaging/pam.d/* $(DESTDIR)$(DOCDIR)/examples/
 	install -m 0644 packaging/dovecot/2.3/* $(DESTDIR)$(DOCDIR)/examples/dovecot-2.3/
 	install -m 0644 packaging/dovecot/2.4/* $(DESTDIR)$(DOCDIR)/examples/dovecot-2.4/
+	install -m 0644 packaging/nginx/apppass-web.conf $(DESTDIR)$(DOCDIR)/examples/nginx/
+	install -m 0644 packaging/apache/apppass-web.conf $(DESTDIR)$(DOCDIR)/examples/apache/
 	install -m 0644 packaging/pam-configs/apppass $(DESTDIR)$(PAMCONFDIR)/apppass
 	install -m 0644 README.md $(DESTDIR)$(DOCDIR)/
 
 uninstall:
-	-if [ -z "$(DESTDIR)" ] && [ -d /run/systemd/system ]; then systemctl disable --now apppassd.socket apppassd.service; fi
-	rm -f $(DESTDIR)$(SECURITYDIR)/pam_apppass.so $(DESTDIR)$(SBINDIR)/apppass $(DESTDIR)$(SBINDIR)/apppassd \
-	  $(DESTDIR)$(UNITDIR)/apppassd.socket $(DESTDIR)$(UNITDIR)/apppassd.service \
+	-if [ -z "$(DESTDIR)" ] && [ -d /run/systemd/system ]; then systemctl disable --now apppass-web.service apppassd.socket apppassd.service; fi
+	rm -f $(DESTDIR)$(SECURITYDIR)/pam_apppass.so $(DESTDIR)$(SBINDIR)/apppass $(DESTDIR)$(SBINDIR)/apppassd $(DESTDIR)$(SBINDIR)/apppass-web \
+	  $(DESTDIR)$(UNITDIR)/apppassd.socket $(DESTDIR)$(UNITDIR)/apppassd.service $(DESTDIR)$(UNITDIR)/apppass-web.service \
 	  $(DESTDIR)$(MANDIR)/apppass.8 $(DESTDIR)$(MANDIR)/apppass-*.8 $(DESTDIR)$(MANDIR)/pam_apppass.8 $(DESTDIR)$(MANDIR)/apppassd.8 \
 	  $(DESTDIR)$(BASHCOMPDIR)/apppass $(DESTDIR)$(ZSHCOMPDIR)/_apppass $(DESTDIR)$(PAMCONFDIR)/apppass
 	rm -rf $(DESTDIR)$(DOCDIR)
-	@echo "the store in /var/lib/apppass and /etc/pam.d/apppass are kept; remove them by hand if you mean to"
+	@echo "the store in /var/lib/apppass, /etc/pam.d/apppass, /etc/pam.d/apppass-web and the user apppass-web are kept; remove them by hand if you mean to"
 
 lint: need-cargo
 	$(CARGO) fmt --all -- --check
@@ -144,7 +155,7 @@ deb: build man
 	rm -rf target/deb && mkdir -p $(DEB_ROOT)/DEBIAN
 	$(MAKE) --no-print-directory install-files DESTDIR=$(CURDIR)/$(DEB_ROOT)
 	install -m 0755 packaging/debian/postinst packaging/debian/prerm packaging/debian/postrm $(DEB_ROOT)/DEBIAN/
-	echo /etc/pam.d/apppass > $(DEB_ROOT)/DEBIAN/conffiles
+	printf '/etc/pam.d/apppass\n/etc/pam.d/apppass-web\n' > $(DEB_ROOT)/DEBIAN/conffiles
 	sed -e 's/@VERSION@/$(VERSION)/' -e "s/@ARCH@/$$(dpkg --print-architecture)/" \
 	    -e "s/@SIZE@/$$(du -sk --exclude=DEBIAN $(DEB_ROOT) | cut -f1)/" \
 	    packaging/debian/control.in > $(DEB_ROOT)/DEBIAN/control

@@ -20,6 +20,8 @@ pub enum Passdb {
     /// only, and a global passdb that matches nobody: a protocol without a
     /// block is refused without ever reaching PAM.
     Blocks(Vec<&'static str>),
+    /// This passdb block first (virtual users), then `PerProtocol`.
+    FirstThenPerProtocol(String),
 }
 
 pub struct Options {
@@ -105,6 +107,9 @@ impl Dovecot {
             }
             Passdb::PerProtocol => {
                 format!("passdb {{\n  driver = pam\n  args = {cache_key}{prefix}-%s\n}}\n")
+            }
+            Passdb::FirstThenPerProtocol(first) => {
+                format!("{first}\npassdb {{\n  driver = pam\n  args = {cache_key}{prefix}-%s\n}}\n")
             }
             Passdb::Blocks(protocols) => {
                 let mut s = "passdb {\n  driver = passwd-file\n  args = /dev/null\n}\n".to_string();

@@ -3,6 +3,7 @@
 //! stores and (as root) system users.
 
 pub mod apppassd;
+pub mod browser;
 pub mod clients;
 pub mod debian13;
 pub mod dovecot;

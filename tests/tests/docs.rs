@@ -324,3 +324,46 @@ fn every_apppassd_flag_is_in_its_man_page() {
         assert!(page.contains(&flag), "{flag} is missing from apppassd(8)");
     }
 }
+
+#[test]
+fn the_readme_sets_up_the_web_page_behind_nginx_with_its_pictures() {
+    let text = section(&readme(), "## The self-service web page");
+    for needle in [
+        "examples/nginx/apppass-web.conf",
+        "systemctl enable --now apppassd.socket apppass-web",
+        "web_auth = dovecot:/run/dovecot/auth-client",
+        "pam_oath.so",
+        "--tls-cert",
+        "docs/web-phone.png",
+        "docs/web-desktop.png",
+    ] {
+        assert!(text.contains(needle), "{needle}");
+    }
+    for picture in ["docs/web-phone.png", "docs/web-desktop.png"] {
+        assert!(repo().join(picture).exists(), "{picture}");
+    }
+    let unit =
+        std::fs::read_to_string(repo().join("packaging/systemd/apppass-web.service")).unwrap();
+    assert!(unit.contains("--listen 127.0.0.1:8380") && unit.contains("User=apppass-web"));
+    let nginx = std::fs::read_to_string(repo().join("packaging/nginx/apppass-web.conf")).unwrap();
+    assert!(nginx.contains("proxy_pass http://127.0.0.1:8380"));
+}
+
+#[test]
+fn every_apppass_web_flag_is_in_its_man_page() {
+    let page = std::fs::read_to_string(repo().join("packaging/man/apppass-web.8"))
+        .unwrap()
+        .replace("\\-", "-");
+    let out = Command::new(apppass_e2e::fixture::apppass_web_bin())
+        .arg("--help")
+        .output()
+        .unwrap();
+    let all = flags(&String::from_utf8_lossy(&out.stdout));
+    assert!(all.len() >= 4, "{all:?}");
+    for flag in all {
+        assert!(
+            page.contains(&flag),
+            "{flag} is missing from apppass-web(8)"
+        );
+    }
+}

@@ -13,5 +13,6 @@ mod selfservice;
 mod services;
 mod store_files;
 mod store_postgres;
+mod web_browser;
 mod web_http;
 mod web_proxy;
