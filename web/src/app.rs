@@ -78,11 +78,7 @@ pub fn router(app: Shared) -> Router {
 /// What every response carries: no caching, no framing, no inline or
 /// foreign script or style, no referrer, and HSTS under HTTPS.
 async fn security_headers(State(app): State<Shared>, req: Request, next: Next) -> Response {
-    let secure = app.tls
-        || req
-            .headers()
-            .get("x-forwarded-proto")
-            .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"https"));
+    let secure = app.tls || crate::http::proxy_says_https(req.headers());
     let mut res = next.run(req).await;
     let h = res.headers_mut();
     let set = |h: &mut HeaderMap, name: &'static str, value: &'static str| {
@@ -219,6 +215,47 @@ async fn session_for_post(
         return Err(forbidden());
     }
     session(app, client, headers).await
+}
+
+/// What every signed-in POST starts with: who asks, the form (bounded),
+/// and the session its CSRF token belongs to.
+async fn signed_in_post(
+    app: &Shared,
+    peer: SocketAddr,
+    headers: &HeaderMap,
+    body: &Bytes,
+) -> Result<(Client, Form, Session), Response> {
+    let client = Client::new(headers, peer, app.tls);
+    let form = form(body)?;
+    let s = session_for_post(app, &client, headers, &form).await?;
+    Ok((client, form, s))
+}
+
+/// Carries out a confirmed revoke: back to the list with `done`, or the
+/// list with apppassd's refusal.
+async fn revoke_now(
+    app: &Shared,
+    client: &Client,
+    s: &Session,
+    request: Value,
+    done: &str,
+) -> Response {
+    match call(app, client, s, request).await {
+        Answer::Json(_) => see_other(done),
+        Answer::Refused(e) => {
+            list_page(
+                app,
+                client,
+                s,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                Some(&sentence(&e)),
+                None,
+                Draft::default(),
+            )
+            .await
+        }
+        Answer::Gone(r) => r,
+    }
 }
 
 /// apppassd's answer to a request in a session, as JSON.
@@ -379,6 +416,21 @@ async fn sign_in_page(
     sign_in_form(&client, &headers, StatusCode::OK, "", note)
 }
 
+/// What the sign-in forms start with: the form (bounded) and the secret of
+/// the sign-in cookie its CSRF token must match.
+fn sign_in_post(
+    client: &Client,
+    headers: &HeaderMap,
+    body: &Bytes,
+) -> Result<(Form, String), Response> {
+    let form = form(body)?;
+    let secret = cookie(headers, client.signin_cookie()).ok_or_else(forbidden)?;
+    if !csrf::valid(&secret, form.get("csrf")) {
+        return Err(forbidden());
+    }
+    Ok((form, secret))
+}
+
 /// Answers PAM's password question with the password typed on the form,
 /// once; stops at the first question only the user can answer.
 fn drive(
@@ -404,16 +456,10 @@ async fn sign_in(
     body: Bytes,
 ) -> Response {
     let client = Client::new(&headers, peer, app.tls);
-    let form = match form(&body) {
-        Ok(f) => f,
+    let (form, secret) = match sign_in_post(&client, &headers, &body) {
+        Ok(t) => t,
         Err(r) => return r,
     };
-    let Some(secret) = cookie(&headers, client.signin_cookie()) else {
-        return forbidden();
-    };
-    if !csrf::valid(&secret, form.get("csrf")) {
-        return forbidden();
-    }
     let user = form.get("user").unwrap_or_default().trim().to_owned();
     let password = Zeroizing::new(form.get("password").unwrap_or_default().to_owned());
     if user.is_empty() || password.is_empty() {
@@ -521,16 +567,10 @@ async fn sign_in_next(
     body: Bytes,
 ) -> Response {
     let client = Client::new(&headers, peer, app.tls);
-    let form = match form(&body) {
-        Ok(f) => f,
+    let (form, secret) = match sign_in_post(&client, &headers, &body) {
+        Ok(t) => t,
         Err(r) => return r,
     };
-    let Some(secret) = cookie(&headers, client.signin_cookie()) else {
-        return forbidden();
-    };
-    if !csrf::valid(&secret, form.get("csrf")) {
-        return forbidden();
-    }
     let entry = form
         .get("pending")
         .and_then(|id| app.pending.take(id, client.address));
@@ -564,13 +604,8 @@ async fn create(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let client = Client::new(&headers, peer, app.tls);
-    let form = match form(&body) {
-        Ok(f) => f,
-        Err(r) => return r,
-    };
-    let s = match session_for_post(&app, &client, &headers, &form).await {
-        Ok(s) => s,
+    let (client, form, s) = match signed_in_post(&app, peer, &headers, &body).await {
+        Ok(t) => t,
         Err(r) => return r,
     };
     let label = form.get("label").unwrap_or_default().trim();
@@ -629,35 +664,16 @@ async fn revoke(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let client = Client::new(&headers, peer, app.tls);
-    let form = match form(&body) {
-        Ok(f) => f,
-        Err(r) => return r,
-    };
-    let s = match session_for_post(&app, &client, &headers, &form).await {
-        Ok(s) => s,
+    let (client, form, s) = match signed_in_post(&app, peer, &headers, &body).await {
+        Ok(t) => t,
         Err(r) => return r,
     };
     let Some(id) = form.get("id").and_then(|i| i.parse::<i64>().ok()) else {
         return bad_form("The form names no app password.");
     };
     if form.get("confirm") == Some("yes") {
-        return match call(&app, &client, &s, json!({"op": "revoke", "id": id})).await {
-            Answer::Json(_) => see_other("/?done=revoked"),
-            Answer::Refused(e) => {
-                list_page(
-                    &app,
-                    &client,
-                    &s,
-                    StatusCode::UNPROCESSABLE_ENTITY,
-                    Some(&sentence(&e)),
-                    None,
-                    Draft::default(),
-                )
-                .await
-            }
-            Answer::Gone(r) => r,
-        };
+        let request = json!({"op": "revoke", "id": id});
+        return revoke_now(&app, &client, &s, request, "/?done=revoked").await;
     }
     let list = match passwords(&app, &client, &s).await {
         Ok(l) => l,
@@ -689,32 +705,13 @@ async fn revoke_all(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let client = Client::new(&headers, peer, app.tls);
-    let form = match form(&body) {
-        Ok(f) => f,
-        Err(r) => return r,
-    };
-    let s = match session_for_post(&app, &client, &headers, &form).await {
-        Ok(s) => s,
+    let (client, form, s) = match signed_in_post(&app, peer, &headers, &body).await {
+        Ok(t) => t,
         Err(r) => return r,
     };
     if form.get("confirm") == Some("yes") {
-        return match call(&app, &client, &s, json!({"op": "revoke", "all": true})).await {
-            Answer::Json(_) => see_other("/?done=revoked-all"),
-            Answer::Refused(e) => {
-                list_page(
-                    &app,
-                    &client,
-                    &s,
-                    StatusCode::UNPROCESSABLE_ENTITY,
-                    Some(&sentence(&e)),
-                    None,
-                    Draft::default(),
-                )
-                .await
-            }
-            Answer::Gone(r) => r,
-        };
+        let request = json!({"op": "revoke", "all": true});
+        return revoke_now(&app, &client, &s, request, "/?done=revoked-all").await;
     }
     let list = match passwords(&app, &client, &s).await {
         Ok(l) => l,

@@ -35,7 +35,7 @@ impl Client {
             });
         Client {
             address: forwarded.unwrap_or(peer.ip()),
-            secure: header("x-forwarded-proto").is_some_and(|p| p.eq_ignore_ascii_case("https")),
+            secure: proxy_says_https(headers),
         }
     }
 
@@ -74,6 +74,13 @@ impl Client {
         ))
         .unwrap_or_else(|_| HeaderValue::from_static(""))
     }
+}
+
+/// Whether the proxy in front says the browser speaks HTTPS to it.
+pub fn proxy_says_https(headers: &HeaderMap) -> bool {
+    headers
+        .get("x-forwarded-proto")
+        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"https"))
 }
 
 /// The value of cookie `name`, if the browser sent one that looks like ours.
