@@ -20,7 +20,12 @@ Examples:
   apppass generate alice --service imap --service submission --label 'iPhone Mail'
   apppass generate bob@example.org --virtual --any-service --label Laptop --expires 90d
   apppass list alice
+  apppass generate alice --service imap --label 'Office scanner' --from 192.0.2.0/24
   apppass revoke alice --label 'iPhone Mail' --reason 'phone lost'
+  apppass suspend alice --label 'iPhone Mail'
+  apppass rotate alice 7
+  apppass config idle-expiry 90d
+  apppass doctor
   echo abcd-efgh-ijkl-mnop | apppass verify alice --service imap
   apppass backup /root/apppass-backup/apppass.db
   apppass restore /root/apppass-backup/apppass.db
@@ -94,8 +99,39 @@ again: hand it to the client now."
     /// Revoke app passwords by ID, by label, or all of a user's
     Revoke(RevokeArgs),
 
-    /// Show a user's lifecycle events: generated, revoked, expired, wiped
+    /// Show a user's lifecycle events: generated, revoked, expired, wiped...
     History(HistoryArgs),
+
+    /// Pause an active password: refused at login, kept, still counted
+    #[command(
+        long_about = "Suspend an active app password of USER, by ID or label: it is refused \
+at login until 'apppass resume', keeps its label, services, networks and expiry, and still \
+counts toward the limit of active passwords. Dovecot's auth cache is flushed for the user."
+    )]
+    Suspend(WhichArgs),
+
+    /// Let a suspended password log in again
+    Resume(WhichArgs),
+
+    /// Replace a password's secret, keeping its label, services, networks and expiry
+    #[command(
+        long_about = "Issue a new secret for an active app password of USER and print it \
+once on stdout, as generate does. The new password keeps the label, services, networks and \
+expiry; the old one is revoked (reason 'rotated') in the same transaction, so exactly one of \
+them works at any moment. The new one has a new ID."
+    )]
+    Rotate(RotateArgs),
+
+    /// Check this host's wiring: PAM files, Dovecot, the store's permissions
+    #[command(
+        long_about = "Read /etc/pam.d, Dovecot's configuration (through doveconf when it is \
+installed) and the store's files, and print each problem found with its severity and the fix: \
+pam_apppass in common-auth or in a service that gives root or a shell, a 'sufficient' line \
+whose following pam_unix lacks try_first_pass, Dovecot's per-protocol PAM service without a \
+PAM file for a protocol, unsafe permissions on the store, key or configuration, a missing key, \
+and a long Dovecot auth cache TTL. Exit status 0 when nothing was found, 1 otherwise."
+    )]
+    Doctor(DoctorArgs),
 
     /// Check a password read from stdin, without recording anything
     #[command(
@@ -112,7 +148,10 @@ the limit of active passwords per user (default 25); `config max-active N` chang
 `config self-service-services` shows the services users may bind their own app passwords to \
 (through apppassd); `config self-service-services imap,submission` sets them and turns \
 self-service on, `config self-service-services none` turns it off (the default). Services that \
-give a shell, root or a desktop are refused."
+give a shell, root or a desktop are refused. `config idle-expiry 90d` makes a password that was \
+not used for 90 days (counted from its creation when never used) stop working, recorded in the \
+history as expired (reason idle) at the moment the limit was reached; `config idle-expiry off` \
+(the default) turns it off. It is decided at each login; nothing runs in the background."
     )]
     Config(ConfigArgs),
 
@@ -199,6 +238,13 @@ pub struct GenerateArgs {
     #[arg(long, value_name = "WHEN")]
     pub expires: Option<String>,
 
+    /// Log in only from this network (repeatable): 192.0.2.0/24,
+    /// 2001:db8::/32, or one address. Matched against the client address
+    /// the service gives PAM (PAM_RHOST); a host name or no address is
+    /// refused
+    #[arg(long = "from", value_name = "CIDR")]
+    pub from: Vec<String>,
+
     /// Allow a user with no passwd entry (a virtual mail user)
     #[arg(long = "virtual")]
     pub virtual_user: bool,
@@ -217,7 +263,8 @@ pub struct ListArgs {
     /// Only this user's passwords
     pub user: Option<String>,
 
-    /// Include revoked and expired passwords
+    /// Include revoked and expired passwords (and when each was last
+    /// presented after it stopped working)
     #[arg(long)]
     pub all: bool,
 
@@ -251,6 +298,41 @@ pub struct RevokeArgs {
 }
 
 #[derive(Args, Debug)]
+pub struct WhichArgs {
+    /// Whose password; left out by a user changing their own
+    pub user: Option<String>,
+
+    /// ID of the password (see `apppass list`)
+    pub id: Option<i64>,
+
+    /// Label of the password (case is ignored)
+    #[arg(long, value_name = "TEXT", conflicts_with = "id")]
+    pub label: Option<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct RotateArgs {
+    #[command(flatten)]
+    pub which: WhichArgs,
+
+    /// Print a JSON object instead of the bare password
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct DoctorArgs {
+    /// Read the files under DIR as if DIR were / (to check another root,
+    /// or a test tree)
+    #[arg(long, value_name = "DIR")]
+    pub root: Option<PathBuf>,
+
+    /// Print a JSON array of findings
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Args, Debug)]
 pub struct HistoryArgs {
     /// Whose history; left out by a user reading their own
     pub user: Option<String>,
@@ -275,7 +357,8 @@ pub struct ConfigArgs {
     pub name: Option<Setting>,
 
     /// New value: a number for max-active; SVC,SVC... or none for
-    /// self-service-services
+    /// self-service-services; a duration (90d, 12h, 26w) or off for
+    /// idle-expiry
     pub value: Option<String>,
 }
 
@@ -285,6 +368,8 @@ pub enum Setting {
     MaxActive,
     /// Services users may choose for their own app passwords (none: off)
     SelfServiceServices,
+    /// Passwords unused this long stop working (off by default)
+    IdleExpiry,
 }
 
 #[derive(Args, Debug)]

@@ -5,6 +5,7 @@
 //! roles) live beside it.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod beyond;
 pub mod scenarios;
 mod support;
 
@@ -17,7 +18,12 @@ macro_rules! conformance_suite {
         $crate::conformance_suite!(@tests $backend;
             right_password_logs_in_and_everything_else_is_refused,
             any_service_works_everywhere_but_privilege_services,
-            revoked_and_expired_passwords_never_authenticate_and_revoke_erases_the_hash,
+            revoked_and_expired_passwords_never_authenticate_and_their_hash_goes_after_30_days,
+            networks_limit_where_a_password_logs_in_from,
+            idle_expiry_is_decided_at_login_and_dated_when_reached,
+            suspend_and_resume_keep_the_password_and_its_place,
+            rotate_replaces_the_secret_and_keeps_everything_else,
+            the_tripwire_names_a_retired_password_and_records_it_once_a_day,
             last_use_is_recorded_and_throttled,
             verify_without_side_effects_records_nothing,
             labels_are_unique_among_active_passwords_ignoring_case,

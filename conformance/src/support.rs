@@ -93,6 +93,8 @@ pub fn imap_password(
     shadow: &FakeShadow,
 ) -> Result<admin::Generated, admin::AdminError> {
     let req = GenerateRequest {
+        networks: apppass_core::networks::Networks::anywhere(),
+        replaces: None,
         user,
         scope: scope(&["imap"]),
         label,
@@ -122,6 +124,8 @@ pub fn gen_at(
     expires_at: Option<i64>,
 ) -> (i64, String) {
     let req = GenerateRequest {
+        networks: apppass_core::networks::Networks::anywhere(),
+        replaces: None,
         user,
         scope: scope(services),
         label,

@@ -5,7 +5,9 @@ use crate::expiry::ExpiryError;
 use crate::fingerprint::{self, Check, Primary, Shadow, ShadowSource};
 use crate::hashing::{make_credential, HashError};
 use crate::login::{remove_user, wipe};
+use crate::networks::Networks;
 use crate::policy::{self, PolicyError, Scope, DEFAULT_MAX_ACTIVE};
+use crate::retention::{self, idle_deadline, REASON_IDLE};
 use crate::revocation::{revoke_where, Revoke};
 use crate::secret::NormalizedSecret;
 use crate::store::{
@@ -17,6 +19,8 @@ use std::fmt;
 
 const MAX_ACTIVE_SETTING: &str = "max_active";
 pub const DEFAULT_REVOKE_REASON: &str = "revoked by administrator";
+/// The reason recorded for the password a `rotate` replaced.
+pub const REASON_ROTATED: &str = "rotated";
 
 #[derive(Debug)]
 pub enum AdminError {
@@ -156,6 +160,7 @@ pub fn reconcile(
     effects: &mut Effects,
     by: Actor,
 ) -> Result<Option<Notice>, AdminError> {
+    expire_idle(store, user, now)?;
     match fingerprint::check(store, user, shadow)? {
         Check::NotTaken | Check::Unchanged => Ok(None),
         Check::FirstPasswordSet(fp) => {
@@ -195,13 +200,37 @@ pub fn reconcile(
     }
 }
 
+/// Records idle expiry for the passwords of `user` that reached the idle
+/// limit (dated when they reached it), so lists, limits and labels see them
+/// expired. The login path decides the same on its own.
+pub fn expire_idle(store: &mut dyn Store, user: &str, now: i64) -> Result<(), StoreError> {
+    let Some(idle) = retention::idle_limit(store)? else {
+        return Ok(());
+    };
+    for p in store.passwords(Some(user))? {
+        if p.revoked.is_some() || p.expires_at.is_some_and(|e| e < now) {
+            continue;
+        }
+        let deadline = idle_deadline(p.created_at, p.last_used.as_ref().map(|u| u.at), idle);
+        if deadline < now {
+            store.expire(user, p.id, deadline, REASON_IDLE)?;
+        }
+    }
+    Ok(())
+}
+
 pub struct GenerateRequest<'a> {
     pub user: &'a str,
     pub scope: Scope,
+    /// Where it may log in from; anywhere when empty.
+    pub networks: Networks,
     pub label: &'a str,
     pub expires_at: Option<i64>,
     /// Who asks: recorded in the history.
     pub by: Actor,
+    /// `rotate`: the active password this one replaces, revoked (reason
+    /// `rotated`) in the same transaction.
+    pub replaces: Option<i64>,
 }
 
 pub struct Generated {
@@ -209,9 +238,12 @@ pub struct Generated {
     pub user: String,
     pub label: String,
     pub services: Vec<String>,
+    pub networks: Vec<String>,
     pub created_at: i64,
     pub expires_at: Option<i64>,
     pub secret: NormalizedSecret,
+    /// The password this one replaced (`rotate`).
+    pub replaced: Option<i64>,
     pub notices: Vec<Notice>,
     pub effects: Effects,
 }
@@ -243,11 +275,32 @@ pub fn set_max_active(store: &mut dyn Store, value: u32) -> Result<(), AdminErro
     Ok(())
 }
 
+/// The idle expiry in force, in seconds; `None` when off.
+pub fn idle_expiry(store: &mut dyn Store) -> Result<Option<i64>, AdminError> {
+    Ok(retention::idle_limit(store)?)
+}
+
+/// Sets idle expiry (`None`: off). Passwords already recorded as expired
+/// stay expired; others are judged by the new limit from now on.
+pub fn set_idle_expiry(store: &mut dyn Store, secs: Option<i64>) -> Result<(), AdminError> {
+    if let Some(s) = secs {
+        if !(retention::MIN_IDLE_SECS..=retention::MAX_IDLE_SECS).contains(&s) {
+            return Err(AdminError::Policy(PolicyError::User(
+                "the idle expiry must be between 1h and 10 years".into(),
+            )));
+        }
+    }
+    set_setting(store, retention::IDLE_EXPIRY_SETTING, secs.unwrap_or(0))?;
+    Ok(())
+}
+
 /// Why `generate` stored nothing, decided inside its transaction.
 enum Refused {
     Limit(i64),
     DuplicateLabel,
     Undelivered(std::io::Error),
+    /// The password to replace is no longer active.
+    Gone(i64),
 }
 
 /// Issues a password. `deliver` hands it to its reader (prints it) inside
@@ -294,6 +347,7 @@ pub fn generate<R: RngCore + CryptoRng>(
         user: req.user.into(),
         label: req.label.into(),
         scope: req.scope.clone(),
+        networks: req.networks.clone(),
         created_at: now,
         expires_at: req.expires_at,
         credential: Credential {
@@ -307,23 +361,36 @@ pub fn generate<R: RngCore + CryptoRng>(
         user: req.user.into(),
         label: req.label.into(),
         services: req.scope.names(),
+        networks: req.networks.names(),
         created_at: now,
         expires_at: req.expires_at,
         secret,
+        replaced: None,
         notices,
         effects: Effects::default(),
     };
     let label_key = policy::label_key(req.label);
     let mut refused = None;
-    let written = store.write(Some(req.user), &mut |w| {
+    let written = retention::write(store, Some(req.user), now, &mut |w| {
         refused = None;
+        if let Some(old) = req.replaces {
+            let active = w
+                .unrevoked(req.user)?
+                .iter()
+                .any(|p| p.id == old && p.status(now) == Status::Active);
+            if !active {
+                refused = Some(Refused::Gone(old));
+                return Ok(Finish::Rollback);
+            }
+            w.revoke(req.user, old, now, REASON_ROTATED, EventKind::Revoked, req.by)?;
+        }
         let limit = w
             .setting(MAX_ACTIVE_SETTING)?
             .unwrap_or(i64::from(DEFAULT_MAX_ACTIVE));
         let active: Vec<Password> = w
             .unrevoked(req.user)?
             .into_iter()
-            .filter(|p| p.status(now) == Status::Active)
+            .filter(|p| p.is_live(now))
             .collect();
         if active.len() as i64 >= limit {
             refused = Some(Refused::Limit(limit));
@@ -344,7 +411,7 @@ pub fn generate<R: RngCore + CryptoRng>(
                 kind: EventKind::Generated,
                 password_id: Some(id),
                 label: Some(req.label.into()),
-                reason: None,
+                reason: req.replaces.map(|old| format!("replaces ID {old}")),
                 by: req.by,
             },
         )?;
@@ -372,7 +439,15 @@ pub fn generate<R: RngCore + CryptoRng>(
             label: req.label.into(),
         }),
         (Ok(()), Some(Refused::Undelivered(e))) => Err(AdminError::Undelivered(e)),
+        (Ok(()), Some(Refused::Gone(old))) => Err(AdminError::NotFound(format!(
+            "{} has no active app password with ID {old} any more",
+            crate::escape::for_message(req.user)
+        ))),
         (Ok(()), None) => {
+            if let Some(old) = req.replaces {
+                effects.push(Effect::revoked(old, req.user, req.label, REASON_ROTATED));
+            }
+            generated.replaced = req.replaces;
             effects.push(Effect::generated(
                 generated.id,
                 req.user,
@@ -395,7 +470,8 @@ pub struct Listing {
     pub effects: Effects,
 }
 
-/// Passwords of one user or of everyone; only active ones unless `all`.
+/// Passwords of one user or of everyone; only active and suspended ones
+/// unless `all`.
 pub fn list(
     store: &mut dyn Store,
     user: Option<&str>,
@@ -418,7 +494,7 @@ pub fn list(
     }
     let mut passwords = store.passwords(user)?;
     if !all {
-        passwords.retain(|r| r.status(now) == Status::Active);
+        passwords.retain(|r| r.is_live(now));
     }
     Ok(Listing {
         passwords,
@@ -492,14 +568,22 @@ pub fn revoke(
     Ok(Revoked { done, effects })
 }
 
-/// Lifecycle events of a user, oldest first. Expiry is not written when it
-/// happens (nothing runs then); it is derived here, dated at `expires_at`.
+/// Lifecycle events of a user, oldest first. Expiry by date is not written
+/// when it happens (nothing runs then); it is derived here, dated at
+/// `expires_at`. Idle expiry is recorded when first seen, dated when the
+/// idle limit was reached.
 pub fn history(store: &mut dyn Store, user: &str, now: i64) -> Result<Vec<Event>, AdminError> {
+    expire_idle(store, user, now)?;
     let mut events = store.events(user)?;
+    let recorded: std::collections::HashSet<i64> = events
+        .iter()
+        .filter(|e| e.kind == EventKind::Expired)
+        .filter_map(|e| e.password_id)
+        .collect();
     for row in store.passwords(Some(user))? {
         if let Some(exp) = row.expires_at {
             let expired_before_revoke = row.revoked.as_ref().is_none_or(|r| r.at > exp);
-            if exp < now && expired_before_revoke {
+            if exp < now && expired_before_revoke && !recorded.contains(&row.id) {
                 events.push(Event {
                     at: exp,
                     kind: EventKind::Expired,

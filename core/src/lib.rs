@@ -8,14 +8,18 @@
 
 pub mod admin;
 pub mod config;
+pub mod doctor;
 pub mod effects;
 pub mod escape;
 pub mod expiry;
 pub mod fingerprint;
 pub mod hashing;
+pub mod lifecycle;
 pub mod login;
 pub mod module_args;
+pub mod networks;
 pub mod policy;
+pub mod retention;
 pub mod revocation;
 pub mod scratch;
 pub mod secret;

@@ -2,9 +2,13 @@
 
 use crate::fingerprint::{self, Check, ShadowSource, REASON_PRIMARY_CHANGED, REASON_USER_REMOVED};
 use crate::hashing::{tag, Argon2Memory, HashError, StoredHash};
+use crate::retention::{
+    idle_deadline, idle_limit, KEEP_RETIRED_SECS, REASON_IDLE, TRIED_THROTTLE_SECS,
+    TRIPWIRE_EVENT_EVERY_SECS,
+};
 use crate::revocation::{revoke_where, Revoke};
 use crate::secret::NormalizedSecret;
-use crate::store::{Actor, EventKind, LastUse, Store, StoreError};
+use crate::store::{Actor, Candidate, Event, EventKind, LastUse, Store, StoreError};
 use std::fmt;
 
 /// Last-used is written at most once a minute per password.
@@ -26,6 +30,17 @@ pub enum Outcome {
     Refused(Refusal),
 }
 
+/// A password that stopped working, presented again: the tripwire.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Tripwire {
+    pub id: i64,
+    pub label: String,
+    /// When it stopped working: revoked, wiped or expired.
+    pub at: i64,
+    /// Why: the revocation's reason, `expired` or `idle`.
+    pub reason: String,
+}
+
 /// Why a login was refused: for syslog only, never for the client.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Refusal {
@@ -35,6 +50,14 @@ pub enum Refusal {
     AccountLocked,
     PrimaryChanged { wiped: usize },
     UserRemoved { revoked: usize },
+    /// The right secret of a revoked, wiped or expired password.
+    Retired(Tripwire),
+    /// The right secret of a suspended password.
+    Suspended { id: i64 },
+    /// The right secret, for another service.
+    NotForService { id: i64 },
+    /// The right secret, from outside the password's networks.
+    OutsideNetworks { id: i64 },
 }
 
 impl fmt::Display for Refusal {
@@ -51,6 +74,21 @@ impl fmt::Display for Refusal {
             Refusal::PrimaryChanged { wiped } => {
                 write!(f, "primary password changed; {wiped} app passwords revoked")
             }
+            Refusal::Retired(t) => write!(
+                f,
+                "app password {} stopped working at {} ({})",
+                t.id,
+                crate::time::rfc3339(t.at),
+                crate::escape::for_message(&t.reason)
+            ),
+            Refusal::Suspended { id } => write!(f, "app password {id} is suspended"),
+            Refusal::NotForService { id } => {
+                write!(f, "app password {id} is not for this service")
+            }
+            Refusal::OutsideNetworks { id } => write!(
+                f,
+                "app password {id} may not be used from this address (its --from networks)"
+            ),
         }
     }
 }
@@ -96,6 +134,72 @@ impl From<StoreError> for LoginError {
     }
 }
 
+/// Where a candidate stands for this login.
+enum Standing {
+    Usable,
+    /// Stopped working; `record_idle` when idle expiry just ended it and
+    /// the store does not know yet.
+    Retired { tripwire: Tripwire, record_idle: bool },
+    Suspended,
+    NotForService,
+    OutsideNetworks,
+}
+
+fn standing(row: &Candidate, req: &LoginRequest<'_>, idle: Option<i64>) -> Option<Standing> {
+    let retired = |at: i64, reason: &str, record_idle: bool| {
+        // Older than the tripwire's memory: as good as erased.
+        (req.now - at <= KEEP_RETIRED_SECS).then(|| Standing::Retired {
+            tripwire: Tripwire {
+                id: row.id,
+                label: row.label.clone(),
+                at,
+                reason: reason.to_owned(),
+            },
+            record_idle,
+        })
+    };
+    if let Some(rev) = &row.revoked {
+        return retired(rev.at, rev.reason.as_deref().unwrap_or("revoked"), false);
+    }
+    if let Some(exp) = row.expires_at.filter(|e| *e < req.now) {
+        let by_idle = idle.is_some_and(|i| idle_deadline(row.created_at, row.last_used_at, i) == exp);
+        return retired(exp, if by_idle { REASON_IDLE } else { "expired" }, false);
+    }
+    if let Some(deadline) = idle
+        .map(|i| idle_deadline(row.created_at, row.last_used_at, i))
+        .filter(|d| *d < req.now)
+    {
+        return retired(deadline, REASON_IDLE, true);
+    }
+    Some(if row.suspended {
+        Standing::Suspended
+    } else if !row.scope.allows(req.service) {
+        Standing::NotForService
+    } else if !row.networks.allows(req.rhost) {
+        Standing::OutsideNetworks
+    } else {
+        Standing::Usable
+    })
+}
+
+/// Whether `secret` is this candidate's: the 16-bit tag first (cheap, and
+/// wrong for all but ~1/65536 of wrong guesses), argon2 only on a match.
+fn matches<M: Argon2Memory>(
+    row: &Candidate,
+    secret: &NormalizedSecret,
+    memory: &mut M,
+) -> Result<bool, LoginError> {
+    let cred = &row.credential;
+    if tag(&cred.tag_salt, secret) != cred.tag {
+        return Ok(false);
+    }
+    let stored =
+        StoredHash::parse(&cred.phc).map_err(|err| LoginError::BadHash { id: row.id, err })?;
+    stored
+        .verify(secret, memory)
+        .map_err(|err| LoginError::BadHash { id: row.id, err })
+}
+
 pub fn authenticate<M: Argon2Memory>(
     store: &mut dyn Store,
     req: &LoginRequest<'_>,
@@ -104,35 +208,41 @@ pub fn authenticate<M: Argon2Memory>(
     shadow: &dyn ShadowSource,
 ) -> Result<Outcome, LoginError> {
     let rows = store.candidates(req.user)?;
-    if rows.is_empty() {
-        return Ok(Outcome::Refused(Refusal::NoPasswords));
+    let idle = if rows.iter().any(|r| r.revoked.is_none()) {
+        idle_limit(store)?
+    } else {
+        None
+    };
+    let mut usable = Vec::new();
+    let mut others = Vec::new();
+    for row in rows {
+        match standing(&row, req, idle) {
+            None => {}
+            Some(Standing::Usable) => usable.push(row),
+            Some(other) => others.push((row, other)),
+        }
     }
-    let mut usable = rows
-        .into_iter()
-        .filter(|r| r.expires_at.is_none_or(|e| e >= req.now))
-        .filter(|r| r.scope.allows(req.service))
-        .peekable();
-    if usable.peek().is_none() {
-        return Ok(Outcome::Refused(Refusal::NoneForService));
+    if req.side_effects {
+        for (row, s) in &others {
+            if let Standing::Retired {
+                tripwire,
+                record_idle: true,
+            } = s
+            {
+                // Best effort: decided here whether or not it is recorded.
+                let _ = store.expire(req.user, row.id, tripwire.at, REASON_IDLE);
+            }
+        }
     }
     let mut matched = None;
-    for row in usable {
-        let cred = &row.credential;
-        if tag(&cred.tag_salt, secret) != cred.tag {
-            continue;
-        }
-        let stored =
-            StoredHash::parse(&cred.phc).map_err(|err| LoginError::BadHash { id: row.id, err })?;
-        if stored
-            .verify(secret, memory)
-            .map_err(|err| LoginError::BadHash { id: row.id, err })?
-        {
+    for row in usable.iter() {
+        if matches(row, secret, memory)? {
             matched = Some(row);
             break;
         }
     }
     let Some(row) = matched else {
-        return Ok(Outcome::Refused(Refusal::NoMatch));
+        return refuse(store, req, secret, memory, !usable.is_empty(), others);
     };
     match fingerprint::check(store, req.user, shadow)? {
         Check::NotTaken | Check::Unchanged => {}
@@ -176,8 +286,78 @@ pub fn authenticate<M: Argon2Memory>(
     }
     Ok(Outcome::Success {
         id: row.id,
-        label: row.label,
+        label: row.label.clone(),
     })
+}
+
+/// No usable password matched: says why, as precisely as the secret allows.
+/// The right secret of a password that may not be used here is named (for
+/// syslog); one that stopped working trips the tripwire.
+fn refuse<M: Argon2Memory>(
+    store: &mut dyn Store,
+    req: &LoginRequest<'_>,
+    secret: &NormalizedSecret,
+    memory: &mut M,
+    any_usable: bool,
+    others: Vec<(Candidate, Standing)>,
+) -> Result<Outcome, LoginError> {
+    let any_live = others
+        .iter()
+        .any(|(_, s)| !matches!(s, Standing::Retired { .. }));
+    for (row, s) in others {
+        if !matches(&row, secret, memory)? {
+            continue;
+        }
+        let refusal = match s {
+            Standing::Usable => continue,
+            Standing::Suspended => Refusal::Suspended { id: row.id },
+            Standing::NotForService => Refusal::NotForService { id: row.id },
+            Standing::OutsideNetworks => Refusal::OutsideNetworks { id: row.id },
+            Standing::Retired { tripwire, .. } => {
+                if req.side_effects
+                    && row
+                        .last_tried_at
+                        .is_none_or(|t| req.now - t >= TRIED_THROTTLE_SECS)
+                {
+                    let event = Event {
+                        at: req.now,
+                        kind: EventKind::UsedAfterRevoke,
+                        password_id: Some(row.id),
+                        label: Some(row.label.clone()),
+                        reason: Some(tried_from(req)),
+                        by: Actor::Module,
+                    };
+                    // Best effort, like last use.
+                    let _ = store.record_tried(
+                        req.user,
+                        row.id,
+                        req.now,
+                        req.now - TRIPWIRE_EVENT_EVERY_SECS + 1,
+                        &event,
+                    );
+                }
+                Refusal::Retired(tripwire)
+            }
+        };
+        return Ok(Outcome::Refused(refusal));
+    }
+    Ok(Outcome::Refused(if any_usable {
+        Refusal::NoMatch
+    } else if any_live {
+        Refusal::NoneForService
+    } else {
+        Refusal::NoPasswords
+    }))
+}
+
+/// The history's reason for a tripwire event: where the password came from.
+fn tried_from(req: &LoginRequest<'_>) -> String {
+    let mut text = format!("presented to {}", req.service);
+    if let Some(rhost) = req.rhost.filter(|r| !r.is_empty()) {
+        text.push_str(" from ");
+        text.push_str(rhost);
+    }
+    text.chars().take(200).collect()
 }
 
 /// Revokes all of a user's passwords because the primary password changed.

@@ -24,8 +24,7 @@ pub fn revoke_where(
     how: &Revoke<'_>,
 ) -> Result<Vec<(i64, String)>, StoreError> {
     let mut done = Vec::new();
-    store
-        .write(Some(user), &mut |w| {
+    crate::retention::write(store, Some(user), how.now, &mut |w| {
             done.clear();
             let mut rows = w.unrevoked(user)?;
             rows.sort_by_key(|p| p.id);

@@ -6,6 +6,7 @@
 //! The document holds password hashes: it is written 0600 and never over
 //! an existing file by the CLI, and never logged.
 
+use crate::networks::Networks;
 use crate::policy::Scope;
 use crate::store::{
     Actor, Credential, Event, EventKind, Finish, LastUse, Password, Revocation, Snapshot, Store,
@@ -82,7 +83,10 @@ pub fn export(snap: &Snapshot, now: i64) -> Zeroizing<String> {
                 "user": p.user,
                 "label": p.label,
                 "services": p.scope.names(),
+                "networks": p.networks.names(),
                 "created_at": p.created_at,
+                "suspended_at": p.suspended_at,
+                "last_tried_at": p.last_tried_at,
                 "expires_at": p.expires_at,
                 "revoked_at": p.revoked.as_ref().map(|r| r.at),
                 "revoked_reason": p.revoked.as_ref().and_then(|r| r.reason.clone()),
@@ -197,6 +201,21 @@ fn objects<'a>(doc: &'a Value, key: &str) -> Result<Vec<Fields<'a>>, TransferErr
 }
 
 /// Reads an export, checking every field; nothing is written here.
+/// `networks` of an exported password; absent in exports made before
+/// `--from` existed, meaning anywhere.
+fn networks(f: &Fields<'_>) -> Result<Networks, TransferError> {
+    let Some(value) = f.obj.get("networks") else {
+        return Ok(Networks::anywhere());
+    };
+    let items = value
+        .as_array()
+        .ok_or_else(|| f.bad("networks"))?
+        .iter()
+        .map(|v| v.as_str().ok_or_else(|| f.bad("networks")))
+        .collect::<Result<Vec<_>, _>>()?;
+    Networks::parse(items).map_err(|e| TransferError::Format(format!("{}: {e}", f.what)))
+}
+
 pub fn parse(text: &str) -> Result<Snapshot, TransferError> {
     let doc: Value =
         serde_json::from_str(text).map_err(|e| TransferError::Format(format!("not JSON ({e})")))?;
@@ -244,10 +263,13 @@ pub fn parse(text: &str) -> Result<Snapshot, TransferError> {
             user,
             label: f.text("label")?,
             scope,
+            networks: networks(&f)?,
             created_at: f.int("created_at")?,
             expires_at: f.opt_int("expires_at")?,
+            suspended_at: f.opt_int("suspended_at")?,
             revoked,
             last_used: None,
+            last_tried_at: f.opt_int("last_tried_at")?,
         };
         if let Some(r) = p.revoked.as_mut() {
             r.reason = f.opt_text("revoked_reason")?;
@@ -273,9 +295,9 @@ pub fn parse(text: &str) -> Result<Snapshot, TransferError> {
             }
             None => None,
         };
-        if cred.is_some() == p.revoked.is_some() {
+        if cred.is_none() && p.revoked.is_none() && p.expires_at.is_none() {
             return Err(TransferError::Format(format!(
-                "{}: an unrevoked password needs its hash, a revoked one has none",
+                "{}: a password that has neither been revoked nor expired needs its hash",
                 f.what
             )));
         }

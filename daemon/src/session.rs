@@ -353,6 +353,8 @@ pub(crate) fn perform(
             json,
         } => {
             let req = GenerateRequest {
+                networks: apppass_core::networks::Networks::anywhere(),
+                replaces: None,
                 user,
                 scope,
                 label: &label,

@@ -101,6 +101,9 @@ pub fn authenticate(pamh: &mut PamHandle, args: &[&CStr]) -> PamResultCode {
         }
         Ok(Outcome::Refused(reason)) => {
             attempt.failure(pamh, &reason.to_string());
+            if let Refusal::Retired(t) = &reason {
+                attempt.tripwire(pamh, t);
+            }
             PamResultCode::PAM_AUTH_ERR
         }
         Err(e) => {

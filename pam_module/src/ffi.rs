@@ -6,6 +6,7 @@ use std::ffi::{c_char, c_int, CStr, CString};
 
 pub const LOG_ALERT: c_int = libc::LOG_ALERT;
 pub const LOG_ERR: c_int = libc::LOG_ERR;
+pub const LOG_WARNING: c_int = libc::LOG_WARNING;
 pub const LOG_NOTICE: c_int = libc::LOG_NOTICE;
 pub const LOG_INFO: c_int = libc::LOG_INFO;
 pub const LOG_DEBUG: c_int = libc::LOG_DEBUG;

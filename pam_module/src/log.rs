@@ -2,7 +2,8 @@
 //! outside is escaped; nothing derived from the candidate password is
 //! ever logged.
 
-use crate::ffi::{self, LOG_INFO, LOG_NOTICE};
+use crate::ffi::{self, LOG_INFO, LOG_NOTICE, LOG_WARNING};
+use apppass_core::login::Tripwire;
 use crate::items;
 use apppass_core::escape::for_log;
 use pam::module::PamHandle;
@@ -44,6 +45,25 @@ impl Attempt {
             pamh,
             LOG_INFO,
             &format!("user={} service={}: {reason}", self.user, self.service),
+        );
+    }
+
+    /// The tripwire: a revoked, wiped or expired password was presented.
+    /// `rhost` comes last so a filter anchored at the end of the line
+    /// (fail2ban's) cannot be fooled by a label or user name.
+    pub fn tripwire(&self, pamh: &PamHandle, t: &Tripwire) {
+        ffi::syslog(
+            pamh,
+            LOG_WARNING,
+            &format!(
+                "revoked app password used; user={} label=\"{}\" id={} revoked={} reason=\"{}\" rhost={}",
+                self.user,
+                for_log(t.label.as_bytes()),
+                t.id,
+                apppass_core::time::rfc3339(t.at),
+                for_log(t.reason.as_bytes()),
+                self.rhost
+            ),
         );
     }
 

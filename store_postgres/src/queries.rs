@@ -3,6 +3,7 @@
 
 use crate::conn::{Conn, Rows};
 use crate::{hex, PgStore};
+use apppass_core::networks::Networks;
 use apppass_core::policy::Scope;
 use apppass_core::store::{
     Actor, Candidate, Credential, Event, EventKind, Fingerprint, Finish, Key, LastUse, NewPassword,
@@ -11,7 +12,8 @@ use apppass_core::store::{
 
 const PASSWORD_COLUMNS: &str =
     "id, username, label, services, created_at, expires_at, revoked_at, \
-     revoked_reason, last_used_at, last_used_service, last_used_rhost";
+     revoked_reason, last_used_at, last_used_service, last_used_rhost, networks, suspended_at, \
+     last_tried_at";
 
 /// A value the schema guarantees but the server did not send as expected.
 fn malformed(target: &str, what: &str) -> StoreError {
@@ -72,10 +74,13 @@ fn password(c: &Cells<'_>) -> Result<Password, StoreError> {
         user: c.req_text(1)?,
         label: c.req_text(2)?,
         scope: Scope::decode(&c.req_text(3)?),
+        networks: Networks::decode(&c.req_text(11)?),
         created_at: c.req_int(4)?,
         expires_at: c.int(5)?,
+        suspended_at: c.int(12)?,
         revoked,
         last_used,
+        last_tried_at: c.int(13)?,
     })
 }
 
@@ -180,8 +185,9 @@ impl Store for PgStore {
     fn candidates(&mut self, user: &str) -> Result<Vec<Candidate>, StoreError> {
         let conn = self.conn()?;
         let rows = conn.exec(
-            "SELECT id, label, services, expires_at, last_used_at, phc, tag, tag_salt
-             FROM apppass.passwords WHERE username = $1 AND revoked_at IS NULL",
+            "SELECT id, label, services, expires_at, last_used_at, phc, tag, tag_salt,
+                    networks, created_at, suspended_at, revoked_at, revoked_reason, last_tried_at
+             FROM apppass.passwords WHERE username = $1 AND phc IS NOT NULL",
             &[Some(user)],
         )?;
         let target = conn.target.clone();
@@ -190,8 +196,19 @@ impl Store for PgStore {
                 id: c.req_int(0)?,
                 label: c.req_text(1)?,
                 scope: Scope::decode(&c.req_text(2)?),
+                networks: Networks::decode(&c.req_text(8)?),
+                created_at: c.req_int(9)?,
                 expires_at: c.int(3)?,
+                suspended: c.int(10)?.is_some(),
+                revoked: match c.int(11)? {
+                    Some(at) => Some(Revocation {
+                        at,
+                        reason: c.text(12)?,
+                    }),
+                    None => None,
+                },
                 last_used_at: c.int(4)?,
+                last_tried_at: c.int(13)?,
                 credential: credential(c, 5)?.ok_or_else(|| malformed(c.target, "a password"))?,
             })
         })
@@ -210,6 +227,43 @@ impl Store for PgStore {
                 Some(&used.at.to_string()),
                 used.service.as_deref(),
                 used.rhost.as_deref(),
+            ],
+        )
+        .map(drop)
+    }
+
+    fn expire(&mut self, user: &str, id: i64, at: i64, reason: &str) -> Result<bool, StoreError> {
+        let conn = self.conn()?;
+        let rows = conn.exec(
+            "SELECT apppass.expire($1, $2::bigint, $3::bigint, $4)",
+            &[
+                Some(user),
+                Some(&id.to_string()),
+                Some(&at.to_string()),
+                Some(reason),
+            ],
+        )?;
+        Ok(rows.0.first().and_then(|r| r.first().cloned().flatten()).as_deref() == Some("t"))
+    }
+
+    fn record_tried(
+        &mut self,
+        user: &str,
+        id: i64,
+        at: i64,
+        event_unless_since: i64,
+        event: &Event,
+    ) -> Result<(), StoreError> {
+        let conn = self.conn()?;
+        conn.exec(
+            "SELECT apppass.record_tried($1, $2::bigint, $3::bigint, $4::bigint, $5, $6)",
+            &[
+                Some(user),
+                Some(&id.to_string()),
+                Some(&at.to_string()),
+                Some(&event_unless_since.to_string()),
+                event.label.as_deref(),
+                event.reason.as_deref(),
             ],
         )
         .map(drop)
@@ -287,7 +341,7 @@ impl Store for PgStore {
                 ),
                 &[],
             )?;
-            snap.passwords = each(rows, &target, |c| Ok((password(c)?, credential(c, 11)?)))?;
+            snap.passwords = each(rows, &target, |c| Ok((password(c)?, credential(c, 14)?)))?;
             let rows = conn.exec(
                 &format!("SELECT {EVENT_COLUMNS} FROM apppass.events ORDER BY id"),
                 &[],
@@ -309,6 +363,11 @@ impl Store for PgStore {
                 &[],
             )?;
             snap.settings = each(rows, &target, |c| Ok((c.req_text(0)?, c.req_int(1)?)))?;
+            let rows = conn.exec(
+                "SELECT name, value FROM apppass.text_settings ORDER BY name",
+                &[],
+            )?;
+            snap.text_settings = each(rows, &target, |c| Ok((c.req_text(0)?, c.req_text(1)?)))?;
             Ok(snap)
         })();
         let _ = conn.exec("COMMIT", &[]);
@@ -372,8 +431,8 @@ impl Writer for PgWriter<'_> {
     fn insert_password(&mut self, new: &NewPassword) -> Result<i64, StoreError> {
         let rows = self.conn.exec(
             "INSERT INTO apppass.passwords
-                (username, label, services, created_at, expires_at, phc, tag, tag_salt)
-             VALUES ($1, $2, $3, $4::bigint, $5::bigint, $6, $7::integer, $8::bytea)
+                (username, label, services, created_at, expires_at, phc, tag, tag_salt, networks)
+             VALUES ($1, $2, $3, $4::bigint, $5::bigint, $6, $7::integer, $8::bytea, $9)
              RETURNING id",
             &[
                 Some(&new.user),
@@ -384,6 +443,7 @@ impl Writer for PgWriter<'_> {
                 Some(&new.credential.phc),
                 Some(&new.credential.tag.to_string()),
                 Some(&hex::encode(&new.credential.tag_salt)),
+                Some(&new.networks.encode()),
             ],
         )?;
         let target = self.conn.target.clone();
@@ -433,6 +493,33 @@ impl Writer for PgWriter<'_> {
                 ],
             )
             .map(drop)
+    }
+
+    fn erase_retired(&mut self, before: i64) -> Result<usize, StoreError> {
+        let rows = self.conn.exec(
+            "SELECT apppass.erase_retired($1::bigint)",
+            &[Some(&before.to_string())],
+        )?;
+        let target = self.conn.target.clone();
+        Ok(each(rows, &target, |c| c.req_int(0))?
+            .into_iter()
+            .next()
+            .unwrap_or(0) as usize)
+    }
+
+    fn set_suspended(&mut self, user: &str, id: i64, at: Option<i64>) -> Result<bool, StoreError> {
+        let rows = self.conn.exec(
+            "UPDATE apppass.passwords SET suspended_at = $3::bigint
+              WHERE id = $2::bigint AND username = $1 AND revoked_at IS NULL
+                AND (suspended_at IS NULL) = ($3::bigint IS NOT NULL)
+             RETURNING id",
+            &[
+                Some(user),
+                Some(&id.to_string()),
+                at.map(|a| a.to_string()).as_deref(),
+            ],
+        )?;
+        Ok(!rows.0.is_empty())
     }
 
     fn set_fingerprint(&mut self, user: &str, fp: &Fingerprint, at: i64) -> Result<(), StoreError> {
@@ -497,9 +584,11 @@ impl Writer for PgWriter<'_> {
         self.conn.exec(
             "INSERT INTO apppass.passwords (id, username, label, services, created_at,
                     expires_at, phc, tag, tag_salt, revoked_at, revoked_reason,
-                    last_used_at, last_used_service, last_used_rhost)
+                    last_used_at, last_used_service, last_used_rhost,
+                    networks, suspended_at, last_tried_at)
                  VALUES ($1::bigint, $2, $3, $4, $5::bigint, $6::bigint, $7, $8::integer,
-                    $9::bytea, $10::bigint, $11, $12::bigint, $13, $14)",
+                    $9::bytea, $10::bigint, $11, $12::bigint, $13, $14,
+                    $15, $16::bigint, $17::bigint)",
             &[
                 Some(&p.id.to_string()),
                 Some(&p.user),
@@ -515,6 +604,9 @@ impl Writer for PgWriter<'_> {
                 n(p.last_used.as_ref().map(|u| u.at)).as_deref(),
                 p.last_used.as_ref().and_then(|u| u.service.as_deref()),
                 p.last_used.as_ref().and_then(|u| u.rhost.as_deref()),
+                Some(&p.networks.encode()),
+                n(p.suspended_at).as_deref(),
+                n(p.last_tried_at).as_deref(),
             ],
         )?;
         // New IDs continue after the imported ones.

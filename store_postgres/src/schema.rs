@@ -3,9 +3,11 @@
 //! in order by `init`, in one transaction under an advisory lock.
 //!
 //! The login role (the user of `conninfo`) may read what a login needs and
-//! call three functions that run as the schema's owner: record last use,
-//! revoke one password with its history line, set or forget a fingerprint.
-//! It cannot insert a password, change a hash or clear a revocation.
+//! call functions that run as the schema's owner: record last use, revoke
+//! one password with its history line, set or forget a fingerprint, end a
+//! password's life early (idle expiry), record the tripwire, erase retired
+//! credentials. It cannot insert a password, change a hash, lengthen a
+//! life, resume a suspended password or clear a revocation.
 
 /// The advisory lock `init` holds ("APPW").
 pub const INIT_LOCK: i64 = 0x4150_5057;
@@ -68,6 +70,15 @@ pub const MIGRATIONS: &[&str] = &[
         at       bigint NOT NULL
      );
      CREATE INDEX signin_failures_by_user ON apppass.signin_failures (username, at);",
+    // 2 -> 3: networks a password may log in from, suspension, and the
+    // tripwire: a revoked password keeps its credential (erased 30 days
+    // later) and records when it was last presented.
+    "ALTER TABLE apppass.passwords ADD COLUMN networks text NOT NULL DEFAULT '',
+        ADD COLUMN suspended_at bigint, ADD COLUMN last_tried_at bigint;
+     DO $m$ DECLARE c text; BEGIN FOR c IN SELECT conname FROM pg_catalog.pg_constraint WHERE conrelid = 'apppass.passwords'::regclass AND contype = 'c' AND pg_catalog.pg_get_constraintdef(oid) LIKE '%revoked_at%' LOOP EXECUTE pg_catalog.format('ALTER TABLE apppass.passwords DROP CONSTRAINT %I', c); END LOOP; END $m$;
+     ALTER TABLE apppass.passwords ADD CONSTRAINT passwords_credential_kept
+        CHECK (phc IS NOT NULL OR revoked_at IS NOT NULL OR expires_at IS NOT NULL);
+     CREATE INDEX events_by_password ON apppass.events (password_id, event, at);",
 ];
 
 pub const LATEST: i64 = MIGRATIONS.len() as i64;
@@ -91,7 +102,7 @@ BEGIN
     RAISE EXCEPTION 'apppass.revoke: event must be revoked or wiped';
   END IF;
   UPDATE apppass.passwords
-     SET phc = NULL, tag = NULL, tag_salt = NULL, revoked_at = p_at, revoked_reason = p_reason
+     SET revoked_at = p_at, revoked_reason = p_reason
    WHERE id = p_id AND username = p_user AND revoked_at IS NULL
   RETURNING label INTO l;
   IF FOUND THEN
@@ -99,6 +110,45 @@ BEGIN
     VALUES (p_user, p_at, p_event, p_id, l, p_reason, p_by);
   END IF;
 END
+$$;
+
+CREATE OR REPLACE FUNCTION apppass.expire(p_user text, p_id bigint, p_at bigint, p_reason text)
+RETURNS boolean LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+  l text;
+BEGIN
+  UPDATE apppass.passwords SET expires_at = p_at
+   WHERE id = p_id AND username = p_user AND revoked_at IS NULL
+     AND (expires_at IS NULL OR expires_at > p_at)
+  RETURNING label INTO l;
+  IF FOUND THEN
+    INSERT INTO apppass.events (username, at, event, password_id, label, reason, by_actor)
+    VALUES (p_user, p_at, 'expired', p_id, l, p_reason, 'module');
+  END IF;
+  RETURN FOUND;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION apppass.record_tried(p_user text, p_id bigint, p_at bigint, p_since bigint, p_label text, p_reason text)
+RETURNS void LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+  UPDATE apppass.passwords SET last_tried_at = p_at WHERE id = p_id AND username = p_user;
+  IF FOUND AND NOT EXISTS (SELECT 1 FROM apppass.events WHERE password_id = p_id
+                             AND event = 'used-after-revoke' AND at >= p_since) THEN
+    INSERT INTO apppass.events (username, at, event, password_id, label, reason, by_actor)
+    VALUES (p_user, p_at, 'used-after-revoke', p_id, p_label, p_reason, 'module');
+  END IF;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION apppass.erase_retired(p_before bigint)
+RETURNS bigint LANGUAGE sql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+  WITH erased AS (
+    UPDATE apppass.passwords SET phc = NULL, tag = NULL, tag_salt = NULL
+     WHERE phc IS NOT NULL
+       AND (revoked_at < p_before OR (revoked_at IS NULL AND expires_at < p_before))
+    RETURNING 1)
+  SELECT count(*) FROM erased
 $$;
 
 CREATE OR REPLACE FUNCTION apppass.set_fingerprint(p_user text, p_fp bytea, p_at bigint)
@@ -116,6 +166,9 @@ REVOKE ALL ON FUNCTION apppass.record_use(bigint, bigint, text, text) FROM PUBLI
 REVOKE ALL ON FUNCTION apppass.revoke(text, bigint, bigint, text, text, text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION apppass.set_fingerprint(text, bytea, bigint) FROM PUBLIC;
 REVOKE ALL ON FUNCTION apppass.forget_fingerprint(text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION apppass.expire(text, bigint, bigint, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION apppass.record_tried(text, bigint, bigint, bigint, text, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION apppass.erase_retired(bigint) FROM PUBLIC;
 ";
 
 /// What the login role may do, for `role` already quoted as an identifier.
@@ -126,7 +179,10 @@ pub fn grants(role: &str) -> String {
          GRANT EXECUTE ON FUNCTION apppass.record_use(bigint, bigint, text, text) TO {role};
          GRANT EXECUTE ON FUNCTION apppass.revoke(text, bigint, bigint, text, text, text) TO {role};
          GRANT EXECUTE ON FUNCTION apppass.set_fingerprint(text, bytea, bigint) TO {role};
-         GRANT EXECUTE ON FUNCTION apppass.forget_fingerprint(text) TO {role};"
+         GRANT EXECUTE ON FUNCTION apppass.forget_fingerprint(text) TO {role};
+         GRANT EXECUTE ON FUNCTION apppass.expire(text, bigint, bigint, text) TO {role};
+         GRANT EXECUTE ON FUNCTION apppass.record_tried(text, bigint, bigint, bigint, text, text) TO {role};
+         GRANT EXECUTE ON FUNCTION apppass.erase_retired(bigint) TO {role};"
     )
 }
 

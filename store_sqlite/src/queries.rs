@@ -3,6 +3,7 @@
 
 use crate::error::on;
 use crate::SqliteStore;
+use apppass_core::networks::Networks;
 use apppass_core::policy::Scope;
 use apppass_core::store::{
     Actor, Candidate, Credential, Event, EventKind, Fingerprint, Finish, Key, LastUse, NewPassword,
@@ -13,7 +14,8 @@ use std::path::Path;
 use std::time::Duration;
 
 const PASSWORD_COLUMNS: &str = "id, user, label, services, created_at, expires_at, revoked_at, \
-     revoked_reason, last_used_at, last_used_service, last_used_rhost";
+     revoked_reason, last_used_at, last_used_service, last_used_rhost, networks, suspended_at, \
+     last_tried_at";
 
 fn password(r: &Row<'_>) -> rusqlite::Result<Password> {
     let revoked_at: Option<i64> = r.get(6)?;
@@ -23,14 +25,17 @@ fn password(r: &Row<'_>) -> rusqlite::Result<Password> {
         user: r.get(1)?,
         label: r.get(2)?,
         scope: Scope::decode(&r.get::<_, String>(3)?),
+        networks: Networks::decode(&r.get::<_, String>(11)?),
         created_at: r.get(4)?,
         expires_at: r.get(5)?,
+        suspended_at: r.get(12)?,
         revoked: revoked_at.map(|at| Revocation { at, reason: None }),
         last_used: last_used_at.map(|at| LastUse {
             at,
             service: None,
             rhost: None,
         }),
+        last_tried_at: r.get(13)?,
     })
     .and_then(|mut p| {
         if let Some(rev) = p.revoked.as_mut() {
@@ -89,6 +94,23 @@ fn unrevoked(conn: &Connection, user: &str) -> rusqlite::Result<Vec<Password>> {
     rows
 }
 
+fn insert_event(conn: &Connection, user: &str, e: &Event) -> rusqlite::Result<()> {
+    conn.execute(
+        "INSERT INTO events (user, at, event, password_id, label, reason, by_actor)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        params![
+            user,
+            e.at,
+            e.kind.as_str(),
+            e.password_id,
+            e.label,
+            e.reason,
+            e.by.encode()
+        ],
+    )
+    .map(drop)
+}
+
 fn setting(conn: &Connection, name: &str) -> rusqlite::Result<Option<i64>> {
     conn.query_row("SELECT value FROM settings WHERE name = ?1", [name], |r| {
         r.get(0)
@@ -129,23 +151,37 @@ impl Store for SqliteStore {
         let mut stmt = self
             .conn
             .prepare_cached(
-                "SELECT id, label, services, expires_at, phc, tag, tag_salt, last_used_at
-                 FROM passwords WHERE user = ?1 AND revoked_at IS NULL",
+                "SELECT id, label, services, expires_at, phc, tag, tag_salt, last_used_at,
+                        networks, created_at, suspended_at, revoked_at, revoked_reason,
+                        last_tried_at
+                 FROM passwords WHERE user = ?1 AND phc IS NOT NULL",
             )
             .map_err(on(&self.path))?;
         let rows = stmt
             .query_map([user], |r| {
+                let revoked_at: Option<i64> = r.get(11)?;
                 Ok(Candidate {
                     id: r.get(0)?,
                     label: r.get(1)?,
                     scope: Scope::decode(&r.get::<_, String>(2)?),
+                    networks: Networks::decode(&r.get::<_, String>(8)?),
+                    created_at: r.get(9)?,
                     expires_at: r.get(3)?,
+                    suspended: r.get::<_, Option<i64>>(10)?.is_some(),
+                    revoked: match revoked_at {
+                        Some(at) => Some(Revocation {
+                            at,
+                            reason: r.get(12)?,
+                        }),
+                        None => None,
+                    },
                     credential: Credential {
                         phc: r.get(4)?,
                         tag: r.get(5)?,
                         tag_salt: r.get(6)?,
                     },
                     last_used_at: r.get(7)?,
+                    last_tried_at: r.get(13)?,
                 })
             })
             .and_then(|rows| rows.collect::<Result<Vec<_>, _>>());
@@ -170,6 +206,69 @@ impl Store for SqliteStore {
                  WHERE id = ?1 AND revoked_at IS NULL",
                 params![id, used.at, used.service, used.rhost],
             )?;
+            tx.commit()
+        })();
+        result.map_err(on(&path))
+    }
+
+    fn expire(&mut self, user: &str, id: i64, at: i64, reason: &str) -> Result<bool, StoreError> {
+        let path = self.path.clone();
+        let result = (|| {
+            let tx = self
+                .conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let label: Option<String> = tx
+                .query_row(
+                    "UPDATE passwords SET expires_at = ?3
+                     WHERE id = ?1 AND user = ?2 AND revoked_at IS NULL
+                       AND (expires_at IS NULL OR expires_at > ?3)
+                     RETURNING label",
+                    params![id, user, at],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            if let Some(label) = &label {
+                tx.execute(
+                    "INSERT INTO events (user, at, event, password_id, label, reason, by_actor)
+                     VALUES (?1, ?2, 'expired', ?3, ?4, ?5, 'module')",
+                    params![user, at, id, label, reason],
+                )?;
+            }
+            tx.commit()?;
+            Ok(label.is_some())
+        })();
+        result.map_err(on(&path))
+    }
+
+    fn record_tried(
+        &mut self,
+        user: &str,
+        id: i64,
+        at: i64,
+        event_unless_since: i64,
+        event: &Event,
+    ) -> Result<(), StoreError> {
+        let path = self.path.clone();
+        self.conn
+            .busy_timeout(Duration::from_millis(250))
+            .map_err(on(&path))?;
+        let result = (|| {
+            let tx = self
+                .conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)?;
+            tx.execute(
+                "UPDATE passwords SET last_tried_at = ?3 WHERE id = ?1 AND user = ?2",
+                params![id, user, at],
+            )?;
+            let recent: bool = tx.query_row(
+                "SELECT EXISTS (SELECT 1 FROM events WHERE password_id = ?1
+                                   AND event = 'used-after-revoke' AND at >= ?2)",
+                params![id, event_unless_since],
+                |r| r.get(0),
+            )?;
+            if !recent {
+                insert_event(&tx, user, event)?;
+            }
             tx.commit()
         })();
         result.map_err(on(&path))
@@ -247,12 +346,12 @@ impl Store for SqliteStore {
             snap.passwords = stmt
                 .query_map([], |r| {
                     let p = password(r)?;
-                    let phc: Option<String> = r.get(11)?;
+                    let phc: Option<String> = r.get(14)?;
                     let cred = match phc {
                         Some(phc) => Some(Credential {
                             phc,
-                            tag: r.get(12)?,
-                            tag_salt: r.get(13)?,
+                            tag: r.get(15)?,
+                            tag_salt: r.get(16)?,
                         }),
                         None => None,
                     };
@@ -341,8 +440,9 @@ impl Writer for SqliteWriter<'_> {
     fn insert_password(&mut self, new: &NewPassword) -> Result<i64, StoreError> {
         self.tx
             .execute(
-                "INSERT INTO passwords (user, label, services, created_at, expires_at, phc, tag, tag_salt)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                "INSERT INTO passwords (user, label, services, created_at, expires_at, phc, tag,
+                                        tag_salt, networks)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
                 params![
                     new.user,
                     new.label,
@@ -351,7 +451,8 @@ impl Writer for SqliteWriter<'_> {
                     new.expires_at,
                     new.credential.phc,
                     new.credential.tag,
-                    new.credential.tag_salt
+                    new.credential.tag_salt,
+                    new.networks.encode()
                 ],
             )
             .map_err(on(self.path))?;
@@ -359,22 +460,7 @@ impl Writer for SqliteWriter<'_> {
     }
 
     fn add_event(&mut self, user: &str, e: &Event) -> Result<(), StoreError> {
-        self.tx
-            .execute(
-                "INSERT INTO events (user, at, event, password_id, label, reason, by_actor)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-                params![
-                    user,
-                    e.at,
-                    e.kind.as_str(),
-                    e.password_id,
-                    e.label,
-                    e.reason,
-                    e.by.encode()
-                ],
-            )
-            .map(drop)
-            .map_err(on(self.path))
+        insert_event(self.tx, user, e).map_err(on(self.path))
     }
 
     fn revoke(
@@ -390,8 +476,7 @@ impl Writer for SqliteWriter<'_> {
         let label: Option<String> = self
             .tx
             .query_row(
-                "UPDATE passwords SET phc = NULL, tag = NULL, tag_salt = NULL, revoked_at = ?3,
-                        revoked_reason = ?4
+                "UPDATE passwords SET revoked_at = ?3, revoked_reason = ?4
                  WHERE id = ?1 AND user = ?2 AND revoked_at IS NULL RETURNING label",
                 params![id, user, at, reason],
                 |r| r.get(0),
@@ -412,6 +497,29 @@ impl Writer for SqliteWriter<'_> {
                 by,
             },
         )
+    }
+
+    fn erase_retired(&mut self, before: i64) -> Result<usize, StoreError> {
+        self.tx
+            .execute(
+                "UPDATE passwords SET phc = NULL, tag = NULL, tag_salt = NULL
+                 WHERE phc IS NOT NULL
+                   AND (revoked_at < ?1 OR (revoked_at IS NULL AND expires_at < ?1))",
+                [before],
+            )
+            .map_err(on(self.path))
+    }
+
+    fn set_suspended(&mut self, user: &str, id: i64, at: Option<i64>) -> Result<bool, StoreError> {
+        self.tx
+            .execute(
+                "UPDATE passwords SET suspended_at = ?3
+                 WHERE id = ?1 AND user = ?2 AND revoked_at IS NULL
+                   AND (suspended_at IS NULL) = (?3 IS NOT NULL)",
+                params![id, user, at],
+            )
+            .map(|n| n > 0)
+            .map_err(on(self.path))
     }
 
     fn set_fingerprint(&mut self, user: &str, fp: &Fingerprint, at: i64) -> Result<(), StoreError> {
@@ -485,8 +593,10 @@ impl Writer for SqliteWriter<'_> {
             .execute(
                 "INSERT INTO passwords (id, user, label, services, created_at, expires_at,
                         phc, tag, tag_salt, revoked_at, revoked_reason,
-                        last_used_at, last_used_service, last_used_rhost)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+                        last_used_at, last_used_service, last_used_rhost,
+                        networks, suspended_at, last_tried_at)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14,
+                             ?15, ?16, ?17)",
                 params![
                     p.id,
                     p.user,
@@ -502,6 +612,9 @@ impl Writer for SqliteWriter<'_> {
                     p.last_used.as_ref().map(|u| u.at),
                     p.last_used.as_ref().and_then(|u| u.service.as_ref()),
                     p.last_used.as_ref().and_then(|u| u.rhost.as_ref()),
+                    p.networks.encode(),
+                    p.suspended_at,
+                    p.last_tried_at,
                 ],
             )
             .map_err(&err)?;

@@ -67,6 +67,48 @@ pub const MIGRATIONS: &[&str] = &[
         at   INTEGER NOT NULL
      );
      CREATE INDEX signin_failures_by_user ON signin_failures (user, at);",
+    // 3 -> 4: networks a password may log in from, suspension, and the
+    // tripwire: a revoked password keeps its credential (until erased 30
+    // days later) and records when it was last presented. SQLite cannot
+    // drop the old CHECK tying the credential to revocation, so the table
+    // is rebuilt; its AUTOINCREMENT counter is carried over so no ID is
+    // ever reused.
+    "CREATE TABLE passwords_v4 (
+        id                INTEGER PRIMARY KEY AUTOINCREMENT,
+        user              TEXT NOT NULL,
+        label             TEXT NOT NULL,
+        services          TEXT NOT NULL,
+        networks          TEXT NOT NULL DEFAULT '',
+        created_at        INTEGER NOT NULL,
+        expires_at        INTEGER,
+        suspended_at      INTEGER,
+        phc               TEXT,
+        tag               INTEGER,
+        tag_salt          BLOB,
+        revoked_at        INTEGER,
+        revoked_reason    TEXT,
+        last_used_at      INTEGER,
+        last_used_service TEXT,
+        last_used_rhost   TEXT,
+        last_tried_at     INTEGER,
+        CHECK (phc IS NOT NULL OR revoked_at IS NOT NULL OR expires_at IS NOT NULL),
+        CHECK ((phc IS NULL) = (tag IS NULL) AND (tag IS NULL) = (tag_salt IS NULL))
+     );
+     INSERT INTO passwords_v4 (id, user, label, services, created_at, expires_at, phc, tag,
+            tag_salt, revoked_at, revoked_reason, last_used_at, last_used_service, last_used_rhost)
+     SELECT id, user, label, services, created_at, expires_at, phc, tag,
+            tag_salt, revoked_at, revoked_reason, last_used_at, last_used_service, last_used_rhost
+       FROM passwords;
+     INSERT INTO sqlite_sequence (name, seq)
+     SELECT 'passwords_v4', seq FROM sqlite_sequence WHERE name = 'passwords'
+        AND NOT EXISTS (SELECT 1 FROM sqlite_sequence WHERE name = 'passwords_v4');
+     UPDATE sqlite_sequence
+        SET seq = max(seq, coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'passwords'), 0))
+      WHERE name = 'passwords_v4';
+     DROP TABLE passwords;
+     ALTER TABLE passwords_v4 RENAME TO passwords;
+     CREATE INDEX passwords_by_user ON passwords (user);
+     CREATE INDEX events_by_password ON events (password_id, event, at);",
 ];
 
 pub const LATEST: i64 = MIGRATIONS.len() as i64;

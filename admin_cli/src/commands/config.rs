@@ -1,6 +1,7 @@
 use crate::cli::{Cli, ConfigArgs, Setting};
 use crate::error::CliError;
 use apppass_core::admin;
+use apppass_core::retention::{self, show_idle};
 use apppass_core::selfservice;
 
 fn shown(list: &[String]) -> String {
@@ -20,6 +21,22 @@ pub fn run(cli: &Cli, a: &ConfigArgs) -> Result<(), CliError> {
                 "self-service-services {}",
                 shown(&selfservice::allowed_services(store.as_mut())?)
             );
+            println!("idle-expiry {}", show_idle(admin::idle_expiry(store.as_mut())?));
+        }
+        (Some(Setting::IdleExpiry), None) => {
+            println!("{}", show_idle(admin::idle_expiry(store.as_mut())?))
+        }
+        (Some(Setting::IdleExpiry), Some(v)) => {
+            let secs = retention::parse_idle(v).map_err(CliError::Usage)?;
+            admin::set_idle_expiry(store.as_mut(), secs)?;
+            match secs {
+                Some(_) => eprintln!(
+                    "apppass: app passwords not used for {} now stop working (counted from creation when never used)",
+                    show_idle(secs)
+                ),
+                None => eprintln!("apppass: idle expiry is off"),
+            }
+            crate::audit::record(&format!("set idle-expiry={}", show_idle(secs)));
         }
         (Some(Setting::MaxActive), None) => println!("{}", admin::max_active(store.as_mut())?),
         (Some(Setting::SelfServiceServices), None) => {

@@ -3,6 +3,7 @@ use crate::error::CliError;
 use crate::render;
 use apppass_core::admin::{self, GenerateRequest};
 use apppass_core::escape::for_message as esc;
+use apppass_core::networks::Networks;
 use apppass_core::policy::{self, Scope};
 use apppass_core::sys::{self, SystemShadow};
 use std::io::Write;
@@ -28,27 +29,18 @@ pub fn run(cli: &Cli, a: &GenerateArgs) -> Result<(), CliError> {
         .map(|e| apppass_core::expiry::parse(e, now))
         .transpose()
         .map_err(|e| CliError::Usage(e.to_string()))?;
+    let networks = Networks::parse(&a.from).map_err(|e| CliError::Usage(e.to_string()))?;
     let mut store = super::open(cli)?;
     let req = GenerateRequest {
         user,
         scope,
+        networks,
         label: &a.label,
         expires_at,
         by: super::actor(),
+        replaces: None,
     };
-    // Printed inside the write transaction: if stdout is closed, full or
-    // a broken pipe, the password is not stored.
-    let mut deliver = |g: &admin::Generated| {
-        let text = if a.json {
-            zeroize::Zeroizing::new(render::generated_json(g))
-        } else {
-            g.secret.display()
-        };
-        let mut out = std::io::stdout().lock();
-        out.write_all(text.as_bytes())?;
-        out.write_all(b"\n")?;
-        out.flush()
-    };
+    let mut deliver = |g: &admin::Generated| print_secret(g, a.json);
     let g = admin::generate(
         store.as_mut(),
         &req,
@@ -62,6 +54,21 @@ pub fn run(cli: &Cli, a: &GenerateArgs) -> Result<(), CliError> {
     eprintln!("apppass: {}", render::generated_summary(&g));
     super::apply(cli, &g.effects);
     Ok(())
+}
+
+/// Prints a new password on stdout, alone or as JSON. Called inside the
+/// write transaction: if stdout is closed, full or a broken pipe, the
+/// password is not stored.
+pub(crate) fn print_secret(g: &admin::Generated, json: bool) -> std::io::Result<()> {
+    let text = if json {
+        zeroize::Zeroizing::new(render::generated_json(g))
+    } else {
+        g.secret.display()
+    };
+    let mut out = std::io::stdout().lock();
+    out.write_all(text.as_bytes())?;
+    out.write_all(b"\n")?;
+    out.flush()
 }
 
 /// The passwd checks: catch typos, keep root out unless asked.

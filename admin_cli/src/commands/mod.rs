@@ -2,9 +2,11 @@
 
 mod backup;
 mod config;
+mod doctor;
 pub(crate) mod generate;
 mod history;
 mod init;
+mod lifecycle;
 mod list;
 mod restore;
 mod revoke;
@@ -23,6 +25,10 @@ use std::process::ExitCode;
 pub fn dispatch(cli: &Cli) -> Result<ExitCode, CliError> {
     // A user without a store of their own named on the command line
     // manages their own app passwords, through apppassd.
+    if let Command::Doctor(a) = &cli.command {
+        // Reads files only, for anyone; never talks to apppassd.
+        return doctor::run(cli, a);
+    }
     if apppass_core::sys::euid() != 0 && cli.db.is_none() && cli.config.is_none() {
         return crate::selfservice::dispatch(cli).map(|()| ExitCode::SUCCESS);
     }
@@ -32,12 +38,16 @@ pub fn dispatch(cli: &Cli) -> Result<ExitCode, CliError> {
         Command::List(a) => list::run(cli, a),
         Command::Revoke(a) => revoke::run(cli, a),
         Command::History(a) => history::run(cli, a),
+        Command::Suspend(a) => lifecycle::suspend(cli, a, true),
+        Command::Resume(a) => lifecycle::suspend(cli, a, false),
+        Command::Rotate(a) => lifecycle::rotate(cli, a),
         Command::Verify(a) => verify::run(cli, a),
         Command::Config(a) => config::run(cli, a),
         Command::Backup(a) => backup::run(cli, a),
         Command::Restore(a) => restore::run(cli, a),
         Command::Export(a) => transfer::export(cli, a),
         Command::Import(a) => transfer::import(cli, a),
+        Command::Doctor(_) => unreachable!("handled above"),
     }
     .map(|()| ExitCode::SUCCESS)
 }

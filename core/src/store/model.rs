@@ -1,6 +1,7 @@
 //! What a store holds, in the terms core decides with. Backends translate
 //! these to and from their own encoding; nothing here knows SQL.
 
+use crate::networks::Networks;
 use crate::policy::Scope;
 use std::fmt;
 
@@ -12,14 +13,22 @@ pub enum EventKind {
     Expired,
     /// Revoked because the primary password changed.
     Wiped,
+    Suspended,
+    Resumed,
+    /// The tripwire: a revoked, expired or wiped password was presented
+    /// (recorded at most once a day per password).
+    UsedAfterRevoke,
 }
 
 impl EventKind {
-    pub const ALL: [EventKind; 4] = [
+    pub const ALL: [EventKind; 7] = [
         EventKind::Generated,
         EventKind::Revoked,
         EventKind::Expired,
         EventKind::Wiped,
+        EventKind::Suspended,
+        EventKind::Resumed,
+        EventKind::UsedAfterRevoke,
     ];
 
     /// The name in `history --json` and in the store.
@@ -29,6 +38,9 @@ impl EventKind {
             EventKind::Revoked => "revoked",
             EventKind::Expired => "expired",
             EventKind::Wiped => "wiped",
+            EventKind::Suspended => "suspended",
+            EventKind::Resumed => "resumed",
+            EventKind::UsedAfterRevoke => "used-after-revoke",
         }
     }
 
@@ -122,6 +134,8 @@ pub struct Event {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Status {
     Active,
+    /// Paused by `suspend`: refused at login, still counted toward the limit.
+    Suspended,
     Revoked,
     Expired,
 }
@@ -130,6 +144,7 @@ impl Status {
     pub fn as_str(self) -> &'static str {
         match self {
             Status::Active => "active",
+            Status::Suspended => "suspended",
             Status::Revoked => "revoked",
             Status::Expired => "expired",
         }
@@ -158,10 +173,15 @@ pub struct Password {
     pub user: String,
     pub label: String,
     pub scope: Scope,
+    /// Where it may log in from (`--from`).
+    pub networks: Networks,
     pub created_at: i64,
     pub expires_at: Option<i64>,
+    pub suspended_at: Option<i64>,
     pub revoked: Option<Revocation>,
     pub last_used: Option<LastUse>,
+    /// The last time the tripwire saw it presented after it stopped working.
+    pub last_tried_at: Option<i64>,
 }
 
 impl Password {
@@ -170,13 +190,22 @@ impl Password {
             Status::Revoked
         } else if self.expires_at.is_some_and(|e| e < now) {
             Status::Expired
+        } else if self.suspended_at.is_some() {
+            Status::Suspended
         } else {
             Status::Active
         }
     }
+
+    /// Counted toward the limit of active passwords: not revoked, not
+    /// expired (a suspended password still counts).
+    pub fn is_live(&self, now: i64) -> bool {
+        matches!(self.status(now), Status::Active | Status::Suspended)
+    }
 }
 
-/// The secret material of an unrevoked password: what a login checks.
+/// The secret material of a password: what a login checks. Kept for 30
+/// days after the password stopped working, for the tripwire.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Credential {
     /// The argon2id PHC string.
@@ -193,14 +222,21 @@ impl fmt::Debug for Credential {
     }
 }
 
-/// An unrevoked password of one user, as the login path needs it.
+/// A password of one user whose credential is still kept, as the login
+/// path needs it: usable ones, and those that stopped working less than 30
+/// days ago (the tripwire).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Candidate {
     pub id: i64,
     pub label: String,
     pub scope: Scope,
+    pub networks: Networks,
+    pub created_at: i64,
     pub expires_at: Option<i64>,
+    pub suspended: bool,
+    pub revoked: Option<Revocation>,
     pub last_used_at: Option<i64>,
+    pub last_tried_at: Option<i64>,
     pub credential: Credential,
 }
 
@@ -210,6 +246,7 @@ pub struct NewPassword {
     pub user: String,
     pub label: String,
     pub scope: Scope,
+    pub networks: Networks,
     pub created_at: i64,
     pub expires_at: Option<i64>,
     pub credential: Credential,
@@ -219,7 +256,7 @@ pub struct NewPassword {
 pub type Fingerprint = [u8; 32];
 
 /// A whole store in plain values: what `export` writes and `import` reads.
-/// Passwords keep their IDs and, while unrevoked, their credentials.
+/// Passwords keep their IDs and, while kept, their credentials.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Snapshot {
     pub passwords: Vec<(Password, Option<Credential>)>,

@@ -52,7 +52,8 @@ pub trait Store {
     /// The key that made this store's fingerprints (checked at open).
     fn key(&self) -> &Key;
 
-    /// The unrevoked passwords of `user` with their credentials.
+    /// The passwords of `user` whose credentials are still kept: every
+    /// unrevoked one, and revoked or expired ones not yet erased.
     fn candidates(&mut self, user: &str) -> Result<Vec<Candidate>, StoreError>;
 
     fn fingerprint(&mut self, user: &str) -> Result<Option<Fingerprint>, StoreError>;
@@ -60,6 +61,26 @@ pub trait Store {
     /// Records a login with an unrevoked password. Best effort: a short
     /// wait for locks; the caller ignores a failure.
     fn record_use(&mut self, id: i64, used: &LastUse) -> Result<(), StoreError>;
+
+    /// Ends an unrevoked password of `user` at `at` (idle expiry): its
+    /// expiry becomes `at` unless it already ends sooner, and the history
+    /// gets `expired` with `reason`, by the module. Only ever shortens a
+    /// life, so the login role may call it. Returns whether it changed
+    /// anything. Its own short transaction; best effort at a login.
+    fn expire(&mut self, user: &str, id: i64, at: i64, reason: &str) -> Result<bool, StoreError>;
+
+    /// The tripwire: records that password `id` of `user` was presented at
+    /// `at` after it stopped working, and adds `event` to the history
+    /// unless a `used-after-revoke` event for it is dated at or after
+    /// `event_unless_since`. Its own short transaction; best effort.
+    fn record_tried(
+        &mut self,
+        user: &str,
+        id: i64,
+        at: i64,
+        event_unless_since: i64,
+        event: &Event,
+    ) -> Result<(), StoreError>;
 
     /// Every password of `user` (or of everyone), revoked ones too, ordered
     /// by user then ID.
@@ -107,9 +128,10 @@ pub trait Writer {
 
     fn add_event(&mut self, user: &str, event: &Event) -> Result<(), StoreError>;
 
-    /// Revokes one unrevoked password of `user`: its credential erased, the
-    /// row kept, and the history line `kind` with `reason` added, as one
-    /// step (the login role may revoke, and write nothing else).
+    /// Revokes one unrevoked password of `user`: the row and its credential
+    /// kept (the credential until [`Writer::erase_retired`] takes it), and
+    /// the history line `kind` with `reason` added, as one step (the login
+    /// role may revoke).
     fn revoke(
         &mut self,
         user: &str,
@@ -119,6 +141,14 @@ pub trait Writer {
         kind: EventKind,
         by: Actor,
     ) -> Result<(), StoreError>;
+
+    /// Erases the credentials of passwords revoked, or expired, before
+    /// `before` (the tripwire keeps them until then). Returns how many.
+    fn erase_retired(&mut self, before: i64) -> Result<usize, StoreError>;
+
+    /// Suspends (`Some(at)`) or resumes (`None`) an unrevoked password of
+    /// `user`. Returns whether it changed anything.
+    fn set_suspended(&mut self, user: &str, id: i64, at: Option<i64>) -> Result<bool, StoreError>;
 
     /// Records or replaces the fingerprint of `user`.
     fn set_fingerprint(&mut self, user: &str, fp: &Fingerprint, at: i64) -> Result<(), StoreError>;

@@ -1,0 +1,66 @@
+//! `suspend`, `resume` and `rotate`.
+
+use crate::cli::{Cli, RotateArgs, WhichArgs};
+use crate::error::CliError;
+use crate::render;
+use apppass_core::escape::for_message as esc;
+use apppass_core::lifecycle::{self, Which};
+use apppass_core::sys::SystemShadow;
+
+fn which(a: &WhichArgs) -> Result<Which<'_>, CliError> {
+    match (a.id, &a.label) {
+        (Some(id), None) => Ok(Which::Id(id)),
+        (None, Some(label)) => Ok(Which::Label(label)),
+        _ => Err(CliError::Usage(
+            "name the password by its ID or by --label TEXT".into(),
+        )),
+    }
+}
+
+pub fn suspend(cli: &Cli, a: &WhichArgs, suspend: bool) -> Result<(), CliError> {
+    let user = super::admin_user(&a.user)?;
+    let which = which(a)?;
+    let mut store = super::open(cli)?;
+    let done = lifecycle::set_suspended(
+        store.as_mut(),
+        user,
+        which,
+        suspend,
+        super::now(),
+        super::actor(),
+    )?;
+    drop(store);
+    eprintln!(
+        "apppass: {} app password {} ('{}') of {}",
+        if suspend { "suspended" } else { "resumed" },
+        done.id,
+        esc(&done.label),
+        esc(user)
+    );
+    super::apply(cli, &done.effects);
+    Ok(())
+}
+
+pub fn rotate(cli: &Cli, a: &RotateArgs) -> Result<(), CliError> {
+    let user = super::admin_user(&a.which.user)?;
+    let which = which(&a.which)?;
+    if super::stdout_discarded() {
+        return Err(CliError::Usage(
+            "standard output is closed or /dev/null, so the new password would be lost; nothing was changed, run the command again with a working output".into(),
+        ));
+    }
+    let mut store = super::open(cli)?;
+    let g = lifecycle::rotate(
+        store.as_mut(),
+        (user, which, super::actor()),
+        super::now(),
+        &mut rand::rngs::OsRng,
+        &SystemShadow,
+        &mut |g| super::generate::print_secret(g, a.json),
+    )?;
+    drop(store);
+    super::print_notices(&g.notices);
+    eprintln!("apppass: {}", render::generated_summary(&g));
+    super::apply(cli, &g.effects);
+    Ok(())
+}

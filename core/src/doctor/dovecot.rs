@@ -1,0 +1,420 @@
+//! Dovecot's configuration: which PAM services its passdbs ask for, whether
+//! each has a PAM file, and how long its auth cache keeps an answer. Reads
+//! `doveconf -n` when given, else the files (2.3 and 2.4 syntax) from
+//! /etc/dovecot/dovecot.conf with their includes.
+
+use super::{under, Finding, Severity};
+use std::path::{Path, PathBuf};
+
+/// Longer than this, a cached login outlives a revoke made elsewhere
+/// (another host sharing the store, a primary password change) noticeably.
+const LONGEST_CACHE_TTL_SECS: u64 = 300;
+
+#[derive(Debug, Clone)]
+struct Setting {
+    key: String,
+    value: String,
+    file: Option<PathBuf>,
+    line: usize,
+}
+
+#[derive(Debug, Clone, Default)]
+struct Section {
+    kind: String,
+    name: Option<String>,
+    settings: Vec<Setting>,
+    children: Vec<Section>,
+    file: Option<PathBuf>,
+    line: usize,
+}
+
+impl Section {
+    fn get(&self, key: &str) -> Option<&Setting> {
+        self.settings.iter().rev().find(|s| s.key == key)
+    }
+}
+
+struct Parser<'a> {
+    root: &'a Path,
+    /// Open sections, the outermost first.
+    stack: Vec<Section>,
+}
+
+impl Parser<'_> {
+    fn set(&mut self, key: &str, value: &str, file: Option<&Path>, line: usize) {
+        let value = value.trim().trim_matches('"').trim().to_string();
+        let top = self.stack.last_mut().map(|s| &mut s.settings);
+        let Some(settings) = top else { return };
+        // `protocols = $protocols imap` (2.3) / `$SET` (2.4) appends.
+        let previous = settings
+            .iter()
+            .rev()
+            .find(|s| s.key == key)
+            .map(|s| s.value.clone())
+            .unwrap_or_default();
+        let value = value
+            .replace(&format!("${key}"), &previous)
+            .replace("$SET", &previous)
+            .trim()
+            .to_string();
+        settings.push(Setting {
+            key: key.to_string(),
+            value,
+            file: file.map(Path::to_path_buf),
+            line,
+        });
+    }
+
+    fn text(&mut self, text: &str, file: Option<&Path>, depth: usize) {
+        for (i, raw) in text.lines().enumerate() {
+            let line = i + 1;
+            let stripped = strip_comment(raw);
+            let l = stripped.trim();
+            if l.is_empty() {
+                continue;
+            }
+            if let Some(rest) = l
+                .strip_prefix("!include_try ")
+                .or_else(|| l.strip_prefix("!include "))
+            {
+                if let Some(f) = file {
+                    self.include(f, rest.trim().trim_matches('"'), depth);
+                }
+                continue;
+            }
+            if l == "}" {
+                if self.stack.len() > 1 {
+                    if let Some(done) = self.stack.pop() {
+                        if let Some(parent) = self.stack.last_mut() {
+                            parent.children.push(done);
+                        }
+                    }
+                }
+                continue;
+            }
+            if let Some(head) = l.strip_suffix('{') {
+                let mut words = head.split_whitespace();
+                let kind = words.next().unwrap_or("").to_string();
+                let name = words.next().map(|w| w.trim_matches('"').to_string());
+                self.stack.push(Section {
+                    kind,
+                    name,
+                    file: file.map(Path::to_path_buf),
+                    line,
+                    ..Section::default()
+                });
+                continue;
+            }
+            if let Some((k, v)) = l.split_once('=') {
+                self.set(k.trim(), v, file, line);
+            }
+        }
+    }
+
+    fn include(&mut self, from: &Path, pattern: &str, depth: usize) {
+        if depth > 8 {
+            return;
+        }
+        let host_path = if pattern.starts_with('/') {
+            PathBuf::from(pattern)
+        } else {
+            from.parent().unwrap_or(Path::new("/")).join(pattern)
+        };
+        for host_file in glob(self.root, &host_path) {
+            if let Ok(text) = std::fs::read_to_string(under(self.root, &host_file)) {
+                self.text(&text, Some(&host_file), depth + 1);
+            }
+        }
+    }
+}
+
+/// A `#` starts a comment unless inside quotes.
+fn strip_comment(line: &str) -> &str {
+    let mut quoted = false;
+    for (i, c) in line.char_indices() {
+        match c {
+            '"' => quoted = !quoted,
+            '#' if !quoted => return &line[..i],
+            _ => {}
+        }
+    }
+    line
+}
+
+/// Host paths matching `pattern`, whose file name may hold one `*`.
+fn glob(root: &Path, pattern: &Path) -> Vec<PathBuf> {
+    let (Some(dir), Some(name)) = (pattern.parent(), pattern.file_name().and_then(|n| n.to_str()))
+    else {
+        return Vec::new();
+    };
+    let Some((pre, post)) = name.split_once('*') else {
+        return vec![pattern.to_path_buf()];
+    };
+    let Ok(entries) = std::fs::read_dir(under(root, dir)) else {
+        return Vec::new();
+    };
+    let mut out: Vec<PathBuf> = entries
+        .filter_map(Result::ok)
+        .filter_map(|e| e.file_name().into_string().ok())
+        .filter(|n| n.starts_with(pre) && n.ends_with(post) && n.len() >= pre.len() + post.len())
+        .map(|n| dir.join(n))
+        .collect();
+    out.sort();
+    out
+}
+
+fn parse(root: &Path, text: &str, file: Option<&Path>) -> Section {
+    let mut p = Parser {
+        root,
+        stack: vec![Section::default()],
+    };
+    p.text(text, file, 0);
+    while p.stack.len() > 1 {
+        if let Some(done) = p.stack.pop() {
+            if let Some(parent) = p.stack.last_mut() {
+                parent.children.push(done);
+            }
+        }
+    }
+    p.stack.pop().unwrap_or_default()
+}
+
+/// A PAM passdb: the service it names and the protocols it serves.
+struct PamPassdb {
+    service: String,
+    protocols: Option<Vec<String>>,
+    caches: bool,
+    file: Option<PathBuf>,
+    line: usize,
+}
+
+fn pam_passdbs(s: &Section, protocol: Option<&str>, v24: bool, out: &mut Vec<PamPassdb>) {
+    for c in &s.children {
+        if c.kind == "protocol" {
+            pam_passdbs(c, c.name.as_deref(), v24, out);
+            continue;
+        }
+        if c.kind != "passdb" {
+            pam_passdbs(c, protocol, v24, out);
+            continue;
+        }
+        let driver = c
+            .get("driver")
+            .map(|d| d.value.clone())
+            .or_else(|| c.name.clone())
+            .unwrap_or_default();
+        if driver != "pam" {
+            continue;
+        }
+        let (service, caches) = if v24 {
+            let name = c.get("service_name").map_or("dovecot".into(), |s| s.value.clone());
+            (name, true)
+        } else {
+            let args = c.get("args").map(|a| a.value.clone()).unwrap_or_default();
+            let service = args
+                .split_whitespace()
+                .rfind(|w| !w.contains('='))
+                .unwrap_or("dovecot")
+                .to_string();
+            (service, args.contains("cache_key="))
+        };
+        out.push(PamPassdb {
+            service,
+            protocols: protocol.map(|p| vec![p.to_string()]),
+            caches,
+            file: c.file.clone(),
+            line: c.line,
+        });
+    }
+}
+
+/// The PAM service Dovecot asks for a `protocol` login with `template`.
+fn expand(template: &str, protocol: &str) -> String {
+    if template == "*" {
+        return protocol.to_string();
+    }
+    ["%{protocol}", "%{service}", "%Ls", "%s"]
+        .iter()
+        .fold(template.to_string(), |t, v| t.replace(v, protocol))
+}
+
+fn per_protocol(template: &str) -> bool {
+    template == "*" || ["%{protocol}", "%{service}", "%Ls", "%s"].iter().any(|v| template.contains(v))
+}
+
+/// `1 hour`, `5 mins`, `3600`, `1h`, `30 s` as seconds.
+fn seconds(value: &str) -> Option<u64> {
+    let v = value.trim();
+    let digits: String = v.chars().take_while(char::is_ascii_digit).collect();
+    let n: u64 = digits.parse().ok()?;
+    let unit = v[digits.len()..].trim().to_ascii_lowercase();
+    let per = match unit.as_str() {
+        "" | "s" | "sec" | "secs" | "second" | "seconds" => 1,
+        "m" | "min" | "mins" | "minute" | "minutes" => 60,
+        "h" | "hour" | "hours" => 3600,
+        "d" | "day" | "days" => 86_400,
+        "w" | "week" | "weeks" => 7 * 86_400,
+        "ms" | "msec" | "msecs" => return Some(n / 1000),
+        _ => return None,
+    };
+    Some(n * per)
+}
+
+/// `0`, `1M`, `10 k` as bytes (only whether it is zero matters).
+fn size_is_zero(value: &str) -> bool {
+    value
+        .trim()
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .collect::<String>()
+        .parse::<u64>()
+        .is_ok_and(|n| n == 0)
+}
+
+pub(super) fn check(root: &Path, doveconf: Option<&str>, found: &mut Vec<Finding>) {
+    let conf_file = Path::new("/etc/dovecot/dovecot.conf");
+    let (conf, shown) = match doveconf {
+        Some(text) => (parse(root, text, None), "doveconf -n".to_string()),
+        None => match std::fs::read_to_string(under(root, conf_file)) {
+            Ok(text) => (
+                parse(root, &text, Some(conf_file)),
+                conf_file.display().to_string(),
+            ),
+            Err(_) => return,
+        },
+    };
+    let v24 = conf.get("dovecot_config_version").is_some();
+    let mut protocols: Vec<String> = match conf.get("protocols") {
+        Some(p) => p.value.split_whitespace().map(str::to_owned).collect(),
+        None => ["imap", "pop3", "lmtp"].map(String::from).to_vec(),
+    };
+    // 2.4 may list them as `protocols { imap = yes }`.
+    for c in conf.children.iter().filter(|c| c.kind == "protocols") {
+        for s in &c.settings {
+            if s.value == "yes" && !protocols.contains(&s.key) {
+                protocols.push(s.key.clone());
+            }
+        }
+    }
+    // LMTP delivers mail; it never checks a password.
+    protocols.retain(|p| p != "lmtp" && p != "none");
+    let postfix = contains_listener(&conf, "postfix");
+    if postfix && !protocols.iter().any(|p| p == "smtp") {
+        // Postfix's SMTP AUTH through Dovecot SASL arrives as service smtp.
+        protocols.push("smtp".into());
+    }
+    let mut passdbs = Vec::new();
+    pam_passdbs(&conf, None, v24, &mut passdbs);
+    let pam_d = under(root, Path::new("/etc/pam.d"));
+    let mut reported = Vec::new();
+    for db in &passdbs {
+        let templated = per_protocol(&db.service);
+        let protos = db.protocols.clone().unwrap_or_else(|| protocols.clone());
+        let services: Vec<(String, Option<String>)> = if templated {
+            protos
+                .iter()
+                .map(|p| (expand(&db.service, p), Some(p.clone())))
+                .collect()
+        } else {
+            vec![(db.service.clone(), None)]
+        };
+        for (service, protocol) in services {
+            if service.contains('%') || service.contains('/') || reported.contains(&service) {
+                continue;
+            }
+            if pam_d.join(&service).exists() {
+                continue;
+            }
+            reported.push(service.clone());
+            let form = if v24 { "service_name = %{protocol}" } else { "args = %s" };
+            found.push(Finding {
+                check: "dovecot-pam-service-missing",
+                severity: Severity::Warning,
+                file: db.file.clone().or_else(|| Some(PathBuf::from(&shown))),
+                line: (db.line > 0).then_some(db.line),
+                problem: match &protocol {
+                    Some(p) => format!(
+                        "Dovecot's passdb asks PAM for the service '{service}' ({form}) for {p} logins, and /etc/pam.d/{service} does not exist: libpam falls back to /etc/pam.d/other, which on Debian accepts the primary password and no app password"
+                    ),
+                    None => format!(
+                        "Dovecot's passdb asks PAM for the service '{service}', and /etc/pam.d/{service} does not exist: libpam falls back to /etc/pam.d/other"
+                    ),
+                },
+                fix: format!(
+                    "create /etc/pam.d/{service} from the Dovecot example in /usr/share/doc/libpam-apppass/examples/ (pam_apppass, then pam_unix with try_first_pass)"
+                ),
+            });
+        }
+    }
+    let cache_on = conf.get("auth_cache_size").is_some_and(|s| !size_is_zero(&s.value));
+    let caches_pam = passdbs.iter().any(|d| d.caches);
+    if cache_on && caches_pam {
+        let ttl = conf.get("auth_cache_ttl");
+        let secs = ttl.and_then(|t| seconds(&t.value)).unwrap_or(3600);
+        if secs > LONGEST_CACHE_TTL_SECS {
+            found.push(Finding {
+                check: "dovecot-auth-cache-ttl",
+                severity: Severity::Warning,
+                file: ttl
+                    .and_then(|t| t.file.clone())
+                    .or_else(|| Some(PathBuf::from(&shown))),
+                line: ttl.map(|t| t.line).filter(|l| *l > 0),
+                problem: format!(
+                    "Dovecot caches successful logins for {} ({secs} s): a password revoked from another host, suspended, expired or wiped by a primary password change keeps logging in from the cache until then (apppass flushes the cache only for changes made on this host)",
+                    ttl.map_or("1 hour, the default".to_string(), |t| t.value.clone())
+                ),
+                fix: "set auth_cache_ttl = 5 mins (or less) in /etc/dovecot/conf.d/10-auth.conf, or turn the cache off with auth_cache_size = 0".into(),
+            });
+        }
+    }
+}
+
+fn contains_listener(s: &Section, word: &str) -> bool {
+    s.children.iter().any(|c| {
+        (c.kind == "unix_listener" && c.name.as_deref().is_some_and(|n| n.contains(word)))
+            || contains_listener(c, word)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn both_syntaxes_name_their_pam_services() {
+        let v23 = parse(
+            Path::new("/nonexistent"),
+            "protocols = imap\nprotocols = $protocols pop3 # more\npassdb {\n  driver = pam\n  args = cache_key=%u%s %s\n}\nprotocol sieve {\n  passdb {\n    driver = pam\n    args = managesieve\n  }\n}\n",
+            None,
+        );
+        assert_eq!(v23.get("protocols").unwrap().value, "imap pop3");
+        let mut dbs = Vec::new();
+        pam_passdbs(&v23, None, false, &mut dbs);
+        assert_eq!(dbs.len(), 2);
+        assert_eq!(dbs[0].service, "%s");
+        assert!(dbs[0].caches);
+        assert_eq!(dbs[1].service, "managesieve");
+        assert_eq!(dbs[1].protocols.as_deref(), Some(&["sieve".to_string()][..]));
+        let v24 = parse(
+            Path::new("/nonexistent"),
+            "dovecot_config_version = 2.4.1\npassdb pam {\n  service_name = %{protocol}\n}\n",
+            None,
+        );
+        let mut dbs = Vec::new();
+        pam_passdbs(&v24, None, true, &mut dbs);
+        assert_eq!(dbs[0].service, "%{protocol}");
+        assert_eq!(expand(&dbs[0].service, "imap"), "imap");
+        assert_eq!(expand("dovecot-%s", "pop3"), "dovecot-pop3");
+        assert_eq!(expand("*", "pop3"), "pop3");
+    }
+
+    #[test]
+    fn durations_and_sizes() {
+        assert_eq!(seconds("1 hour"), Some(3600));
+        assert_eq!(seconds("5 mins"), Some(300));
+        assert_eq!(seconds("3600"), Some(3600));
+        assert_eq!(seconds("2h"), Some(7200));
+        assert!(size_is_zero("0"));
+        assert!(!size_is_zero("1 M"));
+    }
+}
