@@ -16,9 +16,11 @@ pub fn generated_json(g: &Generated) -> String {
         "user": g.user,
         "label": g.label,
         "services": g.services,
+        "networks": g.networks,
         "password": g.secret.display().as_str(),
         "created_at": rfc3339(g.created_at),
         "expires_at": time(g.expires_at),
+        "replaces": g.replaced,
     })
     .to_string()
 }
@@ -26,14 +28,23 @@ pub fn generated_json(g: &Generated) -> String {
 /// The line on stderr after a password was issued.
 pub fn generated_summary(g: &Generated) -> String {
     format!(
-        "app password {} for {} ({}), labelled '{}', {}. It is shown only this once.",
+        "app password {} for {} ({}{}), labelled '{}', {}{}. It is shown only this once.",
         g.id,
         esc(&g.user),
         g.services.join(", "),
+        if g.networks.is_empty() {
+            String::new()
+        } else {
+            format!(", from {} only", g.networks.join(", "))
+        },
         esc(&g.label),
         match g.expires_at {
             Some(t) => format!("valid until {}", rfc3339(t)),
             None => "no expiry".into(),
+        },
+        match g.replaced {
+            Some(old) => format!("; it replaces app password {old}, revoked now"),
+            None => String::new(),
         }
     )
 }
@@ -48,6 +59,7 @@ pub fn passwords_json(rows: &[Password], now: i64) -> String {
                 "user": r.user,
                 "label": r.label,
                 "services": r.scope.names(),
+                "networks": r.networks.names(),
                 "created_at": rfc3339(r.created_at),
                 "expires_at": time(r.expires_at),
                 "last_used_at": time(used.map(|u| u.at)),
@@ -55,6 +67,8 @@ pub fn passwords_json(rows: &[Password], now: i64) -> String {
                 "last_used_rhost": used.and_then(|u| u.rhost.as_deref()),
                 "revoked_at": time(r.revoked.as_ref().map(|v| v.at)),
                 "revoked_reason": r.revoked.as_ref().and_then(|v| v.reason.as_deref()),
+                "suspended_at": time(r.suspended_at),
+                "last_tried_at": time(r.last_tried_at),
                 "status": r.status(now).as_str(),
             })
         })
@@ -110,9 +124,11 @@ fn or_dash(t: Option<i64>) -> String {
     t.map_or("-".into(), short)
 }
 
-/// With `reasons` (for `list --all`), a last column says why each revoked
-/// password was revoked.
+/// With `reasons` (for `list --all`), the last columns say when each
+/// stopped password was last presented and why it was revoked. A FROM
+/// column appears when some password is limited to networks.
 pub fn passwords_table(rows: &[Password], now: i64, reasons: bool) -> String {
+    let networks = rows.iter().any(|r| !r.networks.is_anywhere());
     let body = rows
         .iter()
         .map(|r| {
@@ -136,30 +152,35 @@ pub fn passwords_table(rows: &[Password], now: i64, reasons: bool) -> String {
                 esc(&r.user),
                 esc(&r.label),
                 r.scope.names().join(","),
+            ];
+            if networks {
+                cells.push(if r.networks.is_anywhere() {
+                    "anywhere".into()
+                } else {
+                    r.networks.names().join(",")
+                });
+            }
+            cells.extend([
                 r.status(now).as_str().into(),
                 short(r.created_at),
                 or_dash(r.expires_at),
                 used,
-            ];
+            ]);
             if reasons {
+                cells.push(or_dash(r.last_tried_at));
                 let reason = r.revoked.as_ref().and_then(|v| v.reason.as_deref());
                 cells.push(reason.map_or("-".into(), esc));
             }
             cells
         })
         .collect();
-    let mut header = vec![
-        "ID",
-        "USER",
-        "LABEL",
-        "SERVICES",
-        "STATUS",
-        "CREATED",
-        "EXPIRES",
-        "LAST USED",
-    ];
+    let mut header = vec!["ID", "USER", "LABEL", "SERVICES"];
+    if networks {
+        header.push("FROM");
+    }
+    header.extend(["STATUS", "CREATED", "EXPIRES", "LAST USED"]);
     if reasons {
-        header.push("REVOKE REASON");
+        header.extend(["LAST TRIED", "REVOKE REASON"]);
     }
     table(&header, body)
 }

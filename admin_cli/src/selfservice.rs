@@ -35,6 +35,16 @@ fn only_self(user: &Option<String>) -> Result<(), CliError> {
     }
 }
 
+/// `apppass suspend 3`: without a USER, the one number is the ID.
+fn own_which(a: &crate::cli::WhichArgs) -> Result<(Option<i64>, Option<String>), CliError> {
+    let (user, id) = match (&a.user, a.id) {
+        (Some(u), None) if u.parse::<i64>().is_ok() => (None, u.parse::<i64>().ok()),
+        (u, id) => (u.clone(), id),
+    };
+    only_self(&user)?;
+    Ok((id, a.label.clone()))
+}
+
 fn request(cli: &Cli) -> Result<Value, CliError> {
     Ok(match &cli.command {
         Command::Generate(a) => {
@@ -50,7 +60,7 @@ fn request(cli: &Cli) -> Result<Value, CliError> {
                 ));
             }
             json!({"v": 1, "op": "generate", "services": a.services, "label": a.label,
-                   "expires": a.expires, "json": a.json})
+                   "expires": a.expires, "from": a.from, "json": a.json})
         }
         Command::List(a) => {
             only_self(&a.user)?;
@@ -70,9 +80,27 @@ fn request(cli: &Cli) -> Result<Value, CliError> {
             only_self(&a.user)?;
             json!({"v": 1, "op": "history", "json": a.json})
         }
+        Command::Suspend(a) | Command::Resume(a) => {
+            let op = if matches!(cli.command, Command::Suspend(_)) {
+                "suspend"
+            } else {
+                "resume"
+            };
+            let (id, label) = own_which(a)?;
+            json!({"v": 1, "op": op, "id": id, "label": label})
+        }
+        Command::Rotate(a) => {
+            if crate::commands::stdout_discarded() {
+                return Err(CliError::Usage(
+                    "standard output is closed or /dev/null, so the new password would be lost; nothing was changed, run the command again with a working output".into(),
+                ));
+            }
+            let (id, label) = own_which(&a.which)?;
+            json!({"v": 1, "op": "rotate", "id": id, "label": label, "json": a.json})
+        }
         _ => {
             return Err(CliError::Usage(
-                "this command needs root; users may generate, list, revoke and see the history of their own app passwords".into(),
+                "this command needs root; users may generate, list, revoke, suspend, resume and rotate their own app passwords and see their history".into(),
             ))
         }
     })

@@ -29,7 +29,13 @@ fn login_from(
     authenticate(s, &req, &secret, &mut HeapMemory::default(), sh).unwrap()
 }
 
-fn gen_from(s: &mut dyn Store, user: &str, label: &str, nets: &[&str], sh: &FakeShadow) -> (i64, String) {
+fn gen_from(
+    s: &mut dyn Store,
+    user: &str,
+    label: &str,
+    nets: &[&str],
+    sh: &FakeShadow,
+) -> (i64, String) {
     let req = GenerateRequest {
         networks: Networks::parse(nets).unwrap(),
         replaces: None,
@@ -59,8 +65,22 @@ pub fn networks_limit_where_a_password_logs_in_from(b: &dyn Backend) {
     let sh = FakeShadow::default();
     let (id, v4) = gen_from(s, "alice", "Office", &["127.0.0.2/32"], &sh);
     let (_, v6) = gen_from(s, "alice", "Six", &["::1/128", "2001:db8::/32"], &sh);
-    assert!(ok(&login_from(s, "alice", &v4, Some("127.0.0.2"), NOW, &sh)));
-    assert!(ok(&login_from(s, "alice", &v4, Some("::ffff:127.0.0.2"), NOW, &sh)));
+    assert!(ok(&login_from(
+        s,
+        "alice",
+        &v4,
+        Some("127.0.0.2"),
+        NOW,
+        &sh
+    )));
+    assert!(ok(&login_from(
+        s,
+        "alice",
+        &v4,
+        Some("::ffff:127.0.0.2"),
+        NOW,
+        &sh
+    )));
     for elsewhere in [Some("127.0.0.3"), Some("localhost"), Some(""), None] {
         assert_eq!(
             login_from(s, "alice", &v4, elsewhere, NOW, &sh),
@@ -69,11 +89,33 @@ pub fn networks_limit_where_a_password_logs_in_from(b: &dyn Backend) {
         );
     }
     assert!(ok(&login_from(s, "alice", &v6, Some("::1"), NOW, &sh)));
-    assert!(ok(&login_from(s, "alice", &v6, Some("2001:db8:5::9"), NOW, &sh)));
-    assert!(!ok(&login_from(s, "alice", &v6, Some("127.0.0.1"), NOW, &sh)));
-    let listed = admin::list(s, Some("alice"), false, NOW, &sh, ADMIN).unwrap().passwords;
+    assert!(ok(&login_from(
+        s,
+        "alice",
+        &v6,
+        Some("2001:db8:5::9"),
+        NOW,
+        &sh
+    )));
+    assert!(!ok(&login_from(
+        s,
+        "alice",
+        &v6,
+        Some("127.0.0.1"),
+        NOW,
+        &sh
+    )));
+    let listed = admin::list(s, Some("alice"), false, NOW, &sh, ADMIN)
+        .unwrap()
+        .passwords;
     let nets: Vec<Vec<String>> = listed.iter().map(|p| p.networks.names()).collect();
-    assert_eq!(nets, [vec!["127.0.0.2/32".to_string()], vec!["::1/128".into(), "2001:db8::/32".into()]]);
+    assert_eq!(
+        nets,
+        [
+            vec!["127.0.0.2/32".to_string()],
+            vec!["::1/128".into(), "2001:db8::/32".into()]
+        ]
+    );
 }
 
 pub fn idle_expiry_is_decided_at_login_and_dated_when_reached(b: &dyn Backend) {
@@ -83,7 +125,14 @@ pub fn idle_expiry_is_decided_at_login_and_dated_when_reached(b: &dyn Backend) {
     let (unused, unused_pw) = gen(s, "alice", &["imap"], "Unused", &sh);
     let (used, used_pw) = gen(s, "alice", &["imap"], "Used", &sh);
     let day = 86_400;
-    assert!(ok(&login(s, "alice", "imap", &used_pw, NOW + 20 * day, &sh)));
+    assert!(ok(&login(
+        s,
+        "alice",
+        "imap",
+        &used_pw,
+        NOW + 20 * day,
+        &sh
+    )));
     admin::set_idle_expiry(s, Some(30 * day)).unwrap();
     assert_eq!(admin::idle_expiry(s).unwrap(), Some(30 * day));
     // Day 31: the unused one reached the limit on day 30; the used one,
@@ -93,7 +142,14 @@ pub fn idle_expiry_is_decided_at_login_and_dated_when_reached(b: &dyn Backend) {
         login(front.as_mut(), "alice", "imap", &unused_pw, NOW + 31 * day, &sh),
         Outcome::Refused(Refusal::Retired(t)) if t.id == unused && t.reason == "idle" && t.at == NOW + 30 * day
     ));
-    assert!(ok(&login(s, "alice", "imap", &used_pw, NOW + 31 * day, &sh)));
+    assert!(ok(&login(
+        s,
+        "alice",
+        "imap",
+        &used_pw,
+        NOW + 31 * day,
+        &sh
+    )));
     let history = admin::history(s, "alice", NOW + 31 * day).unwrap();
     let expired: Vec<_> = history
         .iter()
@@ -105,15 +161,31 @@ pub fn idle_expiry_is_decided_at_login_and_dated_when_reached(b: &dyn Backend) {
         [(Some(unused), NOW + 30 * day, Some("idle"), Actor::Module)],
         "recorded once, by the login, dated when the limit was reached"
     );
-    assert_eq!(status_of(s, "alice", unused, NOW + 31 * day, &sh), Status::Expired);
-    assert_eq!(status_of(s, "alice", used, NOW + 31 * day, &sh), Status::Active);
+    assert_eq!(
+        status_of(s, "alice", unused, NOW + 31 * day, &sh),
+        Status::Expired
+    );
+    assert_eq!(
+        status_of(s, "alice", used, NOW + 31 * day, &sh),
+        Status::Active
+    );
     // Turning it off does not bring back what expired.
     admin::set_idle_expiry(s, None).unwrap();
-    assert!(!ok(&login(s, "alice", "imap", &unused_pw, NOW + 32 * day, &sh)));
+    assert!(!ok(&login(
+        s,
+        "alice",
+        "imap",
+        &unused_pw,
+        NOW + 32 * day,
+        &sh
+    )));
     assert_eq!(admin::idle_expiry(s).unwrap(), None);
     // A list alone records idle expiry too (no login needed).
     admin::set_idle_expiry(s, Some(30 * day)).unwrap();
-    assert_eq!(status_of(s, "alice", used, NOW + 81 * day, &sh), Status::Expired);
+    assert_eq!(
+        status_of(s, "alice", used, NOW + 81 * day, &sh),
+        Status::Expired
+    );
 }
 
 pub fn suspend_and_resume_keep_the_password_and_its_place(b: &dyn Backend) {
@@ -121,7 +193,8 @@ pub fn suspend_and_resume_keep_the_password_and_its_place(b: &dyn Backend) {
     let s = s.as_mut();
     let sh = FakeShadow::default();
     let (id, pw) = gen(s, "alice", &["imap"], "Phone", &sh);
-    let done = lifecycle::set_suspended(s, "alice", Which::Label("PHONE"), true, NOW, ADMIN).unwrap();
+    let done =
+        lifecycle::set_suspended(s, "alice", Which::Label("PHONE"), true, NOW, ADMIN).unwrap();
     assert_eq!(done.id, id);
     assert_eq!(
         login(s, "alice", "imap", &pw, NOW + 1, &sh),
@@ -147,7 +220,15 @@ pub fn suspend_and_resume_keep_the_password_and_its_place(b: &dyn Backend) {
         admin::generate(s, &req, NOW, &mut rng(), &sh, &mut accept),
         Err(AdminError::LimitReached { .. })
     ));
-    lifecycle::set_suspended(s, "alice", Which::Id(id), false, NOW + 2, Actor::SelfService).unwrap();
+    lifecycle::set_suspended(
+        s,
+        "alice",
+        Which::Id(id),
+        false,
+        NOW + 2,
+        Actor::SelfService,
+    )
+    .unwrap();
     assert!(ok(&login(s, "alice", "imap", &pw, NOW + 3, &sh)));
     let kinds: Vec<_> = admin::history(s, "alice", NOW + 3)
         .unwrap()
@@ -197,8 +278,18 @@ pub fn rotate_replaces_the_secret_and_keeps_everything_else(b: &dyn Backend) {
     assert_ne!(new.id, old.id);
     assert_eq!(new.replaced, Some(old.id));
     assert_eq!(
-        (new.label.as_str(), new.services.clone(), new.networks.clone(), new.expires_at),
-        ("Phone", vec!["imap".to_string(), "submission".into()], vec!["203.0.113.0/24".to_string()], Some(NOW + 90 * 86_400))
+        (
+            new.label.as_str(),
+            new.services.clone(),
+            new.networks.clone(),
+            new.expires_at
+        ),
+        (
+            "Phone",
+            vec!["imap".to_string(), "submission".into()],
+            vec!["203.0.113.0/24".to_string()],
+            Some(NOW + 90 * 86_400)
+        )
     );
     let new_pw = new.secret.display().to_string();
     assert!(ok(&login(s, "alice", "imap", &new_pw, NOW + 6, &sh)));
@@ -216,8 +307,16 @@ pub fn rotate_replaces_the_secret_and_keeps_everything_else(b: &dyn Backend) {
     assert_eq!(
         tail,
         [
-            (EventKind::Revoked, Some(old.id), Some("rotated".to_string())),
-            (EventKind::Generated, Some(new.id), Some(format!("replaces ID {}", old.id)))
+            (
+                EventKind::Revoked,
+                Some(old.id),
+                Some("rotated".to_string())
+            ),
+            (
+                EventKind::Generated,
+                Some(new.id),
+                Some(format!("replaces ID {}", old.id))
+            )
         ],
         "one history entry each"
     );
@@ -234,11 +333,21 @@ pub fn rotate_replaces_the_secret_and_keeps_everything_else(b: &dyn Backend) {
         &mut broken
     )
     .is_err());
-    assert!(ok(&login(s, "alice", "imap", &new_pw, NOW + 8, &sh)), "still the one that works");
+    assert!(
+        ok(&login(s, "alice", "imap", &new_pw, NOW + 8, &sh)),
+        "still the one that works"
+    );
     // Only an active password can be rotated.
     lifecycle::set_suspended(s, "alice", Which::Id(new.id), true, NOW + 9, ADMIN).unwrap();
     assert!(matches!(
-        lifecycle::rotate(s, ("alice", Which::Id(new.id), ADMIN), NOW + 10, &mut rand::rngs::OsRng, &sh, &mut accept),
+        lifecycle::rotate(
+            s,
+            ("alice", Which::Id(new.id), ADMIN),
+            NOW + 10,
+            &mut rand::rngs::OsRng,
+            &sh,
+            &mut accept
+        ),
         Err(AdminError::NotFound(_))
     ));
 }
@@ -248,16 +357,40 @@ pub fn the_tripwire_names_a_retired_password_and_records_it_once_a_day(b: &dyn B
     let s = s.as_mut();
     let sh = FakeShadow::default();
     let (id, pw) = gen(s, "alice", &["imap"], "Old phone", &sh);
-    admin::revoke(s, "alice", &RevokeTarget::Id(id), Some("phone lost"), NOW + 10, ADMIN).unwrap();
+    admin::revoke(
+        s,
+        "alice",
+        &RevokeTarget::Id(id),
+        Some("phone lost"),
+        NOW + 10,
+        ADMIN,
+    )
+    .unwrap();
     let mut front = b.front_end();
-    let tripped = |o: &Outcome| matches!(o, Outcome::Refused(Refusal::Retired(t))
-        if t.id == id && t.label == "Old phone" && t.at == NOW + 10 && t.reason == "phone lost");
+    let tripped = |o: &Outcome| {
+        matches!(o, Outcome::Refused(Refusal::Retired(t))
+        if t.id == id && t.label == "Old phone" && t.at == NOW + 10 && t.reason == "phone lost")
+    };
     for minute in 0..3 {
-        let o = login(front.as_mut(), "alice", "imap", &pw, NOW + 100 + minute * 61, &sh);
+        let o = login(
+            front.as_mut(),
+            "alice",
+            "imap",
+            &pw,
+            NOW + 100 + minute * 61,
+            &sh,
+        );
         assert!(tripped(&o), "{o:?}");
     }
     // The next day, once more.
-    assert!(tripped(&login(front.as_mut(), "alice", "pop3", &pw, NOW + 100 + 86_400, &sh)));
+    assert!(tripped(&login(
+        front.as_mut(),
+        "alice",
+        "pop3",
+        &pw,
+        NOW + 100 + 86_400,
+        &sh
+    )));
     let events: Vec<_> = admin::history(s, "alice", NOW + 200_000)
         .unwrap()
         .into_iter()
@@ -267,12 +400,22 @@ pub fn the_tripwire_names_a_retired_password_and_records_it_once_a_day(b: &dyn B
     assert_eq!(events[0].at, NOW + 100);
     assert_eq!(events[0].password_id, Some(id));
     assert_eq!(events[0].by, Actor::Module);
-    assert_eq!(events[0].reason.as_deref(), Some("presented to imap from 203.0.113.7"));
+    assert_eq!(
+        events[0].reason.as_deref(),
+        Some("presented to imap from 203.0.113.7")
+    );
     let row = only_password(s, "alice", &sh);
     assert_eq!(row.last_tried_at, Some(NOW + 100 + 86_400));
     // A wrong password is refused as before, without a trace.
     assert_eq!(
-        login(front.as_mut(), "alice", "imap", "aaaa-bbbb-cccc-dddd", NOW + 200_000, &sh),
+        login(
+            front.as_mut(),
+            "alice",
+            "imap",
+            "aaaa-bbbb-cccc-dddd",
+            NOW + 200_000,
+            &sh
+        ),
         Outcome::Refused(Refusal::NoPasswords)
     );
     // An expired one trips it too, with its expiry date.

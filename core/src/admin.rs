@@ -382,7 +382,14 @@ pub fn generate<R: RngCore + CryptoRng>(
                 refused = Some(Refused::Gone(old));
                 return Ok(Finish::Rollback);
             }
-            w.revoke(req.user, old, now, REASON_ROTATED, EventKind::Revoked, req.by)?;
+            w.revoke(
+                req.user,
+                old,
+                now,
+                REASON_ROTATED,
+                EventKind::Revoked,
+                req.by,
+            )?;
         }
         let limit = w
             .setting(MAX_ACTIVE_SETTING)?

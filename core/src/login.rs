@@ -48,16 +48,26 @@ pub enum Refusal {
     NoneForService,
     NoMatch,
     AccountLocked,
-    PrimaryChanged { wiped: usize },
-    UserRemoved { revoked: usize },
+    PrimaryChanged {
+        wiped: usize,
+    },
+    UserRemoved {
+        revoked: usize,
+    },
     /// The right secret of a revoked, wiped or expired password.
     Retired(Tripwire),
     /// The right secret of a suspended password.
-    Suspended { id: i64 },
+    Suspended {
+        id: i64,
+    },
     /// The right secret, for another service.
-    NotForService { id: i64 },
+    NotForService {
+        id: i64,
+    },
     /// The right secret, from outside the password's networks.
-    OutsideNetworks { id: i64 },
+    OutsideNetworks {
+        id: i64,
+    },
 }
 
 impl fmt::Display for Refusal {
@@ -139,7 +149,10 @@ enum Standing {
     Usable,
     /// Stopped working; `record_idle` when idle expiry just ended it and
     /// the store does not know yet.
-    Retired { tripwire: Tripwire, record_idle: bool },
+    Retired {
+        tripwire: Tripwire,
+        record_idle: bool,
+    },
     Suspended,
     NotForService,
     OutsideNetworks,
@@ -162,7 +175,8 @@ fn standing(row: &Candidate, req: &LoginRequest<'_>, idle: Option<i64>) -> Optio
         return retired(rev.at, rev.reason.as_deref().unwrap_or("revoked"), false);
     }
     if let Some(exp) = row.expires_at.filter(|e| *e < req.now) {
-        let by_idle = idle.is_some_and(|i| idle_deadline(row.created_at, row.last_used_at, i) == exp);
+        let by_idle =
+            idle.is_some_and(|i| idle_deadline(row.created_at, row.last_used_at, i) == exp);
         return retired(exp, if by_idle { REASON_IDLE } else { "expired" }, false);
     }
     if let Some(deadline) = idle

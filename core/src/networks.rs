@@ -64,8 +64,10 @@ impl Networks {
             let net = match net {
                 IpNet::V6(v6) => match v6.addr().to_ipv4_mapped() {
                     // ::ffff:192.0.2.0/120 is the IPv4 network 192.0.2.0/24.
-                    Some(v4) if v6.prefix_len() >= 96 => IpNet::new(IpAddr::V4(v4), v6.prefix_len() - 96)
-                        .map_err(|e| NetworkError(e.to_string()))?,
+                    Some(v4) if v6.prefix_len() >= 96 => {
+                        IpNet::new(IpAddr::V4(v4), v6.prefix_len() - 96)
+                            .map_err(|e| NetworkError(e.to_string()))?
+                    }
                     _ => net,
                 },
                 IpNet::V4(_) => net,
@@ -194,7 +196,14 @@ mod tests {
         assert_eq!(nets(&["::ffff:192.0.2.7"]).names(), ["192.0.2.7/32"]);
         assert_eq!(nets(&["::ffff:192.0.2.0/120"]).names(), ["192.0.2.0/24"]);
         assert_eq!(nets(&["2001:db8::1"]).names(), ["2001:db8::1/128"]);
-        for bad in ["192.0.2.7/24", "example.org", "10.0.0.0/33", "10.0.0/8", "", "1.2.3.4/"] {
+        for bad in [
+            "192.0.2.7/24",
+            "example.org",
+            "10.0.0.0/33",
+            "10.0.0/8",
+            "",
+            "1.2.3.4/",
+        ] {
             assert!(Networks::parse([bad]).is_err(), "{bad:?}");
         }
         let too_many: Vec<String> = (0..33).map(|i| format!("10.0.{i}.0/24")).collect();

@@ -34,9 +34,7 @@ pub fn idle_deadline(created_at: i64, last_used_at: Option<i64>, idle: i64) -> i
 
 /// The idle limit in force, in seconds; `None` when idle expiry is off.
 pub fn idle_limit(store: &mut dyn Store) -> Result<Option<i64>, StoreError> {
-    Ok(store
-        .setting(IDLE_EXPIRY_SETTING)?
-        .filter(|s| *s > 0))
+    Ok(store.setting(IDLE_EXPIRY_SETTING)?.filter(|s| *s > 0))
 }
 
 /// Runs `work` in one write transaction, after erasing the credentials
@@ -105,7 +103,17 @@ mod tests {
         assert_eq!(parse_idle("90d"), Ok(Some(90 * 86_400)));
         assert_eq!(parse_idle("12h"), Ok(Some(12 * 3600)));
         assert_eq!(parse_idle("2w"), Ok(Some(14 * 86_400)));
-        for bad in ["", "d", "0h", "90", "90m", "-1d", "1.5d", "99999999999d", "600w"] {
+        for bad in [
+            "",
+            "d",
+            "0h",
+            "90",
+            "90m",
+            "-1d",
+            "1.5d",
+            "99999999999d",
+            "600w",
+        ] {
             assert!(parse_idle(bad).is_err(), "{bad:?}");
         }
         assert_eq!(show_idle(Some(90 * 86_400)), "90d");

@@ -25,18 +25,18 @@ pub fn revoke_where(
 ) -> Result<Vec<(i64, String)>, StoreError> {
     let mut done = Vec::new();
     crate::retention::write(store, Some(user), how.now, &mut |w| {
-            done.clear();
-            let mut rows = w.unrevoked(user)?;
-            rows.sort_by_key(|p| p.id);
-            for p in rows.iter().filter(|p| chosen(p)) {
-                w.revoke(user, p.id, how.now, how.reason, how.kind, how.by)?;
-                done.push((p.id, p.label.clone()));
-            }
-            if how.forget_fingerprint {
-                w.forget_fingerprint(user)?;
-            }
-            Ok(Finish::Commit)
-        })
-        .map_err(|e| e.into_store_error())?;
+        done.clear();
+        let mut rows = w.unrevoked(user)?;
+        rows.sort_by_key(|p| p.id);
+        for p in rows.iter().filter(|p| chosen(p)) {
+            w.revoke(user, p.id, how.now, how.reason, how.kind, how.by)?;
+            done.push((p.id, p.label.clone()));
+        }
+        if how.forget_fingerprint {
+            w.forget_fingerprint(user)?;
+        }
+        Ok(Finish::Commit)
+    })
+    .map_err(|e| e.into_store_error())?;
     Ok(done)
 }

@@ -5,10 +5,12 @@
 //! The client opens with one request:
 //!
 //! ```text
-//! {"v":1,"op":"generate","services":["imap"],"label":"Phone","expires":"90d","json":false}
+//! {"v":1,"op":"generate","services":["imap"],"label":"Phone","expires":"90d","from":["192.0.2.0/24"],"json":false}
 //! {"v":1,"op":"list","all":false,"json":false}
 //! {"v":1,"op":"revoke","id":3}            (or "label":"Phone", or "all":true; "reason" optional)
 //! {"v":1,"op":"history","json":false}
+//! {"v":1,"op":"suspend","id":3}           (or "label":"Phone"; "resume" likewise)
+//! {"v":1,"op":"rotate","id":3,"json":false}
 //! ```
 //!
 //! There is no user in a request: the daemon acts for the uid the kernel
@@ -56,6 +58,9 @@ pub enum Request {
         label: String,
         #[serde(default)]
         expires: Option<String>,
+        /// Networks (`--from`), at most [`apppass_core::networks::MAX_NETWORKS`].
+        #[serde(default)]
+        from: Vec<String>,
         #[serde(default)]
         json: bool,
     },
@@ -76,6 +81,26 @@ pub enum Request {
         reason: Option<String>,
     },
     History {
+        #[serde(default)]
+        json: bool,
+    },
+    Suspend {
+        #[serde(default)]
+        id: Option<i64>,
+        #[serde(default)]
+        label: Option<String>,
+    },
+    Resume {
+        #[serde(default)]
+        id: Option<i64>,
+        #[serde(default)]
+        label: Option<String>,
+    },
+    Rotate {
+        #[serde(default)]
+        id: Option<i64>,
+        #[serde(default)]
+        label: Option<String>,
         #[serde(default)]
         json: bool,
     },
@@ -190,6 +215,28 @@ mod tests {
                 ..
             })
         ));
+        assert!(matches!(
+            parse_request(br#"{"v":1,"op":"generate","services":["imap"],"label":"P","from":["10.0.0.0/8"]}"#),
+            Ok(Envelope { request: Request::Generate { from, .. }, .. }) if from == ["10.0.0.0/8"]
+        ));
+        assert!(matches!(
+            parse_request(br#"{"v":1,"op":"suspend","label":"P"}"#),
+            Ok(Envelope {
+                request: Request::Suspend { .. },
+                ..
+            })
+        ));
+        assert!(matches!(
+            parse_request(br#"{"v":1,"op":"rotate","id":4,"json":true}"#),
+            Ok(Envelope {
+                request: Request::Rotate {
+                    id: Some(4),
+                    json: true,
+                    ..
+                },
+                ..
+            })
+        ));
         let web = parse_request(br#"{"v":1,"session":"abc","op":"web-info"}"#).unwrap();
         assert_eq!(web.request, Request::WebInfo {});
         assert_eq!(web.session.as_deref(), Some("abc"));
@@ -212,6 +259,8 @@ mod tests {
             br#"{"v":1,"op":"list","session":7}"#,
             br#"{"v":1,"op":"web-sign-out","user":"bob"}"#,
             br#"{"v":1,"op":"web-sign-in"}"#,
+            br#"{"v":1,"op":"rotate","id":3,"user":"bob"}"#,
+            br#"{"v":1,"op":"generate","services":["imap"],"label":"P","from":"10.0.0.0/8"}"#,
         ] {
             assert!(
                 parse_request(bad).is_err(),

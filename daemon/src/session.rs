@@ -10,6 +10,8 @@ use apppass_cli::render;
 use apppass_core::admin::{self, GenerateRequest, RevokeTarget};
 use apppass_core::config::{StoreChoice, WebSettings};
 use apppass_core::escape::for_message as esc;
+use apppass_core::lifecycle::{self, Which};
+use apppass_core::networks::Networks;
 use apppass_core::policy::{self, Scope};
 use apppass_core::selfservice::{self, Refusal};
 use apppass_core::store::{Actor, Opener, Store};
@@ -229,8 +231,17 @@ pub(crate) fn now() -> i64 {
 pub(crate) enum Operation {
     Generate {
         scope: Scope,
+        networks: Networks,
         label: String,
         expires_at: Option<i64>,
+        json: bool,
+    },
+    Suspend {
+        which: Pick,
+        suspend: bool,
+    },
+    Rotate {
+        which: Pick,
         json: bool,
     },
     List {
@@ -244,6 +255,31 @@ pub(crate) enum Operation {
     History {
         json: bool,
     },
+}
+
+/// One password, by ID or label (owned, unlike core's `Which`).
+pub(crate) enum Pick {
+    Id(i64),
+    Label(String),
+}
+
+impl Pick {
+    fn new(id: Option<i64>, label: Option<String>) -> Result<Self, Failure> {
+        match (id, label) {
+            (Some(id), None) => Ok(Pick::Id(id)),
+            (None, Some(l)) => Ok(Pick::Label(l)),
+            _ => Err(Failure::usage(
+                "name the password by its ID or by --label TEXT",
+            )),
+        }
+    }
+
+    fn which(&self) -> Which<'_> {
+        match self {
+            Pick::Id(id) => Which::Id(*id),
+            Pick::Label(l) => Which::Label(l),
+        }
+    }
 }
 
 /// What a revoke names (owned, unlike core's `RevokeTarget`).
@@ -261,6 +297,7 @@ pub(crate) fn check(request: Request, allowed: &[String], now: i64) -> Result<Op
             services,
             label,
             expires,
+            from,
             json,
         } => {
             if services.iter().any(|s| s == "*") {
@@ -274,13 +311,27 @@ pub(crate) fn check(request: Request, allowed: &[String], now: i64) -> Result<Op
                 .map(|e| apppass_core::expiry::parse(e, now))
                 .transpose()
                 .map_err(|e| Failure::usage(e.to_string()))?;
+            let networks = Networks::parse(&from).map_err(|e| Failure::usage(e.to_string()))?;
             Operation::Generate {
                 scope,
+                networks,
                 label,
                 expires_at,
                 json,
             }
         }
+        Request::Suspend { id, label } => Operation::Suspend {
+            which: Pick::new(id, label)?,
+            suspend: true,
+        },
+        Request::Resume { id, label } => Operation::Suspend {
+            which: Pick::new(id, label)?,
+            suspend: false,
+        },
+        Request::Rotate { id, label, json } => Operation::Rotate {
+            which: Pick::new(id, label)?,
+            json,
+        },
         Request::List { all, json } => Operation::List { all, json },
         Request::Revoke {
             id,
@@ -333,6 +384,38 @@ pub(crate) fn relay(
     }
 }
 
+/// Hands a new password to the client inside the write transaction: kept
+/// only once the client says it printed it.
+fn deliver(stream: &mut UnixStream, g: &admin::Generated, json: bool) -> std::io::Result<()> {
+    let text = if json {
+        Zeroizing::new(render::generated_json(g))
+    } else {
+        g.secret.display()
+    };
+    protocol::write_message(
+        stream,
+        &json!({"stdout": format!("{}\n", text.as_str()), "confirm": true}),
+    )?;
+    let line = protocol::read_line(stream)?;
+    let ack: Value = serde_json::from_slice(&line).map_err(std::io::Error::other)?;
+    if ack.get("delivered") == Some(&Value::Bool(true)) {
+        Ok(())
+    } else {
+        Err(std::io::Error::other("the client did not confirm"))
+    }
+}
+
+/// The notices and the summary line after a password was issued.
+fn tell_generated(stream: &mut UnixStream, g: &admin::Generated) -> Result<(), Failure> {
+    for n in &g.notices {
+        send(stream, &json!({"stderr": format!("apppass: {n}")}))?;
+    }
+    send(
+        stream,
+        &json!({"stderr": format!("apppass: {}", render::generated_summary(g))}),
+    )
+}
+
 /// Carries out one checked operation for `user`; `(by, actor)` say who
 /// acted, for the history and the audit line.
 pub(crate) fn perform(
@@ -348,12 +431,13 @@ pub(crate) fn perform(
     let effects = match operation {
         Operation::Generate {
             scope,
+            networks,
             label,
             expires_at,
             json,
         } => {
             let req = GenerateRequest {
-                networks: apppass_core::networks::Networks::anywhere(),
+                networks,
                 replaces: None,
                 user,
                 scope,
@@ -361,43 +445,45 @@ pub(crate) fn perform(
                 expires_at,
                 by,
             };
-            // Delivered inside the write transaction: kept only once the
-            // client says it printed the password.
-            let mut deliver = |g: &admin::Generated| -> std::io::Result<()> {
-                let text = if json {
-                    Zeroizing::new(render::generated_json(g))
-                } else {
-                    g.secret.display()
-                };
-                protocol::write_message(
-                    stream,
-                    &json!({"stdout": format!("{}\n", text.as_str()), "confirm": true}),
-                )?;
-                let line = protocol::read_line(stream)?;
-                let ack: Value = serde_json::from_slice(&line).map_err(std::io::Error::other)?;
-                if ack.get("delivered") == Some(&Value::Bool(true)) {
-                    Ok(())
-                } else {
-                    Err(std::io::Error::other("the client did not confirm"))
-                }
-            };
             let g = admin::generate(
                 store,
                 &req,
                 now,
                 &mut rand::rngs::OsRng,
                 &SystemShadow,
-                &mut deliver,
+                &mut |g| deliver(stream, g, json),
             )
             .map_err(cli)?;
-            for n in &g.notices {
-                send(stream, &json!({"stderr": format!("apppass: {n}")}))?;
-            }
+            tell_generated(stream, &g)?;
+            g.effects
+        }
+        Operation::Rotate { which, json } => {
+            let g = lifecycle::rotate(
+                store,
+                (user, which.which(), by),
+                now,
+                &mut rand::rngs::OsRng,
+                &SystemShadow,
+                &mut |g| deliver(stream, g, json),
+            )
+            .map_err(cli)?;
+            tell_generated(stream, &g)?;
+            g.effects
+        }
+        Operation::Suspend { which, suspend } => {
+            let done = lifecycle::set_suspended(store, user, which.which(), suspend, now, by)
+                .map_err(cli)?;
             send(
                 stream,
-                &json!({"stderr": format!("apppass: {}", render::generated_summary(&g))}),
+                &json!({"stderr": format!(
+                    "apppass: {} app password {} ('{}') of {}",
+                    if suspend { "suspended" } else { "resumed" },
+                    done.id,
+                    esc(&done.label),
+                    esc(user)
+                )}),
             )?;
-            g.effects
+            done.effects
         }
         Operation::List { all, json } => {
             let listing =

@@ -3,9 +3,9 @@
 //! ever logged.
 
 use crate::ffi::{self, LOG_INFO, LOG_NOTICE, LOG_WARNING};
-use apppass_core::login::Tripwire;
 use crate::items;
 use apppass_core::escape::for_log;
+use apppass_core::login::Tripwire;
 use pam::module::PamHandle;
 
 /// Who is logging in, escaped once for every line about this attempt.

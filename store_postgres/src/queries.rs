@@ -243,7 +243,12 @@ impl Store for PgStore {
                 Some(reason),
             ],
         )?;
-        Ok(rows.0.first().and_then(|r| r.first().cloned().flatten()).as_deref() == Some("t"))
+        Ok(rows
+            .0
+            .first()
+            .and_then(|r| r.first().cloned().flatten())
+            .as_deref()
+            == Some("t"))
     }
 
     fn record_tried(

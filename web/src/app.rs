@@ -61,6 +61,9 @@ pub fn router(app: Shared) -> Router {
         .route("/create", post(create))
         .route("/revoke", post(revoke))
         .route("/revoke-all", post(revoke_all))
+        .route("/suspend", post(suspend))
+        .route("/resume", post(resume))
+        .route("/rotate", post(rotate))
         .route("/history", get(history))
         .route("/sign-out", post(sign_out))
         .route("/static/style.css", get(|| assets::serve(assets::CSS)))
@@ -231,8 +234,8 @@ async fn signed_in_post(
     Ok((client, form, s))
 }
 
-/// Carries out a confirmed revoke: back to the list with `done`, or the
-/// list with apppassd's refusal.
+/// Carries out a confirmed revoke (or a suspend, a resume): back to the
+/// list with `done`, or the list with apppassd's refusal.
 async fn revoke_now(
     app: &Shared,
     client: &Client,
@@ -352,6 +355,10 @@ async fn index(
             Some("The app password was revoked. Apps using it can no longer sign in.")
         }
         Some("revoked-all") => Some("All your app passwords were revoked."),
+        Some("suspended") => Some(
+            "The app password was suspended. Apps using it cannot sign in until you resume it.",
+        ),
+        Some("resumed") => Some("The app password was resumed. Apps using it can sign in again."),
         _ => None,
     };
     if s.info.services.is_empty() {
@@ -611,10 +618,12 @@ async fn create(
     let label = form.get("label").unwrap_or_default().trim();
     let services = form.all("service");
     let expires = form.get("expires").unwrap_or_default().trim();
+    let networks = form.get("networks").unwrap_or_default().trim();
     let draft = || Draft {
         label,
         services: services.clone(),
         expires,
+        networks,
     };
     let unprocessable = StatusCode::UNPROCESSABLE_ENTITY;
     let problem = if label.is_empty() {
@@ -631,7 +640,25 @@ async fn create(
     if !expires.is_empty() {
         request["expires"] = json!(expires);
     }
+    let from: Vec<&str> = networks
+        .split([' ', ','])
+        .filter(|n| !n.is_empty())
+        .collect();
+    if !from.is_empty() {
+        request["from"] = json!(from);
+    }
     match call(&app, &client, &s, request).await {
+        Answer::Refused(e) => {
+            let text = sentence(&e);
+            list_page(&app, &client, &s, unprocessable, Some(&text), None, draft()).await
+        }
+        answer => show_new_password(&s, answer),
+    }
+}
+
+/// The page that shows a new password once (after create or replace).
+fn show_new_password(s: &Session, answer: Answer) -> Response {
+    match answer {
         Answer::Json(v) => match serde_json::from_value::<Generated>(v) {
             Ok(g) => html(
                 StatusCode::OK,
@@ -639,11 +666,97 @@ async fn create(
             ),
             Err(e) => unavailable(&Unreachable(format!("apppassd's new password: {e}"))),
         },
-        Answer::Refused(e) => {
-            let text = sentence(&e);
-            list_page(&app, &client, &s, unprocessable, Some(&text), None, draft()).await
-        }
+        Answer::Refused(e) => unavailable(&Unreachable(e)),
         Answer::Gone(r) => r,
+    }
+}
+
+/// The password a form names by its hidden `id`.
+fn form_id(form: &Form) -> Result<i64, Response> {
+    form.get("id")
+        .and_then(|i| i.parse::<i64>().ok())
+        .ok_or_else(|| bad_form("The form names no app password."))
+}
+
+async fn suspend(
+    State(app): State<Shared>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    set_suspended(app, peer, headers, body, true).await
+}
+
+async fn resume(
+    State(app): State<Shared>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    set_suspended(app, peer, headers, body, false).await
+}
+
+/// Suspend and resume are undone as easily as done: no confirmation.
+async fn set_suspended(
+    app: Shared,
+    peer: SocketAddr,
+    headers: HeaderMap,
+    body: Bytes,
+    suspend: bool,
+) -> Response {
+    let (client, form, s) = match signed_in_post(&app, peer, &headers, &body).await {
+        Ok(t) => t,
+        Err(r) => return r,
+    };
+    let id = match form_id(&form) {
+        Ok(id) => id,
+        Err(r) => return r,
+    };
+    let (op, done) = if suspend {
+        ("suspend", "/?done=suspended")
+    } else {
+        ("resume", "/?done=resumed")
+    };
+    revoke_now(&app, &client, &s, json!({"op": op, "id": id}), done).await
+}
+
+/// A new secret for the same label, services, networks and expiry, shown
+/// once; the old one stops working at once.
+async fn rotate(
+    State(app): State<Shared>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let (client, form, s) = match signed_in_post(&app, peer, &headers, &body).await {
+        Ok(t) => t,
+        Err(r) => return r,
+    };
+    let id = match form_id(&form) {
+        Ok(id) => id,
+        Err(r) => return r,
+    };
+    match call(
+        &app,
+        &client,
+        &s,
+        json!({"op": "rotate", "id": id, "json": true}),
+    )
+    .await
+    {
+        Answer::Refused(e) => {
+            list_page(
+                &app,
+                &client,
+                &s,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                Some(&sentence(&e)),
+                None,
+                Draft::default(),
+            )
+            .await
+        }
+        answer => show_new_password(&s, answer),
     }
 }
 
@@ -679,7 +792,7 @@ async fn revoke(
         Ok(l) => l,
         Err(r) => return r,
     };
-    match list.iter().find(|p| p.id == id && p.active()) {
+    match list.iter().find(|p| p.id == id && p.live()) {
         Some(p) => html(
             StatusCode::OK,
             pages::confirm::revoke(&s.info.user, &s.csrf, Some((p.id, &p.label)), 1),
@@ -717,7 +830,7 @@ async fn revoke_all(
         Ok(l) => l,
         Err(r) => return r,
     };
-    let count = list.iter().filter(|p| p.active()).count();
+    let count = list.iter().filter(|p| p.live()).count();
     if count == 0 {
         return list_page(
             &app,

@@ -9,8 +9,13 @@ pub struct Password {
     pub id: i64,
     pub label: String,
     pub services: Vec<String>,
+    /// Where it may log in from; empty: anywhere.
+    #[serde(default)]
+    pub networks: Vec<String>,
     pub created_at: String,
     pub expires_at: Option<String>,
+    #[serde(default)]
+    pub last_tried_at: Option<String>,
     pub last_used_at: Option<String>,
     pub last_used_service: Option<String>,
     pub last_used_rhost: Option<String>,
@@ -22,6 +27,15 @@ pub struct Password {
 impl Password {
     pub fn active(&self) -> bool {
         self.status == "active"
+    }
+
+    pub fn suspended(&self) -> bool {
+        self.status == "suspended"
+    }
+
+    /// In use: active or suspended (both count toward the limit).
+    pub fn live(&self) -> bool {
+        self.active() || self.suspended()
     }
 }
 

@@ -21,7 +21,10 @@ pub fn run(cli: &Cli, a: &ConfigArgs) -> Result<(), CliError> {
                 "self-service-services {}",
                 shown(&selfservice::allowed_services(store.as_mut())?)
             );
-            println!("idle-expiry {}", show_idle(admin::idle_expiry(store.as_mut())?));
+            println!(
+                "idle-expiry {}",
+                show_idle(admin::idle_expiry(store.as_mut())?)
+            );
         }
         (Some(Setting::IdleExpiry), None) => {
             println!("{}", show_idle(admin::idle_expiry(store.as_mut())?))

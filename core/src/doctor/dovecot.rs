@@ -143,8 +143,10 @@ fn strip_comment(line: &str) -> &str {
 
 /// Host paths matching `pattern`, whose file name may hold one `*`.
 fn glob(root: &Path, pattern: &Path) -> Vec<PathBuf> {
-    let (Some(dir), Some(name)) = (pattern.parent(), pattern.file_name().and_then(|n| n.to_str()))
-    else {
+    let (Some(dir), Some(name)) = (
+        pattern.parent(),
+        pattern.file_name().and_then(|n| n.to_str()),
+    ) else {
         return Vec::new();
     };
     let Some((pre, post)) = name.split_once('*') else {
@@ -207,7 +209,9 @@ fn pam_passdbs(s: &Section, protocol: Option<&str>, v24: bool, out: &mut Vec<Pam
             continue;
         }
         let (service, caches) = if v24 {
-            let name = c.get("service_name").map_or("dovecot".into(), |s| s.value.clone());
+            let name = c
+                .get("service_name")
+                .map_or("dovecot".into(), |s| s.value.clone());
             (name, true)
         } else {
             let args = c.get("args").map(|a| a.value.clone()).unwrap_or_default();
@@ -239,7 +243,10 @@ fn expand(template: &str, protocol: &str) -> String {
 }
 
 fn per_protocol(template: &str) -> bool {
-    template == "*" || ["%{protocol}", "%{service}", "%Ls", "%s"].iter().any(|v| template.contains(v))
+    template == "*"
+        || ["%{protocol}", "%{service}", "%Ls", "%s"]
+            .iter()
+            .any(|v| template.contains(v))
 }
 
 /// `1 hour`, `5 mins`, `3600`, `1h`, `30 s` as seconds.
@@ -326,7 +333,11 @@ pub(super) fn check(root: &Path, doveconf: Option<&str>, found: &mut Vec<Finding
                 continue;
             }
             reported.push(service.clone());
-            let form = if v24 { "service_name = %{protocol}" } else { "args = %s" };
+            let form = if v24 {
+                "service_name = %{protocol}"
+            } else {
+                "args = %s"
+            };
             found.push(Finding {
                 check: "dovecot-pam-service-missing",
                 severity: Severity::Warning,
@@ -346,7 +357,9 @@ pub(super) fn check(root: &Path, doveconf: Option<&str>, found: &mut Vec<Finding
             });
         }
     }
-    let cache_on = conf.get("auth_cache_size").is_some_and(|s| !size_is_zero(&s.value));
+    let cache_on = conf
+        .get("auth_cache_size")
+        .is_some_and(|s| !size_is_zero(&s.value));
     let caches_pam = passdbs.iter().any(|d| d.caches);
     if cache_on && caches_pam {
         let ttl = conf.get("auth_cache_ttl");
@@ -394,7 +407,10 @@ mod tests {
         assert_eq!(dbs[0].service, "%s");
         assert!(dbs[0].caches);
         assert_eq!(dbs[1].service, "managesieve");
-        assert_eq!(dbs[1].protocols.as_deref(), Some(&["sieve".to_string()][..]));
+        assert_eq!(
+            dbs[1].protocols.as_deref(),
+            Some(&["sieve".to_string()][..])
+        );
         let v24 = parse(
             Path::new("/nonexistent"),
             "dovecot_config_version = 2.4.1\npassdb pam {\n  service_name = %{protocol}\n}\n",

@@ -29,7 +29,13 @@ fn unsafe_finding(host: &Path, e: &StoreError, what: &str) -> Finding {
 
 /// Checks `host` (a path on the host) found under `root`; `Some(mode)` when
 /// it exists and is safe.
-fn check(root: &Path, host: &Path, kind: Kind, what: &str, found: &mut Vec<Finding>) -> Option<u32> {
+fn check(
+    root: &Path,
+    host: &Path,
+    kind: Kind,
+    what: &str,
+    found: &mut Vec<Finding>,
+) -> Option<u32> {
     let real = under(root, host);
     match check_path(&real, 0, kind) {
         Ok(()) => std::fs::metadata(&real).ok().map(|m| m.mode() & 0o7777),
@@ -58,7 +64,12 @@ pub(super) fn check_all(root: &Path, found: &mut Vec<Finding>) {
             .and_then(|t| config::parse(&t, conf_host).map_err(|e| e.to_string()))
         {
             Ok(c) => {
-                if let StoreChoice::Postgres { conninfo, admin_conninfo, .. } = &c {
+                if let StoreChoice::Postgres {
+                    conninfo,
+                    admin_conninfo,
+                    ..
+                } = &c
+                {
                     let secret = conninfo.has_password()
                         || admin_conninfo.as_ref().is_some_and(|a| a.has_password());
                     if secret && mode & 0o004 != 0 {
@@ -87,7 +98,10 @@ pub(super) fn check_all(root: &Path, found: &mut Vec<Finding>) {
                     file: Some(conf_host.to_path_buf()),
                     line: None,
                     problem: format!("{e}; pam_apppass refuses every login while it is so"),
-                    fix: format!("correct {} (see apppass.conf in pam_apppass(8))", conf_host.display()),
+                    fix: format!(
+                        "correct {} (see apppass.conf in pam_apppass(8))",
+                        conf_host.display()
+                    ),
                 });
                 return;
             }

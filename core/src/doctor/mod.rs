@@ -53,9 +53,7 @@ pub fn examine(root: &Path, inputs: &Inputs) -> Vec<Finding> {
     pam::check(root, &mut found);
     dovecot::check(root, inputs.doveconf.as_deref(), &mut found);
     files::check_all(root, &mut found);
-    found.sort_by(|a, b| {
-        (a.severity, &a.file, a.line).cmp(&(b.severity, &b.file, b.line))
-    });
+    found.sort_by(|a, b| (a.severity, &a.file, a.line).cmp(&(b.severity, &b.file, b.line)));
     found
 }
 

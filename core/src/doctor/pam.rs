@@ -140,7 +140,10 @@ pub(super) fn check(root: &Path, found: &mut Vec<Finding>) {
     // pam_unix lines without try_first_pass that follow a pam_apppass line,
     // and the services that reach them that way.
     let mut unix_after: BTreeMap<(PathBuf, usize), Vec<String>> = BTreeMap::new();
-    for name in names.iter().filter(|n| !shared(n) && !n.starts_with("common-")) {
+    for name in names
+        .iter()
+        .filter(|n| !shared(n) && !n.starts_with("common-"))
+    {
         let stack = auth_stack(&pam_d, host_dir, name, 0);
         let privileged = (PRIVILEGED_SERVICES.contains(&name.as_str()) || name == "other")
             && !INTENDED.contains(&name.as_str());
@@ -225,6 +228,9 @@ mod tests {
         assert_eq!(lines[0].0, 2);
         assert_eq!(lines[0].1[1], "[success=1 default=ignore]");
         assert_eq!(lines[1].0, 4);
-        assert_eq!(lines[1].1, ["auth", "sufficient", "pam_apppass.so", "debug"]);
+        assert_eq!(
+            lines[1].1,
+            ["auth", "sufficient", "pam_apppass.so", "debug"]
+        );
     }
 }

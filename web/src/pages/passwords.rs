@@ -11,6 +11,7 @@ pub struct Draft<'a> {
     pub label: &'a str,
     pub services: Vec<&'a str>,
     pub expires: &'a str,
+    pub networks: &'a str,
 }
 
 pub struct View<'a> {
@@ -26,7 +27,7 @@ pub struct View<'a> {
 
 pub fn page_for(v: &View<'_>) -> Markup {
     let (active, inactive): (Vec<&Password>, Vec<&Password>) =
-        v.passwords.iter().partition(|p| p.active());
+        v.passwords.iter().partition(|p| p.live());
     let body = html! {
         h1 { "Your app passwords" }
         @if let Some(e) = v.error { (alert(e)) }
@@ -94,6 +95,12 @@ fn create_form(v: &View<'_>) -> Markup {
                         aria-describedby="expires-hint" autocomplete="off";
                     p.hint #expires-hint { "Optional: 90d, 12w, 48h, or a date such as 2027-01-31. Empty: until you revoke it." }
                 }
+                div.field {
+                    label for="networks" { "Allowed networks" }
+                    input #networks type="text" name="networks" maxlength="1000" value=(v.draft.networks)
+                        aria-describedby="networks-hint" autocomplete="off";
+                    p.hint #networks-hint { "Optional: the networks the app connects from, such as 192.0.2.0/24 or 2001:db8::/32, separated by spaces or commas. Empty: from anywhere." }
+                }
                 button.primary type="submit" { "Create app password" }
             }
         }
@@ -107,12 +114,35 @@ fn card(p: &Password, csrf: &str) -> Markup {
             h3 #(heading) { (p.label) }
             dl {
                 dt { "Services" } dd { (p.services.join(", ")) }
+                dt { "From" } dd { (if p.networks.is_empty() { "anywhere".to_string() } else { p.networks.join(", ") }) }
                 dt { "Created" } dd { (when(&p.created_at)) }
                 dt { "Expires" } dd { (p.expires_at.as_deref().map_or("never".into(), when)) }
                 dt { "Last used" } dd { (last_used(p)) }
                 dt { "Status" } dd { (status(p)) }
+                @if let Some(tried) = &p.last_tried_at {
+                    dt { "Tried after it stopped" } dd { (when(tried)) }
+                }
             }
             @if p.active() {
+                form method="post" action="/suspend" {
+                    input type="hidden" name="csrf" value=(csrf);
+                    input type="hidden" name="id" value=(p.id);
+                    button type="submit" aria-describedby=(heading) { "Suspend" }
+                }
+                form method="post" action="/rotate" {
+                    input type="hidden" name="csrf" value=(csrf);
+                    input type="hidden" name="id" value=(p.id);
+                    button type="submit" aria-describedby=(heading) { "Replace password" }
+                }
+            }
+            @if p.suspended() {
+                form method="post" action="/resume" {
+                    input type="hidden" name="csrf" value=(csrf);
+                    input type="hidden" name="id" value=(p.id);
+                    button type="submit" aria-describedby=(heading) { "Resume" }
+                }
+            }
+            @if p.live() {
                 form method="post" action="/revoke" {
                     input type="hidden" name="csrf" value=(csrf);
                     input type="hidden" name="id" value=(p.id);
