@@ -35,7 +35,7 @@ TEST_DEPS  := binutils util-linux passwd openssl sqlite3 \
               dovecot-core dovecot-imapd dovecot-pop3d dovecot-submissiond \
               openssh-server openssh-client sshpass bubblewrap debootstrap \
               postgresql-15 postgresql-client-15 libpq5 libpam-oath oathtool \
-              chromium chromium-driver nginx-light
+              chromium chromium-driver nginx-light fail2ban
 
 RELEASE := target/release
 MAN_OUT := target/man
@@ -108,6 +108,9 @@ install-files:
 	install -m 0644 packaging/dovecot/2.4/* $(DESTDIR)$(DOCDIR)/examples/dovecot-2.4/
 	install -m 0644 packaging/nginx/apppass-web.conf $(DESTDIR)$(DOCDIR)/examples/nginx/
 	install -m 0644 packaging/apache/apppass-web.conf $(DESTDIR)$(DOCDIR)/examples/apache/
+	install -d $(DESTDIR)/etc/fail2ban/filter.d $(DESTDIR)$(DOCDIR)/examples/fail2ban
+	install -m 0644 packaging/fail2ban/filter.d/apppass.conf $(DESTDIR)/etc/fail2ban/filter.d/apppass.conf
+	install -m 0644 packaging/fail2ban/jail.d/apppass.conf $(DESTDIR)$(DOCDIR)/examples/fail2ban/jail-apppass.conf
 	install -m 0644 packaging/pam-configs/apppass $(DESTDIR)$(PAMCONFDIR)/apppass
 	install -m 0644 README.md $(DESTDIR)$(DOCDIR)/
 
@@ -155,7 +158,7 @@ deb: build man
 	rm -rf target/deb && mkdir -p $(DEB_ROOT)/DEBIAN
 	$(MAKE) --no-print-directory install-files DESTDIR=$(CURDIR)/$(DEB_ROOT)
 	install -m 0755 packaging/debian/postinst packaging/debian/prerm packaging/debian/postrm $(DEB_ROOT)/DEBIAN/
-	printf '/etc/pam.d/apppass\n/etc/pam.d/apppass-web\n' > $(DEB_ROOT)/DEBIAN/conffiles
+	printf '/etc/pam.d/apppass\n/etc/pam.d/apppass-web\n/etc/fail2ban/filter.d/apppass.conf\n' > $(DEB_ROOT)/DEBIAN/conffiles
 	sed -e 's/@VERSION@/$(VERSION)/' -e "s/@ARCH@/$$(dpkg --print-architecture)/" \
 	    -e "s/@SIZE@/$$(du -sk --exclude=DEBIAN $(DEB_ROOT) | cut -f1)/" \
 	    packaging/debian/control.in > $(DEB_ROOT)/DEBIAN/control

@@ -2,6 +2,7 @@
 //! Only as root; otherwise the test says loudly that it was skipped.
 
 use std::io::Write;
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 
@@ -109,4 +110,72 @@ impl Drop for SystemUser {
             .stderr(Stdio::null())
             .status();
     }
+}
+
+/// Whether bubblewrap can build a sandbox here (not inside a chroot whose
+/// root is no mount point), saying loudly when it cannot. Nothing is
+/// created outside the sandbox: it gets a /dev of its own.
+pub fn sandbox_works(test: &str) -> bool {
+    let ok = std::process::Command::new("bwrap")
+        .args(["--bind", "/", "/", "--dev", "/dev", "true"])
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !ok {
+        use std::io::Write;
+        let _ = writeln!(
+            std::io::stderr(),
+            "\n*** SKIPPED {test}: bubblewrap cannot create a mount namespace here ***\n"
+        );
+    }
+    ok
+}
+
+/// Runs `program args` with /dev/log replaced by a socket in `dir`; returns
+/// the syslog lines it sent, as datagrams (`<PRI>TIMESTAMP IDENT: TEXT`).
+///
+/// Read while the program runs: the kernel queues only a few datagrams on
+/// a socket (net.unix.max_dgram_qlen, 10 on Debian) and syslog(3) blocks
+/// once the queue is full.
+pub fn capture_syslog(dir: &Path, program: &Path, args: &[String]) -> Vec<String> {
+    use std::os::unix::net::UnixDatagram;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+    let sock_path = dir.join("log.sock");
+    let _ = std::fs::remove_file(&sock_path);
+    let sock = UnixDatagram::bind(&sock_path).unwrap();
+    sock.set_read_timeout(Some(std::time::Duration::from_millis(100)))
+        .unwrap();
+    let done = Arc::new(AtomicBool::new(false));
+    let reader = {
+        let done = Arc::clone(&done);
+        std::thread::spawn(move || {
+            let mut lines = Vec::new();
+            let mut buf = [0u8; 4096];
+            loop {
+                match sock.recv(&mut buf) {
+                    Ok(n) => lines.push(String::from_utf8_lossy(&buf[..n]).into_owned()),
+                    // Timed out: the queue is empty; stop once the program has exited.
+                    Err(_) if done.load(Ordering::SeqCst) => return lines,
+                    Err(_) => {}
+                }
+            }
+        })
+    };
+    let out = std::process::Command::new("bwrap")
+        .args(["--bind", "/", "/", "--dev", "/dev", "--bind"])
+        .arg(&sock_path)
+        .arg("/dev/log")
+        .arg(program)
+        .args(args)
+        .output()
+        .unwrap();
+    done.store(true, Ordering::SeqCst);
+    let lines = reader.join().unwrap();
+    assert!(
+        out.status.success(),
+        "bwrap: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    lines
 }

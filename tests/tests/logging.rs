@@ -2,76 +2,23 @@
 //! (bubblewrap binds a socket of the test's over it).
 
 use apppass_e2e::fixture::{pam_host_bin, Fixture};
-use apppass_e2e::system::require_root;
-use std::os::unix::net::UnixDatagram;
-use std::process::Command;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
-use std::time::Duration;
-
-/// Whether bubblewrap can build a sandbox here (not inside a chroot whose
-/// root is no mount point). Nothing is created outside the sandbox: it gets
-/// a /dev of its own.
-fn sandbox_works(test: &str) -> bool {
-    let ok = Command::new("bwrap")
-        .args(["--bind", "/", "/", "--dev", "/dev", "true"])
-        .stderr(std::process::Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    if !ok {
-        use std::io::Write;
-        let _ = writeln!(
-            std::io::stderr(),
-            "\n*** SKIPPED {test}: bubblewrap cannot create a mount namespace here ***\n"
-        );
-    }
-    ok
-}
+use apppass_e2e::system::{capture_syslog, require_root, sandbox_works};
 
 /// Runs pam-host with /dev/log replaced; returns the syslog lines.
-///
-/// Read while the host runs: the kernel queues only a few datagrams on a
-/// socket (net.unix.max_dgram_qlen, 10 on Debian) and syslog(3) blocks
-/// once the queue is full.
 fn captured(f: &Fixture, user: &str, right: &str, wrong: &str) -> Vec<String> {
-    let sock_path = f.dir.path().join("log.sock");
-    let _ = std::fs::remove_file(&sock_path);
-    let sock = UnixDatagram::bind(&sock_path).unwrap();
-    sock.set_read_timeout(Some(Duration::from_millis(100)))
-        .unwrap();
-    let done = Arc::new(AtomicBool::new(false));
-    let reader = {
-        let done = Arc::clone(&done);
-        std::thread::spawn(move || {
-            let mut lines = Vec::new();
-            let mut buf = [0u8; 4096];
-            loop {
-                match sock.recv(&mut buf) {
-                    Ok(n) => lines.push(String::from_utf8_lossy(&buf[..n]).into_owned()),
-                    // Timed out: the queue is empty; stop once the host has exited.
-                    Err(_) if done.load(Ordering::SeqCst) => return lines,
-                    Err(_) => {}
-                }
-            }
-        })
-    };
-    let out = Command::new("bwrap")
-        .args(["--bind", "/", "/", "--dev", "/dev", "--bind"])
-        .arg(&sock_path)
-        .arg("/dev/log")
-        .arg(pam_host_bin())
-        .arg(&f.confdir)
-        .args(["mail", user, right, "2", "2", &format!("wrong={wrong}")])
-        .output()
-        .unwrap();
-    done.store(true, Ordering::SeqCst);
-    let lines = reader.join().unwrap();
-    assert!(
-        out.status.success(),
-        "bwrap: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    lines
+    capture_syslog(
+        f.dir.path(),
+        &pam_host_bin(),
+        &[
+            f.confdir.display().to_string(),
+            "mail".into(),
+            user.into(),
+            right.into(),
+            "2".into(),
+            "2".into(),
+            format!("wrong={wrong}"),
+        ],
+    )
 }
 
 #[test]

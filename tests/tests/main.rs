@@ -1,8 +1,10 @@
 //! End-to-end tests: the built module through real libpam, the real CLI.
 
+mod beyond;
 mod cli;
 mod debian13;
 mod docs;
+mod doctor;
 mod exports;
 mod logging;
 mod long_lived;

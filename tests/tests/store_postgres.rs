@@ -334,3 +334,58 @@ fn a_schema_of_version_1_is_migrated_and_its_history_gets_who_made_it() {
         (apppass_core::store::EventKind::Revoked, Actor::Module)
     );
 }
+
+#[test]
+fn a_schema_of_version_2_is_migrated_keeping_every_password() {
+    let pg = Pg::new();
+    let key = apppass_core::store::key::create(&pg.key(), &mut rand_core_06::OsRng).unwrap();
+    let check: String = apppass_core::store::key::check_value(&key)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let v2 = format!(
+        "CREATE SCHEMA apppass; {}; {}; \
+         INSERT INTO apppass.meta VALUES ('schema_version', '2'), ('key_check', '\\x{check}'); \
+         INSERT INTO apppass.passwords (username, label, services, created_at, revoked_at, revoked_reason) \
+             VALUES ('alice', 'Old', 'imap', 1, 2, 'lost'); \
+         INSERT INTO apppass.passwords (username, label, services, created_at, phc, tag, tag_salt) \
+             VALUES ('alice', 'New', 'imap', 3, '$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaA', 7, '\\x0102');",
+        apppass_store_postgres::schema::MIGRATIONS[0],
+        apppass_store_postgres::schema::MIGRATIONS[1]
+    );
+    let out = cluster().psql_as("apppass_admin", postgres::ADMIN_PASSWORD, &pg.db, &v2);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let (mut s, r) = pg.try_init().unwrap();
+    assert_eq!(
+        (r.from_version, r.to_version),
+        (2, apppass_store_postgres::schema::LATEST)
+    );
+    let rows = s.passwords(Some("alice")).unwrap();
+    let labels: Vec<_> = rows
+        .iter()
+        .map(|p| (p.label.as_str(), p.networks.is_anywhere(), p.suspended_at))
+        .collect();
+    assert_eq!(labels, [("Old", true, None), ("New", true, None)]);
+    // The new credential rule holds: a revoked password may keep its hash now.
+    let sh = FakeShadow::default();
+    let (id, _) = apppass_conformance::gen(&mut s, "bob", &["imap"], "Phone", &sh);
+    apppass_core::admin::revoke(
+        &mut s,
+        "bob",
+        &apppass_core::admin::RevokeTarget::Id(id),
+        None,
+        NOW,
+        apppass_core::store::Actor::Admin(None),
+    )
+    .unwrap();
+    let snap = s.snapshot().unwrap();
+    assert!(snap
+        .passwords
+        .iter()
+        .any(|(p, c)| p.id == id && c.is_some()));
+    assert!(id > 2, "IDs continue after the migrated ones");
+}

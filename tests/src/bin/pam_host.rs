@@ -2,9 +2,9 @@
 //! pam_start -> pam_authenticate -> pam_end cycles in one process. Prints
 //! what it saw as JSON: outcomes, fds, threads, RSS, and per-login times.
 //!
-//! pam-host CONFDIR SERVICE USER RIGHT_PASSWORD CYCLES RIGHT_EVERY [fork] [wrong=TOKEN]
+//! pam-host CONFDIR SERVICE USER RIGHT_PASSWORD CYCLES RIGHT_EVERY [fork] [wrong=TOKEN] [rhost=ADDR]
 
-use apppass_e2e::pam::{login, PAM_SUCCESS};
+use apppass_e2e::pam::{Pam, PAM_RHOST, PAM_SUCCESS};
 use std::path::Path;
 use std::time::Instant;
 
@@ -39,6 +39,17 @@ fn main() {
         .iter()
         .find_map(|a| a.strip_prefix("wrong="))
         .map(str::to_owned);
+    let rhost = extra
+        .iter()
+        .find_map(|a| a.strip_prefix("rhost="))
+        .map(str::to_owned);
+    let login = |confdir: &Path, service: &str, user: &str, password: &[u8]| -> (i32, usize) {
+        let mut p = Pam::start(confdir, service, user.as_bytes(), &[password]);
+        if let Some(r) = &rhost {
+            p.set_item(PAM_RHOST, r);
+        }
+        (p.authenticate(), 0)
+    };
     let wrong = wrong_arg
         .as_deref()
         .unwrap_or("aaaa-bbbb-cccc-dddd")
