@@ -110,8 +110,13 @@ fn a_user_makes_lists_and_revokes_their_own_password_and_it_logs_in() {
     let h = d.apppass_as(&u.name, &["history", "--json"], &format!("{PRIMARY}\n"));
     let events: serde_json::Value = serde_json::from_str(&stdout(&h)).unwrap();
     let all = events.as_array().unwrap();
-    assert_eq!(all.len(), 4, "{events}");
-    assert!(all.iter().all(|e| e["by"] == "self"), "{events}");
+    assert_eq!(all.len(), 5, "{events}");
+    // The revoked password tried at login: the tripwire's line, by the module.
+    let (tripwire, own): (Vec<_>, Vec<_>) =
+        all.iter().partition(|e| e["event"] == "used-after-revoke");
+    assert_eq!(tripwire.len(), 1, "{events}");
+    assert_eq!(tripwire[0]["by"], "module", "{events}");
+    assert!(own.iter().all(|e| e["by"] == "self"), "{events}");
     let generated = all.iter().filter(|e| e["event"] == "generated").count();
     assert_eq!(generated, 2, "{events}");
     // The administrator sees the same, as root.
