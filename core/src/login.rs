@@ -150,7 +150,10 @@ enum Standing {
     /// Stopped working; `record_idle` when idle expiry just ended it and
     /// the store does not know yet.
     Retired {
-        tripwire: Tripwire,
+        /// When it stopped working.
+        at: i64,
+        /// Why, when it was not a revocation (whose reason the row holds).
+        why: Option<&'static str>,
         record_idle: bool,
     },
     Suspended,
@@ -159,31 +162,32 @@ enum Standing {
 }
 
 fn standing(row: &Candidate, req: &LoginRequest<'_>, idle: Option<i64>) -> Option<Standing> {
-    let retired = |at: i64, reason: &str, record_idle: bool| {
-        // Older than the tripwire's memory: as good as erased.
-        (req.now - at <= KEEP_RETIRED_SECS).then(|| Standing::Retired {
-            tripwire: Tripwire {
-                id: row.id,
-                label: row.label.clone(),
-                at,
-                reason: reason.to_owned(),
-            },
+    // Older than the tripwire's memory: as good as erased. Nothing is
+    // copied here: this runs for every retired row at every login.
+    let retired = |at: i64, why: Option<&'static str>, record_idle: bool| {
+        (req.now - at <= KEEP_RETIRED_SECS).then_some(Standing::Retired {
+            at,
+            why,
             record_idle,
         })
     };
     if let Some(rev) = &row.revoked {
-        return retired(rev.at, rev.reason.as_deref().unwrap_or("revoked"), false);
+        return retired(rev.at, None, false);
     }
     if let Some(exp) = row.expires_at.filter(|e| *e < req.now) {
         let by_idle =
             idle.is_some_and(|i| idle_deadline(row.created_at, row.last_used_at, i) == exp);
-        return retired(exp, if by_idle { REASON_IDLE } else { "expired" }, false);
+        return retired(
+            exp,
+            Some(if by_idle { REASON_IDLE } else { "expired" }),
+            false,
+        );
     }
     if let Some(deadline) = idle
         .map(|i| idle_deadline(row.created_at, row.last_used_at, i))
         .filter(|d| *d < req.now)
     {
-        return retired(deadline, REASON_IDLE, true);
+        return retired(deadline, Some(REASON_IDLE), true);
     }
     Some(if row.suspended {
         Standing::Suspended
@@ -239,12 +243,13 @@ pub fn authenticate<M: Argon2Memory>(
     if req.side_effects {
         for (row, s) in &others {
             if let Standing::Retired {
-                tripwire,
+                at,
                 record_idle: true,
+                ..
             } = s
             {
                 // Best effort: decided here whether or not it is recorded.
-                let _ = store.expire(req.user, row.id, tripwire.at, REASON_IDLE);
+                let _ = store.expire(req.user, row.id, *at, REASON_IDLE);
             }
         }
     }
@@ -327,7 +332,17 @@ fn refuse<M: Argon2Memory>(
             Standing::Suspended => Refusal::Suspended { id: row.id },
             Standing::NotForService => Refusal::NotForService { id: row.id },
             Standing::OutsideNetworks => Refusal::OutsideNetworks { id: row.id },
-            Standing::Retired { tripwire, .. } => {
+            Standing::Retired { at, why, .. } => {
+                let tripwire = Tripwire {
+                    id: row.id,
+                    label: row.label.clone(),
+                    at,
+                    reason: match (why, &row.revoked) {
+                        (Some(why), _) => why.to_owned(),
+                        (None, Some(rev)) => rev.reason.clone().unwrap_or_else(|| "revoked".into()),
+                        (None, None) => "revoked".into(),
+                    },
+                };
                 if req.side_effects
                     && row
                         .last_tried_at

@@ -193,30 +193,18 @@ impl Store for SqliteStore {
     }
 
     fn record_use(&mut self, id: i64, used: &LastUse) -> Result<(), StoreError> {
-        let path = self.path.clone();
-        self.conn
-            .busy_timeout(Duration::from_millis(250))
-            .map_err(on(&path))?;
-        let result = (|| {
-            let tx = self
-                .conn
-                .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        self.small_write(true, |tx| {
             tx.execute(
                 "UPDATE passwords SET last_used_at = ?2, last_used_service = ?3, last_used_rhost = ?4
                  WHERE id = ?1 AND revoked_at IS NULL",
                 params![id, used.at, used.service, used.rhost],
-            )?;
-            tx.commit()
-        })();
-        result.map_err(on(&path))
+            )
+            .map(drop)
+        })
     }
 
     fn expire(&mut self, user: &str, id: i64, at: i64, reason: &str) -> Result<bool, StoreError> {
-        let path = self.path.clone();
-        let result = (|| {
-            let tx = self
-                .conn
-                .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        self.small_write(false, |tx| {
             let label: Option<String> = tx
                 .query_row(
                     "UPDATE passwords SET expires_at = ?3
@@ -227,17 +215,19 @@ impl Store for SqliteStore {
                     |r| r.get(0),
                 )
                 .optional()?;
-            if let Some(label) = &label {
-                tx.execute(
-                    "INSERT INTO events (user, at, event, password_id, label, reason, by_actor)
-                     VALUES (?1, ?2, 'expired', ?3, ?4, ?5, 'module')",
-                    params![user, at, id, label, reason],
-                )?;
-            }
-            tx.commit()?;
-            Ok(label.is_some())
-        })();
-        result.map_err(on(&path))
+            let Some(label) = label else {
+                return Ok(false);
+            };
+            let event = Event {
+                at,
+                kind: EventKind::Expired,
+                password_id: Some(id),
+                label: Some(label),
+                reason: Some(reason.into()),
+                by: Actor::Module,
+            };
+            insert_event(tx, user, &event).map(|()| true)
+        })
     }
 
     fn record_tried(
@@ -248,14 +238,7 @@ impl Store for SqliteStore {
         event_unless_since: i64,
         event: &Event,
     ) -> Result<(), StoreError> {
-        let path = self.path.clone();
-        self.conn
-            .busy_timeout(Duration::from_millis(250))
-            .map_err(on(&path))?;
-        let result = (|| {
-            let tx = self
-                .conn
-                .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        self.small_write(true, |tx| {
             tx.execute(
                 "UPDATE passwords SET last_tried_at = ?3 WHERE id = ?1 AND user = ?2",
                 params![id, user, at],
@@ -266,12 +249,12 @@ impl Store for SqliteStore {
                 params![id, event_unless_since],
                 |r| r.get(0),
             )?;
-            if !recent {
-                insert_event(&tx, user, event)?;
+            if recent {
+                Ok(())
+            } else {
+                insert_event(tx, user, event)
             }
-            tx.commit()
-        })();
-        result.map_err(on(&path))
+        })
     }
 
     fn passwords(&mut self, user: Option<&str>) -> Result<Vec<Password>, StoreError> {
@@ -416,6 +399,33 @@ impl Store for SqliteStore {
             // Dropping the transaction without commit rolls it back.
             Finish::Rollback => Ok(()),
         }
+    }
+}
+
+impl SqliteStore {
+    /// One small write of the login path in its own immediate transaction;
+    /// with `short_wait`, a best-effort one that waits for a lock only
+    /// 250 ms (a login never waits long to be recorded).
+    fn small_write<T>(
+        &mut self,
+        short_wait: bool,
+        work: impl FnOnce(&Transaction<'_>) -> rusqlite::Result<T>,
+    ) -> Result<T, StoreError> {
+        let path = self.path.clone();
+        if short_wait {
+            self.conn
+                .busy_timeout(Duration::from_millis(250))
+                .map_err(on(&path))?;
+        }
+        let result = (|| {
+            let tx = self
+                .conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let value = work(&tx)?;
+            tx.commit()?;
+            Ok(value)
+        })();
+        result.map_err(on(&path))
     }
 }
 
