@@ -326,6 +326,41 @@ fn every_apppassd_flag_is_in_its_man_page() {
 }
 
 #[test]
+fn every_apppassd_operation_is_in_its_man_page() {
+    // The protocol's own summary at the top of protocol.rs names each
+    // operation as "op":"NAME"; the man page must document every one.
+    let source: String = std::fs::read_to_string(repo().join("daemon/src/protocol.rs"))
+        .unwrap()
+        .lines()
+        .filter(|l| l.starts_with("//!"))
+        .collect();
+    let page = std::fs::read_to_string(repo().join("packaging/man/apppassd.8"))
+        .unwrap()
+        .replace("\\-", "-")
+        .replace("\\(dq", "\"");
+    let mut ops: Vec<&str> = source
+        .split("\"op\":\"")
+        .skip(1)
+        .filter_map(|rest| rest.split('"').next())
+        .collect();
+    ops.push("resume");
+    ops.sort_unstable();
+    ops.dedup();
+    assert!(ops.len() >= 9, "{ops:?}");
+    for op in ops {
+        let word = |i: usize| {
+            let before = page[..i].chars().next_back().unwrap_or(' ');
+            let after = page[i + op.len()..].chars().next().unwrap_or(' ');
+            !before.is_alphanumeric() && before != '-' && !after.is_alphanumeric() && after != '-'
+        };
+        assert!(
+            page.match_indices(op).any(|(i, _)| word(i)),
+            "the operation {op} is missing from apppassd(8)"
+        );
+    }
+}
+
+#[test]
 fn the_readme_sets_up_the_web_page_behind_nginx_with_its_pictures() {
     let text = section(&readme(), "## The self-service web page");
     for needle in [

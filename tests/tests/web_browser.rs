@@ -1,7 +1,9 @@
 //! The web page in a real headless Chromium, found by the accessible names
 //! the contract lists: a system user makes a password and logs in to a
-//! real Dovecot with it, revokes it, signs out; a virtual mail user signs
-//! in through Dovecot's auth socket; a one-time code is a further field.
+//! real Dovecot with it, revokes it, signs out; a password limited to a
+//! network is suspended, resumed and replaced from the page; a virtual
+//! mail user signs in through Dovecot's auth socket; a one-time code is a
+//! further field.
 
 use apppass_e2e::browser::{self, Chrome};
 use apppass_e2e::clients::imap_login;
@@ -42,6 +44,32 @@ fn allow(f: &Fixture, services: &str) {
     assert!(out.status.success(), "{}", stderr(&out));
 }
 
+/// A private Dovecot whose IMAP goes through the module, and the web page
+/// signing system users in with pam_unix; users may choose its IMAP
+/// service (PREFIX-imap) and `more`.
+fn dovecot_and_web(f: &Fixture, more: &str) -> (Dovecot, String, Web) {
+    let dc = Dovecot::start(
+        f,
+        DovecotOptions {
+            passdb: Passdb::PerProtocol,
+            cache: false,
+            stack: APP_STACK.into(),
+            files_for: vec!["imap"],
+        },
+    );
+    let imap = dc.service("imap");
+    allow(f, [imap.as_str(), more].join(",").trim_end_matches(','));
+    let web = Web::start_with(
+        f,
+        Options {
+            stack: UNIX,
+            daemon_args: vec!["--dovecot-config".into(), dc.conf.display().to_string()],
+            tls: None,
+        },
+    );
+    (dc, imap, web)
+}
+
 async fn sign_in(c: &Chrome, url: &str, user: &str, password: &str) {
     c.goto(&format!("{url}/sign-in")).await;
     c.fill("User name", user).await;
@@ -56,26 +84,7 @@ fn a_user_makes_a_password_in_the_browser_logs_in_to_imap_and_revokes_it() {
     }
     let f = Fixture::new();
     let u = SystemUser::new(PRIMARY);
-    let dc = Dovecot::start(
-        &f,
-        DovecotOptions {
-            passdb: Passdb::PerProtocol,
-            cache: false,
-            stack: APP_STACK.into(),
-            files_for: vec!["imap"],
-        },
-    );
-    // The private Dovecot's IMAP runs the PAM service PREFIX-imap.
-    let imap = dc.service("imap");
-    allow(&f, &format!("{imap},submission"));
-    let web = Web::start_with(
-        &f,
-        Options {
-            stack: UNIX,
-            daemon_args: vec!["--dovecot-config".into(), dc.conf.display().to_string()],
-            tls: None,
-        },
-    );
+    let (dc, imap, web) = dovecot_and_web(&f, "submission");
     run(async {
         let c = Chrome::phone().await;
         c.goto(&web.url).await;
@@ -154,6 +163,104 @@ fn a_user_makes_a_password_in_the_browser_logs_in_to_imap_and_revokes_it() {
         }
         c.close().await;
     });
+    assert!(!web.log().contains(PRIMARY));
+}
+
+#[test]
+fn a_password_for_one_network_is_suspended_resumed_and_replaced_from_the_page() {
+    if !ready("a_password_for_one_network_is_suspended_resumed_and_replaced_from_the_page") {
+        return;
+    }
+    let f = Fixture::new();
+    let u = SystemUser::new(PRIMARY);
+    let (dc, _, web) = dovecot_and_web(&f, "");
+    let office = Ipv4Addr::new(127, 0, 0, 2);
+    let elsewhere = Ipv4Addr::new(127, 0, 0, 3);
+    let imap_from = |from: Ipv4Addr, secret: &str| imap_login(dc.imap, from, &u.name, secret);
+    run(async {
+        let c = Chrome::phone().await;
+        sign_in(&c, &web.url, &u.name, PRIMARY).await;
+
+        // A network with host bits set is refused with the fix, and the
+        // form keeps what was typed.
+        c.fill("Label", "Office PC").await;
+        c.fill("Allowed networks", "127.0.0.2/8").await;
+        c.click("Create app password").await;
+        c.wait_text("127.0.0.0/8").await;
+        assert_eq!(
+            c.all_named("input", "Label").await.len(),
+            1,
+            "the form is shown again"
+        );
+        assert!(f
+            .list_json(&["--all", &u.name])
+            .as_array()
+            .unwrap()
+            .is_empty());
+
+        c.fill("Label", "Office PC").await;
+        c.fill("Allowed networks", "127.0.0.2/32").await;
+        c.click("Create app password").await;
+        let first = c.new_password().await;
+        assert_eq!(
+            f.row(&u.name, "Office PC")["networks"],
+            serde_json::json!(["127.0.0.2/32"])
+        );
+        assert!(
+            imap_from(office, &first),
+            "IMAP from the office: {}",
+            dc.log()
+        );
+        assert!(!imap_from(elsewhere, &first), "IMAP from elsewhere");
+
+        c.goto(&web.url).await;
+        c.wait_text("127.0.0.2/32").await;
+        c.screenshot("web-phone-card-with-network").await;
+        c.click("Suspend").await;
+        c.wait_text("The app password was suspended.").await;
+        assert_eq!(f.row(&u.name, "Office PC")["status"], "suspended");
+        assert!(!imap_from(office, &first), "IMAP with a suspended password");
+        assert!(c.all_named("button", "Suspend").await.is_empty());
+        assert!(c.all_named("button", "Replace password").await.is_empty());
+
+        c.click("Resume").await;
+        c.wait_text("The app password was resumed.").await;
+        assert_eq!(f.row(&u.name, "Office PC")["status"], "active");
+        assert!(imap_from(office, &first), "IMAP after resume: {}", dc.log());
+
+        c.click("Replace password").await;
+        let second = c.new_password().await;
+        assert_ne!(first, second);
+        assert!(
+            imap_from(office, &second),
+            "IMAP with the replacement: {}",
+            dc.log()
+        );
+        assert!(
+            !imap_from(elsewhere, &second),
+            "the replacement keeps the network"
+        );
+        assert!(
+            !imap_from(office, &first),
+            "the replaced password still works"
+        );
+
+        // The old phone that still uses the replaced password shows up on
+        // its card.
+        c.goto(&web.url).await;
+        c.wait_text("Tried after it stopped").await;
+        c.wait_text("(rotated)").await;
+        c.close().await;
+    });
+    let rows = f.list_json(&["--all", &u.name]);
+    let rows = rows.as_array().unwrap();
+    assert_eq!(rows.len(), 2, "{rows:?}");
+    let old = rows.iter().find(|r| r["status"] == "revoked").unwrap();
+    let new = rows.iter().find(|r| r["status"] == "active").unwrap();
+    assert_eq!(old["revoked_reason"], "rotated");
+    assert!(old["last_tried_at"].is_string(), "{old}");
+    assert_eq!(new["label"], "Office PC");
+    assert_eq!(new["networks"], serde_json::json!(["127.0.0.2/32"]));
     assert!(!web.log().contains(PRIMARY));
 }
 
