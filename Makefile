@@ -30,18 +30,20 @@ SHELL := /bin/bash
 .SHELLFLAGS := -o pipefail -c
 
 APT_GET := DEBIAN_FRONTEND=noninteractive apt-get -y -q -o Dpkg::Use-Pty=0
-BUILD_DEPS := gcc libc6-dev make pkg-config libpam0g-dev libpam-modules libsqlite3-dev
+BUILD_DEPS := gcc libc6-dev make pkg-config libpam0g-dev libpam-modules libsqlite3-dev \
+              debhelper dpkg-dev
 TEST_DEPS  := binutils util-linux passwd openssl sqlite3 \
               dovecot-core dovecot-imapd dovecot-pop3d dovecot-submissiond \
               openssh-server openssh-client sshpass bubblewrap debootstrap \
               postgresql-15 postgresql-client-15 libpq5 libpam-oath oathtool \
-              chromium chromium-driver nginx-light fail2ban
+              chromium chromium-driver nginx-light fail2ban \
+              lintian systemd
 
 RELEASE := target/release
 MAN_OUT := target/man
 
 
-.PHONY: all build deps test-deps install install-files uninstall check lint test man bench fuzz deb clean
+.PHONY: all build deps test-deps install install-files uninstall check lint test man bench fuzz deb package-check copyright clean
 
 all: build
 
@@ -99,8 +101,9 @@ install-files:
 	@# A PAM file the administrator may have changed (a second factor) is kept.
 	for f in apppass apppass-web; do if [ ! -e $(DESTDIR)$(ETCPAMDIR)/$$f ]; then \
 	  install -m 0644 packaging/pam.d-system/$$f $(DESTDIR)$(ETCPAMDIR)/$$f; fi; done
-	install -m 0644 $(MAN_OUT)/*.8 packaging/man/pam_apppass.8 packaging/man/apppassd.8 \
-	  packaging/man/apppass-web.8 $(DESTDIR)$(MANDIR)/
+	@# Compressed, as Debian wants them (the package installs the same files).
+	for m in $(MAN_OUT)/*.8 packaging/man/pam_apppass.8 packaging/man/apppassd.8 packaging/man/apppass-web.8; do \
+	  gzip -9n < $$m > $(DESTDIR)$(MANDIR)/$$(basename $$m).gz && chmod 0644 $(DESTDIR)$(MANDIR)/$$(basename $$m).gz || exit 1; done
 	install -m 0644 $(MAN_OUT)/apppass.bash $(DESTDIR)$(BASHCOMPDIR)/apppass
 	install -m 0644 $(MAN_OUT)/_apppass $(DESTDIR)$(ZSHCOMPDIR)/_apppass
 	install -m 0644 packaging/pam.d/* $(DESTDIR)$(DOCDIR)/examples/
@@ -113,15 +116,21 @@ install-files:
 	install -m 0644 packaging/fail2ban/jail.d/apppass.conf $(DESTDIR)$(DOCDIR)/examples/fail2ban/jail-apppass.conf
 	install -m 0644 packaging/pam-configs/apppass $(DESTDIR)$(PAMCONFDIR)/apppass
 	install -m 0644 README.md $(DESTDIR)$(DOCDIR)/
+	install -m 0644 debian/copyright $(DESTDIR)$(DOCDIR)/copyright
+	gzip -9n < debian/changelog > $(DESTDIR)$(DOCDIR)/changelog.gz && chmod 0644 $(DESTDIR)$(DOCDIR)/changelog.gz
+	@# The configuration is the administrator's once installed.
+	install -d $(DESTDIR)/etc/apppass
+	if [ ! -e $(DESTDIR)/etc/apppass/apppass.conf ]; then \
+	  install -m 0644 packaging/apppass.conf $(DESTDIR)/etc/apppass/apppass.conf; fi
 
 uninstall:
 	-if [ -z "$(DESTDIR)" ] && [ -d /run/systemd/system ]; then systemctl disable --now apppass-web.service apppassd.socket apppassd.service; fi
 	rm -f $(DESTDIR)$(SECURITYDIR)/pam_apppass.so $(DESTDIR)$(SBINDIR)/apppass $(DESTDIR)$(SBINDIR)/apppassd $(DESTDIR)$(SBINDIR)/apppass-web \
 	  $(DESTDIR)$(UNITDIR)/apppassd.socket $(DESTDIR)$(UNITDIR)/apppassd.service $(DESTDIR)$(UNITDIR)/apppass-web.service \
-	  $(DESTDIR)$(MANDIR)/apppass.8 $(DESTDIR)$(MANDIR)/apppass-*.8 $(DESTDIR)$(MANDIR)/pam_apppass.8 $(DESTDIR)$(MANDIR)/apppassd.8 \
+	  $(DESTDIR)$(MANDIR)/apppass.8.gz $(DESTDIR)$(MANDIR)/apppass-*.8.gz $(DESTDIR)$(MANDIR)/pam_apppass.8.gz $(DESTDIR)$(MANDIR)/apppassd.8.gz \
 	  $(DESTDIR)$(BASHCOMPDIR)/apppass $(DESTDIR)$(ZSHCOMPDIR)/_apppass $(DESTDIR)$(PAMCONFDIR)/apppass
 	rm -rf $(DESTDIR)$(DOCDIR)
-	@echo "the store in /var/lib/apppass, /etc/pam.d/apppass, /etc/pam.d/apppass-web and the user apppass-web are kept; remove them by hand if you mean to"
+	@echo "the store in /var/lib/apppass, /etc/apppass, /etc/pam.d/apppass, /etc/pam.d/apppass-web, /etc/fail2ban/filter.d/apppass.conf and the user apppass-web are kept; remove them by hand if you mean to"
 
 lint: need-cargo
 	$(CARGO) fmt --all -- --check
@@ -151,18 +160,28 @@ fuzz: need-cargo
 	for t in $(FUZZ_TARGETS); do \
 	  $(CARGO) +nightly fuzz run -O $$t -- -max_total_time=$(FUZZ_SECONDS) -max_len=4096 || exit 1; done
 
-# A Debian package from the same files `make install` puts in place.
-VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -n1)
-DEB_ROOT := target/deb/root
-deb: build man
-	rm -rf target/deb && mkdir -p $(DEB_ROOT)/DEBIAN
-	$(MAKE) --no-print-directory install-files DESTDIR=$(CURDIR)/$(DEB_ROOT)
-	install -m 0755 packaging/debian/postinst packaging/debian/prerm packaging/debian/postrm $(DEB_ROOT)/DEBIAN/
-	printf '/etc/pam.d/apppass\n/etc/pam.d/apppass-web\n/etc/fail2ban/filter.d/apppass.conf\n' > $(DEB_ROOT)/DEBIAN/conffiles
-	sed -e 's/@VERSION@/$(VERSION)/' -e "s/@ARCH@/$$(dpkg --print-architecture)/" \
-	    -e "s/@SIZE@/$$(du -sk --exclude=DEBIAN $(DEB_ROOT) | cut -f1)/" \
-	    packaging/debian/control.in > $(DEB_ROOT)/DEBIAN/control
-	dpkg-deb --root-owner-group --build $(DEB_ROOT) target/deb/libpam-apppass_$(VERSION)_$$(dpkg --print-architecture).deb
+# The Debian package, built by debhelper from debian/ (which installs with
+# `make install-files`, so both install the same files). dpkg-buildpackage
+# leaves its output in ..; it is moved to target/deb.
+DEB_VERSION = $(shell dpkg-parsechangelog -S Version)
+DEB_ARCH = $(shell dpkg --print-architecture)
+deb: need-cargo
+	rm -rf target/deb && mkdir -p target/deb
+	PATH="$(dir $(CARGO)):$$PATH" dpkg-buildpackage -b -us -uc
+	mv ../libpam-apppass_$(DEB_VERSION)_$(DEB_ARCH).deb ../libpam-apppass-dbgsym_$(DEB_VERSION)_$(DEB_ARCH).deb \
+	   ../apppass_$(DEB_VERSION)_$(DEB_ARCH).buildinfo ../apppass_$(DEB_VERSION)_$(DEB_ARCH).changes target/deb/
+	@ls -l target/deb
+
+# piuparts in a clean Debian 12 chroot: install, remove, purge, and an
+# upgrade from the previous release (0.1.0, built by hand with dpkg-deb).
+PREVIOUS_COMMIT := b97a4b35e74d7ca6798f8a5f31328b59e67edf43
+package-check: deb
+	@command -v piuparts >/dev/null || { echo "make package-check needs piuparts: apt-get install piuparts" >&2; exit 1; }
+	packaging/package-check.sh target/deb/libpam-apppass_$(DEB_VERSION)_$(DEB_ARCH).deb $(PREVIOUS_COMMIT)
+
+# debian/copyright lists the crates in the binaries; run after Cargo.lock changes.
+copyright:
+	CARGO=$(CARGO) packaging/copyright.sh > debian/copyright.new && mv debian/copyright.new debian/copyright
 
 clean:
 	$(CARGO) clean

@@ -315,7 +315,7 @@ fn debian13_passwd_through_the_password_stack_wipes_that_users_app_passwords() {
 
 /// The package `make deb` built on Debian 12 installs on Debian 13 (its
 /// dependencies exist there), its module logs in by name, and purge
-/// removes it and the store.
+/// leaves the root as it found it.
 #[test]
 fn debian13_the_package_built_on_debian_12_installs_logs_in_and_purges() {
     let test = "debian13_the_package_built_on_debian_12_installs_logs_in_and_purges";
@@ -326,7 +326,11 @@ fn debian13_the_package_built_on_debian_12_installs_logs_in_and_purges() {
         .map(|d| {
             d.flatten()
                 .map(|e| e.path())
-                .filter(|p| p.extension().is_some_and(|x| x == "deb"))
+                .filter(|p| {
+                    p.file_name()
+                        .is_some_and(|n| n.to_string_lossy().starts_with("libpam-apppass_"))
+                        && p.extension().is_some_and(|x| x == "deb")
+                })
                 .collect()
         })
         .unwrap_or_default();
@@ -345,6 +349,9 @@ fn debian13_the_package_built_on_debian_12_installs_logs_in_and_purges() {
     )));
     let _ = std::fs::remove_file(root.host("/usr/sbin/apppass"));
     let _ = std::fs::remove_dir_all(root.host("/var/lib/apppass"));
+    let _ = root.run(&["pam-auth-update", "--package", "--remove", "apppass"]);
+    let _ = std::fs::remove_file(root.host("/usr/share/pam-configs/apppass"));
+    let before = snapshot(root);
     let out = root.run(&["dpkg", "-i", &scratch.inside("apppass.deb")]);
     assert!(
         out.status.success(),
@@ -355,6 +362,23 @@ fn debian13_the_package_built_on_debian_12_installs_logs_in_and_purges() {
     assert!(
         root.host("/var/lib/apppass/key").exists(),
         "postinst ran apppass init"
+    );
+    assert!(root.host("/etc/apppass/apppass.conf").exists());
+    let web_user = root.run(&["getent", "passwd", "apppass-web"]);
+    assert!(
+        String::from_utf8_lossy(&web_user.stdout).contains(":/nonexistent:/usr/sbin/nologin"),
+        "postinst made the system user apppass-web"
+    );
+    let enabled = root.host("/etc/systemd/system/sockets.target.wants/apppassd.socket");
+    assert!(
+        enabled.symlink_metadata().is_ok(),
+        "apppassd.socket is enabled"
+    );
+    assert!(
+        root.host("/etc/systemd/system/multi-user.target.wants/apppass-web.service")
+            .symlink_metadata()
+            .is_err(),
+        "apppass-web.service stays disabled"
     );
     let user = root.user("Trixie-Package-Pass-1!");
     let dc = Dovecot24::start(
@@ -376,6 +400,59 @@ fn debian13_the_package_built_on_debian_12_installs_logs_in_and_purges() {
     assert!(!root.host("/usr/sbin/apppass").exists());
     let common = std::fs::read_to_string(root.host("/etc/pam.d/common-password")).unwrap();
     assert!(!common.contains("pam_apppass"), "{common}");
+    // Nothing is left but the system user (Debian keeps those).
+    let after = snapshot(root);
+    let left: Vec<_> = after.difference(&before).collect();
+    let gone: Vec<_> = before.difference(&after).collect();
+    assert!(
+        left.is_empty() && gone.is_empty(),
+        "purge left {left:#?} and took {gone:#?}"
+    );
     // Back to this build for the other tests.
     root.install_build();
+}
+
+/// Every path under the root's /etc, /usr and /var, except what dpkg, apt
+/// and the user database change by design.
+fn snapshot(root: &Debian13) -> std::collections::BTreeSet<String> {
+    let skip = [
+        "/var/lib/dpkg",
+        "/var/cache",
+        "/var/log",
+        "/var/lib/apt",
+        "/var/lib/pam",
+        "/var/tmp",
+        "/var/mail",
+        "/var/lib/systemd/deb-systemd-helper-enabled",
+        "/var/lib/systemd/deb-systemd-user-helper-enabled",
+        "/etc/passwd",
+        "/etc/group",
+        "/etc/shadow",
+        "/etc/gshadow",
+        "/etc/subuid",
+        "/etc/subgid",
+        "/etc/ld.so.cache",
+    ];
+    let mut all = std::collections::BTreeSet::new();
+    let mut todo: Vec<String> = vec!["/etc".into(), "/usr".into(), "/var".into()];
+    while let Some(dir) = todo.pop() {
+        let Ok(entries) = std::fs::read_dir(root.host(&dir)) else {
+            continue;
+        };
+        for e in entries.flatten() {
+            let inside = format!("{dir}/{}", e.file_name().to_string_lossy());
+            if skip
+                .iter()
+                .any(|s| inside == *s || inside.starts_with(&format!("{s}-")))
+                || skip.iter().any(|s| inside.starts_with(&format!("{s}/")))
+            {
+                continue;
+            }
+            if e.file_type().is_ok_and(|t| t.is_dir()) {
+                todo.push(inside.clone());
+            }
+            all.insert(inside);
+        }
+    }
+    all
 }
