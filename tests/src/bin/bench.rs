@@ -4,7 +4,9 @@
 //!   3. logins through libpam in one process: apppass right/wrong next to
 //!      pam_unix (root only) and pam_permit;
 //!   4. the same on PostgreSQL (a private cluster on loopback, TLS and
-//!      SCRAM), and a connection per login against one kept per process.
+//!      SCRAM), and a connection per login against one kept per process;
+//!   5. on both stores, a user with 25 active passwords and 25 revoked
+//!      ones the tripwire keeps.
 //!
 //! make bench
 
@@ -57,6 +59,36 @@ fn time_logins(f: &Fixture, service: &str, user: &str, pw: &[u8], n: usize, want
         })
         .collect();
     median_ms(runs)
+}
+
+/// A user with 25 active and 25 revoked passwords (their hashes kept 30
+/// days for the tripwire): wrong and right logins next to the floor.
+fn with_revoked(f: &Fixture, wrong: &[u8]) {
+    let user = "many@example.org";
+    let out = f.apppass(&["config", "max-active", "100"]);
+    assert!(out.status.success());
+    let right = f.generate(user, &["bench"], "Active 0");
+    for i in 1..25 {
+        f.generate(user, &["bench"], &format!("Active {i}"));
+    }
+    for i in 0..25 {
+        let label = format!("Revoked {i}");
+        f.generate(user, &["bench"], &label);
+        f.revoke(user, &label);
+    }
+    println!("-- 25 active and 25 revoked passwords for one user");
+    println!(
+        "pam_permit (floor)                {:7.3} ms",
+        time_logins(f, "permit", user, wrong, 400, true)
+    );
+    println!(
+        "apppass, wrong password           {:7.3} ms",
+        time_logins(f, "bench", user, wrong, 400, false)
+    );
+    println!(
+        "apppass, right password           {:7.3} ms",
+        time_logins(f, "bench", user, right.as_bytes(), 60, true)
+    );
 }
 
 /// The PAM floor and apppass's wrong, none and right logins on `f`'s
@@ -126,6 +158,7 @@ fn main() {
     f.service("unix", "auth required pam_unix.so nodelay\n");
     let wrong = b"aaaa-bbbb-cccc-dddd";
     floor_and_apppass(&f, user, wrong, &pw);
+    with_revoked(&f, wrong);
     if is_root() {
         let primary = "Bench-Primary-Pass-1!";
         let sys = SystemUser::new(primary);
@@ -170,6 +203,7 @@ fn postgres(user: &str, wrong: &[u8]) {
         "\n== PostgreSQL 15 on 127.0.0.1 (TLS verify-full, SCRAM), module in one process (median)"
     );
     floor_and_apppass(&f, user, wrong, &pw);
+    with_revoked(&f, wrong);
     let login_ci = Conninfo::new(&cluster.login_conninfo(&db));
     let euid = apppass_core::sys::euid();
     let time_reads = |opener: Opener, n: usize| {
