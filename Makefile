@@ -149,11 +149,11 @@ check: test-deps lint deb test
 bench: build
 	$(CARGO) run --release --locked -q -p apppass-e2e --bin bench
 
-# The four parsers under libFuzzer, FUZZ_SECONDS each. Needs a nightly
+# The parsers under libFuzzer, FUZZ_SECONDS each. Needs a nightly
 # toolchain and cargo-fuzz (cargo install cargo-fuzz). New inputs land in
 # fuzz/corpus/TARGET; `make check` replays that corpus on stable.
 FUZZ_SECONDS ?= 60
-FUZZ_TARGETS := normalize expiry module_args phc daemon_request
+FUZZ_TARGETS := normalize expiry module_args phc daemon_request web_form
 fuzz: need-cargo
 	@if ! $(CARGO) +nightly fuzz --version >/dev/null 2>&1; then \
 	  echo "make fuzz needs a nightly toolchain and cargo-fuzz: rustup toolchain install nightly; cargo install cargo-fuzz" >&2; exit 1; fi

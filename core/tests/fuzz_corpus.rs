@@ -5,22 +5,9 @@
 #[path = "../../fuzz/properties.rs"]
 mod properties;
 
-use std::path::Path;
-
-fn replay(target: &str, check: fn(&[u8])) {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../fuzz/corpus")
-        .join(target);
-    let mut count = 0;
-    for entry in std::fs::read_dir(&dir).unwrap() {
-        let path = entry.unwrap().path();
-        let data = std::fs::read(&path).unwrap();
-        let outcome = std::panic::catch_unwind(|| check(&data));
-        assert!(outcome.is_ok(), "{} fails {target}", path.display());
-        count += 1;
-    }
-    assert!(count >= 10, "{}: only {count} inputs", dir.display());
-}
+#[path = "../../fuzz/replay.rs"]
+mod replay;
+use replay::replay;
 
 #[test]
 fn normalize_corpus() {

@@ -3,19 +3,12 @@
 #[path = "../../fuzz/daemon_properties.rs"]
 mod daemon_properties;
 
+#[path = "../../fuzz/replay.rs"]
+mod replay;
+
 #[test]
 fn daemon_request_corpus() {
-    let dir =
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/corpus/daemon_request");
-    let mut count = 0;
-    for entry in std::fs::read_dir(&dir).unwrap() {
-        let path = entry.unwrap().path();
-        let data = std::fs::read(&path).unwrap();
-        let outcome = std::panic::catch_unwind(|| daemon_properties::daemon_request(&data));
-        assert!(outcome.is_ok(), "{} fails daemon_request", path.display());
-        count += 1;
-    }
-    assert!(count >= 10, "{}: only {count} inputs", dir.display());
+    replay::replay("daemon_request", daemon_properties::daemon_request);
 }
 
 #[test]

@@ -1,0 +1,21 @@
+//! Replays a fuzz seed corpus on the stable toolchain: each input in
+//! fuzz/corpus/TARGET through the same assertions the `cargo fuzz` target
+//! makes, so inputs that once found a bug stay fixed without a fuzzer.
+//! Included by each crate's tests/fuzz_corpus.rs.
+
+use std::path::Path;
+
+pub fn replay(target: &str, check: fn(&[u8])) {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../fuzz/corpus")
+        .join(target);
+    let mut count = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        let data = std::fs::read(&path).unwrap();
+        let outcome = std::panic::catch_unwind(|| check(&data));
+        assert!(outcome.is_ok(), "{} fails {target}", path.display());
+        count += 1;
+    }
+    assert!(count >= 10, "{}: only {count} inputs", dir.display());
+}
