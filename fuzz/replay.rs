@@ -19,3 +19,19 @@ pub fn replay(target: &str, check: fn(&[u8])) {
     }
     assert!(count >= 10, "{}: only {count} inputs", dir.display());
 }
+
+/// A cheap stand-in for the fuzzer on stable: 20,000 inputs, each up to
+/// `max_pieces` of `pieces` picked by a fixed xorshift sequence.
+pub fn noise(pieces: &[&[u8]], max_pieces: u64, check: fn(&[u8])) {
+    let mut seed = 0x2545_f491_4f6c_dd1du64;
+    for _ in 0..20_000 {
+        let mut input = Vec::new();
+        for _ in 0..(seed % max_pieces) {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            input.extend_from_slice(pieces[(seed % pieces.len() as u64) as usize]);
+        }
+        check(&input);
+    }
+}

@@ -28,3 +28,23 @@ fn module_args_corpus() {
 fn phc_corpus() {
     replay("phc", properties::phc);
 }
+
+#[test]
+fn random_module_arguments_and_expiries_never_panic() {
+    let pieces: [&[u8]; 12] = [
+        b"db=",
+        b"config=",
+        b"/var/lib/apppass/apppass.db",
+        b" ",
+        b"debug",
+        b"any-service",
+        b"=",
+        b"..",
+        b"\xff",
+        b"90d",
+        b"2027-01-31",
+        b"-",
+    ];
+    replay::noise(&pieces, 10, properties::module_args);
+    replay::noise(&pieces, 10, properties::expiry);
+}

@@ -28,15 +28,5 @@ fn random_requests_never_panic() {
         b"\n",
         b"\xff",
     ];
-    let mut seed = 0x2545_f491_4f6c_dd1du64;
-    for _ in 0..20_000 {
-        let mut input = Vec::new();
-        for _ in 0..(seed % 12) {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            input.extend_from_slice(pieces[(seed % 12) as usize]);
-        }
-        daemon_properties::daemon_request(&input);
-    }
+    replay::noise(&pieces, 12, daemon_properties::daemon_request);
 }

@@ -30,15 +30,5 @@ fn random_forms_never_panic_and_keep_their_limits() {
         b"\xff",
         b"%EF%BF%BD",
     ];
-    let mut seed = 0x9e37_79b9_7f4a_7c15u64;
-    for _ in 0..20_000 {
-        let mut input = Vec::new();
-        for _ in 0..(seed % 40) {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            input.extend_from_slice(pieces[(seed % 14) as usize]);
-        }
-        web_properties::web_form(&input);
-    }
+    replay::noise(&pieces, 40, web_properties::web_form);
 }
