@@ -416,7 +416,8 @@ pub struct Dovecot24 {
     pub imap: u16,
     pub pop3: u16,
     pub submission: u16,
-    pam_files: Vec<PathBuf>,
+    /// Each PAM file written, with what it held before (None: absent).
+    pam_files: Vec<(PathBuf, Option<Vec<u8>>)>,
 }
 
 /// The shipped 2.4 snippet `name`.
@@ -501,11 +502,14 @@ service submission-login {{
             relay = free_port(),
         );
         std::fs::write(scratch.dir.path().join("dovecot.conf"), conf).unwrap();
+        // Each PAM file is put back as it was when Dovecot stops (the
+        // root's own /etc/pam.d/dovecot among them).
         let mut pam_files = Vec::new();
         for s in services {
             let path = root.host(&format!("/etc/pam.d/{s}"));
+            let was = std::fs::read(&path).ok();
             std::fs::write(&path, stack).unwrap();
-            pam_files.push(path);
+            pam_files.push((path, was));
         }
         let conf = scratch.inside("dovecot.conf");
         let dc = Dovecot24 {
@@ -563,8 +567,11 @@ impl Drop for Dovecot24 {
         while pid.exists() && Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(50));
         }
-        for f in &self.pam_files {
-            let _ = std::fs::remove_file(f);
+        for (path, was) in &self.pam_files {
+            let _ = match was {
+                Some(text) => std::fs::write(path, text),
+                None => std::fs::remove_file(path),
+            };
         }
     }
 }
