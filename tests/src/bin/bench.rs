@@ -6,7 +6,8 @@
 //!   4. the same on PostgreSQL (a private cluster on loopback, TLS and
 //!      SCRAM), and a connection per login against one kept per process;
 //!   5. on both stores, a user with 25 active passwords and 25 revoked
-//!      ones the tripwire keeps.
+//!      ones the tripwire keeps, and RSS and open descriptors over 10,000
+//!      logins in the same process.
 //!
 //! make bench
 
@@ -91,6 +92,30 @@ fn with_revoked(f: &Fixture, wrong: &[u8]) {
     );
 }
 
+fn open_fds() -> usize {
+    std::fs::read_dir("/proc/self/fd").unwrap().count()
+}
+
+/// RSS and open descriptors of this process before and after 10,000 wrong
+/// logins (and 20 right ones) through the module: nothing may pile up.
+fn steady(f: &Fixture, user: &str, wrong: &[u8], right: &str) {
+    let (rss, fds) = (rss_kib(), open_fds());
+    for i in 0..10_000 {
+        let (token, want) = if i % 500 == 0 {
+            (right.as_bytes(), true)
+        } else {
+            (wrong, false)
+        };
+        let (rc, _) = login(&f.confdir, "bench", user, token);
+        assert_eq!(rc == PAM_SUCCESS, want);
+    }
+    println!(
+        "10,000 logins in this process: RSS {rss} -> {} KiB, open fds {fds} -> {}",
+        rss_kib(),
+        open_fds()
+    );
+}
+
 /// The PAM floor and apppass's wrong, none and right logins on `f`'s
 /// store (services `permit` and `bench`).
 fn floor_and_apppass(f: &Fixture, user: &str, wrong: &[u8], right: &str) {
@@ -159,6 +184,7 @@ fn main() {
     let wrong = b"aaaa-bbbb-cccc-dddd";
     floor_and_apppass(&f, user, wrong, &pw);
     with_revoked(&f, wrong);
+    steady(&f, user, wrong, &pw);
     if is_root() {
         let primary = "Bench-Primary-Pass-1!";
         let sys = SystemUser::new(primary);
@@ -204,6 +230,7 @@ fn postgres(user: &str, wrong: &[u8]) {
     );
     floor_and_apppass(&f, user, wrong, &pw);
     with_revoked(&f, wrong);
+    steady(&f, user, wrong, &pw);
     let login_ci = Conninfo::new(&cluster.login_conninfo(&db));
     let euid = apppass_core::sys::euid();
     let time_reads = |opener: Opener, n: usize| {
