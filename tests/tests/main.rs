@@ -8,6 +8,7 @@ mod doctor;
 mod exports;
 mod logging;
 mod long_lived;
+mod module_fuzz;
 mod package;
 mod pam_stack;
 mod password_change;
