@@ -6,6 +6,7 @@
 
 mod backup;
 mod error;
+mod kept;
 mod queries;
 mod restore;
 pub mod schema;
@@ -13,12 +14,13 @@ pub mod schema;
 pub use restore::RestoreReport;
 
 use apppass_core::store::key::{self, key_path, Key};
-use apppass_core::store::safety::{check_path, Kind};
+use apppass_core::store::safety::{check_path, checked_metadata, Kind};
 use apppass_core::store::{Opener, StoreError};
 use error::{on, Detail};
+use kept::{FileId, StoreConn};
 use rand_core::{CryptoRng, RngCore};
 use rusqlite::{Connection, OpenFlags, OptionalExtension};
-use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -33,7 +35,7 @@ fn busy_timeout(opener: Opener) -> Duration {
 }
 
 pub struct SqliteStore {
-    conn: Connection,
+    conn: StoreConn,
     path: PathBuf,
     key: Key,
 }
@@ -80,12 +82,25 @@ impl SqliteStore {
         opener: Opener,
     ) -> Result<Self, StoreError> {
         check_path(parent_dir(db), euid, Kind::Directory)?;
-        check_path(db, euid, Kind::File)?;
+        let meta = checked_metadata(db, euid, Kind::File)?;
         let key = key::load(key_file, euid)?;
         let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
             | OpenFlags::SQLITE_OPEN_NOFOLLOW
             | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-        let conn = Connection::open_with_flags(db, flags).map_err(on(db))?;
+        let open = |p: &Path| Connection::open_with_flags(p, flags).map_err(on(db));
+        // The module keeps its connection between logins (see `kept`); the
+        // CLI and the daemons open and close theirs.
+        let conn = match opener {
+            Opener::Module => {
+                let file = FileId {
+                    path: db.to_path_buf(),
+                    dev: meta.dev(),
+                    ino: meta.ino(),
+                };
+                StoreConn::kept(file, open)?
+            }
+            Opener::Admin => StoreConn::plain(open(db)?),
+        };
         let store = Self::configure(conn, db, key, opener)?;
         store.check_version()?;
         store.check_key(key_file)?;
@@ -161,7 +176,7 @@ impl SqliteStore {
             std::fs::set_permissions(db, std::fs::Permissions::from_mode(0o600))
                 .map_err(|e| StoreError::io(db, &e))?;
         }
-        let mut store = Self::configure(conn, db, key, Opener::Admin)?;
+        let mut store = Self::configure(StoreConn::plain(conn), db, key, Opener::Admin)?;
         let (from, to) = store.migrate(report.created_key, key_file)?;
         report.from_version = from;
         report.to_version = to;
@@ -199,12 +214,8 @@ impl SqliteStore {
         Ok(matches!(found, Ok(n) if n > 0))
     }
 
-    fn configure(
-        conn: Connection,
-        db: &Path,
-        key: Key,
-        opener: Opener,
-    ) -> Result<Self, StoreError> {
+    fn configure(conn: StoreConn, db: &Path, key: Key, opener: Opener) -> Result<Self, StoreError> {
+        // Also on a kept connection: a login's best-effort write shortens it.
         conn.busy_timeout(busy_timeout(opener)).map_err(on(db))?;
         // Without this, a WAL file kept between opens is re-read on every open.
         conn.pragma_update(None, "journal_size_limit", 0)

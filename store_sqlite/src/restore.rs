@@ -227,7 +227,8 @@ impl SqliteStore {
             OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NOFOLLOW,
         )
         .map_err(on(db))?;
-        let mut store = SqliteStore::configure(conn, db, bkey, Opener::Admin)?;
+        let mut store =
+            SqliteStore::configure(crate::kept::StoreConn::plain(conn), db, bkey, Opener::Admin)?;
         store.migrate(false, &key_path(db))?;
         Ok((store, report))
     }

@@ -1,6 +1,6 @@
 //! The module inside one long-lived process, as in Dovecot's auth worker.
 
-use apppass_e2e::fixture::{pam_host_bin, Fixture};
+use apppass_e2e::fixture::{pam_host_bin, stderr, Fixture};
 use std::process::Command;
 
 const USER: &str = "worker@example.org";
@@ -46,4 +46,49 @@ fn five_thousand_logins_in_one_process_leak_nothing() {
     );
     assert!(end <= base * 1.5, "RSS grew from {base} KiB to {end} KiB");
     assert_eq!(r["fork_ok"], true, "a login in a forked child works");
+    assert_eq!(
+        r["parent_after_fork_ok"], true,
+        "the parent's kept connection still works after its child logged in"
+    );
+}
+
+/// The module keeps its SQLite connection between logins. A restore
+/// (pages copied into the live file) and a store put back in place (a new
+/// file, so a new inode) must both be seen by the next login: a password
+/// the restored store does not hold is refused.
+#[test]
+fn a_kept_connection_sees_a_restore_and_a_store_put_in_place() {
+    use apppass_e2e::pam::{login, PAM_SUCCESS};
+    let f = Fixture::new();
+    f.simple_service("mail");
+    let ok = |pw: &str| login(&f.confdir, "mail", USER, pw.as_bytes()).0 == PAM_SUCCESS;
+    let old = f.generate(USER, &["mail"], "Old");
+    assert!(ok(&old));
+    let backup = f.dir.path().join("backup.db");
+    let run = |args: &[&str]| {
+        let out = f.apppass(args);
+        assert!(out.status.success(), "{args:?}: {}", stderr(&out));
+    };
+    run(&["backup", backup.to_str().unwrap()]);
+
+    // Restored into the live file, under the connection this process keeps.
+    let newer = f.generate(USER, &["mail"], "Newer");
+    assert!(ok(&newer));
+    run(&["restore", backup.to_str().unwrap()]);
+    assert!(!ok(&newer), "the restore took the newer password away");
+    assert!(ok(&old));
+
+    // The store deleted and restored: a new file at the same path.
+    let newest = f.generate(USER, &["mail"], "Newest");
+    assert!(ok(&newest));
+    let db = f.db.display().to_string();
+    for file in [db.clone(), format!("{db}-wal"), format!("{db}-shm")] {
+        let _ = std::fs::remove_file(file);
+    }
+    run(&["restore", backup.to_str().unwrap()]);
+    assert!(
+        !ok(&newest),
+        "a login read the deleted file through a kept connection"
+    );
+    assert!(ok(&old));
 }

@@ -17,13 +17,19 @@ pub enum Kind {
 }
 
 pub fn check_path(path: &Path, euid: u32, kind: Kind) -> Result<(), StoreError> {
+    checked_metadata(path, euid, kind).map(drop)
+}
+
+/// [`check_path`], returning what it found (the caller may want the inode).
+pub fn checked_metadata(path: &Path, euid: u32, kind: Kind) -> Result<Metadata, StoreError> {
     let meta = std::fs::symlink_metadata(path).map_err(|e| match e.kind() {
         io::ErrorKind::NotFound => StoreError::Missing {
             path: path.to_path_buf(),
         },
         _ => StoreError::io(path, &e),
     })?;
-    check_metadata(path, &meta, euid, kind)
+    check_metadata(path, &meta, euid, kind)?;
+    Ok(meta)
 }
 
 pub fn check_metadata(
