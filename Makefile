@@ -37,7 +37,8 @@ TEST_DEPS  := binutils util-linux passwd openssl sqlite3 \
               openssh-server openssh-client sshpass bubblewrap debootstrap \
               postgresql-15 postgresql-client-15 libpq5 libpam-oath oathtool \
               chromium chromium-driver nginx-light fail2ban \
-              lintian systemd
+              lintian systemd \
+              pamtester libpam-pwdfile db5.3-util faketime
 
 RELEASE := target/release
 MAN_OUT := target/man
@@ -146,7 +147,9 @@ test: need-cargo build
 
 check: test-deps lint deb test
 
-bench: build
+# Figures side by side, and the targets as ratios of figures from the same
+# run; writes target/bench/report.md, report.json and chart.svg.
+bench: test-deps build
 	$(CARGO) run --release --locked -q -p apppass-e2e --bin bench
 
 # The parsers under libFuzzer, FUZZ_SECONDS each. Needs a nightly

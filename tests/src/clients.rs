@@ -50,6 +50,34 @@ pub fn imap_login(port: u16, source: Ipv4Addr, user: &str, password: &str) -> bo
     }
 }
 
+/// IMAP logins per second: `total` right logins from `threads` clients at
+/// once (each its own connection per login). Every one must succeed.
+pub fn imap_logins_per_second(
+    port: u16,
+    source: Ipv4Addr,
+    user: &str,
+    password: &str,
+    total: usize,
+    threads: usize,
+) -> f64 {
+    let each = total / threads;
+    let start = std::time::Instant::now();
+    std::thread::scope(|s| {
+        let handles: Vec<_> = (0..threads)
+            .map(|_| {
+                s.spawn(move || {
+                    (0..each)
+                        .filter(|_| imap_login(port, source, user, password))
+                        .count()
+                })
+            })
+            .collect();
+        let ok: usize = handles.into_iter().map(|h| h.join().unwrap()).sum();
+        assert_eq!(ok, each * threads, "every right login succeeds");
+    });
+    (each * threads) as f64 / start.elapsed().as_secs_f64()
+}
+
 /// POP3 USER/PASS: true on `+OK` to PASS.
 pub fn pop3_login(port: u16, source: Ipv4Addr, user: &str, password: &str) -> bool {
     let stream = connect(port, source);

@@ -447,3 +447,30 @@ pub fn fresh_database() -> String {
     shared().create_database(&db);
     db
 }
+
+/// A host whose store is a fresh database of the shared cluster, with its
+/// key in a directory of its own.
+pub struct PgHost {
+    pub fixture: crate::fixture::Fixture,
+    pub db: String,
+    pub login_conninfo: String,
+    pub key: std::path::PathBuf,
+    _keydir: tempfile::TempDir,
+}
+
+pub fn host() -> PgHost {
+    let cluster = shared();
+    let db = fresh_database();
+    let keydir = tempfile::tempdir().unwrap();
+    let key = keydir.path().join("key");
+    let login_conninfo = cluster.login_conninfo(&db);
+    let fixture =
+        crate::fixture::Fixture::postgres(&login_conninfo, &cluster.admin_conninfo(&db), &key);
+    PgHost {
+        fixture,
+        db,
+        login_conninfo,
+        key,
+        _keydir: keydir,
+    }
+}

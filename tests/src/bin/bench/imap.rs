@@ -1,0 +1,71 @@
+//! A private Dovecot on 127.0.0.1: IMAP logins per second through the
+//! floor (pam_permit), apppass and pam_unix, one client at a time and 8 at
+//! once. Each login is a new connection, a LOGIN and a LOGOUT; Dovecot's
+//! auth cache is off, so every login reaches PAM.
+
+use crate::report::{Report, SQLITE, SYSTEM};
+use crate::PRIMARY;
+use apppass_e2e::clients::imap_logins_per_second;
+use apppass_e2e::dovecot::{Dovecot, Options, Passdb};
+use apppass_e2e::fixture::Fixture;
+use apppass_e2e::system::SystemUser;
+use std::net::Ipv4Addr;
+
+pub const SECTION: &str = "Dovecot IMAP logins per second";
+pub const APPPASS_8: &str = "apppass, 8 clients";
+pub const UNIX_8: &str = "pam_unix, 8 clients";
+
+fn start(f: &Fixture, stack: &str) -> Dovecot {
+    Dovecot::start(
+        f,
+        Options {
+            passdb: Passdb::Fixed,
+            cache: false,
+            stack: stack.into(),
+            files_for: vec![],
+        },
+    )
+}
+
+pub fn run(r: &mut Report, f: &Fixture, user: &SystemUser) {
+    let home = Ipv4Addr::LOCALHOST;
+    let permit = start(
+        f,
+        "auth required pam_permit.so\naccount required pam_permit.so\n",
+    );
+    let apppass = start(
+        f,
+        "auth required @MODULE@ db=@DB@\naccount required pam_permit.so\n",
+    );
+    let unix = start(
+        f,
+        "auth required pam_unix.so\naccount required pam_unix.so\n",
+    );
+    let who = "imap@example.org";
+    let pw = f.generate(who, &[&apppass.prefix], "IMAP load");
+    let cases: [(&str, &'static str, &Dovecot, &str, &str); 3] = [
+        ("pam_permit (floor)", SYSTEM, &permit, who, "x"),
+        ("apppass", SQLITE, &apppass, who, &pw),
+        ("pam_unix", SYSTEM, &unix, &user.name, PRIMARY),
+    ];
+    for (name, store, dc, login, password) in cases {
+        // Warm up: the auth workers started, the module loaded.
+        imap_logins_per_second(dc.imap, home, login, password, 8, 8);
+        let one = imap_logins_per_second(dc.imap, home, login, password, 80, 1);
+        r.add(
+            SECTION,
+            &format!("{name}, 1 client"),
+            store,
+            one,
+            "logins/s",
+        );
+        let eight = imap_logins_per_second(dc.imap, home, login, password, 400, 8);
+        r.add(
+            SECTION,
+            &format!("{name}, 8 clients"),
+            store,
+            eight,
+            "logins/s",
+        );
+    }
+}

@@ -1,0 +1,166 @@
+//! Logins through libpam in this one long-lived process, as Dovecot's auth
+//! worker makes them, on one store.
+
+use crate::chart::SECTION;
+use crate::report::Report;
+use crate::{median_ms, rss_kib, WRONG};
+use apppass_e2e::fixture::Fixture;
+use apppass_e2e::pam::{login, PAM_SUCCESS};
+use std::time::Instant;
+
+pub const FLOOR: &str = "pam_permit (floor)";
+pub const WRONG_1: &str = "apppass wrong, 1 password";
+pub const RIGHT_1: &str = "apppass right, 1 password";
+const NONE: &str = "apppass, user with none";
+const WRONG_25: &str = "apppass wrong, 25 passwords";
+const RIGHT_25: &str = "apppass right, 25 passwords";
+const WRONG_REVOKED: &str = "apppass wrong, 25 + 25 revoked";
+const RIGHT_REVOKED: &str = "apppass right, 25 + 25 revoked";
+
+/// Median of `n` logins of `user` with `pw` on `service`; each must end
+/// as `want` says.
+pub fn time_logins(f: &Fixture, service: &str, user: &str, pw: &[u8], n: usize, want: bool) -> f64 {
+    let runs = (0..n)
+        .map(|_| {
+            let t = Instant::now();
+            let (rc, _) = login(&f.confdir, service, user, pw);
+            assert_eq!(rc == PAM_SUCCESS, want, "{service} {user}");
+            t.elapsed().as_secs_f64() * 1e3
+        })
+        .collect();
+    median_ms(runs)
+}
+
+/// A user with `active` passwords (the first one's secret returned) and
+/// `revoked` revoked ones, whose hashes the tripwire keeps 30 days.
+pub fn user_with(f: &Fixture, user: &str, active: usize, revoked: usize) -> String {
+    let right = f.generate(user, &["bench"], "Active 0");
+    for i in 1..active {
+        f.generate(user, &["bench"], &format!("Active {i}"));
+    }
+    for i in 0..revoked {
+        let label = format!("Revoked {i}");
+        f.generate(user, &["bench"], &label);
+        f.revoke(user, &label);
+    }
+    right
+}
+
+pub fn one_process(r: &mut Report, f: &Fixture, store: &'static str) {
+    let out = f.apppass(&["config", "max-active", "100"]);
+    assert!(out.status.success());
+    f.service("bench", "auth required @MODULE@ db=@DB@\n");
+    f.service("permit", "auth required pam_permit.so\n");
+    let one = user_with(f, "one@example.org", 1, 0);
+    let many = user_with(f, "many@example.org", 25, 0);
+    let tripwire = user_with(f, "revoked@example.org", 25, 25);
+    // Warm up: the module loaded, the store's pages in the page cache.
+    time_logins(f, "bench", "one@example.org", WRONG, 50, false);
+
+    let wrong = |user: &str| time_logins(f, "bench", user, WRONG, 400, false);
+    let right = |user: &str, pw: &str| time_logins(f, "bench", user, pw.as_bytes(), 60, true);
+    let floor = time_logins(f, "permit", "one@example.org", WRONG, 400, true);
+    r.add(SECTION, FLOOR, store, floor, "ms");
+    r.add(SECTION, WRONG_1, store, wrong("one@example.org"), "ms");
+    r.add(
+        SECTION,
+        RIGHT_1,
+        store,
+        right("one@example.org", &one),
+        "ms",
+    );
+    r.add(SECTION, NONE, store, wrong("nobody@example.org"), "ms");
+    r.add(SECTION, WRONG_25, store, wrong("many@example.org"), "ms");
+    r.add(
+        SECTION,
+        RIGHT_25,
+        store,
+        right("many@example.org", &many),
+        "ms",
+    );
+    r.add(
+        SECTION,
+        WRONG_REVOKED,
+        store,
+        wrong("revoked@example.org"),
+        "ms",
+    );
+    let v = right("revoked@example.org", &tripwire);
+    r.add(SECTION, RIGHT_REVOKED, store, v, "ms");
+}
+
+fn open_fds() -> usize {
+    std::fs::read_dir("/proc/self/fd").unwrap().count()
+}
+
+const STEADY: &str = "10,000 logins in one process (9,980 wrong, 20 right)";
+
+/// RSS and open descriptors of this process before and after 10,000
+/// logins through the module: nothing may pile up.
+pub fn steady(r: &mut Report, f: &Fixture, store: &'static str) {
+    let user = "one@example.org";
+    let right = f.generate(user, &["bench"], "Steady");
+    let (rss, fds) = (rss_kib(), open_fds());
+    for i in 0..10_000 {
+        let (token, want) = if i % 500 == 0 {
+            (right.as_bytes(), true)
+        } else {
+            (WRONG, false)
+        };
+        let (rc, _) = login(&f.confdir, "bench", user, token);
+        assert_eq!(rc == PAM_SUCCESS, want);
+    }
+    r.add(STEADY, "RSS before", store, rss as f64, "KiB");
+    r.add(STEADY, "RSS after", store, rss_kib() as f64, "KiB");
+    r.add(STEADY, "open descriptors before", store, fds as f64, "fds");
+    r.add(
+        STEADY,
+        "open descriptors after",
+        store,
+        open_fds() as f64,
+        "fds",
+    );
+}
+
+pub use apppass_e2e::postgres::{host as postgres_fixture, PgHost as Pg};
+
+const PG_CONNECTION: &str =
+    "PostgreSQL 15 on 127.0.0.1 (TLS verify-full, SCRAM): open + candidates + close";
+
+/// What keeping the connection saves over connecting for every login.
+pub fn postgres_connection(r: &mut Report, pg: &Pg) {
+    use apppass_core::config::Conninfo;
+    use apppass_core::store::{Opener, Store};
+    use apppass_store_postgres::PgStore;
+    let login_ci = Conninfo::new(&pg.login_conninfo);
+    let euid = apppass_core::sys::euid();
+    let time_reads = |opener: Opener, n: usize| {
+        median_ms(
+            (0..n)
+                .map(|_| {
+                    let t = Instant::now();
+                    let mut s = PgStore::open(&login_ci, &pg.key, euid, opener).unwrap();
+                    s.candidates("one@example.org").unwrap();
+                    drop(s);
+                    t.elapsed().as_secs_f64() * 1e3
+                })
+                .collect(),
+        )
+    };
+    let new = time_reads(Opener::Admin, 60);
+    r.add(
+        PG_CONNECTION,
+        "a new connection per login",
+        crate::report::POSTGRES,
+        new,
+        "ms",
+    );
+    let kept = time_reads(Opener::Module, 400);
+    r.add(
+        PG_CONNECTION,
+        "the connection kept per process",
+        crate::report::POSTGRES,
+        kept,
+        "ms",
+    );
+}

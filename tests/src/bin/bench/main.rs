@@ -1,0 +1,275 @@
+//! `make bench`: the login path measured side by side in one run, with the
+//! targets as ratios of figures from that run (absolute times vary between
+//! machines). Prints as it goes and writes `target/bench/report.json`,
+//! `report.md` and `chart.svg` (the README embeds a copy of the last two).
+//!
+//! 1. argon2id: the block reused vs a fresh mapping per verify, and RSS;
+//! 2. one long-lived process, per pam_start/pam_authenticate/pam_end:
+//!    pam_permit (the floor), apppass wrong/right/user with none, with 1
+//!    and 25 passwords and with 25 revoked ones the tripwire keeps, on
+//!    SQLite and PostgreSQL; pam_unix, pam_pwdfile and pam_userdb;
+//! 3. the same as whole processes (pamtester);
+//! 4. store size: 10, 10^4 and 10^6 users (filler rows written directly);
+//! 5. a private Dovecot: IMAP logins/s at concurrency 1 and 8;
+//! 6. RSS and open descriptors over 10,000 logins in one process.
+//!
+//! Parts that need root or PostgreSQL say SKIPPED when they cannot run.
+
+mod chart;
+mod imap;
+mod logins;
+mod peers;
+mod report;
+mod store_size;
+mod whole_process;
+
+use apppass_core::hashing::{make_credential, Argon2Memory, HeapMemory, StoredHash};
+use apppass_core::scratch::MappedMemory;
+use apppass_core::secret::NormalizedSecret;
+use apppass_e2e::fixture::{target_dir, Fixture};
+use apppass_e2e::system::{is_root, SystemUser};
+use argon2::password_hash::{PasswordHash, PasswordVerifier};
+use report::{Report, POSTGRES, SQLITE, SYSTEM};
+use std::time::Instant;
+
+pub const WRONG: &[u8] = b"aaaa-bbbb-cccc-dddd";
+/// The primary password of the system user pam_unix and the peers check.
+pub const PRIMARY: &str = "Bench-Primary-Pass-1!";
+
+pub fn median_ms(mut v: Vec<f64>) -> f64 {
+    v.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    v[v.len() / 2]
+}
+
+pub fn rss_kib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .unwrap()
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .unwrap()
+}
+
+fn time_verifies<M: Argon2Memory>(
+    stored: &StoredHash,
+    s: &NormalizedSecret,
+    mem: &mut M,
+    n: usize,
+) -> f64 {
+    let runs = (0..n)
+        .map(|_| {
+            let t = Instant::now();
+            assert!(stored.verify(s, mem).unwrap());
+            t.elapsed().as_secs_f64() * 1e3
+        })
+        .collect();
+    median_ms(runs)
+}
+
+const ARGON2: &str = "argon2id m=19456 KiB t=2 p=1, one verify (median of 40)";
+const ARGON2_RSS: &str = "RSS over 30 verifies in one process";
+
+fn argon2(r: &mut Report) {
+    let mut rng = rand_core_06::OsRng;
+    let secret = NormalizedSecret::generate(&mut rng);
+    let cred = make_credential(&secret, &mut rng).unwrap();
+    let stored = StoredHash::parse(&cred.phc).unwrap();
+    let mut heap = HeapMemory::default();
+    time_verifies(&stored, &secret, &mut heap, 3);
+    let reused = time_verifies(&stored, &secret, &mut heap, 40);
+    r.add(ARGON2, "heap block, reused and wiped", SYSTEM, reused, "ms");
+    let fresh = time_verifies(&stored, &secret, &mut MappedMemory::default(), 40);
+    r.add(
+        ARGON2,
+        "fresh mapping per verify (the module)",
+        SYSTEM,
+        fresh,
+        "ms",
+    );
+
+    let start = rss_kib();
+    let mut mapped = MappedMemory::default();
+    for _ in 0..30 {
+        stored.verify(&secret, &mut mapped).unwrap();
+    }
+    let end = rss_kib();
+    r.add(
+        ARGON2_RSS,
+        "fresh mapping: before",
+        SYSTEM,
+        start as f64,
+        "KiB",
+    );
+    r.add(
+        ARGON2_RSS,
+        "fresh mapping: after",
+        SYSTEM,
+        end as f64,
+        "KiB",
+    );
+    let parsed = PasswordHash::new(&cred.phc).unwrap();
+    let before = rss_kib();
+    for _ in 0..30 {
+        argon2::Argon2::default()
+            .verify_password(secret.as_bytes(), &parsed)
+            .unwrap();
+    }
+    let after = rss_kib();
+    r.add(
+        ARGON2_RSS,
+        "argon2 crate's own allocation: before",
+        SYSTEM,
+        before as f64,
+        "KiB",
+    );
+    r.add(
+        ARGON2_RSS,
+        "argon2 crate's own allocation: after",
+        SYSTEM,
+        after as f64,
+        "KiB",
+    );
+}
+
+fn context() -> Vec<(String, String)> {
+    let sh = |cmd: &str| {
+        std::process::Command::new("sh")
+            .args(["-c", cmd])
+            .output()
+            .ok()
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+            .filter(|s| !s.is_empty())
+            .unwrap_or_else(|| "unknown".into())
+    };
+    vec![
+        ("date (UTC)".into(), sh("date -u '+%Y-%m-%d %H:%M'")),
+        (
+            "commit".into(),
+            sh("git rev-parse --short HEAD 2>/dev/null"),
+        ),
+        (
+            "CPU".into(),
+            sh("grep -m1 'model name' /proc/cpuinfo | cut -d: -f2-"),
+        ),
+        ("cores".into(), sh("nproc")),
+        ("kernel".into(), sh("uname -r")),
+        (
+            "libpam".into(),
+            sh("dpkg-query -W -f '${Version}' libpam0g"),
+        ),
+        (
+            "SQLite".into(),
+            sh("dpkg-query -W -f '${Version}' libsqlite3-0"),
+        ),
+        (
+            "PostgreSQL".into(),
+            sh("dpkg-query -W -f '${Version}' postgresql-15 2>/dev/null"),
+        ),
+        (
+            "Dovecot".into(),
+            sh("dpkg-query -W -f '${Version}' dovecot-core 2>/dev/null"),
+        ),
+    ]
+}
+
+/// Which figure: section, case, store.
+type Which<'a> = (&'a str, &'a str, &'a str);
+
+fn targets(r: &mut Report) {
+    use chart::SECTION as L;
+    use store_size::SECTION as S;
+    for store in [SQLITE, POSTGRES] {
+        let per_store: [(&str, &str, Which, Which, f64); 4] = [
+            (
+                "wrong password vs the floor",
+                "apppass wrong (1 password) / pam_permit, one long-lived process",
+                (L, logins::WRONG_1, store),
+                (L, logins::FLOOR, store),
+                2.5,
+            ),
+            (
+                "right password vs pam_unix's",
+                "apppass right (1 password) / pam_unix right, one long-lived process",
+                (L, logins::RIGHT_1, store),
+                (L, peers::UNIX_RIGHT, SYSTEM),
+                0.5,
+            ),
+            (
+                "10^6 users vs 10, wrong password",
+                "per-login time with 10^6 users / with 10",
+                (S, store_size::WRONG_BIG, store),
+                (S, store_size::WRONG_SMALL, store),
+                1.1,
+            ),
+            (
+                "10^6 users vs 10, right password",
+                "per-login time with 10^6 users / with 10",
+                (S, store_size::RIGHT_BIG, store),
+                (S, store_size::RIGHT_SMALL, store),
+                1.1,
+            ),
+        ];
+        for (name, formula, num, den, limit) in per_store {
+            let (num, den) = (r.get(num.0, num.1, num.2), r.get(den.0, den.1, den.2));
+            r.target(&format!("{name}, {store}"), formula, num, den, limit, false);
+        }
+    }
+    r.target(
+        "Dovecot IMAP at concurrency 8 vs pam_unix",
+        "apppass (SQLite) logins/s / pam_unix logins/s, 8 clients",
+        r.get(imap::SECTION, imap::APPPASS_8, SQLITE),
+        r.get(imap::SECTION, imap::UNIX_8, SYSTEM),
+        1.6,
+        true,
+    );
+}
+
+fn main() {
+    let mut r = Report::default();
+    argon2(&mut r);
+
+    let sqlite = Fixture::new();
+    let sys = is_root().then(|| SystemUser::new(PRIMARY));
+    logins::one_process(&mut r, &sqlite, SQLITE);
+    match &sys {
+        Some(u) => peers::one_process(&mut r, u),
+        None => r.skip("pam_unix, pam_pwdfile, pam_userdb: need root for a system user"),
+    }
+    let pg = if is_root() && apppass_e2e::postgres::available() {
+        let pg = logins::postgres_fixture();
+        logins::one_process(&mut r, &pg.fixture, POSTGRES);
+        logins::postgres_connection(&mut r, &pg);
+        Some(pg)
+    } else {
+        r.skip("PostgreSQL: needs root and postgresql-15");
+        None
+    };
+
+    match &sys {
+        Some(u) => whole_process::run(&mut r, &sqlite, pg.as_ref().map(|p| &p.fixture), u),
+        None => r.skip("whole processes (pamtester): need root for /etc/pam.d"),
+    }
+    store_size::run(&mut r, SQLITE);
+    match &pg {
+        Some(_) => store_size::run(&mut r, POSTGRES),
+        None => r.skip("store size on PostgreSQL: needs root and postgresql-15"),
+    }
+    match &sys {
+        Some(u) => imap::run(&mut r, &sqlite, u),
+        None => r.skip("Dovecot: needs root (PAM files in /etc/pam.d)"),
+    }
+    logins::steady(&mut r, &sqlite, SQLITE);
+    if let Some(pg) = &pg {
+        logins::steady(&mut r, &pg.fixture, POSTGRES);
+    }
+
+    println!();
+    targets(&mut r);
+    // Beside the build output: target/release holds this very binary.
+    let dir = target_dir().join("../bench");
+    r.write(&dir, &context()).expect("write the report");
+    println!(
+        "\nreport: {}/report.md, report.json, chart.svg",
+        dir.display()
+    );
+}
