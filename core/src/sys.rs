@@ -136,15 +136,30 @@ pub fn uid() -> u32 {
 
 /// Whether the file system holding `path` is mounted read-only.
 pub fn read_only_fs(path: &std::path::Path) -> bool {
+    statvfs(path).is_some_and(|st| st.f_flag & libc::ST_RDONLY != 0)
+}
+
+/// Whether the file system holding `path` has no block left for this
+/// process (root's reserve included when running as root).
+pub fn full_fs(path: &std::path::Path) -> bool {
+    let is_root = euid() == 0;
+    statvfs(path).is_some_and(|st| {
+        if is_root {
+            st.f_bfree == 0
+        } else {
+            st.f_bavail == 0
+        }
+    })
+}
+
+fn statvfs(path: &std::path::Path) -> Option<libc::statvfs> {
     use std::os::unix::ffi::OsStrExt;
-    let Ok(c) = CString::new(path.as_os_str().as_bytes()) else {
-        return false;
-    };
+    let c = CString::new(path.as_os_str().as_bytes()).ok()?;
     // SAFETY: statvfs is plain old data, valid when zeroed.
     let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
     // SAFETY: c is NUL-terminated and st a valid out-pointer.
     let rc = unsafe { libc::statvfs(c.as_ptr(), &mut st) };
-    rc == 0 && st.f_flag & libc::ST_RDONLY != 0
+    (rc == 0).then_some(st)
 }
 
 /// `access(path, R_OK | W_OK)` for the effective ids: why this process

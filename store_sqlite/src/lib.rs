@@ -38,6 +38,38 @@ pub struct SqliteStore {
     conn: StoreConn,
     path: PathBuf,
     key: Key,
+    /// Opened read-only because the file system could not be written:
+    /// every write fails with this cause.
+    frozen: Option<Frozen>,
+}
+
+/// Why a store could only be read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Frozen {
+    NoSpace,
+    ReadOnlyFileSystem,
+}
+
+fn why_kind(e: &StoreError) -> Frozen {
+    match e {
+        StoreError::NoSpace { .. } => Frozen::NoSpace,
+        _ => Frozen::ReadOnlyFileSystem,
+    }
+}
+
+/// `path` for a `file:` URI: every byte but unreserved ones and `/`
+/// percent-encoded.
+fn uri_path(path: &Path) -> String {
+    use std::os::unix::ffi::OsStrExt;
+    let mut out = String::new();
+    for &b in path.as_os_str().as_bytes() {
+        if b.is_ascii_alphanumeric() || b"/-._~".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
 }
 
 /// What `init` did.
@@ -75,6 +107,11 @@ impl SqliteStore {
     }
 
     /// [`SqliteStore::open`] with the key at `key_file`.
+    ///
+    /// On a full or read-only file system SQLite cannot create or grow the
+    /// `-shm` index it needs to read a WAL store: the store is then read
+    /// without it ([`SqliteStore::open_frozen`]), so logins go on and
+    /// writes fail with the first error's sentence.
     pub fn open_with_key(
         db: &Path,
         key_file: &Path,
@@ -83,6 +120,21 @@ impl SqliteStore {
     ) -> Result<Self, StoreError> {
         check_path(parent_dir(db), euid, Kind::Directory)?;
         let meta = checked_metadata(db, euid, Kind::File)?;
+        match Self::open_live(db, key_file, &meta, euid, opener) {
+            Err(e @ (StoreError::NoSpace { .. } | StoreError::ReadOnlyFileSystem { .. })) => {
+                Self::open_frozen(db, key_file, euid, opener, e)
+            }
+            other => other,
+        }
+    }
+
+    fn open_live(
+        db: &Path,
+        key_file: &Path,
+        meta: &std::fs::Metadata,
+        euid: u32,
+        opener: Opener,
+    ) -> Result<Self, StoreError> {
         let key = key::load(key_file, euid)?;
         let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
             | OpenFlags::SQLITE_OPEN_NOFOLLOW
@@ -107,6 +159,42 @@ impl SqliteStore {
         Ok(store)
     }
 
+    /// The store read where nothing can be written beside it. With no
+    /// `-wal` content, the file alone is the whole store and is read as
+    /// immutable (no `-shm`, no locks); with some, SQLite reads the
+    /// existing `-wal` and `-shm` read-only, or the open fails as `why`.
+    /// Never kept between logins: an immutable connection would not see
+    /// later changes.
+    fn open_frozen(
+        db: &Path,
+        key_file: &Path,
+        euid: u32,
+        opener: Opener,
+        why: StoreError,
+    ) -> Result<Self, StoreError> {
+        let key = key::load(key_file, euid)?;
+        let mut wal = db.as_os_str().to_owned();
+        wal.push("-wal");
+        let wal_empty = std::fs::metadata(&wal).map_or(true, |m| m.len() == 0);
+        let flags = OpenFlags::SQLITE_OPEN_READ_ONLY
+            | OpenFlags::SQLITE_OPEN_NOFOLLOW
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX
+            | OpenFlags::SQLITE_OPEN_URI;
+        let uri = format!(
+            "file:{}{}",
+            uri_path(db),
+            if wal_empty { "?immutable=1" } else { "" }
+        );
+        let frozen = (|| {
+            let conn = Connection::open_with_flags(&uri, flags).map_err(on(db))?;
+            let mut store = Self::configure(StoreConn::plain(conn), db, key, opener)?;
+            store.check_version()?;
+            store.check_key(key_file)?;
+            store.frozen = Some(why_kind(&why));
+            Ok(store)
+        })();
+        frozen.map_err(|_: StoreError| why)
+    }
     /// Creates the directory (0700), the key (0600) and the store (0600) as
     /// needed and migrates the schema to the latest version. Idempotent.
     pub fn init<R: RngCore + CryptoRng>(
@@ -224,7 +312,18 @@ impl SqliteStore {
             conn,
             path: db.to_path_buf(),
             key,
+            frozen: None,
         })
+    }
+
+    /// Fails with the reason the store was opened read-only, if it was.
+    pub(crate) fn writable(&self) -> Result<(), StoreError> {
+        let path = self.path.clone();
+        match self.frozen {
+            None => Ok(()),
+            Some(Frozen::NoSpace) => Err(StoreError::NoSpace { path }),
+            Some(Frozen::ReadOnlyFileSystem) => Err(StoreError::ReadOnlyFileSystem { path }),
+        }
     }
 
     pub(crate) fn describe_path(&self) -> String {

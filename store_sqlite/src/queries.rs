@@ -381,6 +381,7 @@ impl Store for SqliteStore {
         _user: Option<&str>,
         work: &mut dyn FnMut(&mut dyn Writer) -> Result<Finish, StoreError>,
     ) -> Result<(), WriteError> {
+        self.writable()?;
         // BEGIN IMMEDIATE serialises every writer of the file, which is
         // more than the per-user order the trait asks for.
         let path = self.path.clone();
@@ -411,6 +412,7 @@ impl SqliteStore {
         short_wait: bool,
         work: impl FnOnce(&Transaction<'_>) -> rusqlite::Result<T>,
     ) -> Result<T, StoreError> {
+        self.writable()?;
         let path = self.path.clone();
         if short_wait {
             self.conn

@@ -336,6 +336,10 @@ pub fn diagnose(path: &Path) -> Option<StoreError> {
     if crate::sys::read_only_fs(parent) {
         return Some(StoreError::ReadOnlyFileSystem { path: owned(path) });
     }
+    // SQLite says "disk I/O error" when it cannot grow its -shm file.
+    if crate::sys::full_fs(parent) {
+        return Some(StoreError::NoSpace { path: owned(path) });
+    }
     let target = if absolute.exists() {
         absolute.as_path()
     } else {
