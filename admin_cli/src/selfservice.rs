@@ -138,8 +138,34 @@ fn answer(prompt: &str, echo: bool) -> Result<Zeroizing<String>, CliError> {
     Ok(trimmed)
 }
 
+/// How long a client waits for a free slot when apppassd is busy.
+const BUSY_PATIENCE: Duration = Duration::from_secs(20);
+
 pub fn dispatch(cli: &Cli) -> Result<(), CliError> {
     let req = request(cli)?;
+    let give_up = std::time::Instant::now() + BUSY_PATIENCE;
+    // A little jitter per process, so waiting clients do not return in step.
+    let mut wait = Duration::from_millis(40 + u64::from(std::process::id() % 40));
+    loop {
+        match converse(cli, &req)? {
+            Some(()) => return Ok(()),
+            None if std::time::Instant::now() + wait < give_up => {
+                std::thread::sleep(wait);
+                wait = (wait * 2).min(Duration::from_secs(1));
+            }
+            None => {
+                return Err(CliError::Relayed(
+                    3,
+                    "apppassd stayed busy for 20 seconds; try again in a moment".into(),
+                ))
+            }
+        }
+    }
+}
+
+/// One conversation with apppassd; `None` when it was too busy to start
+/// one (nothing was read or done: ask again).
+fn converse(cli: &Cli, req: &Value) -> Result<Option<()>, CliError> {
     let stream = connect(cli)?;
     // Prompts wait for a person; everything else is quick.
     let _ = stream.set_read_timeout(Some(Duration::from_secs(600)));
@@ -153,7 +179,10 @@ pub fn dispatch(cli: &Cli) -> Result<(), CliError> {
         w.write_all(&text)
             .map_err(|e| CliError::Store(format!("apppassd went away ({e})")))
     };
-    send(&mut writer, &req)?;
+    // A busy daemon answers and hangs up without reading: its answer is
+    // still there to read when sending failed.
+    let sent = send(&mut writer, req);
+    let mut first = true;
     loop {
         let mut line = Zeroizing::new(Vec::new());
         let n = Read::by_ref(&mut reader)
@@ -161,10 +190,15 @@ pub fn dispatch(cli: &Cli) -> Result<(), CliError> {
             .read_until(b'\n', &mut line)
             .map_err(|e| CliError::Store(format!("apppassd did not answer ({e})")))?;
         if n == 0 {
+            sent?;
             return Err(CliError::Store("apppassd ended the conversation".into()));
         }
         let msg: Value = serde_json::from_slice(&line)
             .map_err(|_| CliError::Store("apppassd sent something unreadable".into()))?;
+        if std::mem::take(&mut first) && msg.get("busy") == Some(&Value::Bool(true)) {
+            return Ok(None);
+        }
+        sent.as_ref().map_err(|e| CliError::Store(e.to_string()))?;
         if let Some(prompt) = msg.get("prompt").and_then(Value::as_str) {
             let echo = msg.get("echo").and_then(Value::as_bool).unwrap_or(false);
             let a = answer(prompt, echo)?;
@@ -190,7 +224,7 @@ pub fn dispatch(cli: &Cli) -> Result<(), CliError> {
             }
         } else if let Some(ok) = msg.get("ok").and_then(Value::as_bool) {
             if ok {
-                return Ok(());
+                return Ok(Some(()));
             }
             let code = msg.get("code").and_then(Value::as_u64).unwrap_or(3);
             let text = msg

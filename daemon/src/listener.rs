@@ -89,7 +89,8 @@ pub fn run(
             let _ = s.set_write_timeout(Some(Duration::from_secs(1)));
             let _ = crate::protocol::write_message(
                 &mut s,
-                &serde_json::json!({"ok": false, "code": 3, "error": "apppassd is busy; try again in a moment"}),
+                // `busy`: nothing was read or done, so the client may simply ask again.
+                &serde_json::json!({"ok": false, "code": 3, "busy": true, "error": "apppassd is busy; try again in a moment"}),
             );
             continue;
         }
