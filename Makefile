@@ -44,7 +44,7 @@ RELEASE := target/release
 MAN_OUT := target/man
 
 
-.PHONY: all build deps test-deps install install-files uninstall check lint test man bench fuzz deb package-check copyright clean
+.PHONY: all build deps test-deps install install-files uninstall check lint test man bench soak fuzz deb package-check copyright clean
 
 all: build
 
@@ -151,6 +151,14 @@ check: test-deps lint deb test
 # run; writes target/bench/report.md, report.json and chart.svg.
 bench: test-deps build
 	$(CARGO) run --release --locked -q -p apppass-e2e --bin bench
+
+# The reliability suite with its long settings (make check runs it short):
+# kill -9 during 1,000 writes, 2 minutes of logins beside writers and 50
+# self-service clients, a full disk, a read-only remount, a stepped clock;
+# on SQLite and PostgreSQL. About 12 minutes.
+soak: test-deps build
+	APPPASS_SOAK=long $(CARGO) test --release --locked -p apppass-e2e --test e2e -- soak:: --test-threads=1 --nocapture 2>&1 | tee target/soak.log
+	@grep -E '^soak |SKIPPED|^test result' target/soak.log
 
 # The parsers under libFuzzer, FUZZ_SECONDS each. Needs a nightly
 # toolchain and cargo-fuzz (cargo install cargo-fuzz). New inputs land in

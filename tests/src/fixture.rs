@@ -148,23 +148,27 @@ impl Fixture {
 
     pub fn apppass_stdin(&self, args: &[&str], stdin: &[u8]) -> Output {
         use std::io::Write;
+        let mut child = self.apppass_command(args).spawn().unwrap();
+        let _ = child.stdin.take().unwrap().write_all(stdin);
+        child.wait_with_output().unwrap()
+    }
+
+    /// `apppass ARGS` on this store, all three streams piped, not started.
+    pub fn apppass_command(&self, args: &[&str]) -> Command {
         let (flag, store) = match &self.config {
             Some(conf) => ("--config", conf),
             None => ("--db", &self.db),
         };
-        let mut child = Command::new(apppass_bin())
-            .arg(flag)
+        let mut cmd = Command::new(apppass_bin());
+        cmd.arg(flag)
             .arg(store)
             .args(args)
             .env_remove("APPPASS_DB")
             .env_remove("APPPASS_CONFIG")
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let _ = child.stdin.take().unwrap().write_all(stdin);
-        child.wait_with_output().unwrap()
+            .stderr(Stdio::piped());
+        cmd
     }
 
     /// Runs `apppass generate ARGS...`, asserts it succeeded and returns

@@ -7,6 +7,7 @@ pub mod browser;
 pub mod clients;
 pub mod debian13;
 pub mod dovecot;
+pub mod draw;
 pub mod fixture;
 pub mod pam;
 pub mod postgres;

@@ -121,8 +121,18 @@ impl Cluster {
 
     /// A CA and a server certificate for 127.0.0.1 and localhost.
     fn make_certificates(dir: &Path) -> PathBuf {
+        // Issued 30 days ago, as a real server's would have been: a client
+        // whose clock steps back (the soak suite's faketime) still trusts it.
+        let backdate = Command::new("faketime").arg("--version").output().is_ok();
         let ssl = |args: &[&str]| {
-            run(Command::new("openssl").args(args).current_dir(dir));
+            let mut cmd = if backdate {
+                let mut c = Command::new("faketime");
+                c.args(["-f", "-30d", "openssl"]);
+                c
+            } else {
+                Command::new("openssl")
+            };
+            run(cmd.args(args).current_dir(dir));
         };
         ssl(&[
             "req",
@@ -131,7 +141,7 @@ impl Cluster {
             "rsa:2048",
             "-nodes",
             "-days",
-            "2",
+            "60",
             "-subj",
             "/CN=apppass test CA",
             "-keyout",
@@ -167,7 +177,7 @@ impl Cluster {
             "ca.key",
             "-CAcreateserial",
             "-days",
-            "2",
+            "60",
             "-extfile",
             "san.ext",
             "-out",

@@ -15,6 +15,7 @@ mod password_change;
 mod postgres_hosts;
 mod selfservice;
 mod services;
+mod soak;
 mod store_files;
 mod store_postgres;
 mod web_browser;

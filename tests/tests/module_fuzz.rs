@@ -6,23 +6,9 @@
 //! fail, none may crash, and no descriptor on the store may stay open.
 
 use apppass_core::policy::PRIVILEGED_SERVICES;
+use apppass_e2e::draw::Rng;
 use apppass_e2e::fixture::Fixture;
 use apppass_e2e::pam::{Pam, PAM_RHOST, PAM_SUCCESS};
-
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-
-    fn pick<'a, T>(&mut self, from: &'a [T]) -> &'a T {
-        &from[(self.next() % from.len() as u64) as usize]
-    }
-}
 
 const USER: &str = "fuzz@example.org";
 

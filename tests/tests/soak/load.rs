@@ -1,0 +1,234 @@
+//! Logins under load: 8 loops logging in with right passwords (and, in
+//! between, wrong and revoked ones) while writers generate and revoke on
+//! the same users: first the CLI, then the self-service daemon serving 50
+//! clients at once. Not one right login may fail, not one wrong succeed.
+
+use super::generate_args;
+use super::{reported_id, scale, Host, Kind};
+use apppass_e2e::apppassd::Daemon;
+use apppass_e2e::draw::Rng;
+use apppass_e2e::pam::{login, PAM_SUCCESS};
+use apppass_e2e::system::{is_root, SystemUser};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
+use std::sync::Mutex;
+use std::time::Instant;
+
+const LOOPS: usize = 8;
+const CLIENTS: usize = 50;
+
+fn user(k: usize) -> String {
+    format!("load{k}@example.org")
+}
+
+#[derive(Default)]
+struct Tally {
+    right_ok: AtomicUsize,
+    right_failed: AtomicUsize,
+    wrong_refused: AtomicUsize,
+    wrong_accepted: AtomicUsize,
+}
+
+/// The 8 login loops, until `stop`; wrong tries alternate between a
+/// random token and a secret a writer revoked.
+fn login_loops(
+    host: &Host,
+    rights: &[String],
+    revoked: &Mutex<Vec<(usize, String)>>,
+    stop: &AtomicBool,
+    tally: &Tally,
+) {
+    let f = host.f();
+    std::thread::scope(|s| {
+        for (k, right) in rights.iter().enumerate() {
+            s.spawn(move || {
+                let mut rng = Rng(0x5eed + k as u64);
+                while !stop.load(SeqCst) {
+                    let ok = login(&f.confdir, "mail", &user(k), right.as_bytes()).0 == PAM_SUCCESS;
+                    let t = if ok {
+                        &tally.right_ok
+                    } else {
+                        &tally.right_failed
+                    };
+                    t.fetch_add(1, SeqCst);
+                    let old = revoked.lock().unwrap().last().cloned();
+                    let (who, wrong) = match old {
+                        Some((owner, secret)) if rng.below(2) == 0 => (user(owner), secret),
+                        _ => (user(k), format!("{:016x}", rng.draw())),
+                    };
+                    let ok = login(&f.confdir, "mail", &who, wrong.as_bytes()).0 == PAM_SUCCESS;
+                    let t = if ok {
+                        &tally.wrong_accepted
+                    } else {
+                        &tally.wrong_refused
+                    };
+                    t.fetch_add(1, SeqCst);
+                }
+            });
+        }
+    });
+}
+
+fn check(kind: Kind, what: &str, tally: &Tally, writes: usize) {
+    let (ok, failed) = (tally.right_ok.load(SeqCst), tally.right_failed.load(SeqCst));
+    let (refused, accepted) = (
+        tally.wrong_refused.load(SeqCst),
+        tally.wrong_accepted.load(SeqCst),
+    );
+    eprintln!("soak {kind:?} {what}: {ok} right logins ({failed} failed), {refused} wrong refused ({accepted} accepted), {writes} writes");
+    assert_eq!(failed, 0, "right logins failed under load");
+    assert_eq!(accepted, 0, "wrong logins succeeded under load");
+    assert!(ok > 0 && refused > 0 && writes > 0);
+}
+
+fn setup(host: &Host) -> Vec<String> {
+    let f = host.f();
+    f.simple_service("mail");
+    assert!(f
+        .apppass(&["config", "max-active", "1000"])
+        .status
+        .success());
+    (0..LOOPS)
+        .map(|k| f.generate(&user(k), &["mail"], "Right"))
+        .collect()
+}
+
+fn with_cli_writer(kind: Kind) {
+    let Some(host) = Host::new(kind, "logins_under_load") else {
+        return;
+    };
+    let rights = setup(&host);
+    let f = host.f();
+    let (stop, tally, revoked) = (
+        AtomicBool::new(false),
+        Tally::default(),
+        Mutex::new(Vec::new()),
+    );
+    let writes = AtomicUsize::new(0);
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            let start = Instant::now();
+            let mut i = 0;
+            while start.elapsed() < scale().load {
+                let k = i % LOOPS;
+                let out = f.apppass(&generate_args(&user(k), &format!("Churn {i}")));
+                assert!(
+                    out.status.success(),
+                    "{}",
+                    String::from_utf8_lossy(&out.stderr)
+                );
+                let secret = String::from_utf8_lossy(&out.stdout).trim().to_string();
+                let id = reported_id(&String::from_utf8_lossy(&out.stderr)).unwrap();
+                let out = f.apppass(&["revoke", &user(k), &id.to_string()]);
+                assert!(
+                    out.status.success(),
+                    "{}",
+                    String::from_utf8_lossy(&out.stderr)
+                );
+                revoked.lock().unwrap().push((k, secret));
+                writes.fetch_add(2, SeqCst);
+                i += 1;
+            }
+            stop.store(true, SeqCst);
+        });
+        login_loops(&host, &rights, &revoked, &stop, &tally);
+    });
+    check(kind, "with the CLI writing", &tally, writes.load(SeqCst));
+}
+
+/// 50 clients of apppassd at once (10 each for 5 system users), each
+/// signing in, generating and revoking its own passwords, beside the loops.
+fn with_self_service(kind: Kind) {
+    if !is_root() {
+        eprintln!(
+            "\n*** SKIPPED logins_under_self_service_load: needs root for system users ***\n"
+        );
+        return;
+    }
+    let Some(host) = Host::new(kind, "logins_under_self_service_load") else {
+        return;
+    };
+    let rights = setup(&host);
+    let f = host.f();
+    assert!(f
+        .apppass(&["config", "self-service-services", "mail"])
+        .status
+        .success());
+    const PRIMARY: &str = "Soak-Primary-Pass-7!";
+    let users: Vec<SystemUser> = (0..5).map(|_| SystemUser::new(PRIMARY)).collect();
+    let d = Daemon::start(
+        f,
+        "auth required pam_unix.so\naccount required pam_unix.so\n",
+    );
+    let (stop, tally, revoked) = (
+        AtomicBool::new(false),
+        Tally::default(),
+        Mutex::new(Vec::new()),
+    );
+    let (writes, failures) = (AtomicUsize::new(0), Mutex::new(Vec::new()));
+    std::thread::scope(|s| {
+        let clients: Vec<_> = (0..CLIENTS)
+            .map(|c| {
+                let (d, users, writes, failures) = (&d, &users, &writes, &failures);
+                s.spawn(move || {
+                    let name = &users[c % users.len()].name;
+                    let start = Instant::now();
+                    let mut i = 0;
+                    while start.elapsed() < scale().load || i == 0 {
+                        let label = format!("Client {c} {i}");
+                        let stdin = format!("{PRIMARY}\n");
+                        let out = d.apppass_as(
+                            name,
+                            &["generate", "--service", "mail", "--label", &label],
+                            &stdin,
+                        );
+                        let ok = out.status.success()
+                            && d.apppass_as(name, &["revoke", "--label", &label], &stdin)
+                                .status
+                                .success();
+                        if ok {
+                            writes.fetch_add(2, SeqCst);
+                        } else {
+                            failures
+                                .lock()
+                                .unwrap()
+                                .push(String::from_utf8_lossy(&out.stderr).to_string());
+                        }
+                        i += 1;
+                    }
+                })
+            })
+            .collect();
+        s.spawn(|| {
+            for c in clients {
+                c.join().unwrap();
+            }
+            stop.store(true, SeqCst);
+        });
+        login_loops(&host, &rights, &revoked, &stop, &tally);
+    });
+    let failures = failures.into_inner().unwrap();
+    assert!(
+        failures.is_empty(),
+        "{} self-service requests failed: {:?}",
+        failures.len(),
+        failures.first()
+    );
+    check(
+        kind,
+        "with 50 self-service clients",
+        &tally,
+        writes.load(SeqCst),
+    );
+}
+
+#[test]
+fn logins_under_load_on_sqlite() {
+    with_cli_writer(Kind::Sqlite);
+    with_self_service(Kind::Sqlite);
+}
+
+#[test]
+fn logins_under_load_on_postgresql() {
+    with_cli_writer(Kind::Postgres);
+    with_self_service(Kind::Postgres);
+}
