@@ -32,6 +32,9 @@ pub struct PgStore {
     target: String,
     /// Hand the connection back for the next login when done.
     keep: Option<[u8; 32]>,
+    /// The module's idle limit, read with the schema check in the same
+    /// round trip (a login reads it right after; nothing else reads it).
+    idle_setting: Option<Option<i64>>,
 }
 
 /// What `init` did.
@@ -121,6 +124,7 @@ impl PgStore {
             key,
             target,
             keep,
+            idle_setting: None,
         };
         match store.check(key_file) {
             Err(StoreError::Unreachable { .. }) if was_reused => {
@@ -150,9 +154,12 @@ impl PgStore {
     /// The schema must be the one this apppass knows, made with this key.
     fn check(&mut self, key_file: &Path) -> Result<(), StoreError> {
         let target = self.target.clone();
+        // The idle limit rides along: one round trip less per login.
         let rows = self.conn()?.exec(
-            "SELECT name, value FROM apppass.meta WHERE name IN ('schema_version', 'key_check')",
-            &[],
+            "SELECT name, value FROM apppass.meta WHERE name IN ('schema_version', 'key_check')
+             UNION ALL
+             SELECT 'setting', value::text FROM apppass.settings WHERE name = $1",
+            &[Some(apppass_core::retention::IDLE_EXPIRY_SETTING)],
         )?;
         let get = |name: &str| {
             rows.0
@@ -178,6 +185,9 @@ impl PgStore {
                 found: version,
                 known: schema::LATEST,
             });
+        }
+        if self.keep.is_some() {
+            self.idle_setting = Some(get("setting").and_then(|v| v.parse().ok()));
         }
         let recorded = get("key_check").and_then(|v| hex::decode(&v));
         match recorded {
@@ -343,6 +353,7 @@ impl PgStore {
                 key,
                 target,
                 keep: None,
+                idle_setting: None,
             },
             report,
         ))

@@ -303,7 +303,10 @@ impl Store for PgStore {
     }
 
     fn setting(&mut self, name: &str) -> Result<Option<i64>, StoreError> {
-        setting(self.conn()?, name)
+        match self.idle_setting {
+            Some(idle) if name == apppass_core::retention::IDLE_EXPIRY_SETTING => Ok(idle),
+            _ => setting(self.conn()?, name),
+        }
     }
 
     fn text_setting(&mut self, name: &str) -> Result<Option<String>, StoreError> {
