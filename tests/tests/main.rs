@@ -10,6 +10,7 @@ mod logging;
 mod long_lived;
 mod module_fuzz;
 mod package;
+mod pam_corpus;
 mod pam_stack;
 mod password_change;
 mod postgres_hosts;
