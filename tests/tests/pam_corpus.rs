@@ -77,4 +77,3 @@ fn drawn_logins_through_libpam_let_only_the_right_ones_in() {
         "{logins} logins, {successes} successes"
     );
 }
-

@@ -3,9 +3,10 @@
 
 use crate::chart::SECTION;
 use crate::report::Report;
-use crate::{median_ms, rss_kib, WRONG};
+use crate::{median_ms, rss_kib, PRIMARY, WRONG};
 use apppass_e2e::fixture::Fixture;
 use apppass_e2e::pam::{login, PAM_SUCCESS};
+use apppass_e2e::system::SystemUser;
 use std::time::Instant;
 
 pub const FLOOR: &str = "pam_permit (floor)";
@@ -17,18 +18,45 @@ const RIGHT_25: &str = "apppass right, 25 passwords";
 const WRONG_REVOKED: &str = "apppass wrong, 25 + 25 revoked";
 const RIGHT_REVOKED: &str = "apppass right, 25 + 25 revoked";
 
-/// Median of `n` logins of `user` with `pw` on `service`; each must end
-/// as `want` says.
-pub fn time_logins(f: &Fixture, service: &str, user: &str, pw: &[u8], n: usize, want: bool) -> f64 {
-    let runs = (0..n)
+/// Each of `n` logins' time (ms) of `user` with `pw` on `service`; each
+/// must end as `want` says.
+pub fn login_times(
+    f: &Fixture,
+    service: &str,
+    user: &str,
+    pw: &[u8],
+    n: usize,
+    want: bool,
+) -> Vec<f64> {
+    (0..n)
         .map(|_| {
             let t = Instant::now();
             let (rc, _) = login(&f.confdir, service, user, pw);
             assert_eq!(rc == PAM_SUCCESS, want, "{service} {user}");
             t.elapsed().as_secs_f64() * 1e3
         })
-        .collect();
-    median_ms(runs)
+        .collect()
+}
+
+/// Median of `n` logins (see [`login_times`]).
+pub fn time_logins(f: &Fixture, service: &str, user: &str, pw: &[u8], n: usize, want: bool) -> f64 {
+    median_ms(login_times(f, service, user, pw, n, want))
+}
+
+/// One block of logins of a measurement taken in turns.
+pub type Block<'a> = Box<dyn FnMut() -> Vec<f64> + 'a>;
+
+/// The medians of measurements taken in turns, `rounds` blocks of each:
+/// a busy machine's drift falls on all of them alike, so their ratios
+/// hold. A block's first login is left out (it may reopen a store).
+pub fn in_turns(rounds: usize, mut blocks: Vec<Block<'_>>) -> Vec<f64> {
+    let mut all = vec![Vec::new(); blocks.len()];
+    for _ in 0..rounds {
+        for (i, b) in blocks.iter_mut().enumerate() {
+            all[i].extend(b().into_iter().skip(1));
+        }
+    }
+    all.into_iter().map(median_ms).collect()
 }
 
 /// A user with `active` passwords (the first one's secret returned) and
@@ -46,11 +74,15 @@ pub fn user_with(f: &Fixture, user: &str, active: usize, revoked: usize) -> Stri
     right
 }
 
-pub fn one_process(r: &mut Report, f: &Fixture, store: &'static str) {
+/// pam_unix's right password, measured in turns with apppass's.
+pub const UNIX_RIGHT_IN_TURNS: &str = "pam_unix right (in turns with apppass right)";
+
+pub fn one_process(r: &mut Report, f: &Fixture, store: &'static str, unix: Option<&SystemUser>) {
     let out = f.apppass(&["config", "max-active", "100"]);
     assert!(out.status.success());
     f.service("bench", "auth required @MODULE@ db=@DB@\n");
     f.service("permit", "auth required pam_permit.so\n");
+    f.service("unix", "auth required pam_unix.so nodelay\n");
     let one = user_with(f, "one@example.org", 1, 0);
     let many = user_with(f, "many@example.org", 25, 0);
     let tripwire = user_with(f, "revoked@example.org", 25, 25);
@@ -59,16 +91,32 @@ pub fn one_process(r: &mut Report, f: &Fixture, store: &'static str) {
 
     let wrong = |user: &str| time_logins(f, "bench", user, WRONG, 400, false);
     let right = |user: &str, pw: &str| time_logins(f, "bench", user, pw.as_bytes(), 60, true);
-    let floor = time_logins(f, "permit", "one@example.org", WRONG, 400, true);
-    r.add(SECTION, FLOOR, store, floor, "ms");
-    r.add(SECTION, WRONG_1, store, wrong("one@example.org"), "ms");
-    r.add(
-        SECTION,
-        RIGHT_1,
-        store,
-        right("one@example.org", &one),
-        "ms",
+    let one_user = "one@example.org";
+    let turns = in_turns(
+        8,
+        vec![
+            Box::new(|| login_times(f, "permit", one_user, WRONG, 51, true)),
+            Box::new(|| login_times(f, "bench", one_user, WRONG, 51, false)),
+        ],
     );
+    r.add(SECTION, FLOOR, store, turns[0], "ms");
+    r.add(SECTION, WRONG_1, store, turns[1], "ms");
+    match unix {
+        Some(u) => {
+            let turns = in_turns(
+                6,
+                vec![
+                    Box::new(|| login_times(f, "bench", one_user, one.as_bytes(), 11, true)),
+                    Box::new(|| login_times(f, "unix", &u.name, PRIMARY.as_bytes(), 11, true)),
+                ],
+            );
+            r.add(SECTION, RIGHT_1, store, turns[0], "ms");
+            r.add(SECTION, UNIX_RIGHT_IN_TURNS, store, turns[1], "ms");
+        }
+        None => {
+            r.add(SECTION, RIGHT_1, store, right(one_user, &one), "ms");
+        }
+    }
     r.add(SECTION, NONE, store, wrong("nobody@example.org"), "ms");
     r.add(SECTION, WRONG_25, store, wrong("many@example.org"), "ms");
     r.add(

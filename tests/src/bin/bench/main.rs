@@ -182,16 +182,16 @@ fn targets(r: &mut Report) {
         let per_store: [(&str, &str, Which, Which, f64); 4] = [
             (
                 "wrong password vs the floor",
-                "apppass wrong (1 password) / pam_permit, one long-lived process",
+                "apppass wrong (1 password) / pam_permit, in turns in one long-lived process",
                 (L, logins::WRONG_1, store),
                 (L, logins::FLOOR, store),
                 2.5,
             ),
             (
                 "right password vs pam_unix's",
-                "apppass right (1 password) / pam_unix right, one long-lived process",
+                "apppass right (1 password) / pam_unix right, in turns in one long-lived process",
                 (L, logins::RIGHT_1, store),
-                (L, peers::UNIX_RIGHT, SYSTEM),
+                (L, logins::UNIX_RIGHT_IN_TURNS, store),
                 0.5,
             ),
             (
@@ -230,14 +230,14 @@ fn main() {
 
     let sqlite = Fixture::new();
     let sys = is_root().then(|| SystemUser::new(PRIMARY));
-    logins::one_process(&mut r, &sqlite, SQLITE);
+    logins::one_process(&mut r, &sqlite, SQLITE, sys.as_ref());
     match &sys {
         Some(u) => peers::one_process(&mut r, u),
         None => r.skip("pam_unix, pam_pwdfile, pam_userdb: need root for a system user"),
     }
     let pg = if is_root() && apppass_e2e::postgres::available() {
         let pg = logins::postgres_fixture();
-        logins::one_process(&mut r, &pg.fixture, POSTGRES);
+        logins::one_process(&mut r, &pg.fixture, POSTGRES, sys.as_ref());
         logins::postgres_connection(&mut r, &pg);
         Some(pg)
     } else {

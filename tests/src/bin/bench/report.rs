@@ -198,7 +198,12 @@ impl Report {
                 }
             }
             let unit = rows[0].unit;
-            let _ = write!(md, "\n## {section} ({unit})\n\n| |");
+            let mixed = rows.iter().any(|f| f.unit != unit);
+            if mixed {
+                let _ = write!(md, "\n## {section}\n\n| |");
+            } else {
+                let _ = write!(md, "\n## {section} ({unit})\n\n| |");
+            }
             for s in &stores {
                 let _ = write!(md, " {s} |");
             }
@@ -206,7 +211,14 @@ impl Report {
             md.push_str(&"---:|".repeat(stores.len()));
             md.push('\n');
             for c in cases {
-                let _ = write!(md, "| {c} |");
+                match rows.iter().find(|f| f.case == c) {
+                    Some(f) if mixed => {
+                        let _ = write!(md, "| {c} ({}) |", f.unit);
+                    }
+                    _ => {
+                        let _ = write!(md, "| {c} |");
+                    }
+                }
                 for s in &stores {
                     let v = rows
                         .iter()

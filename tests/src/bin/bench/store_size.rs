@@ -4,7 +4,7 @@
 //! making 10^6 argon2 hashes through the CLI would take hours and measure
 //! nothing more, since a login reads only its own user's rows.
 
-use crate::logins::{postgres_fixture, time_logins, user_with};
+use crate::logins::{in_turns, login_times, postgres_fixture, time_logins, user_with, Block};
 use crate::report::{Report, POSTGRES};
 use crate::WRONG;
 use apppass_e2e::fixture::Fixture;
@@ -52,45 +52,82 @@ fn filler_sql(store: &str, from: u64, to: u64) -> String {
     }
 }
 
-pub fn run(r: &mut Report, store: &'static str) {
+/// One store with `n` users (USER and fillers) and USER's secret.
+struct Sized {
+    pg: Option<crate::logins::Pg>,
+    sqlite: Option<Fixture>,
+    right: String,
+}
+
+impl Sized {
+    fn f(&self) -> &Fixture {
+        self.pg
+            .as_ref()
+            .map_or_else(|| self.sqlite.as_ref().unwrap(), |p| &p.fixture)
+    }
+}
+
+fn make(r: &mut Report, store: &'static str, n: u64, label: &str) -> Sized {
     let pg = (store == POSTGRES).then(postgres_fixture);
-    let sqlite;
-    let f: &Fixture = match &pg {
-        Some(pg) => &pg.fixture,
-        None => {
-            sqlite = Fixture::new();
-            &sqlite
-        }
+    let sqlite = pg.is_none().then(Fixture::new);
+    let mut s = Sized {
+        pg,
+        sqlite,
+        right: String::new(),
     };
+    let f = s.f();
     f.service("bench", "auth required @MODULE@ db=@DB@\n");
     let right = user_with(f, USER, 1, 0);
-    let mut users = 1;
-    for (n, label) in [(10u64, "10"), (10_000, "10^4"), (1_000_000, "10^6")] {
-        let t = Instant::now();
-        let sql = filler_sql(store, users, n - 1);
-        match &pg {
-            Some(pg) => {
-                apppass_e2e::postgres::shared().psql_db(&pg.db, &sql);
-            }
-            None => f.sql(&sql),
+    let t = Instant::now();
+    let sql = filler_sql(store, 1, n - 1);
+    match &s.pg {
+        Some(pg) => {
+            apppass_e2e::postgres::shared().psql_db(&pg.db, &sql);
         }
-        users = n;
-        if n > 10 {
-            r.note(format!(
-                "{store}: filler users up to {label} written in {:.1} s",
-                t.elapsed().as_secs_f64()
-            ));
-        }
-        time_logins(f, "bench", USER, WRONG, 50, false);
-        let wrong = time_logins(f, "bench", USER, WRONG, 400, false);
+        None => f.sql(&sql),
+    }
+    if n > 10 {
+        r.note(format!(
+            "{store}: {label} users written in {:.1} s",
+            t.elapsed().as_secs_f64()
+        ));
+    }
+    s.right = right;
+    s
+}
+
+/// The three stores side by side, measured in turns (a block of wrong
+/// and of right logins on each, eight times).
+pub fn run(r: &mut Report, store: &'static str) {
+    let sizes = [(10u64, "10"), (10_000, "10^4"), (1_000_000, "10^6")];
+    let stores: Vec<Sized> = sizes.iter().map(|(n, l)| make(r, store, *n, l)).collect();
+    for s in &stores {
+        time_logins(s.f(), "bench", USER, WRONG, 50, false);
+    }
+    let mut blocks: Vec<Block<'_>> = Vec::new();
+    for s in &stores {
+        blocks.push(Box::new(move || {
+            login_times(s.f(), "bench", USER, WRONG, 51, false)
+        }));
+        blocks.push(Box::new(move || {
+            login_times(s.f(), "bench", USER, s.right.as_bytes(), 6, true)
+        }));
+    }
+    let medians = in_turns(8, blocks);
+    for (i, (_, label)) in sizes.iter().enumerate() {
         r.add(
             SECTION,
             &format!("wrong, {label} users"),
             store,
-            wrong,
+            medians[2 * i],
             "ms",
         );
-        let ok = time_logins(f, "bench", USER, right.as_bytes(), 40, true);
-        r.add(SECTION, &format!("right, {label} users"), store, ok, "ms");
+        r.add(
+            SECTION,
+            &format!("right, {label} users"),
+            store,
+            medians[2 * i + 1],
+            "ms",
+        );
     }
 }
