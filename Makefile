@@ -35,7 +35,7 @@ BUILD_DEPS := gcc libc6-dev make pkg-config libpam0g-dev libpam-modules libsqlit
 TEST_DEPS  := binutils util-linux passwd openssl sqlite3 \
               dovecot-core dovecot-imapd dovecot-pop3d dovecot-submissiond \
               openssh-server openssh-client sshpass bubblewrap debootstrap \
-              postgresql-15 postgresql-client-15 libpq5 libpam-oath oathtool \
+              postgresql-15 postgresql-client-15 libpq5 pgbouncer libpam-oath oathtool \
               chromium chromium-driver nginx-light fail2ban \
               lintian systemd \
               pamtester libpam-pwdfile db5.3-util faketime

@@ -5,7 +5,7 @@
 use crate::libpq::{self, Api, PGconn, PGresult};
 use apppass_core::config::Conninfo;
 use apppass_core::store::StoreError;
-use std::ffi::{c_char, c_int, CString};
+use std::ffi::{c_char, c_int, CStr, CString};
 use std::fmt;
 use std::time::{Duration, Instant};
 use zeroize::Zeroizing;
@@ -38,8 +38,48 @@ pub struct Conn {
     pub target: String,
     /// The longest a statement may take before the connection is given up.
     pub deadline: Duration,
-    /// A statement timed out or the link broke: never reuse.
+    /// A statement timed out, the link broke or a pipeline failed: never
+    /// reuse.
     pub broken: bool,
+    /// The statements prepared on this connection, by name.
+    prepared: Vec<&'static CStr>,
+    /// Whether statements are prepared and run by name (see
+    /// [`Conn::pipeline`]).
+    by_name: bool,
+}
+
+/// Whether the server did not know a statement's name, or knew it
+/// already: a pooler moved this connection to another server session.
+fn names_lost(result: &Result<Rows, StoreError>) -> bool {
+    let Err(StoreError::Backend { source, .. }) = result else {
+        return false;
+    };
+    source
+        .downcast_ref::<PgError>()
+        .and_then(|e| e.sqlstate.as_deref())
+        // invalid_sql_statement_name, duplicate_prepared_statement
+        .is_some_and(|state| state == "26000" || state == "42P05")
+}
+
+/// A statement a connection prepares once, under its own name, and then
+/// runs by name (see [`Conn::pipeline`]).
+pub struct Prepared {
+    pub name: &'static CStr,
+    pub sql: &'static CStr,
+}
+
+/// A statement's text parameters as C strings, zeroized when dropped (a
+/// parameter may be a user name or a hash).
+struct Values(Vec<Option<Zeroizing<CString>>>);
+
+impl Values {
+    /// The pointers libpq takes: null for SQL NULL.
+    fn pointers(&self) -> Vec<*const c_char> {
+        self.0
+            .iter()
+            .map(|p| p.as_ref().map_or(std::ptr::null(), |c| c.as_ptr()))
+            .collect()
+    }
 }
 
 /// A statement's rows, as text (`None` for NULL).
@@ -144,6 +184,8 @@ impl Conn {
             target: target.into(),
             deadline,
             broken: false,
+            prepared: Vec::new(),
+            by_name: true,
         };
         // SAFETY: raw is a live connection handle owned by `conn`.
         if unsafe { (api.status)(raw) } != libpq::CONNECTION_OK {
@@ -191,6 +233,12 @@ impl Conn {
 
     /// Runs one statement with text parameters and returns its rows.
     pub fn exec(&mut self, sql: &str, params: &[Option<&str>]) -> Result<Rows, StoreError> {
+        if self.broken {
+            return Err(StoreError::Unreachable {
+                target: self.target.clone(),
+                source: "the connection was given up after an earlier failure".into(),
+            });
+        }
         let result = self.exec_raw(sql, params);
         if let Err(e) = &result {
             if matches!(e, StoreError::Unreachable { .. }) {
@@ -217,26 +265,132 @@ impl Conn {
     }
 
     fn exec_raw(&mut self, sql: &str, params: &[Option<&str>]) -> Result<Rows, StoreError> {
-        let api = self.api;
         let sql_c = CString::new(sql).map_err(|_| self.fail(None, "NUL in statement".into()))?;
-        let owned: Vec<Option<Zeroizing<CString>>> = params
-            .iter()
-            .map(|p| {
-                p.map(|v| CString::new(v).map(Zeroizing::new))
-                    .transpose()
-                    .map_err(|_| self.fail(None, "a value holds a NUL byte".into()))
-            })
-            .collect::<Result<_, _>>()?;
-        let ptrs: Vec<*const c_char> = owned
-            .iter()
-            .map(|p| p.as_ref().map_or(std::ptr::null(), |c| c.as_ptr()))
-            .collect();
+        let values = self.values(params)?;
+        if let Err(e) = self.send_params(&sql_c, &values) {
+            self.broken = true;
+            return Err(e);
+        }
+        let started = Instant::now();
+        self.results(started)
+    }
+
+    /// Runs `statements` in one round trip (libpq's pipeline mode). Each
+    /// is prepared on this connection the first time it runs here (the
+    /// prepare travels in the same round trip, just before it) and run by
+    /// name after that, so the server parses and plans it once per
+    /// connection. Returns each statement's rows or error, in order; once
+    /// one fails the server skips the rest, which report that they were
+    /// not run. A caller reads them in order and stops at the first error.
+    ///
+    /// A connection pooler in transaction mode (PgBouncer before 1.21)
+    /// hands each transaction to any of its server sessions, where a name
+    /// prepared on another is unknown (or already taken): the round trip
+    /// is then made again without names, and so are later ones on this
+    /// connection.
+    ///
+    /// Any other failure leaves the connection marked broken, so it is not
+    /// kept: a later login starts on a fresh one, with nothing prepared.
+    pub fn pipeline(
+        &mut self,
+        statements: &[(&Prepared, &[Option<&str>])],
+    ) -> Result<Vec<Result<Rows, StoreError>>, StoreError> {
+        let mut result = self.pipeline_raw(statements);
+        if self.by_name
+            && result
+                .as_ref()
+                .is_ok_and(|each| each.iter().any(names_lost))
+        {
+            self.by_name = false;
+            result = self.pipeline_raw(statements);
+        }
+        let failed = match &result {
+            Ok(each) => each.iter().any(Result::is_err),
+            Err(_) => true,
+        };
+        if failed {
+            self.broken = true;
+        }
+        result
+    }
+
+    fn pipeline_raw(
+        &mut self,
+        statements: &[(&Prepared, &[Option<&str>])],
+    ) -> Result<Vec<Result<Rows, StoreError>>, StoreError> {
+        let api = self.api;
+        // SAFETY: self.raw is live for the life of self; no command is in
+        // flight (every statement is read to its end before returning).
+        if unsafe { (api.enter_pipeline_mode)(self.raw) } != 1 {
+            return Err(self.conn_error());
+        }
+        // Parameters stay alive (and are zeroized) until everything is sent.
+        let mut values = Vec::with_capacity(statements.len());
+        let mut preparing = Vec::with_capacity(statements.len());
+        for (p, params) in statements {
+            let v = self.values(params)?;
+            let prepare = self.by_name && !self.prepared.contains(&p.name);
+            if prepare {
+                self.send_prepare(p, params.len())?;
+            }
+            if self.by_name {
+                self.send_prepared(p.name, &v)?;
+            } else {
+                self.send_params(p.sql, &v)?;
+            }
+            preparing.push(prepare);
+            values.push(v);
+        }
+        // SAFETY: as above; this also sends everything queued.
+        if unsafe { (api.pipeline_sync)(self.raw) } != 1 {
+            return Err(self.conn_error());
+        }
+        drop(values);
+        let started = Instant::now();
+        let mut out = Vec::with_capacity(statements.len());
+        for ((p, _), prepare) in statements.iter().zip(preparing) {
+            let prepared = if prepare {
+                self.results(started).map(|_| ())
+            } else {
+                Ok(())
+            };
+            let rows = self.results(started);
+            if prepared.is_ok() && prepare {
+                self.prepared.push(p.name);
+            }
+            out.push(prepared.and(rows));
+        }
+        // The sync point's own result ends the pipeline.
+        self.wait(started)?;
+        // SAFETY: as above.
+        let sync = unsafe { (api.get_result)(self.raw) };
+        if sync.is_null() {
+            return Err(self.conn_error());
+        }
+        // SAFETY: a live result from PQgetResult, read then cleared.
+        let status = unsafe { (api.result_status)(sync) };
+        // SAFETY: as above.
+        unsafe { (api.clear)(sync) };
+        if status != libpq::PGRES_PIPELINE_SYNC {
+            return Err(self.conn_error());
+        }
+        // SAFETY: self.raw is live; every result has been read.
+        if unsafe { (api.exit_pipeline_mode)(self.raw) } != 1 {
+            return Err(self.conn_error());
+        }
+        Ok(out)
+    }
+
+    /// Queues `sql` with `values`, unnamed: parsed and planned for this
+    /// run only.
+    fn send_params(&self, sql: &CStr, values: &Values) -> Result<(), StoreError> {
+        let ptrs = values.pointers();
         // SAFETY: the statement and every parameter are NUL-terminated and
         // outlive the call; null types, lengths and formats mean "text".
         let sent = unsafe {
-            (api.send_query_params)(
+            (self.api.send_query_params)(
                 self.raw,
-                sql_c.as_ptr(),
+                sql.as_ptr(),
                 ptrs.len() as c_int,
                 std::ptr::null(),
                 ptrs.as_ptr(),
@@ -245,11 +399,71 @@ impl Conn {
                 0,
             )
         };
-        if sent != 1 {
-            self.broken = true;
-            return Err(self.conn_error());
+        self.sent(sent)
+    }
+
+    /// Queues the preparation of `p`, taking `params` parameters.
+    fn send_prepare(&self, p: &Prepared, params: usize) -> Result<(), StoreError> {
+        // SAFETY: NUL-terminated name and statement, alive for the call;
+        // null parameter types let the server infer them.
+        let sent = unsafe {
+            (self.api.send_prepare)(
+                self.raw,
+                p.name.as_ptr(),
+                p.sql.as_ptr(),
+                params as c_int,
+                std::ptr::null(),
+            )
+        };
+        self.sent(sent)
+    }
+
+    /// Queues a run of the statement prepared as `name`.
+    fn send_prepared(&self, name: &CStr, values: &Values) -> Result<(), StoreError> {
+        let ptrs = values.pointers();
+        // SAFETY: the name and every parameter are NUL-terminated and
+        // outlive the call; null lengths and formats mean "text".
+        let sent = unsafe {
+            (self.api.send_query_prepared)(
+                self.raw,
+                name.as_ptr(),
+                ptrs.len() as c_int,
+                ptrs.as_ptr(),
+                std::ptr::null(),
+                std::ptr::null(),
+                0,
+            )
+        };
+        self.sent(sent)
+    }
+
+    /// libpq's answer to a send: 1 when queued.
+    fn sent(&self, answer: c_int) -> Result<(), StoreError> {
+        if answer == 1 {
+            Ok(())
+        } else {
+            Err(self.conn_error())
         }
-        let started = Instant::now();
+    }
+
+    /// Parameters as C strings (zeroized when dropped: they may hold a
+    /// user name or a hash).
+    fn values(&self, params: &[Option<&str>]) -> Result<Values, StoreError> {
+        params
+            .iter()
+            .map(|p| {
+                p.map(|v| CString::new(v).map(Zeroizing::new))
+                    .transpose()
+                    .map_err(|_| self.fail(None, "a value holds a NUL byte".into()))
+            })
+            .collect::<Result<_, _>>()
+            .map(Values)
+    }
+
+    /// Waits, until the deadline counted from `started`, for a result to
+    /// be ready to read without blocking.
+    fn wait(&mut self, started: Instant) -> Result<(), StoreError> {
+        let api = self.api;
         loop {
             // SAFETY: self.raw is live for the life of self.
             if unsafe { (api.consume_input)(self.raw) } != 1 {
@@ -258,7 +472,7 @@ impl Conn {
             }
             // SAFETY: as above.
             if unsafe { (api.is_busy)(self.raw) } == 0 {
-                break;
+                return Ok(());
             }
             let left = self.deadline.saturating_sub(started.elapsed());
             if left.is_zero() {
@@ -281,10 +495,17 @@ impl Conn {
                 return Err(self.conn_error());
             }
         }
+    }
+
+    /// The results of one statement, up to libpq's end-of-statement null:
+    /// its rows, or the first error among them.
+    fn results(&mut self, started: Instant) -> Result<Rows, StoreError> {
+        let api = self.api;
         let mut rows = Rows(Vec::new());
         let mut failure = None;
         loop {
-            // SAFETY: as above; each result is cleared once read.
+            self.wait(started)?;
+            // SAFETY: self.raw is live; each result is cleared once read.
             let res = unsafe { (api.get_result)(self.raw) };
             if res.is_null() {
                 break;
@@ -311,6 +532,12 @@ impl Conn {
         // clears it, and row and column indexes stay within PQntuples and
         // PQnfields.
         let status = unsafe { (api.result_status)(res) };
+        if status == libpq::PGRES_PIPELINE_ABORTED {
+            return Err(self.fail(
+                None,
+                "not run: an earlier statement of the same round trip failed".into(),
+            ));
+        }
         if status != libpq::PGRES_TUPLES_OK && status != libpq::PGRES_COMMAND_OK {
             // SAFETY: see above.
             let state = unsafe { (api.result_error_field)(res, libpq::PG_DIAG_SQLSTATE) };

@@ -21,9 +21,9 @@ pub mod schema;
 use apppass_core::config::Conninfo;
 use apppass_core::store::key::{self, Key};
 use apppass_core::store::{Opener, StoreError};
-use conn::Conn;
+use conn::{Conn, Prepared, Rows};
 use rand_core::{CryptoRng, RngCore};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 pub struct PgStore {
@@ -35,7 +35,28 @@ pub struct PgStore {
     /// The module's idle limit, read with the schema check in the same
     /// round trip (a login reads it right after; nothing else reads it).
     idle_setting: Option<Option<i64>>,
+    /// The module's schema and key check, not made yet: it travels with
+    /// the login's first statement, one round trip for both.
+    pending: Option<PendingCheck>,
 }
+
+/// A schema and key check still to make (see [`PgStore::checked`]).
+struct PendingCheck {
+    key_file: PathBuf,
+    /// The conninfo to connect afresh with, once, when a kept connection
+    /// turns out to be dead (a server restart or failover since the last
+    /// login); `None` for a connection made for this store.
+    reconnect: Option<(Conninfo, Limits)>,
+}
+
+/// The schema version and the key's check value; the idle limit rides
+/// along.
+static CHECK: Prepared = Prepared {
+    name: c"apppass_check",
+    sql: c"SELECT name, value FROM apppass.meta WHERE name IN ('schema_version', 'key_check')
+           UNION ALL
+           SELECT 'setting', value::text FROM apppass.settings WHERE name = $1",
+};
 
 /// What `init` did.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -49,6 +70,7 @@ pub struct InitReport {
     pub admin_role: String,
 }
 
+#[derive(Clone, Copy)]
 struct Limits {
     connect_timeout_secs: u32,
     statement: Duration,
@@ -94,8 +116,10 @@ pub fn describe(conninfo: &Conninfo) -> String {
 }
 
 impl PgStore {
-    /// Connects (or, in the module, reuses this process's connection),
-    /// then checks the schema version and the key.
+    /// Connects (or, in the module, reuses this process's connection) and
+    /// checks the schema version and the key. The module's check is made
+    /// with its first statement, in the same round trip (see
+    /// [`PgStore::checked`]); a failed check fails that statement.
     pub fn open(
         conninfo: &Conninfo,
         key_file: &Path,
@@ -125,25 +149,27 @@ impl PgStore {
             target,
             keep,
             idle_setting: None,
+            pending: Some(PendingCheck {
+                key_file: key_file.to_path_buf(),
+                reconnect: was_reused.then(|| (conninfo.clone(), lim)),
+            }),
         };
-        match store.check(key_file) {
-            Err(StoreError::Unreachable { .. }) if was_reused => {
-                // The server went away since the last login (restart,
-                // failover): one fresh connection, then the same checks.
-                store.conn = Some(Conn::connect(
-                    conninfo,
-                    lim.connect_timeout_secs,
-                    &store.target,
-                    lim.statement,
-                )?);
-                store.check(key_file)?;
-            }
-            other => other?,
+        if opener == Opener::Admin {
+            store.checked(None)?;
         }
         Ok(store)
     }
 
+    /// The connection, after the schema and key check.
     fn conn(&mut self) -> Result<&mut Conn, StoreError> {
+        if self.pending.is_some() {
+            self.checked(None)?;
+        }
+        self.link()
+    }
+
+    /// The connection, checked or not.
+    fn link(&mut self) -> Result<&mut Conn, StoreError> {
         let target = self.target.clone();
         self.conn.as_mut().ok_or(StoreError::Unreachable {
             target,
@@ -151,16 +177,62 @@ impl PgStore {
         })
     }
 
+    /// Runs `statement` (a read) in one round trip with the pending
+    /// schema and key check, if there is one: the check is judged first,
+    /// and a failed check is the error whatever the statement gave. A
+    /// kept connection found dead is replaced once and the round trip
+    /// made again.
+    fn checked(
+        &mut self,
+        statement: Option<(&Prepared, &[Option<&str>])>,
+    ) -> Result<Option<Rows>, StoreError> {
+        let Some(pending) = self.pending.take() else {
+            return match statement {
+                Some(s) => self.link()?.pipeline(&[s])?.remove(0).map(Some),
+                None => Ok(None),
+            };
+        };
+        match (
+            self.check_with(&pending.key_file, statement),
+            &pending.reconnect,
+        ) {
+            (Err(StoreError::Unreachable { .. }), Some((conninfo, lim))) => {
+                self.conn = Some(Conn::connect(
+                    conninfo,
+                    lim.connect_timeout_secs,
+                    &self.target,
+                    lim.statement,
+                )?);
+                self.check_with(&pending.key_file, statement)
+            }
+            (other, _) => other,
+        }
+    }
+
+    fn check_with(
+        &mut self,
+        key_file: &Path,
+        statement: Option<(&Prepared, &[Option<&str>])>,
+    ) -> Result<Option<Rows>, StoreError> {
+        let idle = [Some(apppass_core::retention::IDLE_EXPIRY_SETTING)];
+        let mut batch = vec![(&CHECK, &idle[..])];
+        batch.extend(statement);
+        let mut results = self.link()?.pipeline(&batch)?.into_iter();
+        let check = results.next().ok_or_else(|| self.unanswered())?;
+        self.judge(check?, key_file)?;
+        results.next().transpose()
+    }
+
+    fn unanswered(&self) -> StoreError {
+        StoreError::Unreachable {
+            target: self.target.clone(),
+            source: "the server did not answer every statement".into(),
+        }
+    }
+
     /// The schema must be the one this apppass knows, made with this key.
-    fn check(&mut self, key_file: &Path) -> Result<(), StoreError> {
+    fn judge(&mut self, rows: Rows, key_file: &Path) -> Result<(), StoreError> {
         let target = self.target.clone();
-        // The idle limit rides along: one round trip less per login.
-        let rows = self.conn()?.exec(
-            "SELECT name, value FROM apppass.meta WHERE name IN ('schema_version', 'key_check')
-             UNION ALL
-             SELECT 'setting', value::text FROM apppass.settings WHERE name = $1",
-            &[Some(apppass_core::retention::IDLE_EXPIRY_SETTING)],
-        )?;
         let get = |name: &str| {
             rows.0
                 .iter()
@@ -354,6 +426,7 @@ impl PgStore {
                 target,
                 keep: None,
                 idle_setting: None,
+                pending: None,
             },
             report,
         ))

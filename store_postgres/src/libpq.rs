@@ -33,6 +33,8 @@ pub struct PQconninfoOption {
 pub const CONNECTION_OK: c_int = 0;
 pub const PGRES_COMMAND_OK: c_int = 1;
 pub const PGRES_TUPLES_OK: c_int = 2;
+pub const PGRES_PIPELINE_SYNC: c_int = 10;
+pub const PGRES_PIPELINE_ABORTED: c_int = 11;
 pub const PQTRANS_IDLE: c_int = 0;
 pub const PG_DIAG_SQLSTATE: c_int = b'C' as c_int;
 pub const PG_DIAG_MESSAGE_PRIMARY: c_int = b'M' as c_int;
@@ -57,6 +59,27 @@ pub struct Api {
         *const c_int,
         c_int,
     ) -> c_int,
+    pub send_prepare: unsafe extern "C" fn(
+        *mut PGconn,
+        *const c_char,
+        *const c_char,
+        c_int,
+        *const c_uint,
+    ) -> c_int,
+    pub send_query_prepared: unsafe extern "C" fn(
+        *mut PGconn,
+        *const c_char,
+        c_int,
+        *const *const c_char,
+        *const c_int,
+        *const c_int,
+        c_int,
+    ) -> c_int,
+    /// Pipeline mode (libpq 14 and later): statements sent together, one
+    /// round trip for all of them.
+    pub enter_pipeline_mode: unsafe extern "C" fn(*mut PGconn) -> c_int,
+    pub exit_pipeline_mode: unsafe extern "C" fn(*mut PGconn) -> c_int,
+    pub pipeline_sync: unsafe extern "C" fn(*mut PGconn) -> c_int,
     pub consume_input: unsafe extern "C" fn(*mut PGconn) -> c_int,
     pub is_busy: unsafe extern "C" fn(*mut PGconn) -> c_int,
     pub get_result: unsafe extern "C" fn(*mut PGconn) -> *mut PGresult,
@@ -95,10 +118,16 @@ fn load() -> Result<Api, String> {
     })?;
     macro_rules! sym {
         ($name:literal) => {{
+            let lacks = |e| {
+                format!(
+                    "libpq.so.5 lacks {} ({e}); apppass needs libpq 14 or later",
+                    $name
+                )
+            };
             // SAFETY: the symbol is looked up by its libpq name and stored
             // with the signature libpq-fe.h declares for it.
-            let s: Symbol<'_, _> = unsafe { lib.get(concat!($name, "\0").as_bytes()) }
-                .map_err(|e| format!("libpq.so.5 lacks {} ({e})", $name))?;
+            let found = unsafe { lib.get(concat!($name, "\0").as_bytes()) };
+            let s: Symbol<'_, _> = found.map_err(lacks)?;
             *s
         }};
     }
@@ -109,6 +138,11 @@ fn load() -> Result<Api, String> {
         finish: sym!("PQfinish"),
         socket: sym!("PQsocket"),
         send_query_params: sym!("PQsendQueryParams"),
+        send_prepare: sym!("PQsendPrepare"),
+        send_query_prepared: sym!("PQsendQueryPrepared"),
+        enter_pipeline_mode: sym!("PQenterPipelineMode"),
+        exit_pipeline_mode: sym!("PQexitPipelineMode"),
+        pipeline_sync: sym!("PQpipelineSync"),
         consume_input: sym!("PQconsumeInput"),
         is_busy: sym!("PQisBusy"),
         get_result: sym!("PQgetResult"),

@@ -1,13 +1,22 @@
 //! All SQL of the PostgreSQL backend: core's `Store` and `Writer` over one
 //! connection. Rows arrive as text and are decoded into core's types here.
 
-use crate::conn::{Conn, Rows};
+use crate::conn::{Conn, Prepared, Rows};
 use crate::{hex, PgStore};
 use apppass_core::networks::Networks;
 use apppass_core::policy::Scope;
 use apppass_core::store::{
     Actor, Candidate, Credential, Event, EventKind, Fingerprint, Finish, Key, LastUse, NewPassword,
     Password, Revocation, Snapshot, Store, StoreError, WriteError, Writer,
+};
+
+/// Every password of a user that a login may compare with: active ones,
+/// and retired ones whose hashes the tripwire keeps.
+pub(crate) static CANDIDATES: Prepared = Prepared {
+    name: c"apppass_candidates",
+    sql: c"SELECT id, label, services, expires_at, last_used_at, phc, tag, tag_salt,
+                  networks, created_at, suspended_at, revoked_at, revoked_reason, last_tried_at
+           FROM apppass.passwords WHERE username = $1 AND phc IS NOT NULL",
 };
 
 const PASSWORD_COLUMNS: &str =
@@ -183,14 +192,12 @@ impl Store for PgStore {
     }
 
     fn candidates(&mut self, user: &str) -> Result<Vec<Candidate>, StoreError> {
-        let conn = self.conn()?;
-        let rows = conn.exec(
-            "SELECT id, label, services, expires_at, last_used_at, phc, tag, tag_salt,
-                    networks, created_at, suspended_at, revoked_at, revoked_reason, last_tried_at
-             FROM apppass.passwords WHERE username = $1 AND phc IS NOT NULL",
-            &[Some(user)],
-        )?;
-        let target = conn.target.clone();
+        // A login's one round trip: with the schema and key check when the
+        // store has not made it yet.
+        let rows = self
+            .checked(Some((&CANDIDATES, &[Some(user)])))?
+            .ok_or_else(|| self.unanswered())?;
+        let target = self.target.clone();
         each(rows, &target, |c| {
             Ok(Candidate {
                 id: c.req_int(0)?,

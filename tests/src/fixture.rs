@@ -43,6 +43,10 @@ pub fn pam_host_bin() -> PathBuf {
     built("pam-host")
 }
 
+pub fn pam_steps_bin() -> PathBuf {
+    built("pam-steps")
+}
+
 pub struct Fixture {
     pub dir: tempfile::TempDir,
     pub confdir: PathBuf,

@@ -10,6 +10,7 @@ pub mod dovecot;
 pub mod draw;
 pub mod fixture;
 pub mod pam;
+pub mod pgbouncer;
 pub mod postgres;
 pub mod sshd;
 pub mod sweep;

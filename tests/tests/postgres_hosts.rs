@@ -325,3 +325,67 @@ fn a_store_moves_from_sqlite_to_postgresql_with_export_key_and_import() {
     assert_eq!(b.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&b.stderr).contains("pg_dump"));
 }
+
+/// One login through `pam-steps`, a host that stays up between logins.
+fn step(
+    stdin: &mut std::process::ChildStdin,
+    stdout: &mut impl std::io::BufRead,
+    password: &str,
+) -> i32 {
+    use std::io::Write;
+    writeln!(stdin, "{password}").unwrap();
+    stdin.flush().unwrap();
+    let mut line = String::new();
+    stdout.read_line(&mut line).unwrap();
+    line.trim().parse().unwrap()
+}
+
+#[test]
+fn a_long_lived_host_behind_a_transaction_mode_pooler_logs_in_when_moved_to_another_server_session()
+{
+    use apppass_e2e::pgbouncer::{self, Pooler};
+    if !pgbouncer::available() {
+        eprintln!("*** SKIPPED: PgBouncer is not installed (make test-deps installs it)");
+        return;
+    }
+    let cluster = postgres::shared();
+    let db = postgres::fresh_database();
+    let pooler = Pooler::start(cluster, &db);
+    let (_k, key) = key_dir();
+    let f = Fixture::postgres(&pooler.login_conninfo(), &cluster.admin_conninfo(&db), &key);
+    f.simple_service("mail");
+    let pw = f.generate(USER, &["mail"], "Pooled");
+    let mut host = Command::new(apppass_e2e::fixture::pam_steps_bin())
+        .arg(&f.confdir)
+        .args(["mail", USER])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = host.stdin.take().unwrap();
+    let mut stdout = std::io::BufReader::new(host.stdout.take().unwrap());
+    // The first login prepares the login's statements on the server
+    // session the pooler lends it.
+    assert_eq!(step(&mut stdin, &mut stdout, &pw), PAM_SUCCESS);
+    // Another client takes that session (the pooler hands out the one
+    // used last) and keeps it: the next login lands on another session,
+    // which has never heard of those statements.
+    let held = pooler.hold_a_session();
+    assert_eq!(step(&mut stdin, &mut stdout, &pw), PAM_SUCCESS);
+    assert_eq!(
+        step(&mut stdin, &mut stdout, "aaaa-bbbb-cccc-dddd"),
+        PAM_AUTH_ERR
+    );
+    assert_eq!(step(&mut stdin, &mut stdout, &pw), PAM_SUCCESS);
+    drop(held);
+    assert_eq!(step(&mut stdin, &mut stdout, &pw), PAM_SUCCESS);
+    drop(stdin);
+    assert!(host.wait().unwrap().success());
+    // The move happened: the server was asked for a name it did not know.
+    let log = std::fs::read_to_string(cluster.dir.join("server.log")).unwrap();
+    assert!(
+        log.contains("prepared statement \"apppass_check\" does not exist"),
+        "the second login did not land on another server session: {}",
+        pooler.log()
+    );
+}

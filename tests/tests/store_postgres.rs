@@ -81,6 +81,14 @@ impl Backend for Pg {
 
 apppass_conformance::conformance_suite!(Pg::new());
 
+/// What the module does at a login: open the store (reusing this
+/// process's connection) and read the user's candidates; the schema and
+/// key check travel with that read, in the same round trip.
+fn module_login_read(pg: &Pg) -> Result<(), StoreError> {
+    let mut s = PgStore::open(&pg.login(), &pg.key(), euid(), Opener::Module)?;
+    s.candidates("alice").map(drop)
+}
+
 #[test]
 fn init_is_idempotent_and_the_module_refuses_an_unknown_schema_version() {
     let pg = Pg::new();
@@ -97,9 +105,7 @@ fn init_is_idempotent_and_the_module_refuses_an_unknown_schema_version() {
         &pg.db,
         "UPDATE apppass.meta SET value = '99' WHERE name = 'schema_version'",
     );
-    let e = PgStore::open(&pg.login(), &pg.key(), euid(), Opener::Module)
-        .err()
-        .unwrap();
+    let e = module_login_read(&pg).err().unwrap();
     assert!(
         matches!(e, StoreError::UnknownVersion { found: 99, .. }),
         "{e}"
@@ -141,7 +147,10 @@ fn a_store_refuses_a_key_it_was_not_made_with_and_a_lost_key_is_not_replaced_sil
     let e = pg.try_init().err().unwrap();
     assert!(matches!(e, StoreError::KeyLost { .. }), "{e}");
     apppass_core::store::key::create(&pg.key(), &mut rand_core_06::OsRng).unwrap();
-    let e = PgStore::open(&pg.login(), &pg.key(), euid(), Opener::Module)
+    let e = module_login_read(&pg).err().unwrap();
+    assert!(matches!(e, StoreError::KeyMismatch { .. }), "{e}");
+    // The CLI's open checks at once.
+    let e = PgStore::open(&pg.admin(), &pg.key(), euid(), Opener::Admin)
         .err()
         .unwrap();
     assert!(matches!(e, StoreError::KeyMismatch { .. }), "{e}");
@@ -299,6 +308,14 @@ fn a_schema_of_version_1_is_migrated_and_its_history_gets_who_made_it() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    // The module names the old schema, though its login statement cannot
+    // even be planned there (columns were added since): the check that
+    // travels with it is judged first.
+    let e = PgStore::open(&pg.admin(), &pg.key(), euid(), Opener::Module)
+        .and_then(|mut s| s.candidates("alice").map(drop))
+        .err()
+        .unwrap();
+    assert!(matches!(e, StoreError::Outdated { found: 1, .. }), "{e}");
     let (mut s, r) = pg.try_init().unwrap();
     assert_eq!(
         (r.from_version, r.to_version),
