@@ -8,8 +8,10 @@ use crate::dovecot::free_port;
 use crate::postgres::{Cluster, LOGIN_PASSWORD};
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpStream;
+use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 pub const BIN: &str = "/usr/sbin/pgbouncer";
@@ -19,10 +21,14 @@ pub fn available() -> bool {
     std::path::Path::new(BIN).exists()
 }
 
+/// Where a pooler keeps its files: `apppass-pgbouncer-PID-N` in the
+/// temporary directory, PID being the test process (see [`sweep`]).
+pub const DIR_PREFIX: &str = "apppass-pgbouncer-";
+
 pub struct Pooler {
     pub port: u16,
     pub db: String,
-    dir: tempfile::TempDir,
+    dir: PathBuf,
     child: Child,
 }
 
@@ -34,20 +40,25 @@ impl Pooler {
             available(),
             "PgBouncer is not installed; `make test-deps` installs pgbouncer"
         );
-        let dir = tempfile::Builder::new()
-            .prefix("apppass-e2e-pgbouncer-")
-            .tempdir()
-            .unwrap();
-        crate::debian13::set_mode(dir.path(), 0o755);
+        static N: AtomicU32 = AtomicU32::new(0);
+        crate::sweep::leftovers();
+        let dir = std::env::temp_dir().join(format!(
+            "{DIR_PREFIX}{}-{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::SeqCst)
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir(&dir).unwrap();
+        crate::debian13::set_mode(&dir, 0o755);
         let port = free_port();
-        let d = dir.path().display();
+        let d = dir.display();
         std::fs::write(
-            dir.path().join("userlist.txt"),
+            dir.join("userlist.txt"),
             format!("\"apppass_login\" \"{LOGIN_PASSWORD}\"\n"),
         )
         .unwrap();
         std::fs::write(
-            dir.path().join("pgbouncer.ini"),
+            dir.join("pgbouncer.ini"),
             format!(
                 "[databases]
 {db} = host=127.0.0.1 port={pg} dbname={db}
@@ -63,7 +74,7 @@ default_pool_size = 4
 server_tls_sslmode = verify-full
 server_tls_ca_file = {ca}
 logfile = {d}/pgbouncer.log
-pidfile =
+pidfile = {d}/pgbouncer.pid
 ",
                 pg = cluster.port,
                 ca = cluster.ca.display()
@@ -72,14 +83,20 @@ pidfile =
         .unwrap();
         let status = Command::new("chown")
             .args(["-R", "nobody"])
-            .arg(dir.path())
+            .arg(&dir)
             .status()
             .unwrap();
         assert!(status.success());
-        // PgBouncer refuses to run as root.
-        let child = Command::new("runuser")
-            .args(["-u", "nobody", "--", BIN])
-            .arg(dir.path().join("pgbouncer.ini"))
+        // PgBouncer refuses to run as root; started as nobody directly (no
+        // runuser in between), so that killing the child stops it.
+        let nobody = |flag: &str| -> u32 {
+            let out = Command::new("id").args([flag, "nobody"]).output().unwrap();
+            String::from_utf8_lossy(&out.stdout).trim().parse().unwrap()
+        };
+        let child = Command::new(BIN)
+            .uid(nobody("-u"))
+            .gid(nobody("-g"))
+            .arg(dir.join("pgbouncer.ini"))
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -113,7 +130,7 @@ pidfile =
     }
 
     pub fn log(&self) -> String {
-        std::fs::read_to_string(self.dir.path().join("pgbouncer.log")).unwrap_or_default()
+        std::fs::read_to_string(self.dir.join("pgbouncer.log")).unwrap_or_default()
     }
 
     /// A client that opens a transaction and holds it, and with it the
@@ -147,7 +164,20 @@ impl Drop for Pooler {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
     }
+}
+
+/// Stops a pooler left by a test process that is gone (killed before
+/// its destructors ran) and removes its files.
+pub fn sweep(dir: &std::path::Path) {
+    if let Ok(pid) = std::fs::read_to_string(dir.join("pgbouncer.pid")) {
+        if let Ok(pid) = pid.trim().parse::<i32>() {
+            // SAFETY: a plain signal to a pid read from the pooler's file.
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+        }
+    }
+    let _ = std::fs::remove_dir_all(dir);
 }
 
 pub struct HeldSession {
