@@ -43,6 +43,24 @@ pub fn pam_host_bin() -> PathBuf {
     built("pam-host")
 }
 
+/// Runs `pam-host CONFDIR ARGS…` (see src/bin/pam_host.rs) to its end
+/// through `cmd` (the binary, or a wrapper such as setpriv in front of
+/// it) and returns what it saw.
+pub fn run_pam_host(mut cmd: Command, confdir: &Path, args: &[&str]) -> serde_json::Value {
+    let out = cmd.arg(confdir).args(args).output().unwrap();
+    assert!(
+        out.status.success(),
+        "pam-host: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// [`run_pam_host`] with nothing in front of the binary.
+pub fn pam_host(confdir: &Path, args: &[&str]) -> serde_json::Value {
+    run_pam_host(Command::new(pam_host_bin()), confdir, args)
+}
+
 pub fn pam_steps_bin() -> PathBuf {
     built("pam-steps")
 }

@@ -1,29 +1,16 @@
 //! The module inside one long-lived process, as in Dovecot's auth worker.
 
-use apppass_e2e::fixture::{pam_host_bin, stderr, Fixture};
-use std::process::Command;
+use apppass_e2e::fixture::{pam_host, stderr, Fixture};
 
 const USER: &str = "worker@example.org";
 
 fn host(f: &Fixture, password: &str, cycles: usize, every: usize, fork: bool) -> serde_json::Value {
-    let mut cmd = Command::new(pam_host_bin());
-    cmd.arg(&f.confdir).args([
-        "mail",
-        USER,
-        password,
-        &cycles.to_string(),
-        &every.to_string(),
-    ]);
+    let (cycles, every) = (cycles.to_string(), every.to_string());
+    let mut args = vec!["mail", USER, password, &cycles, &every];
     if fork {
-        cmd.arg("fork");
+        args.push("fork");
     }
-    let out = cmd.output().unwrap();
-    assert!(
-        out.status.success(),
-        "pam-host: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap()
+    pam_host(&f.confdir, &args)
 }
 
 #[test]

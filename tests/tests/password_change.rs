@@ -2,7 +2,7 @@
 //! happens: through the password stack, chpasswd, usermod -p. Real system
 //! users and real pam_unix; root only.
 
-use apppass_e2e::fixture::{pam_host_bin, stderr, Fixture};
+use apppass_e2e::fixture::{pam_host_bin, run_pam_host, stderr, Fixture};
 use apppass_e2e::pam::*;
 use apppass_e2e::system::{require_root, SystemUser};
 use std::process::Command;
@@ -217,19 +217,11 @@ fn unreadable_shadow_or_missing_key_fails_closed_and_wipes_nothing() {
         .unwrap();
     assert!(status.success());
     let as_nobody = |who: &str, password: &str| {
-        let out = Command::new("setpriv")
+        let mut setpriv = Command::new("setpriv");
+        setpriv
             .args(["--reuid=nobody", "--regid=nogroup", "--clear-groups"])
-            .arg(pam_host_bin())
-            .arg(&f.confdir)
-            .args(["mail", who, password, "1", "1"])
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+            .arg(pam_host_bin());
+        let r = run_pam_host(setpriv, &f.confdir, &["mail", who, password, "1", "1"]);
         r["last_rc"].as_i64().unwrap() as i32
     };
     assert_eq!(

@@ -4,7 +4,7 @@
 //! breaks across `fork`; Dovecot logs in through it.
 
 use apppass_e2e::dovecot::{Dovecot, Options, Passdb};
-use apppass_e2e::fixture::{pam_host_bin, Fixture};
+use apppass_e2e::fixture::{pam_host, Fixture};
 use apppass_e2e::pam::{login, PAM_AUTHINFO_UNAVAIL, PAM_AUTH_ERR, PAM_SUCCESS};
 use apppass_e2e::postgres::{self, Cluster};
 use apppass_e2e::system::require_root;
@@ -93,17 +93,7 @@ fn a_long_lived_host_keeps_one_connection_leaks_nothing_and_survives_fork() {
     let f = host(cluster, &db, &key);
     f.simple_service("mail");
     let pw = f.generate(USER, &["mail"], "Worker");
-    let out = Command::new(pam_host_bin())
-        .arg(&f.confdir)
-        .args(["mail", USER, &pw, "5000", "10", "fork"])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "pam-host: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let r = pam_host(&f.confdir, &["mail", USER, &pw, "5000", "10", "fork"]);
     eprintln!("long-lived host on PostgreSQL: {r}");
     assert_eq!(r["right_ok"], 500);
     assert_eq!(r["wrong_ok"], 0);
@@ -135,12 +125,7 @@ fn a_host_configured_for_sqlite_never_maps_libpq() {
     let f = Fixture::new();
     f.simple_service("mail");
     let pw = f.generate(USER, &["mail"], "Worker");
-    let out = Command::new(pam_host_bin())
-        .arg(&f.confdir)
-        .args(["mail", USER, &pw, "20", "2"])
-        .output()
-        .unwrap();
-    let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let r = pam_host(&f.confdir, &["mail", USER, &pw, "20", "2"]);
     assert_eq!(r["right_ok"], 10);
     assert_eq!(r["libpq_mapped"], false, "{r}");
 }
