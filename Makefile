@@ -148,9 +148,11 @@ test: need-cargo build
 check: test-deps lint deb test
 
 # Figures side by side, and the targets as ratios of figures from the same
-# run; writes target/bench/report.md, report.json and chart.svg.
+# run; writes target/bench/report.md, report.json and chart.svg. PARTS
+# runs only some: argon2 logins postgres processes size dovecot steady.
+PARTS ?=
 bench: test-deps build
-	$(CARGO) run --release --locked -q -p apppass-e2e --bin bench
+	$(CARGO) run --release --locked -q -p apppass-e2e --bin bench -- $(PARTS)
 
 # The reliability suite with its long settings (make check runs it short):
 # kill -9 during 1,000 writes, 2 minutes of logins beside writers and 50

@@ -58,6 +58,7 @@ fn main() {
     let (mut right_ok, mut right_bad, mut wrong_ok, mut wrong_bad) = (0, 0, 0, 0);
     let (mut right_ns, mut wrong_ns) = (0u128, 0u128);
     let mut baseline = None;
+    let mut after_two = None;
     let mut last_rc = 0;
     for i in 0..cycles {
         let is_right = i % every == 0;
@@ -75,6 +76,9 @@ fn main() {
             right_ns += ns;
         } else {
             wrong_ns += ns;
+        }
+        if i + 1 == 2 {
+            after_two = Some((fds(), status_field("VmRSS:")));
         }
         // After a few right logins (and the first log line, which opens
         // /dev/log for good) the process should be at its steady state.
@@ -116,6 +120,8 @@ fn main() {
             "fds_baseline": fd0, "fds_end": fds(),
             "threads_baseline": th0, "threads_end": status_field("Threads:"),
             "rss_kib_baseline": rss0, "rss_kib_end": status_field("VmRSS:"),
+            "fds_after_2": after_two.map(|a| a.0), "rss_kib_after_2": after_two.map(|a| a.1),
+            "baseline_after": (2 * every.min(cycles) + 1).min(cycles),
             "right_ms_mean": if rights > 0 { right_ns as f64 / rights as f64 / 1e6 } else { 0.0 },
             "wrong_ms_mean": if wrongs > 0 { wrong_ns as f64 / wrongs as f64 / 1e6 } else { 0.0 },
             "fork_ok": fork_ok,

@@ -3,8 +3,8 @@
 
 use crate::chart::SECTION;
 use crate::report::Report;
-use crate::{median_ms, rss_kib, PRIMARY, WRONG};
-use apppass_e2e::fixture::Fixture;
+use crate::{median_ms, PRIMARY, WRONG};
+use apppass_e2e::fixture::{pam_host, Fixture};
 use apppass_e2e::pam::{login, PAM_SUCCESS};
 use apppass_e2e::system::SystemUser;
 use std::time::Instant;
@@ -137,36 +137,69 @@ pub fn one_process(r: &mut Report, f: &Fixture, store: &'static str, unix: Optio
     r.add(SECTION, RIGHT_REVOKED, store, v, "ms");
 }
 
-fn open_fds() -> usize {
-    std::fs::read_dir("/proc/self/fd").unwrap().count()
-}
-
 const STEADY: &str = "10,000 logins in one process (9,980 wrong, 20 right)";
 
-/// RSS and open descriptors of this process before and after 10,000
-/// logins through the module: nothing may pile up.
+/// RSS and open descriptors of a fresh long-lived host (`pam-host`) after
+/// 2, 1,001 and 10,000 logins through the module: nothing may pile up.
 pub fn steady(r: &mut Report, f: &Fixture, store: &'static str) {
-    let user = "one@example.org";
+    f.service("bench", "auth required @MODULE@ db=@DB@\n");
+    let user = "steady@example.org";
     let right = f.generate(user, &["bench"], "Steady");
-    let (rss, fds) = (rss_kib(), open_fds());
-    for i in 0..10_000 {
-        let (token, want) = if i % 500 == 0 {
-            (right.as_bytes(), true)
-        } else {
-            (WRONG, false)
-        };
-        let (rc, _) = login(&f.confdir, "bench", user, token);
-        assert_eq!(rc == PAM_SUCCESS, want);
-    }
-    r.add(STEADY, "RSS before", store, rss as f64, "KiB");
-    r.add(STEADY, "RSS after", store, rss_kib() as f64, "KiB");
-    r.add(STEADY, "open descriptors before", store, fds as f64, "fds");
+    let v = pam_host(&f.confdir, &["bench", user, &right, "10000", "500"]);
+    assert_eq!(
+        (v["right_ok"].as_u64(), v["wrong_ok"].as_u64()),
+        (Some(20), Some(0))
+    );
+    assert_eq!(v["baseline_after"], 1001);
+    let n = |k: &str| v[k].as_f64().unwrap();
     r.add(
         STEADY,
-        "open descriptors after",
+        "RSS after 2 logins",
         store,
-        open_fds() as f64,
+        n("rss_kib_after_2"),
+        "KiB",
+    );
+    r.add(
+        STEADY,
+        "RSS after 1,001 logins",
+        store,
+        n("rss_kib_baseline"),
+        "KiB",
+    );
+    r.add(
+        STEADY,
+        "RSS after 10,000 logins",
+        store,
+        n("rss_kib_end"),
+        "KiB",
+    );
+    r.add(
+        STEADY,
+        "open descriptors after 2 logins",
+        store,
+        n("fds_after_2"),
         "fds",
+    );
+    r.add(
+        STEADY,
+        "open descriptors after 1,001 logins",
+        store,
+        n("fds_baseline"),
+        "fds",
+    );
+    r.add(
+        STEADY,
+        "open descriptors after 10,000 logins",
+        store,
+        n("fds_end"),
+        "fds",
+    );
+    r.add(
+        STEADY,
+        "threads after 10,000 logins",
+        store,
+        n("threads_end"),
+        "threads",
     );
 }
 

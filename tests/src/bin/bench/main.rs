@@ -50,24 +50,47 @@ pub fn rss_kib() -> u64 {
         .unwrap()
 }
 
-fn time_verifies<M: Argon2Memory>(
+const ARGON2: &str = "argon2id m=19456 KiB t=2 p=1, one verify (median of 60, in turns)";
+const ARGON2_RSS: &str = "RSS over 30 verifies in one process";
+
+/// Each of `n` verifies' time (ms), in `mem`.
+fn verify_times<M: Argon2Memory>(
     stored: &StoredHash,
-    s: &NormalizedSecret,
+    secret: &NormalizedSecret,
     mem: &mut M,
     n: usize,
-) -> f64 {
-    let runs = (0..n)
+) -> Vec<f64> {
+    (0..n)
         .map(|_| {
             let t = Instant::now();
-            assert!(stored.verify(s, mem).unwrap());
+            assert!(stored.verify(secret, mem).unwrap());
             t.elapsed().as_secs_f64() * 1e3
         })
-        .collect();
-    median_ms(runs)
+        .collect()
 }
 
-const ARGON2: &str = "argon2id m=19456 KiB t=2 p=1, one verify (median of 40)";
-const ARGON2_RSS: &str = "RSS over 30 verifies in one process";
+/// The same hash with argon2 0.6, in its own (reused) heap block.
+fn argon2_06_times(secret: &NormalizedSecret, n: usize) -> Vec<f64> {
+    use argon2_06::{Algorithm, Argon2, Block, Params, Version};
+    let params = Params::new(19456, 2, 1, Some(32)).unwrap();
+    let argon = Argon2::new(Algorithm::Argon2id, Version::V0x13, params);
+    let mut blocks = vec![Block::default(); 19456];
+    let mut out = [0u8; 32];
+    (0..n)
+        .map(|_| {
+            let t = Instant::now();
+            argon
+                .hash_password_into_with_memory(
+                    secret.as_bytes(),
+                    b"bench-salt-16byt",
+                    &mut out,
+                    &mut blocks,
+                )
+                .unwrap();
+            t.elapsed().as_secs_f64() * 1e3
+        })
+        .collect()
+}
 
 fn argon2(r: &mut Report) {
     let mut rng = rand_core_06::OsRng;
@@ -75,15 +98,34 @@ fn argon2(r: &mut Report) {
     let cred = make_credential(&secret, &mut rng).unwrap();
     let stored = StoredHash::parse(&cred.phc).unwrap();
     let mut heap = HeapMemory::default();
-    time_verifies(&stored, &secret, &mut heap, 3);
-    let reused = time_verifies(&stored, &secret, &mut heap, 40);
-    r.add(ARGON2, "heap block, reused and wiped", SYSTEM, reused, "ms");
-    let fresh = time_verifies(&stored, &secret, &mut MappedMemory::default(), 40);
+    let mut mapped = MappedMemory::default();
+    let turns = logins::in_turns(
+        10,
+        vec![
+            Box::new(|| verify_times(&stored, &secret, &mut heap, 7)),
+            Box::new(|| verify_times(&stored, &secret, &mut mapped, 7)),
+            Box::new(|| argon2_06_times(&secret, 7)),
+        ],
+    );
     r.add(
         ARGON2,
-        "fresh mapping per verify (the module)",
+        "argon2 0.5.3, heap block reused and wiped",
         SYSTEM,
-        fresh,
+        turns[0],
+        "ms",
+    );
+    r.add(
+        ARGON2,
+        "argon2 0.5.3, fresh 2 MiB-aligned mapping (the module)",
+        SYSTEM,
+        turns[1],
+        "ms",
+    );
+    r.add(
+        ARGON2,
+        "argon2 0.6.0, heap block reused",
+        SYSTEM,
+        turns[2],
         "ms",
     );
 
@@ -224,43 +266,85 @@ fn targets(r: &mut Report) {
     );
 }
 
+/// The parts `make bench PARTS="…"` may name; all of them by default.
+const PARTS: [&str; 7] = [
+    "argon2",
+    "logins",
+    "postgres",
+    "processes",
+    "size",
+    "dovecot",
+    "steady",
+];
+
 fn main() {
+    let asked: Vec<String> = std::env::args().skip(1).collect();
+    if let Some(bad) = asked.iter().find(|a| !PARTS.contains(&a.as_str())) {
+        eprintln!(
+            "bench: no part named {bad:?}; the parts are {}",
+            PARTS.join(", ")
+        );
+        std::process::exit(2);
+    }
+    let wants = |part: &str| asked.is_empty() || asked.iter().any(|a| a == part);
     let mut r = Report::default();
-    argon2(&mut r);
+    if !asked.is_empty() {
+        r.note(format!("a partial run: {}", asked.join(", ")));
+    }
+    if wants("argon2") {
+        argon2(&mut r);
+    }
 
     let sqlite = Fixture::new();
     let sys = is_root().then(|| SystemUser::new(PRIMARY));
-    logins::one_process(&mut r, &sqlite, SQLITE, sys.as_ref());
-    match &sys {
-        Some(u) => peers::one_process(&mut r, u),
-        None => r.skip("pam_unix, pam_pwdfile, pam_userdb: need root for a system user"),
+    if wants("logins") {
+        logins::one_process(&mut r, &sqlite, SQLITE, sys.as_ref());
+        match &sys {
+            Some(u) => peers::one_process(&mut r, u),
+            None => r.skip("pam_unix, pam_pwdfile, pam_userdb: need root for a system user"),
+        }
     }
-    let pg = if is_root() && apppass_e2e::postgres::available() {
+    let pg_wanted = ["postgres", "processes", "size", "steady"]
+        .iter()
+        .any(|p| wants(p));
+    let pg = if !pg_wanted {
+        None
+    } else if is_root() && apppass_e2e::postgres::available() {
         let pg = logins::postgres_fixture();
-        logins::one_process(&mut r, &pg.fixture, POSTGRES, sys.as_ref());
-        logins::postgres_connection(&mut r, &pg);
+        if wants("postgres") {
+            logins::one_process(&mut r, &pg.fixture, POSTGRES, sys.as_ref());
+            logins::postgres_connection(&mut r, &pg);
+        }
         Some(pg)
     } else {
         r.skip("PostgreSQL: needs root and postgresql-15");
         None
     };
 
-    match &sys {
-        Some(u) => whole_process::run(&mut r, &sqlite, pg.as_ref().map(|p| &p.fixture), u),
-        None => r.skip("whole processes (pamtester): need root for /etc/pam.d"),
+    if wants("processes") {
+        match &sys {
+            Some(u) => whole_process::run(&mut r, &sqlite, pg.as_ref().map(|p| &p.fixture), u),
+            None => r.skip("whole processes (pamtester): need root for /etc/pam.d"),
+        }
     }
-    store_size::run(&mut r, SQLITE);
-    match &pg {
-        Some(_) => store_size::run(&mut r, POSTGRES),
-        None => r.skip("store size on PostgreSQL: needs root and postgresql-15"),
+    if wants("size") {
+        store_size::run(&mut r, SQLITE);
+        match &pg {
+            Some(_) => store_size::run(&mut r, POSTGRES),
+            None => r.skip("store size on PostgreSQL: needs root and postgresql-15"),
+        }
     }
-    match &sys {
-        Some(u) => imap::run(&mut r, &sqlite, u),
-        None => r.skip("Dovecot: needs root (PAM files in /etc/pam.d)"),
+    if wants("dovecot") {
+        match &sys {
+            Some(u) => imap::run(&mut r, &sqlite, u),
+            None => r.skip("Dovecot: needs root (PAM files in /etc/pam.d)"),
+        }
     }
-    logins::steady(&mut r, &sqlite, SQLITE);
-    if let Some(pg) = &pg {
-        logins::steady(&mut r, &pg.fixture, POSTGRES);
+    if wants("steady") {
+        logins::steady(&mut r, &sqlite, SQLITE);
+        if let Some(pg) = &pg {
+            logins::steady(&mut r, &pg.fixture, POSTGRES);
+        }
     }
 
     println!();
