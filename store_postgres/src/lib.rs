@@ -187,26 +187,37 @@ impl PgStore {
         statement: Option<(&Prepared, &[Option<&str>])>,
     ) -> Result<Option<Rows>, StoreError> {
         let Some(pending) = self.pending.take() else {
-            return match statement {
-                Some(s) => self.link()?.pipeline(&[s])?.remove(0).map(Some),
-                None => Ok(None),
+            let Some(s) = statement else {
+                return Ok(None);
             };
+            let answer = self.link()?.pipeline(&[s])?.into_iter().next();
+            return answer.ok_or_else(|| self.unanswered())?.map(Some);
         };
-        match (
+        let result = match (
             self.check_with(&pending.key_file, statement),
             &pending.reconnect,
         ) {
             (Err(StoreError::Unreachable { .. }), Some((conninfo, lim))) => {
-                self.conn = Some(Conn::connect(
+                match Conn::connect(
                     conninfo,
                     lim.connect_timeout_secs,
                     &self.target,
                     lim.statement,
-                )?);
-                self.check_with(&pending.key_file, statement)
+                ) {
+                    Ok(fresh) => {
+                        self.conn = Some(fresh);
+                        self.check_with(&pending.key_file, statement)
+                    }
+                    Err(e) => Err(e),
+                }
             }
             (other, _) => other,
+        };
+        // Until a check has passed, every statement still waits for one.
+        if result.is_err() {
+            self.pending = Some(pending);
         }
+        result
     }
 
     fn check_with(

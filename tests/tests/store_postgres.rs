@@ -149,6 +149,15 @@ fn a_store_refuses_a_key_it_was_not_made_with_and_a_lost_key_is_not_replaced_sil
     apppass_core::store::key::create(&pg.key(), &mut rand_core_06::OsRng).unwrap();
     let e = module_login_read(&pg).err().unwrap();
     assert!(matches!(e, StoreError::KeyMismatch { .. }), "{e}");
+    // A failed check keeps guarding the store: every later statement
+    // checks again, and fails again.
+    let mut s = PgStore::open(&pg.login(), &pg.key(), euid(), Opener::Module).unwrap();
+    for _ in 0..2 {
+        let e = s.candidates("alice").err().unwrap();
+        assert!(matches!(e, StoreError::KeyMismatch { .. }), "{e}");
+    }
+    let e = s.fingerprint("alice").err().unwrap();
+    assert!(matches!(e, StoreError::KeyMismatch { .. }), "{e}");
     // The CLI's open checks at once.
     let e = PgStore::open(&pg.admin(), &pg.key(), euid(), Opener::Admin)
         .err()
