@@ -189,6 +189,9 @@ impl Cluster {
     }
 
     fn configure(&self) {
+        // max_connections is PostgreSQL's default: the soak suite's 50
+        // self-service clients hold one each at once through apppassd,
+        // beside the up to 8 a threaded test process's module keeps.
         let conf = format!(
             "listen_addresses = '127.0.0.1'
 port = {port}
@@ -203,7 +206,7 @@ synchronous_commit = off
 wal_level = replica
 max_wal_senders = 4
 shared_buffers = 16MB
-max_connections = 60
+max_connections = 100
 log_min_messages = warning
 ",
             port = self.port,
