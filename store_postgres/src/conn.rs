@@ -465,7 +465,14 @@ impl Conn {
     fn wait(&mut self, started: Instant) -> Result<(), StoreError> {
         let api = self.api;
         loop {
+            // What arrived with an earlier statement's answer may hold this
+            // one too (a pipeline's answers come together): PQisBusy parses
+            // libpq's buffer without reading the socket.
             // SAFETY: self.raw is live for the life of self.
+            if unsafe { (api.is_busy)(self.raw) } == 0 {
+                return Ok(());
+            }
+            // SAFETY: as above.
             if unsafe { (api.consume_input)(self.raw) } != 1 {
                 self.broken = true;
                 return Err(self.conn_error());
