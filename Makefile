@@ -160,7 +160,7 @@ bench: test-deps build
 # on SQLite and PostgreSQL. About 12 minutes.
 soak: test-deps build
 	APPPASS_SOAK=long $(CARGO) test --release --locked -p apppass-e2e --test e2e -- soak:: --test-threads=1 --nocapture 2>&1 | tee target/soak.log
-	@grep -E '^soak |SKIPPED|^test result' target/soak.log
+	@grep -oE 'soak (Sqlite|Postgres)[: ].*|\*\*\* SKIPPED.*|^test result.*' target/soak.log
 
 # The parsers under libFuzzer, FUZZ_SECONDS each. Needs a nightly
 # toolchain and cargo-fuzz (cargo install cargo-fuzz). New inputs land in
