@@ -97,7 +97,7 @@ fn make(r: &mut Report, store: &'static str, n: u64, label: &str) -> Sized {
 }
 
 /// The three stores side by side, measured in turns (a block of wrong
-/// and of right logins on each, eight times).
+/// and of right logins on each, sixteen times).
 pub fn run(r: &mut Report, store: &'static str) {
     let sizes = [(10u64, "10"), (10_000, "10^4"), (1_000_000, "10^6")];
     let stores: Vec<Sized> = sizes.iter().map(|(n, l)| make(r, store, *n, l)).collect();
@@ -113,7 +113,7 @@ pub fn run(r: &mut Report, store: &'static str) {
             login_times(s.f(), "bench", USER, s.right.as_bytes(), 6, true)
         }));
     }
-    let medians = in_turns(8, blocks);
+    let medians = in_turns(16, blocks);
     for (i, (_, label)) in sizes.iter().enumerate() {
         r.add(
             SECTION,
