@@ -402,3 +402,29 @@ fn every_apppass_web_flag_is_in_its_man_page() {
         );
     }
 }
+
+#[test]
+fn the_readme_shows_the_targets_of_the_published_bench_run() {
+    let report: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(repo().join("docs/bench/report.json")).unwrap(),
+    )
+    .unwrap();
+    let text = section(&readme(), "## Performance");
+    assert!(text.contains("](docs/bench/chart.svg)"));
+    let targets = report["targets"].as_array().unwrap();
+    assert_eq!(targets.len(), 9, "the README's table has a row per target");
+    for t in targets {
+        let ratio = format!("{:.2}×", t["ratio"].as_f64().unwrap());
+        assert!(
+            text.contains(&ratio),
+            "{}: {ratio} is not in the README",
+            t["name"]
+        );
+        let verdict = if t["met"].as_bool().unwrap() {
+            "| met |"
+        } else {
+            "| not met |"
+        };
+        assert!(text.contains(verdict), "{}", t["name"]);
+    }
+}
