@@ -7,7 +7,7 @@
 use crate::cli::{Cli, Command};
 use crate::error::CliError;
 use serde_json::{json, Value};
-use std::io::{BufRead, BufReader, IsTerminal, Read, Write};
+use std::io::{BufRead, BufReader, ErrorKind, IsTerminal, Read, Write};
 use std::os::unix::net::UnixStream;
 use std::time::Duration;
 use zeroize::Zeroizing;
@@ -138,8 +138,17 @@ fn answer(prompt: &str, echo: bool) -> Result<Zeroizing<String>, CliError> {
     Ok(trimmed)
 }
 
-/// How long a client waits for a free slot when apppassd is busy.
+/// How long a client waits for its turn when apppassd is busy: queued
+/// behind others (apppassd serves connections in order), or told to try
+/// again (as apppassd did before it queued them).
 const BUSY_PATIENCE: Duration = Duration::from_secs(20);
+
+fn busy() -> CliError {
+    CliError::Relayed(
+        3,
+        "apppassd stayed busy for 20 seconds; try again in a moment".into(),
+    )
+}
 
 pub fn dispatch(cli: &Cli) -> Result<(), CliError> {
     let req = request(cli)?;
@@ -153,12 +162,7 @@ pub fn dispatch(cli: &Cli) -> Result<(), CliError> {
                 std::thread::sleep(wait);
                 wait = (wait * 2).min(Duration::from_secs(1));
             }
-            None => {
-                return Err(CliError::Relayed(
-                    3,
-                    "apppassd stayed busy for 20 seconds; try again in a moment".into(),
-                ))
-            }
+            None => return Err(busy()),
         }
     }
 }
@@ -167,8 +171,10 @@ pub fn dispatch(cli: &Cli) -> Result<(), CliError> {
 /// one (nothing was read or done: ask again).
 fn converse(cli: &Cli, req: &Value) -> Result<Option<()>, CliError> {
     let stream = connect(cli)?;
-    // Prompts wait for a person; everything else is quick.
-    let _ = stream.set_read_timeout(Some(Duration::from_secs(600)));
+    // The first message comes as soon as apppassd takes the connection,
+    // which it may queue behind others; after that, prompts wait for a
+    // person and everything else is quick.
+    let _ = stream.set_read_timeout(Some(BUSY_PATIENCE));
     let mut writer = stream
         .try_clone()
         .map_err(|e| CliError::Store(format!("socket: {e}")))?;
@@ -185,10 +191,21 @@ fn converse(cli: &Cli, req: &Value) -> Result<Option<()>, CliError> {
     let mut first = true;
     loop {
         let mut line = Zeroizing::new(Vec::new());
-        let n = Read::by_ref(&mut reader)
+        let n = match Read::by_ref(&mut reader)
             .take(MAX_LINE as u64)
             .read_until(b'\n', &mut line)
-            .map_err(|e| CliError::Store(format!("apppassd did not answer ({e})")))?;
+        {
+            Ok(n) => n,
+            Err(e) if first && matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
+                return Err(busy())
+            }
+            Err(e) => return Err(CliError::Store(format!("apppassd did not answer ({e})"))),
+        };
+        if first {
+            let _ = reader
+                .get_ref()
+                .set_read_timeout(Some(Duration::from_secs(600)));
+        }
         if n == 0 {
             sent?;
             return Err(CliError::Store("apppassd ended the conversation".into()));

@@ -1,6 +1,12 @@
 //! The socket and the accept loop: one process per connection (PAM modules
 //! and their memory stay out of the daemon), a cap on how many run at once,
 //! and an exit when idle (systemd starts it again on the next connection).
+//!
+//! At the cap the daemon stops accepting until a session ends: the next
+//! connections wait in the socket's queue and are served first come, first
+//! served. (Telling them to try again let a client lose every race for a
+//! free place while others won: under 50 clients at once one waited more
+//! than 20 seconds.) A client bounds its own wait.
 
 use crate::session::{self, Settings};
 use std::os::fd::FromRawFd;
@@ -54,6 +60,20 @@ pub fn run(
     let mut children = 0usize;
     let mut last_activity = Instant::now();
     loop {
+        if children >= max_clients {
+            // Full: wait for a session to end; meanwhile the next
+            // connections wait in the socket's queue, in order.
+            let mut status = 0;
+            // SAFETY: waits for any child of this process.
+            let pid = unsafe { libc::waitpid(-1, &mut status, 0) };
+            if pid > 0 {
+                children -= 1;
+            } else if std::io::Error::last_os_error().raw_os_error() == Some(libc::ECHILD) {
+                children = 0;
+            }
+            last_activity = Instant::now();
+            continue;
+        }
         // Reap whoever finished.
         loop {
             let mut status = 0;
@@ -84,16 +104,6 @@ pub fn run(
             continue;
         };
         last_activity = Instant::now();
-        if children >= max_clients {
-            let mut s = stream;
-            let _ = s.set_write_timeout(Some(Duration::from_secs(1)));
-            let _ = crate::protocol::write_message(
-                &mut s,
-                // `busy`: nothing was read or done, so the client may simply ask again.
-                &serde_json::json!({"ok": false, "code": 3, "busy": true, "error": "apppassd is busy; try again in a moment"}),
-            );
-            continue;
-        }
         // SAFETY: the daemon is single-threaded; the child serves one
         // connection and leaves with _exit.
         match unsafe { libc::fork() } {

@@ -47,7 +47,7 @@ struct Args {
     #[arg(long, value_name = "FILE")]
     dovecot_config: Option<PathBuf>,
 
-    /// Connections served at once; more are told to try again
+    /// Connections served at once; more wait their turn
     #[arg(long, value_name = "N", default_value_t = 32)]
     max_clients: usize,
 

@@ -490,3 +490,34 @@ fn the_daemon_logs_sign_ins_and_changes_with_the_user_and_never_a_secret() {
         assert!(!all.contains(secret), "{secret:?} reached the log: {all}");
     }
 }
+
+#[test]
+fn a_full_daemon_serves_the_clients_waiting_for_it_in_the_order_they_came() {
+    if !require_root("a_full_daemon_serves_the_clients_waiting_for_it_in_the_order_they_came") {
+        return;
+    }
+    let f = store_allowing("imap");
+    let d = Daemon::start_with(&f, UNIX, &["--max-clients", "1"]);
+    let u = SystemUser::new(PRIMARY);
+    // A silent client takes the only place.
+    let holder = UnixStream::connect(&d.socket).unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    let served = std::sync::Mutex::new(Vec::new());
+    std::thread::scope(|s| {
+        for i in 0..3u64 {
+            let (d, u, served) = (&d, &u, &served);
+            s.spawn(move || {
+                // Three requests come in that order, a moment apart.
+                std::thread::sleep(Duration::from_millis(400 * i));
+                let out = d.apppass_as(&u.name, &["list"], &format!("{PRIMARY}\n"));
+                assert_eq!(code(&out), 0, "{}", stderr(&out));
+                served.lock().unwrap().push(i);
+            });
+        }
+        std::thread::sleep(Duration::from_millis(1600));
+        drop(holder);
+    });
+    // One at a time, first come first served: none lost a race to a later
+    // one, none was told to go away.
+    assert_eq!(served.into_inner().unwrap(), [0, 1, 2]);
+}
