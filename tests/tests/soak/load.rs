@@ -8,6 +8,7 @@ use super::{reported_id, scale, Host, Kind};
 use apppass_e2e::apppassd::Daemon;
 use apppass_e2e::draw::Rng;
 use apppass_e2e::pam::{login, PAM_SUCCESS};
+use apppass_e2e::postgres;
 use apppass_e2e::system::{is_root, SystemUser};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
 use std::sync::Mutex;
@@ -26,6 +27,9 @@ struct Tally {
     right_failed: AtomicUsize,
     wrong_refused: AtomicUsize,
     wrong_accepted: AtomicUsize,
+    /// The PAM codes of the right logins that failed, so that a failure
+    /// says whether the store was out of reach or the password refused.
+    right_failed_codes: Mutex<Vec<i32>>,
 }
 
 /// The 8 login loops, until `stop`; wrong tries alternate between a
@@ -43,13 +47,13 @@ fn login_loops(
             s.spawn(move || {
                 let mut rng = Rng(0x5eed + k as u64);
                 while !stop.load(SeqCst) {
-                    let ok = login(&f.confdir, "mail", &user(k), right.as_bytes()).0 == PAM_SUCCESS;
-                    let t = if ok {
-                        &tally.right_ok
+                    let rc = login(&f.confdir, "mail", &user(k), right.as_bytes()).0;
+                    if rc == PAM_SUCCESS {
+                        tally.right_ok.fetch_add(1, SeqCst);
                     } else {
-                        &tally.right_failed
-                    };
-                    t.fetch_add(1, SeqCst);
+                        tally.right_failed.fetch_add(1, SeqCst);
+                        tally.right_failed_codes.lock().unwrap().push(rc);
+                    }
                     let old = revoked.lock().unwrap().last().cloned();
                     let (who, wrong) = match old {
                         Some((owner, secret)) if rng.below(2) == 0 => (user(owner), secret),
@@ -75,14 +79,35 @@ fn check(kind: Kind, what: &str, tally: &Tally, writes: usize) {
         tally.wrong_accepted.load(SeqCst),
     );
     eprintln!("soak {kind:?} {what}: {ok} right logins ({failed} failed), {refused} wrong refused ({accepted} accepted), {writes} writes");
-    assert_eq!(failed, 0, "right logins failed under load");
+    let codes = tally.right_failed_codes.lock().unwrap();
+    if failed > 0 && kind == Kind::Postgres {
+        eprintln!("the server's log:\n{}", server_log_tail());
+    }
+    assert_eq!(
+        failed, 0,
+        "right logins failed under load, the module's codes {codes:?} (9: store out of reach, 7: refused)"
+    );
     assert_eq!(accepted, 0, "wrong logins succeeded under load");
     assert!(ok > 0 && refused > 0 && writes > 0);
 }
 
+/// The last lines of the shared cluster's log: why the server refused or
+/// dropped a connection, when a login could not reach it.
+fn server_log_tail() -> String {
+    let log =
+        std::fs::read_to_string(postgres::shared().dir.join("server.log")).unwrap_or_default();
+    let lines: Vec<&str> = log.lines().collect();
+    lines[lines.len().saturating_sub(30)..].join("\n")
+}
+
 fn setup(host: &Host) -> Vec<String> {
     let f = host.f();
-    f.simple_service("mail");
+    // The module alone, so that a failed login reports its own code (with
+    // pam_deny after it, every failure would read PAM_AUTH_ERR).
+    f.service(
+        "mail",
+        "auth required @MODULE@ db=@DB@\naccount required @MODULE@ db=@DB@\n",
+    );
     assert!(f
         .apppass(&["config", "max-active", "1000"])
         .status
