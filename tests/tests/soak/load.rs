@@ -10,7 +10,7 @@ use apppass_e2e::draw::Rng;
 use apppass_e2e::pam::{login, PAM_SUCCESS};
 use apppass_e2e::postgres;
 use apppass_e2e::system::{is_root, SystemUser};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::SeqCst};
 use std::sync::Mutex;
 use std::time::Instant;
 
@@ -30,6 +30,9 @@ struct Tally {
     /// The PAM codes of the right logins that failed, so that a failure
     /// says whether the store was out of reach or the password refused.
     right_failed_codes: Mutex<Vec<i32>>,
+    /// The slowest right login, in microseconds: how far from the store's
+    /// timeouts (5 s to connect, 5 s per round trip) the load came.
+    right_slowest_us: AtomicU64,
 }
 
 /// The 8 login loops, until `stop`; wrong tries alternate between a
@@ -47,7 +50,10 @@ fn login_loops(
             s.spawn(move || {
                 let mut rng = Rng(0x5eed + k as u64);
                 while !stop.load(SeqCst) {
+                    let started = Instant::now();
                     let rc = login(&f.confdir, "mail", &user(k), right.as_bytes()).0;
+                    let us = started.elapsed().as_micros().min(u64::MAX as u128) as u64;
+                    tally.right_slowest_us.fetch_max(us, SeqCst);
                     if rc == PAM_SUCCESS {
                         tally.right_ok.fetch_add(1, SeqCst);
                     } else {
@@ -78,7 +84,8 @@ fn check(kind: Kind, what: &str, tally: &Tally, writes: usize) {
         tally.wrong_refused.load(SeqCst),
         tally.wrong_accepted.load(SeqCst),
     );
-    eprintln!("soak {kind:?} {what}: {ok} right logins ({failed} failed), {refused} wrong refused ({accepted} accepted), {writes} writes");
+    let slowest = tally.right_slowest_us.load(SeqCst) as f64 / 1e6;
+    eprintln!("soak {kind:?} {what}: {ok} right logins ({failed} failed, slowest {slowest:.2} s), {refused} wrong refused ({accepted} accepted), {writes} writes");
     let codes = tally.right_failed_codes.lock().unwrap();
     if failed > 0 && kind == Kind::Postgres {
         eprintln!("the server's log:\n{}", server_log_tail());
