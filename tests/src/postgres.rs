@@ -301,6 +301,14 @@ hostssl replication replicator 127.0.0.1/32 scram-sha-256
         self.psql_db(name, "REVOKE CREATE ON SCHEMA public FROM PUBLIC");
     }
 
+    /// The last `n` lines of the server's log: why it refused or dropped a
+    /// connection, for a test's failure message.
+    pub fn log_tail(&self, n: usize) -> String {
+        let log = std::fs::read_to_string(self.dir.join("server.log")).unwrap_or_default();
+        let lines: Vec<&str> = log.lines().collect();
+        lines[lines.len().saturating_sub(n)..].join("\n")
+    }
+
     /// A libpq connection string for `role` to `db`, verifying the server.
     /// No `connect_timeout`: the module's and the CLI's own defaults are
     /// what users get, and what the tests should meet. (With 3 s here, a
