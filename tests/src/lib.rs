@@ -8,6 +8,7 @@ pub mod clients;
 pub mod debian13;
 pub mod dovecot;
 pub mod draw;
+pub mod fail2ban;
 pub mod fixture;
 pub mod pam;
 pub mod pgbouncer;

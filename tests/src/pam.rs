@@ -13,6 +13,7 @@ pub const PAM_IGNORE: i32 = 25;
 
 pub const PAM_TTY: c_int = 3;
 pub const PAM_RHOST: c_int = 4;
+pub const PAM_RUSER: c_int = 8;
 
 pub const PAM_DISALLOW_NULL_AUTHTOK: c_int = 1;
 pub const PAM_ESTABLISH_CRED: c_int = 2;

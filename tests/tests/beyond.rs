@@ -4,12 +4,11 @@
 
 use apppass_e2e::clients::imap_login;
 use apppass_e2e::dovecot::{Dovecot, Options, Passdb};
+use apppass_e2e::fail2ban;
 use apppass_e2e::fixture::{pam_host_bin, stderr, stdout, Fixture};
 use apppass_e2e::pam::{Pam, PAM_RHOST, PAM_SUCCESS};
 use apppass_e2e::system::{capture_syslog, require_root, sandbox_works};
 use std::net::Ipv4Addr;
-use std::path::Path;
-use std::process::Command;
 
 const ONLY_APPPASS: &str = "\
 auth     required    @MODULE@ db=@DB@
@@ -204,64 +203,6 @@ fn suspend_rotate_and_idle_expiry_through_the_cli_and_the_module() {
     assert_eq!(bad.status.code(), Some(2));
 }
 
-/// Syslog datagrams (`<PRI>Mmm dd hh:mm:ss ident: text`) as a log file
-/// would hold them, for fail2ban-regex.
-fn as_log_file(lines: &[String]) -> String {
-    lines
-        .iter()
-        .map(|l| {
-            let body = l.split_once('>').map_or(l.as_str(), |(_, b)| b);
-            let (stamp, rest) = body.split_at(15.min(body.len()));
-            format!("{stamp} mail{rest}\n")
-        })
-        .collect()
-}
-
-/// fail2ban-regex with the shipped filter in `mode`: how many lines
-/// matched, and the addresses it would ban, as it reports them.
-fn fail2ban_matches(dir: &Path, log: &str, mode: &str) -> (usize, String) {
-    let conf = dir.join("fail2ban");
-    std::fs::create_dir_all(conf.join("filter.d")).unwrap();
-    std::fs::copy(
-        "/etc/fail2ban/filter.d/common.conf",
-        conf.join("filter.d/common.conf"),
-    )
-    .expect("fail2ban is installed (make check's apt step)");
-    let shipped =
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../packaging/fail2ban/filter.d/apppass.conf");
-    std::fs::copy(shipped, conf.join("filter.d/apppass.conf")).unwrap();
-    let log_file = dir.join("auth.log");
-    std::fs::write(&log_file, log).unwrap();
-    let out = Command::new("fail2ban-regex")
-        .arg("--config")
-        .arg(&conf)
-        .arg("--print-all-matched")
-        .arg(&log_file)
-        .arg(format!("apppass[mode={mode}]"))
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(
-        out.status.success(),
-        "fail2ban-regex: {text}{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    // "Lines: 12 lines, 0 ignored, 3 matched, 9 missed"
-    let matched = text
-        .lines()
-        .find_map(|l| l.strip_prefix("Lines: "))
-        .and_then(|l| l.split(", ").find_map(|p| p.strip_suffix(" matched")))
-        .and_then(|n| n.parse().ok())
-        .unwrap_or_else(|| panic!("no summary in fail2ban-regex's output:\n{text}"));
-    let section = text
-        .split("|- Matched line(s):")
-        .nth(1)
-        .and_then(|s| s.split("|- Missed line(s):").next())
-        .unwrap_or("")
-        .to_string();
-    (matched, section)
-}
-
 #[test]
 fn the_tripwire_line_reaches_syslog_and_the_fail2ban_filter_counts_it() {
     let test = "the_tripwire_line_reaches_syslog_and_the_fail2ban_filter_counts_it";
@@ -352,14 +293,14 @@ fn the_tripwire_line_reaches_syslog_and_the_fail2ban_filter_counts_it() {
         .clone();
     assert!(old["last_tried_at"].is_string(), "{old}");
 
-    let log = as_log_file(&all);
-    let (n, matched) = fail2ban_matches(f.dir.path(), &log, "tripwire");
+    let log = fail2ban::as_log_file(&all);
+    let (n, matched) = fail2ban::matches(f.dir.path(), &log, "tripwire");
     assert_eq!(
         n, 3,
         "the default counts the tripwire only:\n{matched}\n{log}"
     );
     assert!(!matched.contains("authentication failure"), "{matched}");
-    let (n, matched) = fail2ban_matches(f.dir.path(), &log, "aggressive");
+    let (n, matched) = fail2ban::matches(f.dir.path(), &log, "aggressive");
     // 3 tripwire lines + their 3 failure lines + the wrong password's 1.
     assert_eq!(n, 7, "{matched}\n{log}");
     assert!(!matched.contains("authentication success"), "{matched}");

@@ -3,8 +3,9 @@
 //! what it saw as JSON: outcomes, fds, threads, RSS, and per-login times.
 //!
 //! pam-host CONFDIR SERVICE USER RIGHT_PASSWORD CYCLES RIGHT_EVERY [fork] [wrong=TOKEN] [rhost=ADDR]
+//!     [ruser=NAME] [tty=NAME]
 
-use apppass_e2e::pam::{Pam, PAM_RHOST, PAM_SUCCESS};
+use apppass_e2e::pam::{Pam, PAM_RHOST, PAM_RUSER, PAM_SUCCESS, PAM_TTY};
 use std::path::Path;
 use std::time::Instant;
 
@@ -39,14 +40,24 @@ fn main() {
         .iter()
         .find_map(|a| a.strip_prefix("wrong="))
         .map(str::to_owned);
-    let rhost = extra
-        .iter()
-        .find_map(|a| a.strip_prefix("rhost="))
-        .map(str::to_owned);
+    // The items a host sets before pam_authenticate, as given.
+    let items: Vec<(i32, String)> = [
+        ("rhost=", PAM_RHOST),
+        ("ruser=", PAM_RUSER),
+        ("tty=", PAM_TTY),
+    ]
+    .into_iter()
+    .filter_map(|(prefix, item)| {
+        extra
+            .iter()
+            .find_map(|a| a.strip_prefix(prefix))
+            .map(|v| (item, v.to_owned()))
+    })
+    .collect();
     let login = |confdir: &Path, service: &str, user: &str, password: &[u8]| -> (i32, usize) {
         let mut p = Pam::start(confdir, service, user.as_bytes(), &[password]);
-        if let Some(r) = &rhost {
-            p.set_item(PAM_RHOST, r);
+        for (item, value) in &items {
+            p.set_item(*item, value);
         }
         (p.authenticate(), 0)
     };
