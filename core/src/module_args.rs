@@ -32,7 +32,7 @@ impl fmt::Display for ArgError {
 pub fn parse(args: &[&[u8]]) -> Result<ModuleArgs, ArgError> {
     let mut out = ModuleArgs::default();
     for &arg in args {
-        let shown = crate::escape::for_log(arg);
+        let shown = crate::escape::bytes_for_message(arg);
         let path_arg = |name: &str, slot: &Option<PathBuf>| -> Result<PathBuf, ArgError> {
             if slot.is_some() {
                 return Err(ArgError(format!("{name}= given twice ({shown})")));

@@ -1,6 +1,7 @@
 //! Log lines in the shape of the system's own modules. Every value from
-//! outside is escaped; nothing derived from the candidate password is
-//! ever logged.
+//! outside is escaped to a single token (no space, no `=`, see
+//! `escape::for_log`), so no value can pass for another field; nothing
+//! derived from the candidate password is ever logged.
 
 use crate::ffi::{self, LOG_INFO, LOG_NOTICE, LOG_WARNING};
 use crate::items;
@@ -31,6 +32,9 @@ impl Attempt {
 
     /// The `pam_unix` failure line, so fail2ban's pam-generic filter and
     /// habits built on it keep working; the reason follows on its own line.
+    /// `rhost` is not last here, which is safe only because tty, ruser and
+    /// user are escaped: a client's name (Dovecot may put it in
+    /// `PAM_RUSER`) would otherwise carry a `rhost=` of its choosing.
     pub fn failure(&self, pamh: &PamHandle, reason: &str) {
         let (uid, euid) = (apppass_core::sys::uid(), apppass_core::sys::euid());
         ffi::syslog(
@@ -49,8 +53,8 @@ impl Attempt {
     }
 
     /// The tripwire: a revoked, wiped or expired password was presented.
-    /// `rhost` comes last so a filter anchored at the end of the line
-    /// (fail2ban's) cannot be fooled by a label or user name.
+    /// `rhost` comes last as well, for filters anchored at the end of the
+    /// line.
     pub fn tripwire(&self, pamh: &PamHandle, t: &Tripwire) {
         ffi::syslog(
             pamh,

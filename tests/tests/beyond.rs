@@ -267,8 +267,8 @@ fn the_tripwire_line_reaches_syslog_and_the_fail2ban_filter_counts_it() {
     assert!(tripwire[0].starts_with("<84>"), "{}", tripwire[0]);
     assert!(
         tripwire[0].contains(&format!(
-            "pam_apppass(mail:auth): revoked app password used; user={ALICE} label=\"Old \\x22phone\\x22 rhost=6.6.6.6\" id=1 revoked="
-        )) && tripwire[0].contains("reason=\"phone lost\" rhost=203.0.113.9"),
+            "pam_apppass(mail:auth): revoked app password used; user={ALICE} label=\"Old\\x20\\x22phone\\x22\\x20rhost\\x3d6.6.6.6\" id=1 revoked="
+        )) && tripwire[0].contains("reason=\"phone\\x20lost\" rhost=203.0.113.9"),
         "{}",
         tripwire[0]
     );

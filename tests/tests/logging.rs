@@ -49,7 +49,7 @@ fn log_lines_have_the_pam_unix_shape_and_never_carry_what_was_typed() {
         .expect(&all);
     assert!(success.starts_with("<86>"), "{success}");
     assert!(
-        success.contains("user=eve@example.org label=\"Phone \\x22home\\x22\""),
+        success.contains("user=eve@example.org label=\"Phone\\x20\\x22home\\x22\""),
         "{success}"
     );
     let failure = lines
