@@ -1,6 +1,7 @@
 //! What reaches syslog: the module's lines captured on a private /dev/log
 //! (bubblewrap binds a socket of the test's over it).
 
+use apppass_e2e::fail2ban;
 use apppass_e2e::fixture::{pam_host_bin, Fixture};
 use apppass_e2e::system::{capture_syslog, require_root, sandbox_works};
 
@@ -87,6 +88,87 @@ fn log_lines_have_the_pam_unix_shape_and_never_carry_what_was_typed() {
         "control characters reached the log"
     );
     assert!(!all.contains("$argon2"), "a hash leaked");
+}
+
+/// The address a hostile client writes into its names, where a filter
+/// looking for `rhost=` could take it; the real one is the service's.
+const PLANTED: &str = "203.0.113.66";
+const REAL: &str = "198.51.100.23";
+
+#[test]
+fn names_a_client_chooses_cannot_plant_an_address_for_fail2ban() {
+    let test = "names_a_client_chooses_cannot_plant_an_address_for_fail2ban";
+    if !require_root(test) || !sandbox_works(test) {
+        return;
+    }
+    let f = Fixture::new();
+    f.simple_service("mail");
+    // The user name (a virtual user may have spaces in it, as Dovecot's
+    // auth_username_chars can allow) and the label read like fields too.
+    let user = format!("mallory rhost={PLANTED} user=m");
+    let label = format!("Old\" rhost={PLANTED} x=\"");
+    let old = f.generate(&user, &["mail"], &label);
+    f.revoke(&user, &label);
+    // One try with the revoked password (failure and tripwire lines), one
+    // with a wrong one; PAM_RUSER and PAM_TTY as a client could set them
+    // through a service that copies what was typed.
+    let lines = capture_syslog(
+        f.dir.path(),
+        &pam_host_bin(),
+        &[
+            f.confdir.display().to_string(),
+            "mail".into(),
+            user.clone(),
+            old.clone(),
+            "2".into(),
+            "2".into(),
+            format!("rhost={REAL}"),
+            format!("ruser=x rhost={PLANTED} user=y"),
+            format!("tty=t ruser= rhost={PLANTED} user=z"),
+        ],
+    );
+    let all = lines.join("\n");
+    let failures = lines
+        .iter()
+        .filter(|l| l.contains("authentication failure;"))
+        .count();
+    let tripwires = lines
+        .iter()
+        .filter(|l| l.contains("revoked app password used;"))
+        .count();
+    assert_eq!((failures, tripwires), (2, 1), "{all}");
+    // What a jail would count and ban, in both modes, and with fail2ban's
+    // own pam-generic filter, which the failure line's shape is kept for
+    // (it reads pam_unix's lines only unless told otherwise).
+    let log = fail2ban::as_log_file(&lines);
+    let dir = f.dir.path();
+    assert_eq!(
+        fail2ban::addresses(dir, &log, "apppass"),
+        [REAL],
+        "tripwire mode:\n{log}"
+    );
+    assert_eq!(
+        fail2ban::addresses(dir, &log, "apppass[mode=aggressive]"),
+        [REAL; 3],
+        "aggressive mode:\n{log}"
+    );
+    assert_eq!(
+        fail2ban::addresses(dir, &log, "pam-generic[__pam_auth=pam_apppass]"),
+        [REAL; 2],
+        "pam-generic:\n{log}"
+    );
+    // Each value is one token: the only rhost field is the real one.
+    for l in &lines {
+        assert!(l.matches("rhost=").count() <= 1, "{l}");
+        assert!(!l.contains(&format!("rhost={PLANTED}")), "{l}");
+    }
+    assert!(
+        all.contains(&format!(
+            "tty=t\\x20ruser\\x3d\\x20rhost\\x3d{PLANTED}\\x20user\\x3dz ruser=x\\x20rhost\\x3d{PLANTED}\\x20user\\x3dy rhost={REAL}  user=mallory\\x20rhost\\x3d{PLANTED}\\x20user\\x3dm"
+        )),
+        "{all}"
+    );
+    assert!(!all.contains(&old[..9]), "no secret in the log");
 }
 
 #[test]
