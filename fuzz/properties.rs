@@ -3,7 +3,7 @@
 //! corpus in `make check` (core/tests/fuzz_corpus.rs).
 
 use apppass_core::expiry;
-use apppass_core::hashing::{HeapMemory, StoredHash, MAX_M_COST_KIB};
+use apppass_core::hashing::{StoredHash, MAX_M_COST_KIB, MIN_M_COST_KIB};
 use apppass_core::module_args;
 use apppass_core::secret::NormalizedSecret;
 use apppass_core::time::rfc3339;
@@ -105,9 +105,11 @@ pub fn module_args(data: &[u8]) {
     }
 }
 
-/// A stored PHC string read back from the store never panics the parser or
-/// the verifier, whatever it holds, and never asks for more argon2 memory
-/// than the cap.
+/// A stored PHC string read back from the store never panics the parser,
+/// whatever it holds, and what it accepts asks for argon2 memory between
+/// the floor and the cap. (Every accepted hash costs at least the floor,
+/// 19 MiB and two passes: too slow to verify once per input, so the
+/// verifier is left to the unit tests.)
 pub fn phc(data: &[u8]) {
     let Ok(text) = std::str::from_utf8(data) else {
         return;
@@ -116,12 +118,7 @@ pub fn phc(data: &[u8]) {
         return;
     };
     assert!(hash.block_count() <= MAX_M_COST_KIB as usize);
-    // Small costs only, so the fuzzer keeps its pace; the verify path is
-    // the same for every size.
-    if hash.block_count() <= 256 {
-        let secret = NormalizedSecret::from_candidate(b"abcdefghijklmnop").expect("valid");
-        let _ = hash.verify(&secret, &mut HeapMemory::default());
-    }
+    assert!(hash.block_count() >= MIN_M_COST_KIB as usize);
 }
 
 fn assert_printable(msg: &str) {

@@ -23,6 +23,14 @@ pub const MAX_M_COST_KIB: u32 = 65536;
 pub const MAX_T_COST: u32 = 10;
 pub const MAX_P_COST: u32 = 1;
 
+/// Lowest argon2 parameters accepted from a PHC string: the ones apppass
+/// hashes with (OWASP's minimum for argon2id). apppass never makes a
+/// cheaper hash, so a cheaper one was put there by hand (an edited export
+/// or backup, a write into the store) and would make the password cheap to
+/// guess from a copy of the store; it is refused wherever a hash is read.
+pub const MIN_M_COST_KIB: u32 = 19456;
+pub const MIN_T_COST: u32 = 2;
+
 /// What is stored for one password; never the secret itself.
 pub struct Credential {
     pub phc: String,
@@ -34,7 +42,8 @@ pub struct Credential {
 pub enum HashError {
     /// The stored string is not a well-formed argon2id PHC string.
     Malformed,
-    /// Parameters above the caps, or other than argon2id v19.
+    /// Parameters above the caps or below the floor, or other than
+    /// argon2id v19.
     Unsupported(String),
     /// Working memory could not be had.
     OutOfMemory,
@@ -119,7 +128,7 @@ impl Argon2Memory for HeapMemory {
     }
 }
 
-/// A stored hash parsed and checked against the caps.
+/// A stored hash parsed and checked against the caps and the floor.
 pub struct StoredHash {
     params: Params,
     salt: Vec<u8>,
@@ -147,6 +156,14 @@ impl StoredHash {
         {
             return Err(HashError::Unsupported(format!(
                 "m={} t={} p={} exceeds the limit m={MAX_M_COST_KIB} t={MAX_T_COST} p={MAX_P_COST}",
+                params.m_cost(),
+                params.t_cost(),
+                params.p_cost()
+            )));
+        }
+        if params.m_cost() < MIN_M_COST_KIB || params.t_cost() < MIN_T_COST {
+            return Err(HashError::Unsupported(format!(
+                "m={} t={} p={} is below the floor m={MIN_M_COST_KIB} t={MIN_T_COST} p=1",
                 params.m_cost(),
                 params.t_cost(),
                 params.p_cost()
@@ -268,6 +285,25 @@ mod tests {
                 matches!(StoredHash::parse(&phc), Err(HashError::Unsupported(_))),
                 "{phc}"
             );
+        }
+    }
+
+    #[test]
+    fn parameters_below_the_floor_are_refused() {
+        let s = secret("abcdefghijklmnop");
+        for (m, t) in [(8, 1), (19456, 1), (19455, 2), (65536, 1), (4096, 10)] {
+            let params = Params::new(m, t, 1, None).unwrap();
+            let salt = SaltString::encode_b64(&[1u8; 16]).unwrap();
+            let phc = Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
+                .hash_password(s.as_bytes(), &salt)
+                .unwrap()
+                .to_string();
+            match StoredHash::parse(&phc) {
+                Err(HashError::Unsupported(why)) => {
+                    assert!(why.contains("below the floor"), "{why}")
+                }
+                other => panic!("{phc} gave {:?}", other.err()),
+            }
         }
     }
 

@@ -366,6 +366,38 @@ fn a_store_of_unknown_schema_version_is_refused() {
     assert_unavailable(&f, &pw, "schema 99");
 }
 
+/// A hash of the right password, but cheaper than apppass ever makes
+/// (argon2id m=8 t=1, as a hand-edited store could hold): refused at the
+/// login and by `apppass verify`, never let in.
+#[test]
+fn a_stored_hash_below_the_argon2_floor_fails_closed() {
+    use argon2::password_hash::{PasswordHasher, SaltString};
+    let (f, pw) = with_password(&["mail"]);
+    f.service("mail", "auth required @MODULE@ db=@DB@\n");
+    let secret = apppass_core::secret::NormalizedSecret::from_candidate(pw.as_bytes()).unwrap();
+    let cheap = argon2::Argon2::new(
+        argon2::Algorithm::Argon2id,
+        argon2::Version::V0x13,
+        argon2::Params::new(8, 1, 1, None).unwrap(),
+    )
+    .hash_password(
+        secret.as_bytes(),
+        &SaltString::encode_b64(&[3u8; 16]).unwrap(),
+    )
+    .unwrap()
+    .to_string();
+    // The tag stays: it is made from the secret and its own salt.
+    f.sql(&format!("UPDATE passwords SET phc = '{cheap}'"));
+    assert_unavailable(&f, &pw, "a hash below the floor");
+    let out = f.apppass_stdin(&["verify", USER, "--service", "mail"], pw.as_bytes());
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    let msg = stderr(&out);
+    assert!(
+        msg.contains("m=8 t=1 p=1 is below the floor") && !msg.contains(&cheap),
+        "{msg}"
+    );
+}
+
 #[test]
 fn a_missing_key_is_refused() {
     let (f, pw) = with_password(&["mail"]);
