@@ -258,10 +258,14 @@ pub fn parse(text: &str) -> Result<Snapshot, TransferError> {
         let revoked = f
             .opt_int("revoked_at")?
             .map(|at| Revocation { at, reason: None });
+        // The rules generate applies: an export is text anyone can edit.
+        let label = f.text("label")?;
+        crate::policy::check_label(&label)
+            .map_err(|e| TransferError::Format(format!("{}: {e}", f.what)))?;
         let mut p = Password {
             id: f.int("id")?,
             user,
-            label: f.text("label")?,
+            label,
             scope,
             networks: networks(&f)?,
             created_at: f.int("created_at")?,
@@ -307,13 +311,18 @@ pub fn parse(text: &str) -> Result<Snapshot, TransferError> {
         let name = f.text("event")?;
         let kind = EventKind::parse(&name).ok_or_else(|| f.bad("event"))?;
         let by = Actor::decode(&f.text("by")?).ok_or_else(|| f.bad("by"))?;
+        let user = f.text("user")?;
+        let label = f.opt_text("label")?;
+        crate::policy::check_user(&user)
+            .and_then(|()| label.as_deref().map_or(Ok(()), crate::policy::check_label))
+            .map_err(|e| TransferError::Format(format!("{}: {e}", f.what)))?;
         snap.events.push((
-            f.text("user")?,
+            user,
             Event {
                 at: f.int("at")?,
                 kind,
                 password_id: f.opt_int("id")?,
-                label: f.opt_text("label")?,
+                label,
                 reason: f.opt_text("reason")?,
                 by,
             },
@@ -323,8 +332,10 @@ pub fn parse(text: &str) -> Result<Snapshot, TransferError> {
         let fp: [u8; 32] = unhex(&f.text("fingerprint")?)
             .and_then(|v| v.try_into().ok())
             .ok_or_else(|| f.bad("fingerprint"))?;
-        snap.fingerprints
-            .push((f.text("user")?, fp, f.int("taken_at")?));
+        let user = f.text("user")?;
+        crate::policy::check_user(&user)
+            .map_err(|e| TransferError::Format(format!("{}: {e}", f.what)))?;
+        snap.fingerprints.push((user, fp, f.int("taken_at")?));
     }
     let settings = doc
         .get("settings")
@@ -383,4 +394,74 @@ pub fn import(store: &mut dyn Store, snap: &Snapshot) -> Result<(), TransferErro
         });
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SALT: &str = "c2FsdHNhbHRzYWx0c2FsdA";
+    const OUT: &str = "aGFzaGhhc2hoYXNoaGFzaGhhc2hoYXNoaGFzaGhhc2g";
+
+    /// An export of one password of alice with `label` and `phc`, and one
+    /// history line with `event_label`.
+    fn doc(label: &str, phc: &str, event_label: &str) -> String {
+        json!({
+            "format": FORMAT,
+            "version": VERSION,
+            "exported_at": 0,
+            "passwords": [{
+                "id": 1, "user": "alice", "label": label, "services": ["imap"],
+                "created_at": 1, "phc": phc, "tag": 7,
+                "tag_salt": "00112233445566778899aabbccddeeff",
+            }],
+            "events": [{
+                "user": "alice", "at": 1, "event": "generated", "id": 1,
+                "label": event_label, "by": "admin",
+            }],
+            "fingerprints": [],
+            "settings": {},
+        })
+        .to_string()
+    }
+
+    fn phc(m: u32, t: u32) -> String {
+        format!("$argon2id$v=19$m={m},t={t},p=1${SALT}${OUT}")
+    }
+
+    fn refusal(text: &str) -> String {
+        match parse(text) {
+            Err(TransferError::Format(m)) => m,
+            other => panic!("accepted or failed otherwise: {:?}", other.err()),
+        }
+    }
+
+    #[test]
+    fn an_export_as_apppass_writes_it_is_read() {
+        let snap = parse(&doc("Phone", &phc(19456, 2), "Phone")).unwrap();
+        assert_eq!(snap.passwords[0].0.label, "Phone");
+    }
+
+    #[test]
+    fn import_refuses_labels_generate_refuses() {
+        let long = "x".repeat(65);
+        for bad in ["Ph\u{7}one", "Phone\n", "", " Phone", long.as_str()] {
+            let m = refusal(&doc(bad, &phc(19456, 2), "Phone"));
+            assert!(m.starts_with("passwords[0]: the label"), "{bad:?}: {m}");
+        }
+        let m = refusal(&doc("Phone", &phc(19456, 2), "Ph\u{1b}[2Jone"));
+        assert_eq!(m, "events[0]: the label contains a control character");
+    }
+
+    #[test]
+    fn import_refuses_argon2_parameters_below_the_floor() {
+        for (m, t) in [(8, 1), (19456, 1), (4096, 2)] {
+            let msg = refusal(&doc("Phone", &phc(m, t), "Phone"));
+            assert!(
+                msg.contains(&format!("m={m} t={t} p=1 is below the floor")),
+                "{msg}"
+            );
+            assert!(!msg.contains(OUT), "no hash in the message: {msg}");
+        }
+    }
 }

@@ -452,6 +452,56 @@ fn backup_produces_a_store_that_logs_in() {
     assert_eq!(login(&f.confdir, "mail", U, pw.as_bytes()).0, PAM_SUCCESS);
 }
 
+/// An export is text anyone can edit: import applies generate's rules to
+/// labels and the login's floor to hashes, and stores nothing it refuses.
+#[test]
+fn import_refuses_what_generate_refuses_and_stores_nothing() {
+    let f = Fixture::new();
+    f.generate(U, &["mail"], "Phone");
+    let export = f.dir.path().join("export.json");
+    let out = f.apppass(&["export", export.to_str().unwrap()]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let doc: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&export).unwrap()).unwrap();
+    let phc = doc["passwords"][0]["phc"].as_str().unwrap().to_string();
+    assert!(phc.contains("$m=19456,t=2,p=1$"), "{phc}");
+    type Edit = fn(&mut serde_json::Value, &str);
+    let cases: [(&str, Edit, &str); 3] = [
+        (
+            "bell.json",
+            |d, _| d["passwords"][0]["label"] = "Ph\u{7}one".into(),
+            "passwords[0]: the label contains a control character",
+        ),
+        (
+            "escape.json",
+            |d, _| d["events"][0]["label"] = "Ph\u{1b}[2Jone".into(),
+            "events[0]: the label contains a control character",
+        ),
+        (
+            "cheap.json",
+            |d, phc| d["passwords"][0]["phc"] = phc.replace("m=19456,t=2", "m=8,t=1").into(),
+            "passwords[0]: stored password hash is not accepted: m=8 t=1 p=1 is below the floor",
+        ),
+    ];
+    for (name, edit, want) in cases {
+        let mut bad = doc.clone();
+        edit(&mut bad, &phc);
+        let file = f.dir.path().join(name);
+        std::fs::write(&file, bad.to_string()).unwrap();
+        let target = Fixture::new();
+        let out = target.apppass(&["import", file.to_str().unwrap()]);
+        assert_eq!(code(&out), 2, "{name}: {}", stderr(&out));
+        let msg = stderr(&out);
+        assert!(msg.contains(want), "{name}: {msg}");
+        assert_eq!(msg.trim_end().lines().count(), 1, "one sentence: {msg}");
+        assert!(!msg.contains(&phc[30..]), "no hash in the message: {msg}");
+        assert!(
+            target.list_json(&["--all"]).as_array().unwrap().is_empty(),
+            "{name}: nothing imported"
+        );
+    }
+}
+
 #[test]
 fn store_problems_exit_3_with_the_path_and_mode() {
     let f = Fixture::uninitialised();
