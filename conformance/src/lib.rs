@@ -42,6 +42,7 @@ macro_rules! conformance_suite {
             export_and_import_keep_everything_and_import_needs_an_empty_store,
             a_front_end_logs_in_records_use_and_wipes_with_its_own_rights,
             self_service_policy_and_failed_sign_ins_are_kept,
+            a_store_holds_exactly_the_schema_apppass_makes,
         );
     };
     (@tests $backend:expr; $($name:ident),* $(,)?) => {

@@ -790,3 +790,14 @@ pub fn self_service_policy_and_failed_sign_ins_are_kept(b: &dyn Backend) {
     selfservice::set_allowed_services(s, None).unwrap();
     assert!(selfservice::allowed_services(s).unwrap().is_empty());
 }
+
+/// A store made by `init`, and used, holds exactly the schema apppass
+/// makes: `doctor` reports nothing for it.
+pub fn a_store_holds_exactly_the_schema_apppass_makes(b: &dyn Backend) {
+    let mut s = b.fresh();
+    assert_eq!(s.schema_drift().unwrap(), []);
+    let sh = FakeShadow::default();
+    let (id, _) = gen(s.as_mut(), "alice", &["imap"], "Phone", &sh);
+    admin::revoke(s.as_mut(), "alice", &RevokeTarget::Id(id), None, NOW, ADMIN).unwrap();
+    assert_eq!(b.open().schema_drift().unwrap(), []);
+}

@@ -4,7 +4,7 @@
 
 use apppass_conformance::*;
 use apppass_core::admin::{self, RevokeTarget};
-use apppass_core::store::{Actor, EventKind, Opener, Store, StoreError};
+use apppass_core::store::{Actor, Change, EventKind, Opener, SchemaDrift, Store, StoreError};
 use apppass_store_sqlite::{schema, SqliteStore};
 use rusqlite::Connection;
 use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
@@ -136,6 +136,7 @@ fn migration_from_every_earlier_version_keeps_data() {
         }
         let (mut s, r) = SqliteStore::init(&t.db, euid(), &mut rng()).unwrap();
         assert_eq!((r.from_version, r.to_version), (start, schema::LATEST));
+        assert_eq!(s.schema_drift().unwrap(), [], "from version {start}");
         if start > 0 {
             let h = admin::history(&mut s, "alice", NOW).unwrap();
             let by: Vec<_> = h.iter().map(|e| (e.kind, e.by)).collect();
@@ -150,6 +151,41 @@ fn migration_from_every_earlier_version_keeps_data() {
             assert_eq!(s.passwords(Some("alice")).unwrap().len(), 1);
         }
     }
+}
+
+#[test]
+fn schema_drift_names_what_was_added_altered_or_removed() {
+    let t = TestStore::new();
+    let mut s = t.init();
+    Connection::open(&t.db)
+        .unwrap()
+        .execute_batch(
+            "CREATE TRIGGER keep_alive AFTER UPDATE ON passwords BEGIN SELECT 1; END;
+             CREATE INDEX by_label ON passwords (label);
+             DROP INDEX events_by_password;
+             DROP TABLE text_settings;
+             CREATE TABLE text_settings (
+                name  TEXT PRIMARY KEY,
+                value TEXT NOT NULL ON CONFLICT IGNORE
+             ) WITHOUT ROWID;
+             ANALYZE;",
+        )
+        .unwrap();
+    let d = |change, kind: &str, name: &str| SchemaDrift {
+        change,
+        kind: kind.into(),
+        name: name.into(),
+    };
+    assert_eq!(
+        s.schema_drift().unwrap(),
+        [
+            d(Change::Added, "trigger", "keep_alive"),
+            d(Change::Altered, "table", "text_settings"),
+            d(Change::Missing, "index", "events_by_password"),
+            d(Change::Added, "index", "by_label"),
+        ],
+        "ANALYZE's statistics are not counted"
+    );
 }
 
 #[test]

@@ -6,8 +6,9 @@ use crate::{hex, PgStore};
 use apppass_core::networks::Networks;
 use apppass_core::policy::Scope;
 use apppass_core::store::{
-    Actor, Candidate, Credential, Event, EventKind, Fingerprint, Finish, Key, LastUse, NewPassword,
-    Password, Revocation, Snapshot, Store, StoreError, WriteError, Writer,
+    Actor, Candidate, Change, Credential, Event, EventKind, Fingerprint, Finish, Key, LastUse,
+    NewPassword, Password, Revocation, SchemaDrift, Snapshot, Store, StoreError, WriteError,
+    Writer,
 };
 
 /// Every password of a user that a login may compare with: active ones,
@@ -387,6 +388,43 @@ impl Store for PgStore {
         })();
         let _ = conn.exec("COMMIT", &[]);
         result
+    }
+
+    fn schema_drift(&mut self) -> Result<Vec<SchemaDrift>, StoreError> {
+        let conn = self.conn()?;
+        let target = conn.target.clone();
+        let rows = conn.exec(crate::schema::OBJECTS, &[])?;
+        let found = each(rows, &target, |c| Ok((c.req_text(0)?, c.req_text(1)?)))?;
+        let made = |kind: &str, name: &str| match kind {
+            "table" => crate::schema::TABLES.contains(&name),
+            "function" => crate::schema::FUNCTION_SIGNATURES.contains(&name),
+            _ => false,
+        };
+        let mut drift: Vec<SchemaDrift> = found
+            .iter()
+            .filter(|(kind, name)| !made(kind, name))
+            .map(|(kind, name)| SchemaDrift {
+                change: Change::Added,
+                kind: kind.clone(),
+                name: name.clone(),
+            })
+            .collect();
+        let wanted = crate::schema::TABLES.iter().map(|t| ("table", *t)).chain(
+            crate::schema::FUNCTION_SIGNATURES
+                .iter()
+                .map(|f| ("function", *f)),
+        );
+        for (kind, name) in wanted {
+            if !found.iter().any(|(k, n)| k == kind && n == name) {
+                drift.push(SchemaDrift {
+                    change: Change::Missing,
+                    kind: kind.into(),
+                    name: name.into(),
+                });
+            }
+        }
+        SchemaDrift::sort(&mut drift);
+        Ok(drift)
     }
 
     fn write(

@@ -171,6 +171,56 @@ REVOKE ALL ON FUNCTION apppass.record_tried(text, bigint, bigint, bigint, text, 
 REVOKE ALL ON FUNCTION apppass.erase_retired(bigint) FROM PUBLIC;
 ";
 
+/// The tables of the `apppass` schema at [`LATEST`].
+pub const TABLES: &[&str] = &[
+    "events",
+    "fingerprints",
+    "meta",
+    "passwords",
+    "settings",
+    "signin_failures",
+    "text_settings",
+];
+
+/// The functions [`FUNCTIONS`] makes, as `name(argument types)`.
+pub const FUNCTION_SIGNATURES: &[&str] = &[
+    "erase_retired(bigint)",
+    "expire(text, bigint, bigint, text)",
+    "forget_fingerprint(text)",
+    "record_tried(text, bigint, bigint, bigint, text, text)",
+    "record_use(bigint, bigint, text, text)",
+    "revoke(text, bigint, bigint, text, text, text)",
+    "set_fingerprint(text, bytea, bigint)",
+];
+
+/// What the `apppass` schema holds that can act on apppass's statements
+/// or stand in for its tables, as `(kind, name)`: triggers, rules and
+/// row security policies (apppass makes none), views, tables and
+/// functions. Indexes and sequences are left out: an added one changes no
+/// result. A function's body is not compared; every `apppass init`
+/// writes the bodies again.
+pub const OBJECTS: &str = "
+SELECT 'trigger', c.relname || '.' || t.tgname
+  FROM pg_catalog.pg_trigger t
+  JOIN pg_catalog.pg_class c ON c.oid = t.tgrelid
+  JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+ WHERE n.nspname = 'apppass' AND NOT t.tgisinternal
+UNION ALL
+SELECT 'rule', tablename || '.' || rulename FROM pg_catalog.pg_rules WHERE schemaname = 'apppass'
+UNION ALL
+SELECT 'policy', tablename || '.' || policyname FROM pg_catalog.pg_policies WHERE schemaname = 'apppass'
+UNION ALL
+SELECT CASE WHEN c.relkind IN ('r', 'p') THEN 'table' WHEN c.relkind = 'f' THEN 'foreign table' ELSE 'view' END,
+       c.relname
+  FROM pg_catalog.pg_class c
+  JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+ WHERE n.nspname = 'apppass' AND c.relkind IN ('r', 'p', 'f', 'v', 'm')
+UNION ALL
+SELECT 'function', p.proname || '(' || pg_catalog.oidvectortypes(p.proargtypes) || ')'
+  FROM pg_catalog.pg_proc p
+  JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace
+ WHERE n.nspname = 'apppass'";
+
 /// What the login role may do, for `role` already quoted as an identifier.
 pub fn grants(role: &str) -> String {
     format!(

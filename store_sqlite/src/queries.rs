@@ -7,7 +7,7 @@ use apppass_core::networks::Networks;
 use apppass_core::policy::Scope;
 use apppass_core::store::{
     Actor, Candidate, Credential, Event, EventKind, Fingerprint, Finish, Key, LastUse, NewPassword,
-    Password, Revocation, Snapshot, Store, StoreError, WriteError, Writer,
+    Password, Revocation, SchemaDrift, Snapshot, Store, StoreError, WriteError, Writer,
 };
 use rusqlite::{params, Connection, OptionalExtension, Row, Transaction, TransactionBehavior};
 use std::path::Path;
@@ -374,6 +374,12 @@ impl Store for SqliteStore {
                 .map_err(&err)?;
         }
         Ok(snap)
+    }
+
+    fn schema_drift(&mut self) -> Result<Vec<SchemaDrift>, StoreError> {
+        let err = on(&self.path);
+        let version = crate::schema::user_version(&self.conn).map_err(&err)?;
+        crate::schema::drift(&self.conn, version).map_err(&err)
     }
 
     fn write(

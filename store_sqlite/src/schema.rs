@@ -1,5 +1,7 @@
-//! Schema versions, applied in order by `init` inside one transaction.
+//! Schema versions, applied in order by `init` inside one transaction,
+//! and the check that a store holds that schema and nothing else.
 
+use apppass_core::store::{Change, SchemaDrift};
 use rusqlite::Connection;
 
 /// `PRAGMA application_id`: marks a file as an apppass store ("APPW").
@@ -123,4 +125,83 @@ pub(crate) fn application_id(conn: &Connection) -> rusqlite::Result<i64> {
 
 pub(crate) fn is_empty(conn: &Connection) -> rusqlite::Result<bool> {
     conn.query_row("SELECT count(*) = 0 FROM sqlite_schema", [], |r| r.get(0))
+}
+
+/// One entry of `sqlite_schema`.
+#[derive(PartialEq, Eq)]
+struct Object {
+    kind: String,
+    name: String,
+    table: String,
+    /// The statement that made it, compared with runs of white space as
+    /// one and without double quotes: how SQLite spells a table it renamed
+    /// or added a column to is not part of what the table is.
+    sql: Option<String>,
+}
+
+fn objects(conn: &Connection) -> rusqlite::Result<Vec<Object>> {
+    // sqlite_stat1..4 hold ANALYZE's statistics for the query planner,
+    // which anyone may gather: they change no statement's result.
+    let mut stmt = conn.prepare(
+        "SELECT type, name, tbl_name, sql FROM sqlite_schema
+          WHERE name NOT LIKE 'sqlite\\_stat%' ESCAPE '\\' ORDER BY type, name",
+    )?;
+    let rows = stmt.query_map([], |r| {
+        let sql: Option<String> = r.get(3)?;
+        Ok(Object {
+            kind: r.get(0)?,
+            name: r.get(1)?,
+            table: r.get(2)?,
+            sql: sql.map(|s| {
+                s.split_whitespace()
+                    .collect::<Vec<_>>()
+                    .join(" ")
+                    .replace('"', "")
+            }),
+        })
+    })?;
+    rows.collect()
+}
+
+/// Every object apppass makes up to schema `version`, as this SQLite
+/// records them: the migrations run again in memory.
+fn made_by_apppass(version: i64) -> rusqlite::Result<Vec<Object>> {
+    let mem = Connection::open_in_memory()?;
+    for step in MIGRATIONS
+        .iter()
+        .take(usize::try_from(version).unwrap_or(0))
+    {
+        mem.execute_batch(step)?;
+    }
+    objects(&mem)
+}
+
+/// How the schema of `conn` differs from the one apppass makes at
+/// `version` (its `user_version`), most telling first.
+pub(crate) fn drift(conn: &Connection, version: i64) -> rusqlite::Result<Vec<SchemaDrift>> {
+    let want = made_by_apppass(version)?;
+    let have = objects(conn)?;
+    let same = |a: &Object, b: &Object| a.kind == b.kind && a.name == b.name;
+    let mut out = Vec::new();
+    for h in &have {
+        let change = match want.iter().find(|w| same(w, h)) {
+            None => Change::Added,
+            Some(w) if w != h => Change::Altered,
+            Some(_) => continue,
+        };
+        out.push(SchemaDrift {
+            change,
+            kind: h.kind.clone(),
+            name: h.name.clone(),
+        });
+    }
+    for w in want.iter().filter(|w| !have.iter().any(|h| same(w, h))) {
+        out.push(SchemaDrift {
+            change: Change::Missing,
+            kind: w.kind.clone(),
+            name: w.name.clone(),
+        });
+    }
+    SchemaDrift::sort(&mut out);
+    Ok(out)
 }

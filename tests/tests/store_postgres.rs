@@ -81,6 +81,42 @@ impl Backend for Pg {
 
 apppass_conformance::conformance_suite!(Pg::new());
 
+/// What `apppass doctor` reads of a shared store: code someone added to
+/// the `apppass` schema that runs inside apppass's own statements (this
+/// trigger undoes every revoke as it is made), and a view beside it.
+#[test]
+fn schema_drift_names_triggers_rules_policies_functions_and_views_added() {
+    use apppass_core::store::{Change, SchemaDrift};
+    let pg = Pg::new();
+    let mut s = pg.init();
+    assert_eq!(s.schema_drift().unwrap(), []);
+    cluster().psql_db(
+        &pg.db,
+        "CREATE FUNCTION apppass.keep_alive() RETURNS trigger LANGUAGE plpgsql
+           AS $$ BEGIN NEW.revoked_at := NULL; RETURN NEW; END $$;
+         CREATE TRIGGER keep_alive BEFORE UPDATE ON apppass.passwords
+           FOR EACH ROW EXECUTE FUNCTION apppass.keep_alive();
+         CREATE RULE keep_history AS ON DELETE TO apppass.events DO INSTEAD NOTHING;
+         CREATE POLICY everything ON apppass.passwords USING (true);
+         CREATE VIEW apppass.active AS SELECT id FROM apppass.passwords;",
+    );
+    let added = |kind: &str, name: &str| SchemaDrift {
+        change: Change::Added,
+        kind: kind.into(),
+        name: name.into(),
+    };
+    assert_eq!(
+        s.schema_drift().unwrap(),
+        [
+            added("function", "keep_alive()"),
+            added("policy", "passwords.everything"),
+            added("rule", "events.keep_history"),
+            added("trigger", "passwords.keep_alive"),
+            added("view", "active"),
+        ]
+    );
+}
+
 /// What the module does at a login: open the store (reusing this
 /// process's connection) and read the user's candidates; the schema and
 /// key check travel with that read, in the same round trip.

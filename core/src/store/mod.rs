@@ -2,12 +2,14 @@
 //! types it speaks, its errors, and the file-level pieces every backend
 //! shares (the key file and the safety checks on files and directories).
 
+mod drift;
 mod error;
 pub mod key;
 mod model;
 pub mod safety;
 mod traits;
 
+pub use drift::{Change, SchemaDrift};
 pub use error::{diagnose, Cause, Hint, StoreError};
 pub use key::{key_path, Key};
 pub use model::{

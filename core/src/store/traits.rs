@@ -7,7 +7,7 @@ use super::model::{
     Actor, Candidate, Credential, Event, EventKind, Fingerprint, LastUse, NewPassword, Password,
     Snapshot,
 };
-use super::{Key, StoreError};
+use super::{Key, SchemaDrift, StoreError};
 
 /// Whether a write transaction's work is kept.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -102,6 +102,10 @@ pub trait Store {
 
     /// Everything, for `export`.
     fn snapshot(&mut self) -> Result<Snapshot, StoreError>;
+
+    /// Where the schema is not the one apppass made (see
+    /// [`SchemaDrift`]), most telling first; empty when it is exactly that.
+    fn schema_drift(&mut self) -> Result<Vec<SchemaDrift>, StoreError>;
 
     /// Runs `work` in one write transaction, serialised against every other
     /// writer for `user` (or for the whole store with `None`), and commits
