@@ -5,10 +5,13 @@
 //! API as one write transaction: logins going on at the same time see the
 //! old store or the restored one, never a mixture. A store that cannot be
 //! opened any more is moved aside (with its `-wal` and `-shm`) and the copy
-//! renamed into place.
+//! renamed into place. A backup holding anything `apppass backup` never
+//! writes (a trigger, a view, a hash below the floor) is refused before
+//! anything live is touched.
 
 use crate::error::{on, Detail};
 use crate::{parent_dir, schema, SqliteStore};
+use apppass_core::hashing::StoredHash;
 use apppass_core::store::key::{self, key_path, Key};
 use apppass_core::store::safety::{check_path, Kind};
 use apppass_core::store::{Opener, StoreError};
@@ -73,7 +76,42 @@ fn open_backup(backup: &Path, euid: u32) -> Result<(Connection, Key, i64), Store
             });
         }
     }
+    refuse_foreign_content(&conn, backup, version)?;
     Ok((conn, bkey, version))
+}
+
+/// A backup is trusted whole: its pages replace the live store. So it must
+/// hold exactly the schema apppass makes (a trigger in it would run inside
+/// every later change, and could undo each revoke as it is made), and
+/// only hashes a login accepts.
+fn refuse_foreign_content(
+    conn: &Connection,
+    backup: &Path,
+    version: i64,
+) -> Result<(), StoreError> {
+    let err = on(backup);
+    let refused = |found: String| StoreError::BackupRefused {
+        backup: backup.to_path_buf(),
+        found,
+    };
+    if let Some(first) = schema::drift(conn, version).map_err(&err)?.first() {
+        return Err(refused(first.to_string()));
+    }
+    if version < 1 {
+        return Ok(());
+    }
+    let mut stmt = conn
+        .prepare("SELECT id, phc FROM passwords WHERE phc IS NOT NULL ORDER BY id")
+        .map_err(&err)?;
+    let mut rows = stmt.query([]).map_err(&err)?;
+    while let Some(row) = rows.next().map_err(&err)? {
+        let id: i64 = row.get(0).map_err(&err)?;
+        let phc: String = row.get(1).map_err(&err)?;
+        if let Err(e) = StoredHash::parse(&phc) {
+            return Err(refused(format!("app password {id}, whose {e}")));
+        }
+    }
+    Ok(())
 }
 
 /// Unrevoked passwords in the backup that the live store has revoked.

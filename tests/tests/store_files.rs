@@ -271,6 +271,76 @@ fn restore_refuses_a_backup_whose_key_is_not_its_own_and_changes_nothing() {
     );
 }
 
+/// What `apppass backup` never writes, added to a backup: a trigger that
+/// would undo every later revoke as it is made (reported and logged, yet
+/// not kept), a view, a hash a login refuses. Restore names it in one
+/// sentence and leaves the live store as it was.
+#[test]
+fn restore_refuses_a_backup_with_a_trigger_a_view_or_a_cheap_hash_and_changes_nothing() {
+    let cases = [
+        (
+            "CREATE TRIGGER keep_alive AFTER UPDATE OF revoked_at ON passwords
+             BEGIN UPDATE passwords SET revoked_at = NULL, revoked_reason = NULL
+                    WHERE id = NEW.id; END;",
+            "holds a trigger 'keep_alive' that apppass does not make",
+        ),
+        (
+            "CREATE VIEW active AS SELECT id, user FROM passwords WHERE revoked_at IS NULL",
+            "holds a view 'active' that apppass does not make",
+        ),
+        (
+            "UPDATE passwords SET phc = replace(phc, 'm=19456,t=2', 'm=8,t=1')",
+            "holds app password 1, whose stored password hash is not accepted: m=8 t=1 p=1 is below the floor",
+        ),
+    ];
+    for (sql, want) in cases {
+        let f = Fixture::new();
+        let pw = f.generate(U, &["mail"], "Before");
+        let backups = private_dir(f.dir.path(), "backups");
+        let copy = backups.join("apppass.db");
+        assert_eq!(code(&f.apppass(&["backup", copy.to_str().unwrap()])), 0);
+        rusqlite::Connection::open(&copy)
+            .unwrap()
+            .execute_batch(sql)
+            .unwrap();
+        f.generate(U, &["mail"], "After");
+        f.revoke(U, "Before");
+
+        let out = f.apppass(&["restore", copy.to_str().unwrap()]);
+        assert_eq!(code(&out), 3, "{sql}: {}", stderr(&out));
+        let msg = stderr(&out);
+        assert!(
+            msg.contains(&format!("the backup {} {want}", copy.display()))
+                && msg.contains("restore only backups made by 'apppass backup'"),
+            "{msg}"
+        );
+        assert_eq!(msg.trim_end().lines().count(), 1, "one sentence: {msg}");
+        let rows: Vec<String> = f
+            .list_json(&["--all"])
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| format!("{} {}", r["label"], r["status"]))
+            .collect();
+        assert_eq!(
+            rows,
+            ["\"Before\" \"revoked\"", "\"After\" \"active\""],
+            "the live store is untouched"
+        );
+        let extra: i64 = rusqlite::Connection::open(&f.db)
+            .unwrap()
+            .query_row(
+                "SELECT count(*) FROM sqlite_schema WHERE type IN ('trigger', 'view')",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(extra, 0);
+        f.simple_service("mail");
+        assert_ne!(login(&f.confdir, "mail", U, pw.as_bytes()).0, PAM_SUCCESS);
+    }
+}
+
 #[test]
 fn restore_puts_back_a_store_that_cannot_be_opened_and_keeps_the_broken_one() {
     let f = Fixture::new();

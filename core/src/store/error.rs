@@ -89,6 +89,12 @@ pub enum StoreError {
     Busy {
         target: String,
     },
+    /// `restore` found something in the backup that `apppass backup`
+    /// never writes: `found` reads after "holds".
+    BackupRefused {
+        backup: PathBuf,
+        found: String,
+    },
     Exists {
         path: PathBuf,
     },
@@ -271,6 +277,11 @@ impl fmt::Display for StoreError {
             StoreError::Busy { target } => write!(
                 f,
                 "the store {target} stayed locked by another process; try again"
+            ),
+            StoreError::BackupRefused { backup, found } => write!(
+                f,
+                "the backup {} holds {found}; restore only backups made by 'apppass backup'",
+                backup.display()
             ),
             StoreError::Exists { path } => write!(
                 f,
