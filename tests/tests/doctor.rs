@@ -208,3 +208,41 @@ fn doctor_is_silent_on_a_clean_host_and_finds_each_seeded_problem() {
         stdout(&out)
     );
 }
+
+/// A trigger added to the live store runs inside every change apppass
+/// makes (this one undoes each revoke as it is written): critical. A view
+/// changes nothing apppass does: a warning. Both named, with the store.
+#[test]
+fn doctor_reports_a_trigger_or_view_added_to_the_store() {
+    let t = clean_tree();
+    let db = t.path().join("var/lib/apppass/apppass.db");
+    rusqlite::Connection::open(&db)
+        .unwrap()
+        .execute_batch(
+            "CREATE TRIGGER keep_alive AFTER UPDATE OF revoked_at ON passwords
+             BEGIN UPDATE passwords SET revoked_at = NULL WHERE id = NEW.id; END;
+             CREATE VIEW active AS SELECT id FROM passwords WHERE revoked_at IS NULL;",
+        )
+        .unwrap();
+    let (found, code) = doctor(t.path());
+    assert_eq!(code, Some(1));
+    let place = "/var/lib/apppass/apppass.db:null".to_string();
+    assert_eq!(
+        found,
+        vec![
+            ("store-schema".into(), "critical".into(), place.clone()),
+            ("store-schema".into(), "warning".into(), place),
+        ]
+    );
+    let out = Command::new(apppass_bin())
+        .args(["doctor", "--root"])
+        .arg(t.path())
+        .output()
+        .unwrap();
+    let text = stdout(&out);
+    assert!(
+        text.contains("critical: /var/lib/apppass/apppass.db: the store /var/lib/apppass/apppass.db holds a trigger 'keep_alive' that apppass does not make")
+            && text.contains("warning: /var/lib/apppass/apppass.db: the store /var/lib/apppass/apppass.db holds a view 'active' that apppass does not make"),
+        "{text}"
+    );
+}

@@ -1,8 +1,10 @@
-//! `apppass doctor`: core examines, this prints.
+//! `apppass doctor`: core examines, this gathers what core cannot read
+//! (doveconf's output, the store's schema) and prints.
 
 use crate::cli::{Cli, DoctorArgs};
 use crate::error::CliError;
-use apppass_core::doctor::{self, Finding, Inputs};
+use apppass_core::doctor::{self, Finding, Inputs, SchemaSeen};
+use apppass_core::store::{Opener, StoreError};
 use serde_json::{json, Value};
 use std::path::Path;
 use std::process::{Command, ExitCode};
@@ -17,6 +19,40 @@ fn doveconf() -> Option<String> {
     out.status
         .success()
         .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// The schema of the store the configuration under `root` names, when the
+/// store can be opened: a missing store or key or unsafe permissions are
+/// reported by the file checks, and a store only root may read is said so
+/// on stderr.
+fn schema(root: &Path) -> Option<SchemaSeen> {
+    let (choice, file) = doctor::store_under(root)?;
+    let seen = apppass_stores::open(&choice, apppass_core::sys::euid(), Opener::Admin).and_then(
+        |mut store| {
+            Ok(SchemaSeen {
+                store: file
+                    .as_ref()
+                    .map_or_else(|| store.describe(), |f| f.display().to_string()),
+                drift: store.schema_drift()?,
+                file: file.clone(),
+            })
+        },
+    );
+    match seen {
+        Ok(seen) => Some(seen),
+        // Reported by the file checks already.
+        Err(
+            StoreError::Missing { .. }
+            | StoreError::KeyMissing { .. }
+            | StoreError::Unsafe { .. }
+            | StoreError::LinkInPath { .. }
+            | StoreError::NoDirectory { .. },
+        ) => None,
+        Err(e) => {
+            eprintln!("apppass: doctor could not check the store's schema: {e}");
+            None
+        }
+    }
 }
 
 fn place(f: &Finding) -> String {
@@ -37,6 +73,7 @@ pub fn run(_cli: &Cli, a: &DoctorArgs) -> Result<ExitCode, CliError> {
     }
     let inputs = Inputs {
         doveconf: if a.root.is_none() { doveconf() } else { None },
+        schema: schema(root),
     };
     let findings = doctor::examine(root, &inputs);
     if a.json {

@@ -1,12 +1,16 @@
 //! `apppass doctor`: whether this host is wired safely. Reads files only
-//! (and `doveconf -n`'s output, which the front end runs): the PAM stacks,
-//! Dovecot's configuration, the store's and key's permissions. Every path
+//! (and `doveconf -n`'s output and the store's schema, which the front end
+//! gathers): the PAM stacks, Dovecot's configuration, the store's and key's
+//! permissions, the store's schema. Every path
 //! is looked up under a root directory, `/` on a real host, so tests check
 //! fixture trees without touching the host.
 
 mod dovecot;
 mod files;
 mod pam;
+mod schema;
+
+pub use schema::{store_under, SchemaSeen};
 
 use std::path::{Path, PathBuf};
 
@@ -45,6 +49,8 @@ pub struct Finding {
 pub struct Inputs {
     /// `doveconf -n`'s output, when Dovecot is installed and the root is `/`.
     pub doveconf: Option<String>,
+    /// The store's schema, when the front end could open the store.
+    pub schema: Option<SchemaSeen>,
 }
 
 /// Examines the host under `root` and returns every finding, most severe first.
@@ -53,6 +59,7 @@ pub fn examine(root: &Path, inputs: &Inputs) -> Vec<Finding> {
     pam::check(root, &mut found);
     dovecot::check(root, inputs.doveconf.as_deref(), &mut found);
     files::check_all(root, &mut found);
+    schema::check(inputs.schema.as_ref(), &mut found);
     found.sort_by(|a, b| (a.severity, &a.file, a.line).cmp(&(b.severity, &b.file, b.line)));
     found
 }
