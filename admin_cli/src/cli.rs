@@ -122,14 +122,16 @@ them works at any moment. The new one has a new ID."
     )]
     Rotate(RotateArgs),
 
-    /// Check this host's wiring: PAM files, Dovecot, the store's permissions
+    /// Check this host's wiring: PAM files, Dovecot, the store's permissions and schema
     #[command(
         long_about = "Read /etc/pam.d, Dovecot's configuration (through doveconf when it is \
 installed) and the store's files, and print each problem found with its severity and the fix: \
 pam_apppass in common-auth or in a service that gives root or a shell, a 'sufficient' line \
 whose following pam_unix lacks try_first_pass, Dovecot's per-protocol PAM service without a \
 PAM file for a protocol, unsafe permissions on the store, key or configuration, a missing key, \
-and a long Dovecot auth cache TTL. Exit status 0 when nothing was found, 1 otherwise."
+a long Dovecot auth cache TTL, and a store whose schema is not the one apppass makes (a \
+trigger, rule, policy, function or view added, a table changed or missing; read by opening \
+the store, as root). Exit status 0 when nothing was found, 1 otherwise."
     )]
     Doctor(DoctorArgs),
 
@@ -169,7 +171,9 @@ pg_dump (or apppass export) and its key file."
     #[command(
         long_about = "Replace the store with the backup FILE (made by apppass backup) and \
 its key with the `key` beside FILE. The backup is checked first (an apppass store, intact, \
-made with that key); its contents are then written into the live store in one transaction, \
+made with that key, holding exactly the tables and indexes apppass makes and no trigger or \
+view, and only hashes a login accepts); a backup that fails a check is refused with what was \
+found, and nothing is changed. Its contents are then written into the live store in one transaction, \
 so logins going on meanwhile see the old store or the restored one, never a mixture of the \
 backup and the live store's write-ahead log. A live store that cannot be opened is moved \
 aside as STORE.replaced-TIME, a different live key is kept as key.replaced-TIME. Passwords \
@@ -186,7 +190,7 @@ that revokes them."
 
     /// Load an export into an empty store (SQLite or PostgreSQL)
     #[command(
-        long_about = "Load FILE, written by apppass export, into the configured store, which must be empty (just made with apppass init), in one transaction: IDs, hashes, history, fingerprints and settings come across unchanged. Copy the old store's key file beside the new store first (or run init there with that key in place): the fingerprints were made with it."
+        long_about = "Load FILE, written by apppass export, into the configured store, which must be empty (just made with apppass init), in one transaction: IDs, hashes, history, fingerprints and settings come across unchanged. Every entry is checked first, as generate checks a new password (user names, labels without control characters, services, networks) and as a login checks a hash (argon2id within m=19456..65536 KiB, t=2..10, p=1); the first entry refused is named and nothing is imported. Copy the old store's key file beside the new store first (or run init there with that key in place): the fingerprints were made with it."
     )]
     Import(TransferArgs),
 }
