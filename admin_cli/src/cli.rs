@@ -131,7 +131,10 @@ whose following pam_unix lacks try_first_pass, Dovecot's per-protocol PAM servic
 PAM file for a protocol, unsafe permissions on the store, key or configuration, a missing key, \
 a long Dovecot auth cache TTL, and a store whose schema is not the one apppass makes (a \
 trigger, rule, policy, function or view added, a table changed or missing; read by opening \
-the store, as root). Exit status 0 when nothing was found, 1 otherwise."
+the store, as root). Only regular files are read, without blocking and at most 1 MiB each \
+(64 KiB of apppass.conf, as pam_apppass): a FIFO, a device, a directory or a larger file \
+where a configuration file belongs is itself a finding. \
+Exit status 0 when nothing was found, 1 otherwise."
     )]
     Doctor(DoctorArgs),
 

@@ -16,7 +16,7 @@ pub const DEFAULT_DB: &str = "/var/lib/apppass/apppass.db";
 /// Where the key lives when the store is not a file.
 pub const DEFAULT_SERVER_KEY: &str = "/etc/apppass/key";
 /// A configuration file is a few lines; anything larger is a mistake.
-const MAX_CONFIG_BYTES: u64 = 64 * 1024;
+pub const MAX_CONFIG_BYTES: u64 = 64 * 1024;
 
 /// A libpq connection string: kept whole, zeroized, never shown.
 #[derive(Clone, PartialEq, Eq)]

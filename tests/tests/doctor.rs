@@ -4,7 +4,11 @@
 use apppass_e2e::fixture::{apppass_bin, stderr, stdout};
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
-use std::process::Command;
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+/// A mail service's PAM file: app passwords, then the primary password.
+const MAIL: &str = "auth sufficient pam_apppass.so\nauth required pam_unix.so try_first_pass\naccount required pam_unix.so\n";
 
 /// A clean host: pam_apppass in the IMAP service only, before pam_unix
 /// with try_first_pass; Dovecot 2.3 per protocol with a PAM file for each
@@ -21,9 +25,8 @@ fn clean_tree() -> tempfile::TempDir {
         "etc/pam.d/sudo",
         "@include common-auth\n@include common-account\n",
     );
-    let mail = "auth sufficient pam_apppass.so\nauth required pam_unix.so try_first_pass\naccount required pam_unix.so\n";
     for p in ["imap", "pop3"] {
-        write(r, &format!("etc/pam.d/{p}"), mail);
+        write(r, &format!("etc/pam.d/{p}"), MAIL);
     }
     write(
         r,
@@ -52,21 +55,46 @@ fn write(root: &Path, path: &str, text: &str) {
     std::fs::write(p, text).unwrap();
 }
 
-/// The checks doctor reports for the tree, and its exit code.
-fn doctor(root: &Path) -> (Vec<(String, String, String)>, Option<i32>) {
-    let out = Command::new(apppass_bin())
+/// `apppass doctor --json --root ROOT`, killed (and the test failed) if it
+/// takes longer than a doctor ever should.
+fn doctor_run(root: &Path) -> Output {
+    let mut child = Command::new(apppass_bin())
         .args(["doctor", "--json", "--root"])
         .arg(root)
-        .output()
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
         .unwrap();
+    let started = Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if started.elapsed() > Duration::from_secs(20) {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("apppass doctor --root {} hung", root.display());
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.wait_with_output().unwrap()
+}
+
+/// The findings doctor reports for the tree as JSON, and its exit code.
+fn doctor_json(root: &Path) -> (Vec<serde_json::Value>, Option<i32>) {
+    let out = doctor_run(root);
     let v: serde_json::Value = serde_json::from_str(&stdout(&out))
         .unwrap_or_else(|e| panic!("{e}: {}{}", stdout(&out), stderr(&out)));
-    let found = v
-        .as_array()
-        .unwrap()
+    let found = v.as_array().unwrap().clone();
+    for f in &found {
+        assert!(f["fix"].as_str().is_some_and(|s| !s.is_empty()), "{f}");
+    }
+    (found, out.status.code())
+}
+
+/// The checks doctor reports for the tree, and its exit code.
+fn doctor(root: &Path) -> (Vec<(String, String, String)>, Option<i32>) {
+    let (found, code) = doctor_json(root);
+    let found = found
         .iter()
         .map(|f| {
-            assert!(f["fix"].as_str().is_some_and(|s| !s.is_empty()), "{f}");
             (
                 f["check"].as_str().unwrap().to_string(),
                 f["severity"].as_str().unwrap().to_string(),
@@ -74,7 +102,7 @@ fn doctor(root: &Path) -> (Vec<(String, String, String)>, Option<i32>) {
             )
         })
         .collect();
-    (found, out.status.code())
+    (found, code)
 }
 
 fn checks(found: &[(String, String, String)]) -> Vec<&str> {
@@ -244,5 +272,111 @@ fn doctor_reports_a_trigger_or_view_added_to_the_store() {
         text.contains("critical: /var/lib/apppass/apppass.db: the store /var/lib/apppass/apppass.db holds a trigger 'keep_alive' that apppass does not make")
             && text.contains("warning: /var/lib/apppass/apppass.db: the store /var/lib/apppass/apppass.db holds a view 'active' that apppass does not make"),
         "{text}"
+    );
+}
+
+fn mkfifo(path: &Path) {
+    let c = std::ffi::CString::new(path.to_str().unwrap()).unwrap();
+    // SAFETY: a valid NUL-terminated path.
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+}
+
+/// A file of `len` bytes that takes no room: a hole.
+fn sparse(path: &Path, len: u64) {
+    std::fs::File::create(path).unwrap().set_len(len).unwrap();
+}
+
+/// A FIFO, a link to /dev/zero, a directory or a 2 GB file where a
+/// configuration file belongs: each one a finding within the deadline of
+/// [`doctor_run`], never a hang or an endless read.
+#[test]
+fn doctor_reports_odd_configuration_files_instead_of_hanging() {
+    let conf = "etc/apppass/apppass.conf";
+    let t = clean_tree();
+    std::fs::create_dir_all(t.path().join("etc/apppass")).unwrap();
+    mkfifo(&t.path().join(conf));
+    assert_eq!(
+        doctor(t.path()).0,
+        [(
+            "permissions".into(),
+            "critical".into(),
+            "/etc/apppass/apppass.conf:null".into()
+        )],
+        "a FIFO as the configuration file"
+    );
+
+    let t = clean_tree();
+    mkfifo(&t.path().join("etc/dovecot/conf.d/20-fifo.conf"));
+    assert_eq!(
+        doctor(t.path()).0,
+        [(
+            "odd-file".into(),
+            "critical".into(),
+            "/etc/dovecot/conf.d/20-fifo.conf:null".into()
+        )],
+        "a FIFO as a Dovecot file"
+    );
+
+    let t = clean_tree();
+    std::fs::create_dir_all(t.path().join("etc/apppass")).unwrap();
+    std::os::unix::fs::symlink("/dev/zero", t.path().join(conf)).unwrap();
+    assert_eq!(
+        doctor(t.path()).0,
+        [(
+            "permissions".into(),
+            "critical".into(),
+            "/etc/apppass/apppass.conf:null".into()
+        )],
+        "a link to /dev/zero as the configuration file"
+    );
+
+    let t = clean_tree();
+    std::fs::remove_file(t.path().join("etc/pam.d/common-auth")).unwrap();
+    std::os::unix::fs::symlink("/dev/zero", t.path().join("etc/pam.d/common-auth")).unwrap();
+    let (found, _) = doctor_json(t.path());
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert_eq!(found[0]["check"], "odd-file");
+    assert_eq!(found[0]["file"], "/etc/pam.d/common-auth");
+    assert!(
+        found[0]["problem"]
+            .as_str()
+            .unwrap()
+            .contains("a symbolic link to a device"),
+        "{found:?}"
+    );
+
+    let t = clean_tree();
+    std::fs::create_dir(t.path().join("etc/dovecot/conf.d/30-dir.conf")).unwrap();
+    assert_eq!(
+        checks(&doctor(t.path()).0),
+        ["odd-file"],
+        "a directory as a Dovecot file"
+    );
+
+    let t = clean_tree();
+    sparse(&t.path().join("etc/dovecot/dovecot.conf"), 2 << 30);
+    assert_eq!(
+        doctor(t.path()).0,
+        [(
+            "file-too-large".into(),
+            "warning".into(),
+            "/etc/dovecot/dovecot.conf:null".into()
+        )],
+        "a 2 GB dovecot.conf"
+    );
+
+    let t = clean_tree();
+    std::fs::create_dir_all(t.path().join("etc/apppass")).unwrap();
+    sparse(&t.path().join(conf), 2 << 30);
+    std::fs::set_permissions(t.path().join(conf), std::fs::Permissions::from_mode(0o600)).unwrap();
+    let (found, _) = doctor_json(t.path());
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert_eq!(found[0]["check"], "config-invalid");
+    assert!(
+        found[0]["problem"]
+            .as_str()
+            .unwrap()
+            .contains("larger than 65536 bytes"),
+        "as pam_apppass refuses it: {found:?}"
     );
 }

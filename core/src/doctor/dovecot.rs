@@ -3,7 +3,7 @@
 //! `doveconf -n` when given, else the files (2.3 and 2.4 syntax) from
 //! /etc/dovecot/dovecot.conf with their includes.
 
-use super::{under, Finding, Severity};
+use super::{read, under, Finding, Severity};
 use std::path::{Path, PathBuf};
 
 /// Longer than this, a cached login outlives a revoke made elsewhere
@@ -38,6 +38,8 @@ struct Parser<'a> {
     root: &'a Path,
     /// Open sections, the outermost first.
     stack: Vec<Section>,
+    /// Where an included file that is not a regular one is reported.
+    found: &'a mut Vec<Finding>,
 }
 
 impl Parser<'_> {
@@ -121,7 +123,7 @@ impl Parser<'_> {
             from.parent().unwrap_or(Path::new("/")).join(pattern)
         };
         for host_file in glob(self.root, &host_path) {
-            if let Ok(text) = std::fs::read_to_string(under(self.root, &host_file)) {
+            if let Some(text) = read::config(self.root, &host_file, "Dovecot", self.found) {
                 self.text(&text, Some(&host_file), depth + 1);
             }
         }
@@ -165,10 +167,11 @@ fn glob(root: &Path, pattern: &Path) -> Vec<PathBuf> {
     out
 }
 
-fn parse(root: &Path, text: &str, file: Option<&Path>) -> Section {
+fn parse(root: &Path, text: &str, file: Option<&Path>, found: &mut Vec<Finding>) -> Section {
     let mut p = Parser {
         root,
         stack: vec![Section::default()],
+        found,
     };
     p.text(text, file, 0);
     while p.stack.len() > 1 {
@@ -281,13 +284,13 @@ fn size_is_zero(value: &str) -> bool {
 pub(super) fn check(root: &Path, doveconf: Option<&str>, found: &mut Vec<Finding>) {
     let conf_file = Path::new("/etc/dovecot/dovecot.conf");
     let (conf, shown) = match doveconf {
-        Some(text) => (parse(root, text, None), "doveconf -n".to_string()),
-        None => match std::fs::read_to_string(under(root, conf_file)) {
-            Ok(text) => (
-                parse(root, &text, Some(conf_file)),
+        Some(text) => (parse(root, text, None, found), "doveconf -n".to_string()),
+        None => match read::config(root, conf_file, "Dovecot", found) {
+            Some(text) => (
+                parse(root, &text, Some(conf_file), found),
                 conf_file.display().to_string(),
             ),
-            Err(_) => return,
+            None => return,
         },
     };
     let v24 = conf.get("dovecot_config_version").is_some();
@@ -399,6 +402,7 @@ mod tests {
             Path::new("/nonexistent"),
             "protocols = imap\nprotocols = $protocols pop3 # more\npassdb {\n  driver = pam\n  args = cache_key=%u%s %s\n}\nprotocol sieve {\n  passdb {\n    driver = pam\n    args = managesieve\n  }\n}\n",
             None,
+            &mut Vec::new(),
         );
         assert_eq!(v23.get("protocols").unwrap().value, "imap pop3");
         let mut dbs = Vec::new();
@@ -415,6 +419,7 @@ mod tests {
             Path::new("/nonexistent"),
             "dovecot_config_version = 2.4.1\npassdb pam {\n  service_name = %{protocol}\n}\n",
             None,
+            &mut Vec::new(),
         );
         let mut dbs = Vec::new();
         pam_passdbs(&v24, None, true, &mut dbs);

@@ -2,6 +2,7 @@
 //! as the PAM module will judge them (it refuses what is unsafe, locking
 //! every app password out), plus what it tolerates but should not.
 
+use super::read::{self, Odd};
 use super::{under, Finding, Severity};
 use crate::config::{self, StoreChoice, DEFAULT_CONFIG, DEFAULT_DB};
 use crate::store::safety::{check_path, Kind};
@@ -58,9 +59,17 @@ fn check(
 pub(super) fn check_all(root: &Path, found: &mut Vec<Finding>) {
     let conf_host = Path::new(DEFAULT_CONFIG);
     let mut choice = StoreChoice::sqlite(Path::new(DEFAULT_DB));
+    let before = found.len();
     if let Some(mode) = check(root, conf_host, Kind::File, "the configuration file", found) {
-        match std::fs::read_to_string(under(root, conf_host))
-            .map_err(|e| e.to_string())
+        // Read as the module reads it: a regular file up to its cap, never
+        // a FIFO or a device (a symbolic link is already reported above).
+        let read = read::text(&under(root, conf_host), config::MAX_CONFIG_BYTES);
+        if matches!(read, Err(Odd::Type(_))) && found.len() > before {
+            return;
+        }
+        match read
+            .map_err(|odd| odd.to_string())
+            .and_then(|t| t.ok_or_else(|| "it vanished while the doctor read it".to_string()))
             .and_then(|t| config::parse(&t, conf_host).map_err(|e| e.to_string()))
         {
             Ok(c) => {

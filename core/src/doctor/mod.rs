@@ -8,6 +8,7 @@
 mod dovecot;
 mod files;
 mod pam;
+mod read;
 mod schema;
 
 pub use schema::{store_under, SchemaSeen};

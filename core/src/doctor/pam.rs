@@ -1,6 +1,6 @@
 //! The PAM stacks under /etc/pam.d: where pam_apppass is, and what follows it.
 
-use super::{under, Finding, Severity};
+use super::{read, under, Finding, Severity};
 use crate::policy::PRIVILEGED_SERVICES;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -70,19 +70,26 @@ fn split_words(line: &str) -> Vec<String> {
     words
 }
 
-/// The `auth` stack of the file `name`, includes expanded.
-fn auth_stack(pam_d: &Path, host_dir: &Path, name: &str, depth: usize) -> Vec<AuthLine> {
+/// The `auth` stack of the file `name` in `host_dir` under `root`,
+/// includes expanded; a file that is not a regular one is a finding.
+fn auth_stack(
+    root: &Path,
+    host_dir: &Path,
+    name: &str,
+    depth: usize,
+    found: &mut Vec<Finding>,
+) -> Vec<AuthLine> {
     let mut out = Vec::new();
     if depth > 8 || name.contains('/') {
         return out;
     }
-    let Ok(text) = std::fs::read_to_string(pam_d.join(name)) else {
+    let Some(text) = read::config(root, &host_dir.join(name), "libpam", found) else {
         return out;
     };
     for (line, words) in logical_lines(&text) {
         if words[0] == "@include" {
             if let Some(other) = words.get(1) {
-                out.extend(auth_stack(pam_d, host_dir, other, depth + 1));
+                out.extend(auth_stack(root, host_dir, other, depth + 1, found));
             }
             continue;
         }
@@ -90,7 +97,7 @@ fn auth_stack(pam_d: &Path, host_dir: &Path, name: &str, depth: usize) -> Vec<Au
             continue;
         }
         if matches!(words[1].as_str(), "include" | "substack") {
-            out.extend(auth_stack(pam_d, host_dir, &words[2], depth + 1));
+            out.extend(auth_stack(root, host_dir, &words[2], depth + 1, found));
             continue;
         }
         out.push(AuthLine {
@@ -110,16 +117,17 @@ pub(super) fn check(root: &Path, found: &mut Vec<Finding>) {
     let Ok(entries) = std::fs::read_dir(&pam_d) else {
         return;
     };
+    // Links and FIFOs too: libpam opens whatever bears a service's name.
     let mut names: Vec<String> = entries
         .filter_map(Result::ok)
-        .filter(|e| e.file_type().is_ok_and(|t| t.is_file()))
+        .filter(|e| e.file_type().is_ok_and(|t| !t.is_dir()))
         .filter_map(|e| e.file_name().into_string().ok())
         .filter(|n| !n.starts_with('.') && !n.ends_with(".dpkg-old") && !n.ends_with('~'))
         .collect();
     names.sort();
     let shared = |n: &str| SHARED_AUTH_FILES.contains(&n);
     for name in names.iter().filter(|n| shared(n)) {
-        for l in auth_stack(&pam_d, host_dir, name, 0) {
+        for l in auth_stack(root, host_dir, name, 0, found) {
             if l.is("pam_apppass.so") && l.file == host_dir.join(name) {
                 found.push(Finding {
                     check: "pam-common-auth",
@@ -144,7 +152,7 @@ pub(super) fn check(root: &Path, found: &mut Vec<Finding>) {
         .iter()
         .filter(|n| !shared(n) && !n.starts_with("common-"))
     {
-        let stack = auth_stack(&pam_d, host_dir, name, 0);
+        let stack = auth_stack(root, host_dir, name, 0, found);
         let privileged = (PRIVILEGED_SERVICES.contains(&name.as_str()) || name == "other")
             && !INTENDED.contains(&name.as_str());
         for l in stack.iter().filter(|l| l.is("pam_apppass.so")) {
