@@ -1,6 +1,8 @@
 //! `apppass doctor --root DIR`: each finding seeded in a fixture tree of
 //! its own, and silence on a clean one.
 
+use apppass_core::doctor::{examine, Inputs};
+use apppass_e2e::debian13::{snippet, Debian13};
 use apppass_e2e::fixture::{apppass_bin, stderr, stdout};
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
@@ -379,4 +381,188 @@ fn doctor_reports_odd_configuration_files_instead_of_hanging() {
             .contains("larger than 65536 bytes"),
         "as pam_apppass refuses it: {found:?}"
     );
+}
+
+/// Each shipped Dovecot form, with the PAM service whose file is removed
+/// to see the doctor name it: the snippets included, the service.
+const FORMS: &[(&[&str], &str)] = &[
+    (&["auth-apppass-single.conf.ext"], "dovecot"),
+    (&["auth-apppass-protocols.conf.ext"], "pop3"),
+    (&["auth-apppass-service.conf.ext"], "pop3"),
+    (
+        &[
+            "auth-apppass-service.conf.ext",
+            "apppass-postfix-sasl.conf.ext",
+        ],
+        "smtp",
+    ),
+];
+
+/// A clean host whose Dovecot (`version` 2.3 or 2.4) includes the shipped
+/// `snippets` as they are, with a PAM file for every service they name.
+fn dovecot_tree(version: &str, snippets: &[&str]) -> tempfile::TempDir {
+    let t = clean_tree();
+    let r = t.path();
+    std::fs::remove_file(r.join("etc/dovecot/conf.d/10-auth.conf")).unwrap();
+    for p in ["imap", "pop3", "submission", "smtp", "dovecot"] {
+        write(r, &format!("etc/pam.d/{p}"), MAIL);
+    }
+    let mut conf = String::new();
+    if version == "2.4" {
+        conf.push_str("dovecot_config_version = 2.4.1\ndovecot_storage_version = 2.4.1\n");
+    }
+    conf.push_str("protocols = imap pop3 submission\nssl = no\n");
+    let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("../packaging/dovecot");
+    for s in snippets {
+        std::fs::copy(
+            shipped.join(version).join(s),
+            r.join("etc/dovecot/conf.d").join(s),
+        )
+        .unwrap();
+        conf.push_str(&format!("!include conf.d/{s}\n"));
+    }
+    write(r, "etc/dovecot/dovecot.conf", &conf);
+    t
+}
+
+/// The PAM services named by dovecot-pam-service-missing findings.
+fn missing_services<'a>(checks: impl Iterator<Item = (&'a str, &'a str)>) -> Vec<String> {
+    checks
+        .filter(|(check, _)| *check == "dovecot-pam-service-missing")
+        .map(|(_, problem)| {
+            problem
+                .split_once("the service '")
+                .and_then(|(_, rest)| rest.split_once('\''))
+                .unwrap_or_else(|| panic!("no service named: {problem}"))
+                .0
+                .to_string()
+        })
+        .collect()
+}
+
+#[test]
+fn doctor_names_the_service_without_a_pam_file_in_each_shipped_dovecot_form() {
+    for version in ["2.3", "2.4"] {
+        for (snippets, service) in FORMS {
+            let t = dovecot_tree(version, snippets);
+            assert_eq!(
+                doctor(t.path()),
+                (vec![], Some(0)),
+                "{version} {snippets:?} with every PAM file"
+            );
+            std::fs::remove_file(t.path().join("etc/pam.d").join(service)).unwrap();
+            let (found, code) = doctor_json(t.path());
+            let named = missing_services(
+                found
+                    .iter()
+                    .map(|f| (f["check"].as_str().unwrap(), f["problem"].as_str().unwrap())),
+            );
+            assert_eq!(named, [*service], "{version} {snippets:?}: {found:?}");
+            assert_eq!(code, Some(1));
+        }
+    }
+}
+
+/// What Dovecot 2.3 really uses, as `apppass doctor` reads it on a host:
+/// `doveconf -n`, which hides the cache key in `args` behind
+/// `cache_key=#hidden_use-P_to_show#`. The doctor used to take that `#`
+/// for a comment, fall back to the service `dovecot` (whose file exists
+/// here) and find nothing, while POP3 went through /etc/pam.d/other.
+#[test]
+fn doctor_reads_the_hidden_cache_key_in_doveconf_output_of_each_shipped_2_3_form() {
+    for (snippets, service) in FORMS {
+        let t = dovecot_tree("2.3", snippets);
+        let out = Command::new("doveconf")
+            .arg("-n")
+            .arg("-c")
+            .arg(t.path().join("etc/dovecot/dovecot.conf"))
+            .output()
+            .expect("doveconf (dovecot-core) is installed");
+        assert!(out.status.success(), "{}", stderr(&out));
+        let inputs = Inputs {
+            doveconf: Some(stdout(&out)),
+        };
+        assert!(
+            stdout(&out).contains("args = cache_key=#hidden_use-P_to_show# "),
+            "{}",
+            stdout(&out)
+        );
+        let named = |root: &Path| {
+            let found = examine(root, &inputs);
+            missing_services(found.iter().map(|f| (f.check, f.problem.as_str())))
+        };
+        assert_eq!(named(t.path()), Vec::<String>::new(), "{snippets:?}");
+        std::fs::remove_file(t.path().join("etc/pam.d").join(service)).unwrap();
+        assert_eq!(
+            named(t.path()),
+            [*service],
+            "{snippets:?}: {}",
+            stdout(&out)
+        );
+    }
+}
+
+/// Files of the Debian 13 root as they were, put back on drop.
+struct Saved(&'static Debian13, Vec<(String, Option<Vec<u8>>)>);
+
+impl Saved {
+    fn write(&mut self, inside: &str, text: &str) {
+        if !self.1.iter().any(|(p, _)| p == inside) {
+            let before = std::fs::read(self.0.host(inside)).ok();
+            self.1.push((inside.to_string(), before));
+        }
+        self.0.write(inside, text);
+    }
+}
+
+impl Drop for Saved {
+    fn drop(&mut self) {
+        for (inside, before) in self.1.drain(..).rev() {
+            let _ = match before {
+                Some(b) => std::fs::write(self.0.host(&inside), b),
+                None => std::fs::remove_file(self.0.host(&inside)),
+            };
+        }
+    }
+}
+
+/// On a Debian 13 host, as an administrator runs it: `apppass doctor`
+/// reads Dovecot 2.4 through its own `doveconf -n`, with each shipped 2.4
+/// form included from /etc/dovecot/dovecot.conf.
+#[test]
+fn debian13_doctor_names_the_service_without_a_pam_file_in_each_2_4_form() {
+    let Some((_turn, root)) =
+        Debian13::enter("debian13_doctor_names_the_service_without_a_pam_file_in_each_2_4_form")
+    else {
+        return;
+    };
+    let scratch = root.scratch();
+    let mut saved = Saved(root, Vec::new());
+    let named = || {
+        let out = root.apppass(&["doctor", "--json"]);
+        let v: serde_json::Value = serde_json::from_str(&stdout(&out))
+            .unwrap_or_else(|e| panic!("{e}: {}{}", stdout(&out), stderr(&out)));
+        missing_services(
+            v.as_array()
+                .unwrap()
+                .iter()
+                .map(|f| (f["check"].as_str().unwrap(), f["problem"].as_str().unwrap())),
+        )
+    };
+    for (snippets, service) in FORMS {
+        let mut conf = "dovecot_config_version = 2.4.1\ndovecot_storage_version = 2.4.1\n\
+                        protocols = imap pop3 submission\nssl = no\n"
+            .to_string();
+        for s in *snippets {
+            std::fs::copy(snippet(s), scratch.dir.path().join(s)).unwrap();
+            conf.push_str(&format!("!include {}\n", scratch.inside(s)));
+        }
+        saved.write("/etc/dovecot/dovecot.conf", &conf);
+        for p in ["imap", "pop3", "submission", "smtp", "dovecot"] {
+            saved.write(&format!("/etc/pam.d/{p}"), MAIL);
+        }
+        assert_eq!(named(), Vec::<String>::new(), "{snippets:?}");
+        std::fs::remove_file(root.host(&format!("/etc/pam.d/{service}"))).unwrap();
+        assert_eq!(named(), [*service], "{snippets:?}");
+    }
 }

@@ -44,21 +44,27 @@ struct Parser<'a> {
 
 impl Parser<'_> {
     fn set(&mut self, key: &str, value: &str, file: Option<&Path>, line: usize) {
-        let value = value.trim().trim_matches('"').trim().to_string();
+        let quoted = unquote(value);
         let top = self.stack.last_mut().map(|s| &mut s.settings);
         let Some(settings) = top else { return };
-        // `protocols = $protocols imap` (2.3) / `$SET` (2.4) appends.
-        let previous = settings
-            .iter()
-            .rev()
-            .find(|s| s.key == key)
-            .map(|s| s.value.clone())
-            .unwrap_or_default();
-        let value = value
-            .replace(&format!("${key}"), &previous)
-            .replace("$SET", &previous)
-            .trim()
-            .to_string();
+        let value = match quoted {
+            Some(v) => v,
+            // `protocols = $protocols imap` (2.3) or `$SET:protocols` (2.4)
+            // appends; Dovecot expands only a value not in quotes.
+            None => {
+                let previous = settings
+                    .iter()
+                    .rev()
+                    .find(|s| s.key == key)
+                    .map(|s| s.value.clone())
+                    .unwrap_or_default();
+                value
+                    .replace(&format!("$SET:{key}"), &previous)
+                    .replace(&format!("${key}"), &previous)
+                    .trim()
+                    .to_string()
+            }
+        };
         settings.push(Setting {
             key: key.to_string(),
             value,
@@ -67,49 +73,81 @@ impl Parser<'_> {
         });
     }
 
+    /// Reads `text`: a file Dovecot reads when `file` is given, else
+    /// doveconf's output. In a file a `#` outside quotes starts a comment
+    /// wherever it is, and a line ending in `\` goes on in the next. In
+    /// doveconf's output only a line starting with `#` is a comment: it
+    /// quotes a value holding a `#`, except where it hides a secret inside
+    /// one (`args = cache_key=#hidden_use-P_to_show# pop3`).
     fn text(&mut self, text: &str, file: Option<&Path>, depth: usize) {
+        let mut pending = String::new();
+        let mut start = 0;
         for (i, raw) in text.lines().enumerate() {
-            let line = i + 1;
-            let stripped = strip_comment(raw);
-            let l = stripped.trim();
+            let l = match file {
+                Some(_) => strip_comment(raw).trim(),
+                None if raw.trim_start().starts_with('#') => "",
+                None => raw.trim(),
+            };
             if l.is_empty() {
                 continue;
             }
-            if let Some(rest) = l
-                .strip_prefix("!include_try ")
-                .or_else(|| l.strip_prefix("!include "))
-            {
-                if let Some(f) = file {
-                    self.include(f, rest.trim().trim_matches('"'), depth);
-                }
+            if pending.is_empty() {
+                start = i + 1;
+            }
+            if let (Some(_), Some(part)) = (file, l.strip_suffix('\\')) {
+                pending.push_str(part.trim_end());
+                pending.push(' ');
                 continue;
             }
-            if l == "}" {
-                if self.stack.len() > 1 {
-                    if let Some(done) = self.stack.pop() {
-                        if let Some(parent) = self.stack.last_mut() {
-                            parent.children.push(done);
-                        }
+            if pending.is_empty() {
+                self.line(l, file, start, depth);
+            } else {
+                pending.push_str(l);
+                let whole = std::mem::take(&mut pending);
+                self.line(&whole, file, start, depth);
+            }
+        }
+    }
+
+    /// One logical line, as Dovecot's parser splits it: the key runs to a
+    /// blank or `=`; then `= value`, `{` (after a section name) or nothing.
+    fn line(&mut self, l: &str, file: Option<&Path>, line: usize, depth: usize) {
+        let end = l
+            .find(|c: char| c.is_whitespace() || c == '=')
+            .unwrap_or(l.len());
+        let (key, rest) = (&l[..end], l[end..].trim_start());
+        if key == "!include" || key == "!include_try" {
+            if let Some(f) = file {
+                let pattern = unquote(rest).unwrap_or_else(|| rest.to_string());
+                self.include(f, &pattern, depth);
+            }
+            return;
+        }
+        if let Some(value) = rest.strip_prefix('=') {
+            self.set(key, value.trim(), file, line);
+            return;
+        }
+        if key == "}" && rest.is_empty() {
+            if self.stack.len() > 1 {
+                if let Some(done) = self.stack.pop() {
+                    if let Some(parent) = self.stack.last_mut() {
+                        parent.children.push(done);
                     }
                 }
-                continue;
             }
-            if let Some(head) = l.strip_suffix('{') {
-                let mut words = head.split_whitespace();
-                let kind = words.next().unwrap_or("").to_string();
-                let name = words.next().map(|w| w.trim_matches('"').to_string());
-                self.stack.push(Section {
-                    kind,
-                    name,
-                    file: file.map(Path::to_path_buf),
-                    line,
-                    ..Section::default()
-                });
-                continue;
-            }
-            if let Some((k, v)) = l.split_once('=') {
-                self.set(k.trim(), v, file, line);
-            }
+            return;
+        }
+        if let Some(head) = l.strip_suffix('{') {
+            let mut words = head.split_whitespace();
+            let kind = words.next().unwrap_or("").to_string();
+            let name = words.next().map(|w| unquote(w).unwrap_or_else(|| w.into()));
+            self.stack.push(Section {
+                kind,
+                name,
+                file: file.map(Path::to_path_buf),
+                line,
+                ..Section::default()
+            });
         }
     }
 
@@ -130,17 +168,48 @@ impl Parser<'_> {
     }
 }
 
-/// A `#` starts a comment unless inside quotes.
+/// The line up to its comment: Dovecot's rule, a `#` outside single or
+/// double quotes (where `\` escapes) starts one, even inside a word.
 fn strip_comment(line: &str) -> &str {
-    let mut quoted = false;
+    let mut quote = None;
+    let mut escaped = false;
     for (i, c) in line.char_indices() {
-        match c {
-            '"' => quoted = !quoted,
-            '#' if !quoted => return &line[..i],
-            _ => {}
+        match quote {
+            Some(_) if escaped => escaped = false,
+            Some(_) if c == '\\' => escaped = true,
+            Some(q) if c == q => quote = None,
+            Some(_) => {}
+            None if c == '"' || c == '\'' => quote = Some(c),
+            None if c == '#' => return &line[..i],
+            None => {}
         }
     }
     line
+}
+
+/// A value wholly in single or double quotes, unquoted and unescaped as
+/// Dovecot does; `None` when it is not quoted.
+fn unquote(value: &str) -> Option<String> {
+    let first = value.chars().next().filter(|c| *c == '"' || *c == '\'')?;
+    let inner = value
+        .strip_prefix(first)
+        .and_then(|v| v.strip_suffix(first))?;
+    let mut out = String::with_capacity(inner.len());
+    let mut chars = inner.chars();
+    while let Some(c) = chars.next() {
+        if c != '\\' {
+            out.push(c);
+            continue;
+        }
+        match chars.next() {
+            Some('n') => out.push('\n'),
+            Some('r') => out.push('\r'),
+            Some('t') => out.push('\t'),
+            Some(other) => out.push(other),
+            None => break,
+        }
+    }
+    Some(out)
 }
 
 /// Host paths matching `pattern`, whose file name may hold one `*`.
@@ -217,13 +286,7 @@ fn pam_passdbs(s: &Section, protocol: Option<&str>, v24: bool, out: &mut Vec<Pam
                 .map_or("dovecot".into(), |s| s.value.clone());
             (name, true)
         } else {
-            let args = c.get("args").map(|a| a.value.clone()).unwrap_or_default();
-            let service = args
-                .split_whitespace()
-                .rfind(|w| !w.contains('='))
-                .unwrap_or("dovecot")
-                .to_string();
-            (service, args.contains("cache_key="))
+            pam_args(&c.get("args").map(|a| a.value.clone()).unwrap_or_default())
         };
         out.push(PamPassdb {
             service,
@@ -233,6 +296,21 @@ fn pam_passdbs(s: &Section, protocol: Option<&str>, v24: bool, out: &mut Vec<Pam
             line: c.line,
         });
     }
+}
+
+/// A 2.3 PAM passdb's `args`: the service it names and whether it sets a
+/// cache key. As Dovecot reads them, words split at blanks: options are
+/// `name=value` or `-session`; a last word that is neither is the service,
+/// else it is `dovecot`. A value doveconf -n hides stays one word
+/// (`cache_key=#hidden_use-P_to_show#`), so the service is still seen.
+fn pam_args(args: &str) -> (String, bool) {
+    let words: Vec<&str> = args.split_whitespace().collect();
+    let service = words
+        .last()
+        .filter(|w| !w.contains('=') && **w != "-session")
+        .map_or("dovecot", |w| w);
+    let caches = words.iter().any(|w| w.starts_with("cache_key="));
+    (service.to_string(), caches)
 }
 
 /// The PAM service Dovecot asks for a `protocol` login with `template`.
@@ -401,7 +479,7 @@ mod tests {
         let v23 = parse(
             Path::new("/nonexistent"),
             "protocols = imap\nprotocols = $protocols pop3 # more\npassdb {\n  driver = pam\n  args = cache_key=%u%s %s\n}\nprotocol sieve {\n  passdb {\n    driver = pam\n    args = managesieve\n  }\n}\n",
-            None,
+            Some(Path::new("/etc/dovecot/dovecot.conf")),
             &mut Vec::new(),
         );
         assert_eq!(v23.get("protocols").unwrap().value, "imap pop3");
@@ -427,6 +505,70 @@ mod tests {
         assert_eq!(expand(&dbs[0].service, "imap"), "imap");
         assert_eq!(expand("dovecot-%s", "pop3"), "dovecot-pop3");
         assert_eq!(expand("*", "pop3"), "pop3");
+    }
+
+    fn services(conf: &Section, v24: bool) -> Vec<String> {
+        let mut dbs = Vec::new();
+        pam_passdbs(conf, None, v24, &mut dbs);
+        dbs.into_iter().map(|d| d.service).collect()
+    }
+
+    #[test]
+    fn doveconf_output_keeps_a_hash_inside_a_value() {
+        let none = Path::new("/nonexistent");
+        // doveconf -n of auth-apppass-protocols.conf.ext (2.3.19).
+        let dump = "# 2.3.19.1 (9b53102964): /etc/dovecot/dovecot.conf\n# OS: Linux\npassdb {\n  args = /dev/null\n  driver = passwd-file\n}\nprotocols = imap pop3\nprotocol imap {\n  passdb {\n    args = cache_key=#hidden_use-P_to_show# imap\n    driver = pam\n    name = \n  }\n}\nprotocol pop3 {\n  passdb {\n    args = cache_key=#hidden_use-P_to_show# pop3\n    driver = pam\n    name = \n  }\n}\n";
+        let conf = parse(none, dump, None, &mut Vec::new());
+        assert_eq!(services(&conf, false), ["imap", "pop3"]);
+        // auth-apppass-service.conf.ext: `cache_key=%u%s %s`, hidden or not.
+        for args in ["cache_key=#hidden_use-P_to_show# %s", "cache_key=%u%s %s"] {
+            let text = format!("passdb {{\n  args = {args}\n  driver = pam\n}}\n");
+            let mut dbs = Vec::new();
+            let conf = parse(none, &text, None, &mut Vec::new());
+            pam_passdbs(&conf, None, false, &mut dbs);
+            assert_eq!(dbs[0].service, "%s", "{args}");
+            assert!(dbs[0].caches, "{args}");
+        }
+        // doveconf quotes a value holding a `#` it did not put there.
+        let text = "passdb {\n  args = \"\\\"cache_key=%u #q\\\" imap\"\n  driver = pam\n}\n";
+        assert_eq!(
+            services(&parse(none, text, None, &mut Vec::new()), false),
+            ["imap"]
+        );
+    }
+
+    #[test]
+    fn files_are_read_as_dovecots_parser_reads_them() {
+        let file = Some(Path::new("/etc/dovecot/dovecot.conf"));
+        let read = |text: &str| parse(Path::new("/nonexistent"), text, file, &mut Vec::new());
+        let pam = |args: &str| format!("passdb {{\n  driver = pam\n  args = {args}\n}}\n");
+        // A `#` starts a comment even inside a word (Dovecot warns)...
+        assert_eq!(
+            services(&read(&pam("cache_key=%u%s#x pop3 # why")), false),
+            ["dovecot"]
+        );
+        // ...but not inside quotes, single or double, where `\` escapes.
+        assert_eq!(services(&read(&pam("'a # b' pop3")), false), ["pop3"]);
+        assert_eq!(
+            services(&read(&pam("\"a \\\" # b\" pop3")), false),
+            ["pop3"]
+        );
+        assert_eq!(services(&read(&pam("\"cache_key=%u %s\"")), false), ["%s"]);
+        // A line ending in `\` goes on, and the passdb keeps its first line.
+        let conf = read("passdb {\n  driver = pam\n  args = cache_key=%u \\\n    # a comment line\n    pop3\n}\n");
+        assert_eq!(services(&conf, false), ["pop3"]);
+        assert_eq!(conf.children[0].get("args").unwrap().line, 3);
+        // Options are not services; `*` is the old name for the protocol.
+        assert_eq!(services(&read(&pam("imap -session")), false), ["dovecot"]);
+        assert_eq!(
+            services(&read(&pam("failure_show_msg=yes")), false),
+            ["dovecot"]
+        );
+        assert_eq!(services(&read(&pam("*")), false), ["*"]);
+        // 2.4 appends with $SET:name; a quoted value is not expanded.
+        let conf = read("protocols = imap\nprotocols = $SET:protocols pop3\nx = \"$x\"\n");
+        assert_eq!(conf.get("protocols").unwrap().value, "imap pop3");
+        assert_eq!(conf.get("x").unwrap().value, "$x");
     }
 
     #[test]
