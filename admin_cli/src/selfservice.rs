@@ -140,7 +140,7 @@ fn answer(prompt: &str, echo: bool) -> Result<Zeroizing<String>, CliError> {
 
 /// How long a client waits for its turn when apppassd is busy: queued
 /// behind others (apppassd serves connections in order), or told to try
-/// again (as apppassd did before it queued them).
+/// again (when this user's share of its places is taken).
 const BUSY_PATIENCE: Duration = Duration::from_secs(20);
 
 fn busy() -> CliError {

@@ -734,6 +734,7 @@ pub fn a_front_end_logs_in_records_use_and_wipes_with_its_own_rights(b: &dyn Bac
 /// and failed sign-ins counted per user within a window.
 pub fn self_service_policy_and_failed_sign_ins_are_kept(b: &dyn Backend) {
     use apppass_core::selfservice::{self, Refusal};
+    use apppass_core::signin;
     let mut s = b.fresh();
     let s = s.as_mut();
     assert!(
@@ -764,29 +765,50 @@ pub fn self_service_policy_and_failed_sign_ins_are_kept(b: &dyn Backend) {
         selfservice::allowed_services(s).unwrap(),
         ["imap", "submission"]
     );
-    for i in 0..4 {
-        selfservice::record_failure(s, "alice", NOW - 100 + i).unwrap();
+    // Attempts take their places before any answer: five under way close
+    // the account to a sixth, however its name is spelt.
+    let attempts: Vec<_> = (0..5)
+        .map(|i| signin::begin(s, "alice", NOW - 100 + i).unwrap().unwrap())
+        .collect();
+    for name in ["alice", "ALICE", "Alice"] {
+        assert!(matches!(
+            signin::begin(s, name, NOW).unwrap(),
+            Err(Refusal::LockedOut { .. })
+        ));
     }
-    // One old failure, outside the window, does not count.
-    selfservice::record_failure(s, "alice", NOW - 3600).unwrap();
-    assert_eq!(
-        selfservice::check_not_locked_out(s, "alice", NOW).unwrap(),
-        Ok(())
+    assert!(signin::check_open(s, "aLiCe", NOW).unwrap().is_err());
+    assert!(
+        signin::begin(s, "bob", NOW).unwrap().is_ok(),
+        "another account is not affected"
     );
-    selfservice::record_failure(s, "alice", NOW).unwrap();
-    assert!(matches!(
-        selfservice::check_not_locked_out(s, "alice", NOW).unwrap(),
-        Err(Refusal::LockedOut { .. })
-    ));
+    // A right one is given back; the wrong ones stay counted.
+    let mut attempts = attempts.into_iter();
+    attempts.next().unwrap().accepted(s).unwrap();
+    attempts.for_each(signin::Attempt::refused);
+    let fifth = signin::begin(s, "alice", NOW).unwrap().unwrap();
+    fifth.refused();
+    assert!(signin::begin(s, "alice", NOW).unwrap().is_err());
     assert_eq!(
-        selfservice::check_not_locked_out(s, "bob", NOW).unwrap(),
-        Ok(())
-    );
-    assert_eq!(
-        selfservice::check_not_locked_out(s, "alice", NOW + 15 * 60 + 1).unwrap(),
+        signin::check_open(s, "alice", NOW + 15 * 60 + 1).unwrap(),
         Ok(()),
         "open again once the failures age out"
     );
+    // A name the checker reports counts under its own key too.
+    for _ in 0..5 {
+        signin::count_failure_of(s, "Carol@Example.org", NOW).unwrap();
+    }
+    assert!(signin::check_open(s, "carol@example.org", NOW)
+        .unwrap()
+        .is_err());
+    // What was typed long ago takes no room: failures outside the window
+    // are forgotten for everyone at the next attempt.
+    signin::begin(s, "mallory-1", NOW - 3600)
+        .unwrap()
+        .unwrap()
+        .refused();
+    signin::begin(s, "dave", NOW).unwrap().unwrap().refused();
+    assert_eq!(s.signin_failures("mallory-1", 0).unwrap(), 0);
+    assert_eq!(s.signin_failures("dave", 0).unwrap(), 1);
     selfservice::set_allowed_services(s, None).unwrap();
     assert!(selfservice::allowed_services(s).unwrap().is_empty());
 }

@@ -340,3 +340,38 @@ fn a_store_refuses_a_key_it_was_not_made_with() {
         Err(StoreError::KeyMismatch { .. })
     ));
 }
+
+#[test]
+fn sign_ins_wait_rather_than_forget_when_the_host_holds_its_most_failures() {
+    use apppass_core::selfservice::Refusal;
+    use apppass_core::signin::{self, MAX_HOST_FAILURES};
+    let t = TestStore::new();
+    let mut s = t.init();
+    let now = 1_800_000_000;
+    // Strangers' names fill the host's share of recent failures.
+    let conn = Connection::open(&t.db).unwrap();
+    conn.execute_batch("BEGIN").unwrap();
+    for i in 0..MAX_HOST_FAILURES {
+        conn.execute(
+            "INSERT INTO signin_failures (user, at) VALUES (?1, ?2)",
+            rusqlite::params![format!("stranger-{i}"), now - 10],
+        )
+        .unwrap();
+    }
+    conn.execute_batch("COMMIT").unwrap();
+    assert_eq!(
+        signin::begin(&mut s, "alice", now).unwrap().unwrap_err(),
+        Refusal::HostBusy
+    );
+    // Nobody's failures were dropped to make room.
+    assert_eq!(s.signin_failures("stranger-0", 0).unwrap(), 1);
+    // Once the window has passed they are gone, for everyone.
+    signin::begin(&mut s, "alice", now + 15 * 60)
+        .unwrap()
+        .unwrap()
+        .refused();
+    let left: i64 = conn
+        .query_row("SELECT count(*) FROM signin_failures", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(left, 1);
+}

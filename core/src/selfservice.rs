@@ -1,7 +1,7 @@
 //! What users may do for themselves (through `apppassd`), decided here:
-//! which services they may bind a password to, and when their sign-ins are
-//! refused after too many failures. Everything else — the limit, labels,
-//! expiry — is the same rule as for the administrator, in `admin`.
+//! which services they may bind a password to (the limits on sign-ins are
+//! in `signin`). Everything else — the limit, labels, expiry — is the same
+//! rule as for the administrator, in `admin`.
 
 use crate::admin::AdminError;
 use crate::policy::{self, PolicyError, Scope, PRIVILEGED_SERVICES};
@@ -10,10 +10,6 @@ use std::fmt;
 
 /// The text setting holding the services users may choose, space-separated.
 pub const SERVICES_SETTING: &str = "self_service_services";
-/// Failed sign-ins within [`FAILURE_WINDOW_SECS`] that close self-service
-/// for a user.
-pub const MAX_FAILURES: usize = 5;
-pub const FAILURE_WINDOW_SECS: i64 = 15 * 60;
 
 /// Why a self-service request is refused (exit 4 in the CLI).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -26,6 +22,9 @@ pub enum Refusal {
     LockedOut {
         minutes: i64,
     },
+    /// So many sign-ins failed on this host lately that it takes no more
+    /// for a while.
+    HostBusy,
     AnyService,
     ServiceNotAllowed {
         service: String,
@@ -43,6 +42,9 @@ impl fmt::Display for Refusal {
             Refusal::LockedOut { minutes } => write!(
                 f,
                 "too many failed sign-ins; self-service is closed for your account for up to {minutes} more minutes (your app passwords still work)"
+            ),
+            Refusal::HostBusy => f.write_str(
+                "too many sign-ins have failed on this host lately; try again in a few minutes",
             ),
             Refusal::AnyService => f.write_str(
                 "--any-service is for administrators; name the services with --service",
@@ -111,33 +113,6 @@ pub fn check_scope(allowed: &[String], scope: &Scope) -> Result<(), Refusal> {
             None => Ok(()),
         },
     }
-}
-
-/// `Err(LockedOut)` when `user` failed [`MAX_FAILURES`] sign-ins within the
-/// window: the next attempt is refused without asking PAM.
-pub fn check_not_locked_out(
-    store: &mut dyn Store,
-    user: &str,
-    now: i64,
-) -> Result<Result<(), Refusal>, StoreError> {
-    let failures = store.signin_failures(user, now - FAILURE_WINDOW_SECS)?;
-    Ok(if failures >= MAX_FAILURES {
-        Err(Refusal::LockedOut {
-            minutes: FAILURE_WINDOW_SECS / 60,
-        })
-    } else {
-        Ok(())
-    })
-}
-
-/// Records a failed sign-in of `user`.
-pub fn record_failure(store: &mut dyn Store, user: &str, now: i64) -> Result<(), StoreError> {
-    store
-        .write(Some(user), &mut |w| {
-            w.record_signin_failure(user, now)?;
-            Ok(Finish::Commit)
-        })
-        .map_err(WriteError::into_store_error)
 }
 
 #[cfg(test)]

@@ -20,7 +20,8 @@ const MAX_LINE: usize = 16 * 1024;
 pub enum Verdict {
     /// Accepted; the user name as Dovecot knows it.
     Accepted(String),
-    Refused,
+    /// Refused; the user name Dovecot looked up, when it says.
+    Refused(Option<String>),
 }
 
 /// Asks Dovecot at `socket` whether `password` is `user`'s, for the PAM-
@@ -96,17 +97,12 @@ pub fn authenticate(
         if id != Some("1") {
             continue;
         }
+        let name = fields.find_map(|f| f.strip_prefix("user=")).map(unescape);
         return Ok(match verb {
-            Some("OK") => {
-                let name = fields
-                    .find_map(|f| f.strip_prefix("user="))
-                    .map(unescape)
-                    .unwrap_or_else(|| user.to_owned());
-                Verdict::Accepted(name)
-            }
-            Some("FAIL") => Verdict::Refused,
+            Some("OK") => Verdict::Accepted(name.unwrap_or_else(|| user.to_owned())),
+            Some("FAIL") => Verdict::Refused(name),
             // A PLAIN exchange never continues; anything else is refused.
-            _ => Verdict::Refused,
+            _ => Verdict::Refused(None),
         });
     }
 }
@@ -211,7 +207,7 @@ mod tests {
 
         let (dir, h) = serve("FAIL\t1\tuser=ann\n");
         let v = authenticate(&dir.path().join("auth-client"), "s", "ann", "bad", None).unwrap();
-        assert_eq!(v, Verdict::Refused);
+        assert_eq!(v, Verdict::Refused(Some("ann".into())));
         h.join().unwrap();
     }
 

@@ -112,6 +112,19 @@ fn main() -> ExitCode {
         );
         return ExitCode::from(1);
     }
+    // Started by hand (no systemd, or /run emptied by a reboot), the
+    // runtime directory the socket unit would make may be missing.
+    for dir in args
+        .socket
+        .iter()
+        .chain([&args.session_dir])
+        .filter_map(|p| p.parent())
+    {
+        if let Err(e) = listener::runtime_dir(dir) {
+            eprintln!("apppassd: {e}");
+            return ExitCode::from(1);
+        }
+    }
     let (listener, default_idle) = match &args.socket {
         Some(path) => match listener::bind(path) {
             Ok(l) => (l, 0),

@@ -41,10 +41,19 @@
 //!
 //! and ends with `{"ok":true}` or `{"ok":false,"code":N,"error":"..."}`
 //! (the exit code: 1 not so, 2 usage, 3 store, 4 refused, 5 not signed in).
+//!
+//! A connection turned away because its uid's places are all taken gets
+//! `{"busy":true}` first: the client may ask again in a moment.
+//!
+//! Each message must arrive whole in time: the request within 10 seconds,
+//! an answer to a prompt within 2 minutes, the confirmation of a printed
+//! password within 3 seconds (the store waits for it).
 
 use serde::Deserialize;
 use serde_json::Value;
 use std::io::{self, Read, Write};
+use std::os::unix::net::UnixStream;
+use std::time::{Duration, Instant};
 
 pub const VERSION: u64 = 1;
 /// No message of the protocol comes near this.
@@ -184,6 +193,42 @@ pub fn read_line<R: Read>(r: &mut R) -> io::Result<Vec<u8>> {
     }
 }
 
+/// Reads one line, as [`read_line`], that must arrive whole within
+/// `limit`: a client that trickles its bytes gets no more time than one
+/// that sends them at once.
+pub fn read_line_within(stream: &mut UnixStream, limit: Duration) -> io::Result<Vec<u8>> {
+    let deadline = Instant::now() + limit;
+    let mut timed = Deadline { stream, deadline };
+    read_line(&mut timed)
+}
+
+/// A stream whose reads all end by one deadline.
+struct Deadline<'a> {
+    stream: &'a mut UnixStream,
+    deadline: Instant,
+}
+
+impl Read for Deadline<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let left = self.deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                "the message did not arrive in time",
+            ));
+        }
+        self.stream.set_read_timeout(Some(left))?;
+        match self.stream.read(buf) {
+            // A socket's read timeout shows as EAGAIN.
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                "the message did not arrive in time",
+            )),
+            r => r,
+        }
+    }
+}
+
 /// Writes one message as a line.
 pub fn write_message<W: Write>(w: &mut W, msg: &Value) -> io::Result<()> {
     let mut text = serde_json::to_vec(msg).map_err(io::Error::other)?;
@@ -268,6 +313,25 @@ mod tests {
                 String::from_utf8_lossy(bad)
             );
         }
+    }
+
+    #[test]
+    fn a_trickled_line_gets_no_more_time_than_a_whole_one() {
+        let (mut ours, mut theirs) = UnixStream::pair().unwrap();
+        let trickle = std::thread::spawn(move || {
+            for b in br#"{"v":1,"op":"list"}"#.iter().cycle().take(40) {
+                if theirs.write_all(&[*b]).is_err() {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        });
+        let start = Instant::now();
+        let got = read_line_within(&mut ours, Duration::from_millis(500));
+        assert_eq!(got.unwrap_err().kind(), io::ErrorKind::TimedOut);
+        assert!(start.elapsed() < Duration::from_millis(900));
+        drop(ours);
+        trickle.join().unwrap();
     }
 
     #[test]

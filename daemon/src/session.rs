@@ -14,6 +14,7 @@ use apppass_core::lifecycle::{self, Which};
 use apppass_core::networks::Networks;
 use apppass_core::policy::{self, Scope};
 use apppass_core::selfservice::{self, Refusal};
+use apppass_core::signin;
 use apppass_core::store::{Actor, Opener, Store};
 use apppass_core::sys::SystemShadow;
 use serde_json::{json, Value};
@@ -22,9 +23,14 @@ use std::path::PathBuf;
 use std::time::Duration;
 use zeroize::Zeroizing;
 
-/// How long the client may take to send a message, and to answer a prompt.
+/// How long the client may take to send a whole message: its request, an
+/// answer to a prompt (a person types it), and the confirmation that a new
+/// password was printed (the store's write lock is held meanwhile, so a
+/// client must never hold it for long: an administrator's revoke waits
+/// 10 seconds for the lock).
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 const ANSWER_TIMEOUT: Duration = Duration::from_secs(120);
+const CONFIRM_TIMEOUT: Duration = Duration::from_secs(3);
 const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 /// An answer to a PAM prompt is a password or a code.
 const MAX_ANSWER: usize = 1024;
@@ -79,7 +85,8 @@ pub(crate) fn audit(line: &str) {
     apppass_cli::audit::record_as("apppassd", line);
 }
 
-fn peer_uid(stream: &UnixStream) -> Option<u32> {
+/// The uid of the process at the other end, from the kernel.
+pub(crate) fn peer_uid(stream: &UnixStream) -> Option<u32> {
     use std::os::fd::AsRawFd;
     let mut cred = libc::ucred {
         pid: 0,
@@ -100,10 +107,11 @@ fn peer_uid(stream: &UnixStream) -> Option<u32> {
     (rc == 0 && cred.uid != u32::MAX).then_some(cred.uid)
 }
 
-/// Serves one connection to its end. Never panics on what a client sends.
-pub fn serve(mut stream: UnixStream, settings: &Settings) {
+/// Serves one connection from `uid` to its end. Never panics on what a
+/// client sends.
+pub fn serve(mut stream: UnixStream, uid: u32, settings: &Settings) {
     let _ = stream.set_write_timeout(Some(WRITE_TIMEOUT));
-    let result = handle(&mut stream, settings);
+    let result = handle(&mut stream, uid, settings);
     let last = match result {
         Ok(()) => json!({"ok": true}),
         Err(f) => json!({"ok": false, "code": f.code, "error": f.text}),
@@ -115,10 +123,8 @@ pub(crate) fn send(stream: &mut UnixStream, msg: &Value) -> Result<(), Failure> 
     protocol::write_message(stream, msg).map_err(|_| Failure::usage("the client went away"))
 }
 
-fn handle(stream: &mut UnixStream, settings: &Settings) -> Result<(), Failure> {
-    let uid = peer_uid(stream).ok_or_else(|| Failure::usage("cannot tell who is asking"))?;
-    let _ = stream.set_read_timeout(Some(REQUEST_TIMEOUT));
-    let line = protocol::read_line(stream)
+fn handle(stream: &mut UnixStream, uid: u32, settings: &Settings) -> Result<(), Failure> {
+    let line = protocol::read_line_within(stream, REQUEST_TIMEOUT)
         .map_err(|e| Failure::usage(format!("no usable request ({e})")))?;
     let envelope = protocol::parse_request(&line).map_err(|e| Failure::usage(e.0))?;
     let web_uid = apppass_core::sys::passwd_uid(&settings.web.user)
@@ -156,15 +162,17 @@ fn handle(stream: &mut UnixStream, settings: &Settings) -> Result<(), Failure> {
     let mut store = open_store(settings)?;
     let allowed = allowed_services(store.as_mut())?;
     let operation = check(envelope.request, &allowed, now)?;
-    if let Err(r) =
-        selfservice::check_not_locked_out(store.as_mut(), &user, now).map_err(Failure::store)?
-    {
-        audit(&format!(
-            "refused self-service sign-in of user={}: too many failures",
-            esc(&user)
-        ));
-        return Err(Failure::refused(r));
-    }
+    let attempt = match signin::begin(store.as_mut(), &user, now).map_err(Failure::store)? {
+        Ok(a) => a,
+        Err(r) => {
+            audit(&format!(
+                "refused self-service sign-in of user={}: {}",
+                esc(&user),
+                refusal_cause(&r)
+            ));
+            return Err(Failure::refused(r));
+        }
+    };
     let signed_in = {
         let mut relay = relay(stream);
         pam::authenticate(
@@ -175,17 +183,22 @@ fn handle(stream: &mut UnixStream, settings: &Settings) -> Result<(), Failure> {
             settings.pam_dir.as_deref(),
             &mut relay,
         )
-        .map_err(could_not_run)?
     };
-    if !signed_in {
-        let _ = selfservice::record_failure(store.as_mut(), &user, now);
-        audit(&format!(
-            "self-service sign-in failed for user={}",
-            esc(&user)
-        ));
-        return Err(Failure::refused(Refusal::NotAccepted));
+    match signed_in {
+        Err(e) => {
+            let _ = attempt.abandoned(store.as_mut());
+            return Err(could_not_run(e));
+        }
+        Ok(false) => {
+            attempt.refused();
+            audit(&format!(
+                "self-service sign-in failed for user={}",
+                esc(&user)
+            ));
+            return Err(Failure::refused(Refusal::NotAccepted));
+        }
+        Ok(true) => attempt.accepted(store.as_mut()).map_err(Failure::store)?,
     }
-    let _ = stream.set_read_timeout(Some(REQUEST_TIMEOUT));
     let actor = format!(" by user={} (self-service)", esc(&user));
     perform(
         stream,
@@ -196,6 +209,14 @@ fn handle(stream: &mut UnixStream, settings: &Settings) -> Result<(), Failure> {
         settings,
         (Actor::SelfService, &actor),
     )
+}
+
+/// Why a sign-in was refused before the password was asked, for the log.
+pub(crate) fn refusal_cause(r: &Refusal) -> &'static str {
+    match r {
+        Refusal::HostBusy => "too many failures on this host",
+        _ => "too many failures",
+    }
 }
 
 pub(crate) fn open_store(settings: &Settings) -> Result<Box<dyn Store>, Failure> {
@@ -366,7 +387,6 @@ pub(crate) fn check(request: Request, allowed: &[String], now: i64) -> Result<Op
 pub(crate) fn relay(
     stream: &mut UnixStream,
 ) -> impl FnMut(Message<'_>) -> Option<Zeroizing<String>> + '_ {
-    let _ = stream.set_read_timeout(Some(ANSWER_TIMEOUT));
     move |m: Message<'_>| {
         let msg = match m {
             Message::Prompt { text, echo } => json!({"prompt": text, "echo": echo}),
@@ -377,7 +397,7 @@ pub(crate) fn relay(
         let Message::Prompt { .. } = m else {
             return Some(Zeroizing::new(String::new()));
         };
-        let line = Zeroizing::new(protocol::read_line(stream).ok()?);
+        let line = Zeroizing::new(protocol::read_line_within(stream, ANSWER_TIMEOUT).ok()?);
         let value: Value = serde_json::from_slice(&line).ok()?;
         let answer = value.get("answer")?.as_str()?;
         (answer.len() <= MAX_ANSWER).then(|| Zeroizing::new(answer.to_owned()))
@@ -385,7 +405,8 @@ pub(crate) fn relay(
 }
 
 /// Hands a new password to the client inside the write transaction: kept
-/// only once the client says it printed it.
+/// only once the client says it printed it, which it must say within
+/// [`CONFIRM_TIMEOUT`].
 fn deliver(stream: &mut UnixStream, g: &admin::Generated, json: bool) -> std::io::Result<()> {
     let text = if json {
         Zeroizing::new(render::generated_json(g))
@@ -396,7 +417,7 @@ fn deliver(stream: &mut UnixStream, g: &admin::Generated, json: bool) -> std::io
         stream,
         &json!({"stdout": format!("{}\n", text.as_str()), "confirm": true}),
     )?;
-    let line = protocol::read_line(stream)?;
+    let line = protocol::read_line_within(stream, CONFIRM_TIMEOUT)?;
     let ack: Value = serde_json::from_slice(&line).map_err(std::io::Error::other)?;
     if ack.get("delivered") == Some(&Value::Bool(true)) {
         Ok(())

@@ -7,14 +7,15 @@ use crate::dovecot_auth::{self, Verdict};
 use crate::pam::{self, Message};
 use crate::protocol::{Envelope, Request};
 use crate::session::{
-    allowed_services, audit, check, could_not_run, now, open_store, perform, relay, send, Failure,
-    Settings,
+    allowed_services, audit, check, could_not_run, now, open_store, perform, refusal_cause, relay,
+    send, Failure, Settings,
 };
 use crate::web_sessions::Sessions;
 use apppass_core::config::WebAuth;
 use apppass_core::escape::for_message as esc;
 use apppass_core::policy;
 use apppass_core::selfservice::{self, Refusal};
+use apppass_core::signin;
 use apppass_core::store::Actor;
 use serde_json::json;
 use std::net::IpAddr;
@@ -45,10 +46,6 @@ pub(crate) fn serve(
     }
 }
 
-fn is_root(user: &str) -> bool {
-    apppass_core::sys::passwd_uid(user) == Ok(Some(0))
-}
-
 fn sign_in(
     stream: &mut UnixStream,
     settings: &Settings,
@@ -61,33 +58,34 @@ fn sign_in(
     let now = now();
     let mut store = open_store(settings)?;
     allowed_services(store.as_mut())?;
-    let refuse = |store: &mut dyn apppass_core::store::Store, record: bool| {
-        if record {
-            let _ = selfservice::record_failure(store, user, now);
-        }
+    let failed = || {
         audit(&format!(
             "web sign-in failed for user={} rhost={from}",
             esc(user)
         ));
         Err(Failure::refused(Refusal::NotAccepted))
     };
-    // A name no account can have gets the answer a wrong password gets.
+    // A name no account can have gets the answer a wrong password gets,
+    // and takes no room in the store.
     if policy::check_user(user).is_err() {
-        return refuse(store.as_mut(), false);
+        return failed();
     }
-    if let Err(r) =
-        selfservice::check_not_locked_out(store.as_mut(), user, now).map_err(Failure::store)?
-    {
-        audit(&format!(
-            "refused web sign-in of user={} rhost={from}: too many failures",
-            esc(user)
-        ));
-        return Err(Failure::refused(r));
+    let attempt = match signin::begin(store.as_mut(), user, now).map_err(Failure::store)? {
+        Ok(a) => a,
+        Err(r) => {
+            audit(&format!(
+                "refused web sign-in of user={} rhost={from}: {}",
+                esc(user),
+                refusal_cause(&r)
+            ));
+            return Err(Failure::refused(r));
+        }
+    };
+    if !signin::may_sign_in(user) {
+        attempt.refused();
+        return failed();
     }
-    if is_root(user) {
-        return refuse(store.as_mut(), true);
-    }
-    let accepted = match &settings.web.auth {
+    let verdict = match &settings.web.auth {
         WebAuth::Pam => {
             let mut relay = relay(stream);
             pam::authenticate(
@@ -98,8 +96,13 @@ fn sign_in(
                 settings.pam_dir.as_deref(),
                 &mut relay,
             )
-            .map_err(could_not_run)?
-            .then(|| user.to_owned())
+            .map(|ok| {
+                if ok {
+                    Verdict::Accepted(user.to_owned())
+                } else {
+                    Verdict::Refused(None)
+                }
+            })
         }
         WebAuth::Dovecot(socket) => {
             let password = {
@@ -108,25 +111,54 @@ fn sign_in(
                     text: "Password: ",
                     echo: false,
                 })
-            }
-            .ok_or_else(|| Failure::usage("the web page went away"))?;
-            match dovecot_auth::authenticate(socket, WEB_SERVICE, user, &password, rhost)
-                .map_err(could_not_run)?
-            {
-                Verdict::Accepted(name) => Some(name),
-                Verdict::Refused => None,
+            };
+            match password {
+                Some(p) => dovecot_auth::authenticate(socket, WEB_SERVICE, user, &p, rhost),
+                None => Err("the web page went away".into()),
             }
         }
     };
-    let Some(user) = accepted.filter(|u| policy::check_user(u).is_ok() && !is_root(u)) else {
-        return refuse(store.as_mut(), true);
+    let name = match verdict {
+        Err(e) => {
+            let _ = attempt.abandoned(store.as_mut());
+            return Err(could_not_run(e));
+        }
+        Ok(Verdict::Refused(looked_up)) => {
+            attempt.refused();
+            // Dovecot's name for the account shares its counter.
+            if let Some(other) = looked_up.filter(|n| another_spelling(n, user)) {
+                let _ = signin::count_failure_of(store.as_mut(), &other, now);
+            }
+            return failed();
+        }
+        Ok(Verdict::Accepted(name)) => name,
     };
-    let token = sessions.create(&user, now).map_err(|e| Failure {
+    if !signin::may_sign_in(&name) {
+        attempt.refused();
+        return failed();
+    }
+    attempt.accepted(store.as_mut()).map_err(Failure::store)?;
+    if another_spelling(&name, user) {
+        if let Err(r) = signin::check_open(store.as_mut(), &name, now).map_err(Failure::store)? {
+            audit(&format!(
+                "refused web sign-in of user={} rhost={from}: too many failures",
+                esc(&name)
+            ));
+            return Err(Failure::refused(r));
+        }
+    }
+    let token = sessions.create(&name, now).map_err(|e| Failure {
         code: 3,
         text: e.to_string(),
     })?;
-    audit(&format!("web sign-in of user={} rhost={from}", esc(&user)));
-    send(stream, &json!({"session": token, "user": user}))
+    audit(&format!("web sign-in of user={} rhost={from}", esc(&name)));
+    send(stream, &json!({"session": token, "user": name}))
+}
+
+/// Whether the checker's name for the account counts under another key
+/// than the name typed.
+fn another_spelling(name: &str, typed: &str) -> bool {
+    signin::account_key(name) != signin::account_key(typed)
 }
 
 fn in_session(

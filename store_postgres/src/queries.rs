@@ -615,14 +615,49 @@ impl Writer for PgWriter<'_> {
         .map(drop)
     }
 
-    fn record_signin_failure(&mut self, user: &str, at: i64) -> Result<(), StoreError> {
+    fn signin_failures(&mut self, user: Option<&str>, since: i64) -> Result<usize, StoreError> {
+        let since = since.to_string();
+        let rows = match user {
+            Some(u) => self.conn.exec(
+                "SELECT count(*) FROM apppass.signin_failures WHERE username = $1 AND at >= $2::bigint",
+                &[Some(u), Some(&since)],
+            )?,
+            None => self.conn.exec(
+                "SELECT count(*) FROM apppass.signin_failures WHERE at >= $1::bigint",
+                &[Some(&since)],
+            )?,
+        };
+        let target = self.conn.target.clone();
+        Ok(each(rows, &target, |c| c.req_int(0))?
+            .into_iter()
+            .next()
+            .unwrap_or(0) as usize)
+    }
+
+    fn record_signin_failure(
+        &mut self,
+        user: &str,
+        at: i64,
+        forget_before: i64,
+    ) -> Result<(), StoreError> {
         self.conn.exec(
-            "DELETE FROM apppass.signin_failures WHERE username = $1 AND at < $2::bigint",
-            &[Some(user), Some(&(at - 86_400).to_string())],
+            "DELETE FROM apppass.signin_failures WHERE at < $1::bigint",
+            &[Some(&forget_before.to_string())],
         )?;
         self.conn
             .exec(
                 "INSERT INTO apppass.signin_failures (username, at) VALUES ($1, $2::bigint)",
+                &[Some(user), Some(&at.to_string())],
+            )
+            .map(drop)
+    }
+
+    fn forget_signin_failure(&mut self, user: &str, at: i64) -> Result<(), StoreError> {
+        self.conn
+            .exec(
+                "DELETE FROM apppass.signin_failures WHERE ctid =
+                   (SELECT ctid FROM apppass.signin_failures
+                     WHERE username = $1 AND at = $2::bigint LIMIT 1)",
                 &[Some(user), Some(&at.to_string())],
             )
             .map(drop)

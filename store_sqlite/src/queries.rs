@@ -584,12 +584,35 @@ impl Writer for SqliteWriter<'_> {
         result.map(drop).map_err(on(self.path))
     }
 
-    fn record_signin_failure(&mut self, user: &str, at: i64) -> Result<(), StoreError> {
+    fn signin_failures(&mut self, user: Option<&str>, since: i64) -> Result<usize, StoreError> {
+        let count = |r: &rusqlite::Row<'_>| r.get::<_, i64>(0);
+        match user {
+            Some(u) => self.tx.query_row(
+                "SELECT count(*) FROM signin_failures WHERE user = ?1 AND at >= ?2",
+                params![u, since],
+                count,
+            ),
+            None => self.tx.query_row(
+                "SELECT count(*) FROM signin_failures WHERE at >= ?1",
+                params![since],
+                count,
+            ),
+        }
+        .map(|n| n as usize)
+        .map_err(on(self.path))
+    }
+
+    fn record_signin_failure(
+        &mut self,
+        user: &str,
+        at: i64,
+        forget_before: i64,
+    ) -> Result<(), StoreError> {
         let err = on(self.path);
         self.tx
             .execute(
-                "DELETE FROM signin_failures WHERE user = ?1 AND at < ?2",
-                params![user, at - 86_400],
+                "DELETE FROM signin_failures WHERE at < ?1",
+                params![forget_before],
             )
             .map_err(&err)?;
         self.tx
@@ -599,6 +622,17 @@ impl Writer for SqliteWriter<'_> {
             )
             .map(drop)
             .map_err(&err)
+    }
+
+    fn forget_signin_failure(&mut self, user: &str, at: i64) -> Result<(), StoreError> {
+        self.tx
+            .execute(
+                "DELETE FROM signin_failures WHERE rowid =
+                   (SELECT rowid FROM signin_failures WHERE user = ?1 AND at = ?2 LIMIT 1)",
+                params![user, at],
+            )
+            .map(drop)
+            .map_err(on(self.path))
     }
 
     fn restore_password(

@@ -273,6 +273,12 @@ impl Fixture {
         c.execute_batch(statement).unwrap();
     }
 
+    /// The number a counting query on the store gives.
+    pub fn count(&self, query: &str) -> i64 {
+        let c = rusqlite::Connection::open(&self.db).unwrap();
+        c.query_row(query, [], |r| r.get(0)).unwrap()
+    }
+
     pub fn key(&self) -> PathBuf {
         self.db.parent().unwrap().join("key")
     }

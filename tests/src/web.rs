@@ -62,6 +62,37 @@ pub struct Web {
     /// apppassd's web sessions.
     pub sessions: PathBuf,
     child: Child,
+    bin: PathBuf,
+    args: Vec<std::ffi::OsString>,
+}
+
+/// apppass-web as its own user with `args`, once it answers on `port`.
+fn spawn_page(bin: &Path, args: &[std::ffi::OsString], log: &Path, port: u16) -> Child {
+    let child = Command::new("setpriv")
+        .args([
+            &format!("--reuid={WEB_USER}"),
+            &format!("--regid={WEB_USER}"),
+            "--init-groups",
+            "--",
+        ])
+        .arg(bin)
+        .args(args)
+        .env_clear()
+        .stdin(Stdio::null())
+        .stdout(std::fs::File::create(log).unwrap())
+        .stderr(std::fs::File::create(log).unwrap())
+        .spawn()
+        .unwrap();
+    let start = Instant::now();
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "apppass-web did not start: {}",
+            std::fs::read_to_string(log).unwrap_or_default()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child
 }
 
 pub struct Options<'a> {
@@ -71,6 +102,8 @@ pub struct Options<'a> {
     pub daemon_args: Vec<String>,
     /// Serve HTTPS with this certificate and key.
     pub tls: Option<(PathBuf, PathBuf)>,
+    /// More arguments for apppass-web (`--trusted-proxy 127.0.0.1`).
+    pub web_args: Vec<String>,
 }
 
 impl Web {
@@ -81,6 +114,21 @@ impl Web {
                 stack,
                 daemon_args: Vec::new(),
                 tls: None,
+                web_args: Vec::new(),
+            },
+        )
+    }
+
+    /// [`Web::start`] as behind a reverse proxy on this host: the
+    /// forwarding headers of connections from 127.0.0.1 are believed.
+    pub fn behind_proxy(f: &Fixture, stack: &str) -> Web {
+        Self::start_with(
+            f,
+            Options {
+                stack,
+                daemon_args: Vec::new(),
+                tls: None,
+                web_args: vec!["--trusted-proxy".into(), "127.0.0.1".into()],
             },
         )
     }
@@ -103,37 +151,22 @@ impl Web {
         std::fs::set_permissions(&bin, std::fs::Permissions::from_mode(0o755)).unwrap();
         let log = dir.path().join("web.log");
         let port = free_port();
-        let mut cmd = Command::new("setpriv");
-        cmd.args([
-            &format!("--reuid={WEB_USER}"),
-            &format!("--regid={WEB_USER}"),
-            "--init-groups",
-            "--",
-        ])
-        .arg(&bin)
-        .arg("--listen")
-        .arg(format!("127.0.0.1:{port}"))
-        .arg("--socket")
-        .arg(&daemon.socket);
+        let mut args: Vec<std::ffi::OsString> = vec![
+            "--listen".into(),
+            format!("127.0.0.1:{port}").into(),
+            "--socket".into(),
+            daemon.socket.clone().into(),
+        ];
         if let Some((cert, key)) = &opts.tls {
-            cmd.arg("--tls-cert").arg(cert).arg("--tls-key").arg(key);
+            args.extend([
+                "--tls-cert".into(),
+                cert.into(),
+                "--tls-key".into(),
+                key.into(),
+            ]);
         }
-        let child = cmd
-            .env_clear()
-            .stdin(Stdio::null())
-            .stdout(std::fs::File::create(&log).unwrap())
-            .stderr(std::fs::File::create(&log).unwrap())
-            .spawn()
-            .unwrap();
-        let start = Instant::now();
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(
-                start.elapsed() < Duration::from_secs(10),
-                "apppass-web did not start: {}",
-                std::fs::read_to_string(&log).unwrap_or_default()
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        args.extend(opts.web_args.iter().map(Into::into));
+        let child = spawn_page(&bin, &args, &log, port);
         let scheme = if opts.tls.is_some() { "https" } else { "http" };
         Web {
             daemon,
@@ -143,7 +176,17 @@ impl Web {
             sessions,
             dir,
             child,
+            bin,
+            args,
         }
+    }
+
+    /// Stops apppass-web and starts it again (same port, same apppassd):
+    /// what it kept in memory is gone.
+    pub fn restart_page(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        self.child = spawn_page(&self.bin, &self.args, &self.log, self.port);
     }
 
     pub fn pid(&self) -> u32 {

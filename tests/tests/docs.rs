@@ -380,6 +380,8 @@ fn the_readme_sets_up_the_web_page_behind_nginx_with_its_pictures() {
     let unit =
         std::fs::read_to_string(repo().join("packaging/systemd/apppass-web.service")).unwrap();
     assert!(unit.contains("--listen 127.0.0.1:8380") && unit.contains("User=apppass-web"));
+    // nginx's headers are believed only because the unit names it.
+    assert!(unit.contains("--trusted-proxy 127.0.0.1"));
     let nginx = std::fs::read_to_string(repo().join("packaging/nginx/apppass-web.conf")).unwrap();
     assert!(nginx.contains("proxy_pass http://127.0.0.1:8380"));
 }

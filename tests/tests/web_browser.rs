@@ -65,6 +65,7 @@ fn dovecot_and_web(f: &Fixture, more: &str) -> (Dovecot, String, Web) {
             stack: UNIX,
             daemon_args: vec!["--dovecot-config".into(), dc.conf.display().to_string()],
             tls: None,
+            web_args: Vec::new(),
         },
     );
     (dc, imap, web)
@@ -294,6 +295,7 @@ fn a_virtual_mail_user_signs_in_through_dovecots_auth_socket() {
             stack: "auth required pam_deny.so\naccount required pam_deny.so\n",
             daemon_args: vec!["--web-auth".into(), format!("dovecot:{}", socket.display())],
             tls: None,
+            web_args: Vec::new(),
         },
     );
     run(async {

@@ -263,7 +263,8 @@ fn sign_ins_are_limited_per_user_name_and_per_address() {
     }
     let f = store_allowing("imap");
     let u = SystemUser::new(PRIMARY);
-    let web = Web::start(&f, UNIX);
+    // Addresses as a proxy on this host would name them.
+    let web = Web::behind_proxy(&f, UNIX);
     let mut b = Browser::new(&web.url);
     b.headers
         .push(("X-Forwarded-For".into(), "198.51.100.1".into()));

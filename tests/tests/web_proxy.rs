@@ -138,6 +138,7 @@ fn apppass_web_serves_https_itself_with_host_cookies() {
             stack: UNIX,
             daemon_args: Vec::new(),
             tls: Some((cert, key)),
+            web_args: Vec::new(),
         },
     );
     let mut b = Browser::with_ca(&web.url, &ca);
@@ -228,7 +229,8 @@ fn behind_nginx_as_the_readme_says() {
     }
     let (f, u, dir) = setup();
     let (ca, cert, key) = certificate(dir.path());
-    let web = Web::start(&f, UNIX);
+    // As apppass-web.service starts it: nginx on this host is the proxy.
+    let web = Web::behind_proxy(&f, UNIX);
     let port = free_port();
     let _nginx = nginx(web.port, port, &cert, &key);
     let mut b = Browser::with_ca(&format!("https://127.0.0.1:{port}"), &ca);

@@ -7,8 +7,8 @@
 
 use crate::daemon::{Daemon, Outcome, SignIn, Step, Unreachable, NOT_SIGNED_IN, REFUSED};
 use crate::form::{Form, MAX_BODY};
-use crate::http::{cookie, Client};
-use crate::limits::Limits;
+use crate::http::{cookie, Client, Frontage};
+use crate::limits::{Limits, Ticket};
 use crate::model::{Event, Generated, Info, Password};
 use crate::pages::{self, passwords::Draft, sign_in::Note};
 use crate::pending::{Entry, Pending};
@@ -30,8 +30,8 @@ use zeroize::Zeroizing;
 
 pub struct App {
     pub daemon: Daemon,
-    /// Whether this process serves HTTPS itself.
-    pub tls: bool,
+    /// How browsers reach the page (TLS, trusted proxies).
+    pub front: Frontage,
     pub limits: Mutex<Limits>,
     pub pending: Pending,
 }
@@ -39,10 +39,10 @@ pub struct App {
 type Shared = Arc<App>;
 
 impl App {
-    pub fn new(daemon: Daemon, tls: bool) -> Shared {
+    pub fn new(daemon: Daemon, front: Frontage) -> Shared {
         Arc::new(App {
             daemon,
-            tls,
+            front,
             limits: Mutex::new(Limits::default()),
             pending: Pending::default(),
         })
@@ -81,7 +81,10 @@ pub fn router(app: Shared) -> Router {
 /// What every response carries: no caching, no framing, no inline or
 /// foreign script or style, no referrer, and HSTS under HTTPS.
 async fn security_headers(State(app): State<Shared>, req: Request, next: Next) -> Response {
-    let secure = app.tls || crate::http::proxy_says_https(req.headers());
+    let secure = match req.extensions().get::<ConnectInfo<SocketAddr>>() {
+        Some(ConnectInfo(peer)) => app.front.secure(req.headers(), *peer),
+        None => app.front.tls,
+    };
     let mut res = next.run(req).await;
     let h = res.headers_mut();
     let set = |h: &mut HeaderMap, name: &'static str, value: &'static str| {
@@ -228,7 +231,7 @@ async fn signed_in_post(
     headers: &HeaderMap,
     body: &Bytes,
 ) -> Result<(Client, Form, Session), Response> {
-    let client = Client::new(headers, peer, app.tls);
+    let client = app.front.client(headers, peer);
     let form = form(body)?;
     let s = session_for_post(app, &client, headers, &form).await?;
     Ok((client, form, s))
@@ -345,7 +348,7 @@ async fn index(
     headers: HeaderMap,
     Query(q): Query<Message>,
 ) -> Response {
-    let client = Client::new(&headers, peer, app.tls);
+    let client = app.front.client(&headers, peer);
     let s = match session(&app, &client, &headers).await {
         Ok(s) => s,
         Err(r) => return r,
@@ -412,7 +415,7 @@ async fn sign_in_page(
     headers: HeaderMap,
     Query(q): Query<Message>,
 ) -> Response {
-    let client = Client::new(&headers, peer, app.tls);
+    let client = app.front.client(&headers, peer);
     let note = if q.ended.is_some() {
         Note::Info("Your session has ended. Sign in again.")
     } else if q.done.as_deref() == Some("signed-out") {
@@ -462,7 +465,7 @@ async fn sign_in(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let client = Client::new(&headers, peer, app.tls);
+    let client = app.front.client(&headers, peer);
     let (form, secret) = match sign_in_post(&client, &headers, &body) {
         Ok(t) => t,
         Err(r) => return r,
@@ -478,42 +481,61 @@ async fn sign_in(
             Note::Error("Enter your user name and your password."),
         );
     }
-    if let Some(wait) = app.limits().wait(client.address, &user, Instant::now()) {
-        let minutes = wait.as_secs().div_ceil(60).max(1);
-        let text = format!("Too many failed sign-ins. Try again in {minutes} minutes.");
-        return sign_in_form(
-            &client,
-            &headers,
-            StatusCode::TOO_MANY_REQUESTS,
-            &user,
-            Note::Error(&text),
-        );
-    }
+    let ticket = match app.limits().begin(client.address, &user, Instant::now()) {
+        Ok(t) => t,
+        Err(wait) => {
+            let minutes = wait.as_secs().div_ceil(60).max(1);
+            let text = format!("Too many failed sign-ins. Try again in {minutes} minutes.");
+            return sign_in_form(
+                &client,
+                &headers,
+                StatusCode::TOO_MANY_REQUESTS,
+                &user,
+                Note::Error(&text),
+            );
+        }
+    };
     let (u, rhost) = (user.clone(), client.address.to_string());
     let started = ask(&app, move |d| {
         let (signin, step) = SignIn::start(d, &u, &rhost)?;
         drive(signin, step, Some(password))
     })
     .await;
+    let attempt = Attempt {
+        user: &user,
+        ticket,
+    };
     match started {
-        Ok((signin, step)) => finish_sign_in(&app, &client, &headers, &secret, &user, signin, step),
-        Err(e) => unavailable(&e),
+        Ok((signin, step)) => {
+            finish_sign_in(&app, &client, &headers, &secret, attempt, signin, step)
+        }
+        Err(e) => {
+            app.limits().abandoned(client.address, &user, ticket);
+            unavailable(&e)
+        }
     }
 }
 
-#[allow(clippy::too_many_arguments)]
+/// A sign-in's user name as typed and its place in the limits.
+#[derive(Clone, Copy)]
+struct Attempt<'a> {
+    user: &'a str,
+    ticket: Ticket,
+}
+
 fn finish_sign_in(
     app: &Shared,
     client: &Client,
     headers: &HeaderMap,
     secret: &str,
-    user: &str,
+    attempt: Attempt<'_>,
     signin: SignIn,
     step: Step,
 ) -> Response {
+    let Attempt { user, ticket } = attempt;
     match step {
-        Step::Done { session, user } => {
-            app.limits().succeeded(&user);
+        Step::Done { session, .. } => {
+            app.limits().accepted(client.address, user, ticket);
             let mut r = see_other("/");
             r.headers_mut().append(
                 header::SET_COOKIE,
@@ -530,6 +552,7 @@ fn finish_sign_in(
                 signin,
                 user: user.to_owned(),
                 address: client.address,
+                ticket,
                 since: Instant::now(),
             };
             match app.pending.insert(entry) {
@@ -547,9 +570,9 @@ fn finish_sign_in(
             }
         }
         Step::Failed { code, error } if code == REFUSED => {
-            app.limits().failed(client.address, user, Instant::now());
-            // A wrong password and an unknown user read the same; a
-            // lockout or self-service being off are said as they are.
+            // The attempt stays counted. A wrong password and an unknown
+            // user read the same; a lockout or self-service being off are
+            // said as they are.
             let text = if error.starts_with("sign-in failed") {
                 "The user name or password is not right."
             } else {
@@ -563,7 +586,10 @@ fn finish_sign_in(
                 Note::Error(text),
             )
         }
-        Step::Failed { error, .. } => unavailable(&Unreachable(error)),
+        Step::Failed { error, .. } => {
+            app.limits().abandoned(client.address, user, ticket);
+            unavailable(&Unreachable(error))
+        }
     }
 }
 
@@ -573,7 +599,7 @@ async fn sign_in_next(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let client = Client::new(&headers, peer, app.tls);
+    let client = app.front.client(&headers, peer);
     let (form, secret) = match sign_in_post(&client, &headers, &body) {
         Ok(t) => t,
         Err(r) => return r,
@@ -597,10 +623,15 @@ async fn sign_in_next(
         drive(signin, step, None)
     })
     .await;
+    let attempt = Attempt {
+        user: &entry.user,
+        ticket: entry.ticket,
+    };
     match result {
         Ok((signin, step)) => {
-            finish_sign_in(&app, &client, &headers, &secret, &entry.user, signin, step)
+            finish_sign_in(&app, &client, &headers, &secret, attempt, signin, step)
         }
+        // The sign-in is lost half-way: it stays counted.
         Err(e) => unavailable(&e),
     }
 }
@@ -854,7 +885,7 @@ async fn history(
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
 ) -> Response {
-    let client = Client::new(&headers, peer, app.tls);
+    let client = app.front.client(&headers, peer);
     let s = match session(&app, &client, &headers).await {
         Ok(s) => s,
         Err(r) => return r,
@@ -878,7 +909,7 @@ async fn sign_out(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let client = Client::new(&headers, peer, app.tls);
+    let client = app.front.client(&headers, peer);
     let form = match form(&body) {
         Ok(f) => f,
         Err(r) => return r,

@@ -3,28 +3,34 @@
 use axum::http::{header, HeaderMap, HeaderValue};
 use std::net::{IpAddr, SocketAddr};
 
-/// What the page knows of the browser asking.
-#[derive(Clone, Copy, Debug)]
-pub struct Client {
-    /// The browser's address: the peer under TLS; behind a proxy on
-    /// loopback, what the proxy says (X-Real-IP, else the last
-    /// X-Forwarded-For entry).
-    pub address: IpAddr,
-    /// Whether the browser speaks HTTPS to us or to the proxy: cookies are
-    /// then `Secure` and `__Host-`.
-    pub secure: bool,
+/// How browsers reach the page: over its own TLS, or through the
+/// reverse proxies the administrator named, whose forwarding headers
+/// (`X-Real-IP`, `X-Forwarded-For`, `X-Forwarded-Proto`) are believed. From
+/// anyone else those headers are ignored: a local user who connects to the
+/// loopback port could otherwise choose the address the limits and the
+/// logs see.
+#[derive(Clone, Debug, Default)]
+pub struct Frontage {
+    /// Whether this process serves HTTPS itself.
+    pub tls: bool,
+    /// The addresses of the reverse proxies in front (`--trusted-proxy`).
+    pub proxies: Vec<IpAddr>,
 }
 
-impl Client {
-    pub fn new(headers: &HeaderMap, peer: SocketAddr, tls: bool) -> Client {
-        if tls {
+impl Frontage {
+    /// Whether `peer` is a proxy whose forwarding headers count.
+    fn trusts(&self, peer: IpAddr) -> bool {
+        !self.tls && self.proxies.contains(&unmapped(peer))
+    }
+
+    /// What the page knows of the browser behind `peer`.
+    pub fn client(&self, headers: &HeaderMap, peer: SocketAddr) -> Client {
+        if !self.trusts(peer.ip()) {
             return Client {
-                address: peer.ip(),
-                secure: true,
+                address: unmapped(peer.ip()),
+                secure: self.tls,
             };
         }
-        // Plain HTTP is served on loopback only: whoever connects is the
-        // proxy (or a local user, who can reach apppassd anyway).
         let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
         let forwarded = header("x-real-ip")
             .and_then(|v| v.trim().parse().ok())
@@ -34,11 +40,37 @@ impl Client {
                     .and_then(|v| v.trim().parse().ok())
             });
         Client {
-            address: forwarded.unwrap_or(peer.ip()),
+            address: forwarded.map_or(peer.ip(), unmapped),
             secure: proxy_says_https(headers),
         }
     }
 
+    /// Whether the browser behind `peer` speaks HTTPS (to us or to the
+    /// proxy): the page then asks for HSTS.
+    pub fn secure(&self, headers: &HeaderMap, peer: SocketAddr) -> bool {
+        self.client(headers, peer).secure
+    }
+}
+
+/// An IPv4 address written as IPv6 (`::ffff:127.0.0.1`) as IPv4.
+fn unmapped(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+        v4 => v4,
+    }
+}
+
+/// What the page knows of the browser asking.
+#[derive(Clone, Copy, Debug)]
+pub struct Client {
+    /// The browser's address: the peer, or what a trusted proxy says.
+    pub address: IpAddr,
+    /// Whether the browser speaks HTTPS to us or to the proxy: cookies are
+    /// then `Secure` and `__Host-`.
+    pub secure: bool,
+}
+
+impl Client {
     /// The session cookie's name.
     pub fn session_cookie(&self) -> &'static str {
         if self.secure {
@@ -77,7 +109,7 @@ impl Client {
 }
 
 /// Whether the proxy in front says the browser speaks HTTPS to it.
-pub fn proxy_says_https(headers: &HeaderMap) -> bool {
+fn proxy_says_https(headers: &HeaderMap) -> bool {
     headers
         .get("x-forwarded-proto")
         .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"https"))
@@ -106,7 +138,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_proxy_names_the_client_only_over_plain_http() {
+    fn only_a_named_proxy_names_the_client() {
         let mut h = HeaderMap::new();
         h.insert(
             "x-forwarded-for",
@@ -114,15 +146,34 @@ mod tests {
         );
         h.insert("x-forwarded-proto", "https".parse().unwrap());
         let peer: SocketAddr = "127.0.0.1:5000".parse().unwrap();
-        let c = Client::new(&h, peer, false);
+        let behind = Frontage {
+            tls: false,
+            proxies: vec!["127.0.0.1".parse().unwrap()],
+        };
+        let c = behind.client(&h, peer);
         assert_eq!(c.address.to_string(), "203.0.113.9");
         assert!(c.secure);
         assert_eq!(c.session_cookie(), "__Host-apppass");
-        let c = Client::new(&h, "192.0.2.1:5000".parse().unwrap(), true);
-        assert_eq!(c.address.to_string(), "192.0.2.1");
-        let c = Client::new(&HeaderMap::new(), peer, false);
+        let mapped: SocketAddr = "[::ffff:127.0.0.1]:5000".parse().unwrap();
+        assert_eq!(behind.client(&h, mapped).address.to_string(), "203.0.113.9");
+        // Anyone else connecting to the port is who they are.
+        let c = behind.client(&h, "127.0.0.2:5000".parse().unwrap());
+        assert_eq!(c.address.to_string(), "127.0.0.2");
         assert!(!c.secure);
+        let c = Frontage::default().client(&h, peer);
+        assert_eq!(
+            c.address.to_string(),
+            "127.0.0.1",
+            "no proxy named: none believed"
+        );
         assert_eq!(c.session_cookie(), "apppass");
+        let tls = Frontage {
+            tls: true,
+            proxies: vec!["192.0.2.1".parse().unwrap()],
+        };
+        let c = tls.client(&h, "192.0.2.1:5000".parse().unwrap());
+        assert_eq!(c.address.to_string(), "192.0.2.1");
+        assert!(c.secure);
     }
 
     #[test]
@@ -135,7 +186,11 @@ mod tests {
         assert_eq!(cookie(&h, "apppass").as_deref(), Some("abc_DEF-9"));
         assert_eq!(cookie(&h, "x"), None);
         assert_eq!(cookie(&h, "none"), None);
-        let c = Client::new(&HeaderMap::new(), "127.0.0.1:1".parse().unwrap(), true);
+        let tls = Frontage {
+            tls: true,
+            proxies: Vec::new(),
+        };
+        let c = tls.client(&HeaderMap::new(), "127.0.0.1:1".parse().unwrap());
         let v = c.set_cookie("__Host-apppass", "t");
         assert_eq!(
             v.to_str().unwrap(),

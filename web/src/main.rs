@@ -2,6 +2,7 @@
 
 use apppass_web::app::{router, App};
 use apppass_web::daemon::Daemon;
+use apppass_web::http::Frontage;
 use clap::Parser;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -16,9 +17,9 @@ use std::process::ExitCode;
 and make, list and revoke their app passwords. It runs as the unprivileged user apppass-web \
 and reaches nothing but apppassd's socket: apppassd checks every sign-in (PAM service \
 apppass-web, or Dovecot's passdb with `web_auth = dovecot:...` in apppass.conf) and makes the \
-sessions. Serve plain HTTP on a loopback address behind a TLS reverse proxy (nginx, Apache), \
-or HTTPS itself with --tls-cert and --tls-key.",
-    after_help = "Examples:\n  apppass-web --listen 127.0.0.1:8380        behind nginx or Apache on this host\n  apppass-web --listen [::]:443 --tls-cert /etc/apppass/web.pem --tls-key /etc/apppass/web.key"
+sessions. Serve plain HTTP on a loopback address behind a TLS reverse proxy (nginx, Apache) \
+named with --trusted-proxy, or HTTPS itself with --tls-cert and --tls-key.",
+    after_help = "Examples:\n  apppass-web --listen 127.0.0.1:8380 --trusted-proxy 127.0.0.1   behind nginx or Apache on this host\n  apppass-web --listen [::]:443 --tls-cert /etc/apppass/web.pem --tls-key /etc/apppass/web.key"
 )]
 struct Args {
     /// Where to listen; plain HTTP only on a loopback address
@@ -41,6 +42,12 @@ struct Args {
     /// The certificate's private key (PEM)
     #[arg(long, value_name = "FILE", requires = "tls_cert")]
     tls_key: Option<PathBuf>,
+
+    /// The address of a reverse proxy in front (repeatable): only its
+    /// X-Real-IP, X-Forwarded-For and X-Forwarded-Proto are believed
+    /// [default: none; the peer's own address counts]
+    #[arg(long, value_name = "ADDR", conflicts_with = "tls_cert")]
+    trusted_proxy: Vec<std::net::IpAddr>,
 }
 
 /// Files the page must never be able to read: if it can, it runs with
@@ -96,7 +103,10 @@ fn main() -> ExitCode {
         Daemon {
             socket: args.socket.clone(),
         },
-        tls.is_some(),
+        Frontage {
+            tls: tls.is_some(),
+            proxies: args.trusted_proxy.clone(),
+        },
     );
     let service = router(app).into_make_service_with_connect_info::<SocketAddr>();
     let result: Result<(), String> = runtime.block_on(async {

@@ -4,6 +4,7 @@
 //! gives up on an unanswered prompt after two minutes).
 
 use crate::daemon::SignIn;
+use crate::limits::Ticket;
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::Mutex;
@@ -16,6 +17,8 @@ pub struct Entry {
     pub signin: SignIn,
     pub user: String,
     pub address: IpAddr,
+    /// Its place in the sign-in limits.
+    pub ticket: Ticket,
     pub since: Instant,
 }
 

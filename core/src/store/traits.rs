@@ -94,7 +94,8 @@ pub trait Store {
     /// A setting whose value is text (a list of services, say).
     fn text_setting(&mut self, name: &str) -> Result<Option<String>, StoreError>;
 
-    /// How many failed self-service sign-ins `user` had since `since`.
+    /// How many failed self-service sign-ins are counted for `user` (an
+    /// account key, see `signin`) since `since`.
     fn signin_failures(&mut self, user: &str, since: i64) -> Result<usize, StoreError>;
 
     /// Users with a recorded fingerprint.
@@ -164,9 +165,23 @@ pub trait Writer {
     /// Sets a text setting, or removes it with `None`.
     fn set_text_setting(&mut self, name: &str, value: Option<&str>) -> Result<(), StoreError>;
 
+    /// How many failed self-service sign-ins are counted since `since`,
+    /// for `user` or (with `None`) for everyone.
+    fn signin_failures(&mut self, user: Option<&str>, since: i64) -> Result<usize, StoreError>;
+
     /// Records a failed self-service sign-in of `user` at `at`, and forgets
-    /// that user's failures older than a day.
-    fn record_signin_failure(&mut self, user: &str, at: i64) -> Result<(), StoreError>;
+    /// everyone's failures older than `forget_before`: what strangers type
+    /// takes no room for longer than the window it counts in.
+    fn record_signin_failure(
+        &mut self,
+        user: &str,
+        at: i64,
+        forget_before: i64,
+    ) -> Result<(), StoreError>;
+
+    /// Takes back one failure of `user` recorded at `at` (a sign-in that
+    /// turned out right); nothing when there is none.
+    fn forget_signin_failure(&mut self, user: &str, at: i64) -> Result<(), StoreError>;
 
     /// Stores a password exactly as exported: its ID, times, revocation
     /// and last use kept; new IDs continue after it.

@@ -1,0 +1,143 @@
+//! Signing in to self-service (in a shell through apppassd, or on the web
+//! page): the limits on attempts, decided here once.
+//!
+//! An attempt takes its place in the limit *before* the primary password is
+//! checked: [`begin`] counts the account's recent failures and records the
+//! attempt as one, in a single transaction serialised per account, so
+//! attempts made in parallel can never exceed the limit; [`Attempt::accepted`]
+//! takes it back when the password was right. An attempt that is never
+//! settled (the process killed mid-sign-in) stays counted: the limit fails
+//! closed.
+//!
+//! One account has one counter however its name is spelt: failures are
+//! kept under [`account_key`], the name in lower case, since the services
+//! that check a primary password (Dovecot with its default
+//! `auth_username_format=%Lu`, LDAP) fold case.
+
+use crate::selfservice::Refusal;
+use crate::store::{Finish, Store, StoreError, WriteError};
+
+/// Failed sign-ins of one account within [`WINDOW_SECS`] that close
+/// self-service for it.
+pub const MAX_FAILURES: usize = 5;
+/// Failed sign-ins from one client address within [`WINDOW_SECS`] after
+/// which the web page asks no more from it.
+pub const MAX_FAILURES_PER_ADDRESS: usize = 10;
+pub const WINDOW_SECS: i64 = 15 * 60;
+/// Failures kept for the whole host at once. Far above any real load (it
+/// is 11 a second, all the time), it bounds what names typed by strangers
+/// can take in the store; beyond it sign-ins wait until the window frees
+/// places, rather than forgetting anyone's failures.
+pub const MAX_HOST_FAILURES: usize = 10_000;
+
+/// The name an account's failures are counted under.
+pub fn account_key(user: &str) -> String {
+    user.to_lowercase()
+}
+
+/// A sign-in under way, counted as a failure until [`Attempt::accepted`].
+#[derive(Debug)]
+#[must_use = "an attempt stays counted as a failure unless accepted"]
+pub struct Attempt {
+    key: String,
+    at: i64,
+}
+
+/// Takes a place for a sign-in of `user` at `now`: `Err(LockedOut)` when
+/// the account's failures fill the window (nothing is recorded then), and
+/// `Err(HostBusy)` when the host's do.
+pub fn begin(
+    store: &mut dyn Store,
+    user: &str,
+    now: i64,
+) -> Result<Result<Attempt, Refusal>, StoreError> {
+    let key = account_key(user);
+    let since = now - WINDOW_SECS;
+    let mut refused = None;
+    store
+        .write(Some(&key), &mut |w| {
+            refused = None;
+            if w.signin_failures(Some(&key), since)? >= MAX_FAILURES {
+                refused = Some(locked_out());
+                return Ok(Finish::Rollback);
+            }
+            if w.signin_failures(None, since)? >= MAX_HOST_FAILURES {
+                refused = Some(Refusal::HostBusy);
+                return Ok(Finish::Rollback);
+            }
+            w.record_signin_failure(&key, now, since)?;
+            Ok(Finish::Commit)
+        })
+        .map_err(WriteError::into_store_error)?;
+    Ok(match refused {
+        Some(r) => Err(r),
+        None => Ok(Attempt { key, at: now }),
+    })
+}
+
+fn locked_out() -> Refusal {
+    Refusal::LockedOut {
+        minutes: WINDOW_SECS / 60,
+    }
+}
+
+impl Attempt {
+    /// The password was right: the attempt no longer counts.
+    pub fn accepted(self, store: &mut dyn Store) -> Result<(), StoreError> {
+        self.take_back(store)
+    }
+
+    /// The sign-in could not be carried out at all (PAM or Dovecot could
+    /// not be asked): not a guess, so it does not count.
+    pub fn abandoned(self, store: &mut dyn Store) -> Result<(), StoreError> {
+        self.take_back(store)
+    }
+
+    /// The password was wrong: the attempt stays counted.
+    pub fn refused(self) {}
+
+    fn take_back(self, store: &mut dyn Store) -> Result<(), StoreError> {
+        store
+            .write(Some(&self.key), &mut |w| {
+                w.forget_signin_failure(&self.key, self.at)?;
+                Ok(Finish::Commit)
+            })
+            .map_err(WriteError::into_store_error)
+    }
+}
+
+/// Counts a failure under another spelling of the account that the
+/// password's checker reported (Dovecot names the user it looked up), so
+/// that names it maps to one account share one counter.
+pub fn count_failure_of(store: &mut dyn Store, user: &str, now: i64) -> Result<(), StoreError> {
+    let key = account_key(user);
+    store
+        .write(Some(&key), &mut |w| {
+            w.record_signin_failure(&key, now, now - WINDOW_SECS)?;
+            Ok(Finish::Commit)
+        })
+        .map_err(WriteError::into_store_error)
+}
+
+/// `Err(LockedOut)` when the account `user` is closed, without taking a
+/// place: for the name the checker reported after accepting a password,
+/// when it is another spelling than the one typed.
+pub fn check_open(
+    store: &mut dyn Store,
+    user: &str,
+    now: i64,
+) -> Result<Result<(), Refusal>, StoreError> {
+    let failures = store.signin_failures(&account_key(user), now - WINDOW_SECS)?;
+    Ok(if failures >= MAX_FAILURES {
+        Err(locked_out())
+    } else {
+        Ok(())
+    })
+}
+
+/// Whether `user` may sign in to self-service at all: a name no account
+/// can have, and root, are refused as a wrong password is (root manages
+/// app passwords directly).
+pub fn may_sign_in(user: &str) -> bool {
+    crate::policy::check_user(user).is_ok() && crate::sys::passwd_uid(user) != Ok(Some(0))
+}
