@@ -2,7 +2,7 @@
 //! front end (the CLI, the self-service daemon) carries it out the same way
 //! instead of re-deciding it.
 
-use crate::escape::for_message as esc;
+use crate::escape::{field, for_message as esc};
 use std::fmt;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -19,7 +19,7 @@ impl Effect {
     pub fn revoked(id: i64, user: &str, label: &str, reason: &str) -> Self {
         Effect::Audit(format!(
             "revoked app password id={id} user={} label=\"{}\" reason=\"{}\"",
-            esc(user),
+            field(user),
             esc(label),
             esc(reason)
         ))
@@ -28,7 +28,7 @@ impl Effect {
     pub fn generated(id: i64, user: &str, label: &str, services: &str) -> Self {
         Effect::Audit(format!(
             "generated app password id={id} user={} label=\"{}\" services={}",
-            esc(user),
+            field(user),
             esc(label),
             esc(services)
         ))
@@ -37,7 +37,7 @@ impl Effect {
     pub fn revoked_all(count: usize, user: &str, reason: &str, verb: &str) -> Self {
         Effect::Audit(format!(
             "{verb} {count} app passwords user={} reason=\"{}\"",
-            esc(user),
+            field(user),
             esc(reason)
         ))
     }

@@ -17,6 +17,11 @@ pub fn for_log(bytes: &[u8]) -> String {
     })
 }
 
+/// [`for_log`] for a `&str`: a value in an audit line.
+pub fn field(value: &str) -> String {
+    for_log(value.as_bytes())
+}
+
 /// A `&str` quoted in an error message or printed on a terminal: control
 /// characters, backslashes and double quotes escaped as in [`for_log`];
 /// spaces and `=` stay as they are, for reading.

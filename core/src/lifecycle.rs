@@ -127,7 +127,7 @@ pub fn set_suspended(
         "{} app password id={} user={} label=\"{}\"",
         kind.as_str(),
         p.id,
-        esc(user),
+        crate::escape::field(user),
         esc(&p.label)
     )));
     effects.push(Effect::FlushAuthCache(user.into()));

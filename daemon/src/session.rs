@@ -9,7 +9,7 @@ use apppass_cli::error::CliError;
 use apppass_cli::render;
 use apppass_core::admin::{self, GenerateRequest, RevokeTarget};
 use apppass_core::config::{StoreChoice, WebSettings};
-use apppass_core::escape::for_message as esc;
+use apppass_core::escape::{field, for_message as esc};
 use apppass_core::lifecycle::{self, Which};
 use apppass_core::networks::Networks;
 use apppass_core::policy::{self, Scope};
@@ -167,7 +167,7 @@ fn handle(stream: &mut UnixStream, uid: u32, settings: &Settings) -> Result<(), 
         Err(r) => {
             audit(&format!(
                 "refused self-service sign-in of user={}: {}",
-                esc(&user),
+                field(&user),
                 refusal_cause(&r)
             ));
             return Err(Failure::refused(r));
@@ -193,13 +193,13 @@ fn handle(stream: &mut UnixStream, uid: u32, settings: &Settings) -> Result<(), 
             attempt.refused();
             audit(&format!(
                 "self-service sign-in failed for user={}",
-                esc(&user)
+                field(&user)
             ));
             return Err(Failure::refused(Refusal::NotAccepted));
         }
         Ok(true) => attempt.accepted(store.as_mut()).map_err(Failure::store)?,
     }
-    let actor = format!(" by user={} (self-service)", esc(&user));
+    let actor = format!(" by user={} (self-service)", field(&user));
     perform(
         stream,
         store.as_mut(),

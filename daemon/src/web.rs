@@ -12,7 +12,7 @@ use crate::session::{
 };
 use crate::web_sessions::Sessions;
 use apppass_core::config::WebAuth;
-use apppass_core::escape::for_message as esc;
+use apppass_core::escape::field;
 use apppass_core::policy;
 use apppass_core::selfservice::{self, Refusal};
 use apppass_core::signin;
@@ -61,7 +61,7 @@ fn sign_in(
     let failed = || {
         audit(&format!(
             "web sign-in failed for user={} rhost={from}",
-            esc(user)
+            field(user)
         ));
         Err(Failure::refused(Refusal::NotAccepted))
     };
@@ -75,7 +75,7 @@ fn sign_in(
         Err(r) => {
             audit(&format!(
                 "refused web sign-in of user={} rhost={from}: {}",
-                esc(user),
+                field(user),
                 refusal_cause(&r)
             ));
             return Err(Failure::refused(r));
@@ -142,7 +142,7 @@ fn sign_in(
         if let Err(r) = signin::check_open(store.as_mut(), &name, now).map_err(Failure::store)? {
             audit(&format!(
                 "refused web sign-in of user={} rhost={from}: too many failures",
-                esc(&name)
+                field(&name)
             ));
             return Err(Failure::refused(r));
         }
@@ -151,7 +151,10 @@ fn sign_in(
         code: 3,
         text: e.to_string(),
     })?;
-    audit(&format!("web sign-in of user={} rhost={from}", esc(&name)));
+    audit(&format!(
+        "web sign-in of user={} rhost={from}",
+        field(&name)
+    ));
     send(stream, &json!({"session": token, "user": name}))
 }
 
@@ -178,7 +181,7 @@ fn in_session(
     match request {
         Request::WebSignOut {} => {
             sessions.end(token);
-            audit(&format!("web sign-out of user={}", esc(&user)));
+            audit(&format!("web sign-out of user={}", field(&user)));
             Ok(())
         }
         Request::WebInfo {} => {
@@ -194,7 +197,7 @@ fn in_session(
             let mut store = open_store(settings)?;
             let allowed = allowed_services(store.as_mut())?;
             let operation = check(request, &allowed, now)?;
-            let actor = format!(" by user={} (web)", esc(&user));
+            let actor = format!(" by user={} (web)", field(&user));
             perform(
                 stream,
                 store.as_mut(),

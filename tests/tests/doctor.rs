@@ -481,6 +481,7 @@ fn doctor_reads_the_hidden_cache_key_in_doveconf_output_of_each_shipped_2_3_form
         assert!(out.status.success(), "{}", stderr(&out));
         let inputs = Inputs {
             doveconf: Some(stdout(&out)),
+            schema: None,
         };
         assert!(
             stdout(&out).contains("args = cache_key=#hidden_use-P_to_show# "),
