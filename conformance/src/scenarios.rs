@@ -768,26 +768,34 @@ pub fn self_service_policy_and_failed_sign_ins_are_kept(b: &dyn Backend) {
     // Attempts take their places before any answer: five under way close
     // the account to a sixth, however its name is spelt.
     let attempts: Vec<_> = (0..5)
-        .map(|i| signin::begin(s, "alice", NOW - 100 + i).unwrap().unwrap())
+        .map(|i| {
+            signin::begin(s, "alice", NOW - 100 + i, &mut || false)
+                .unwrap()
+                .unwrap()
+        })
         .collect();
     for name in ["alice", "ALICE", "Alice"] {
         assert!(matches!(
-            signin::begin(s, name, NOW).unwrap(),
+            signin::begin(s, name, NOW, &mut || false).unwrap(),
             Err(Refusal::LockedOut { .. })
         ));
     }
     assert!(signin::check_open(s, "aLiCe", NOW).unwrap().is_err());
     assert!(
-        signin::begin(s, "bob", NOW).unwrap().is_ok(),
+        signin::begin(s, "bob", NOW, &mut || false).unwrap().is_ok(),
         "another account is not affected"
     );
     // A right one is given back; the wrong ones stay counted.
     let mut attempts = attempts.into_iter();
     attempts.next().unwrap().accepted(s).unwrap();
     attempts.for_each(signin::Attempt::refused);
-    let fifth = signin::begin(s, "alice", NOW).unwrap().unwrap();
+    let fifth = signin::begin(s, "alice", NOW, &mut || false)
+        .unwrap()
+        .unwrap();
     fifth.refused();
-    assert!(signin::begin(s, "alice", NOW).unwrap().is_err());
+    assert!(signin::begin(s, "alice", NOW, &mut || false)
+        .unwrap()
+        .is_err());
     assert_eq!(
         signin::check_open(s, "alice", NOW + 15 * 60 + 1).unwrap(),
         Ok(()),
@@ -802,11 +810,14 @@ pub fn self_service_policy_and_failed_sign_ins_are_kept(b: &dyn Backend) {
         .is_err());
     // What was typed long ago takes no room: failures outside the window
     // are forgotten for everyone at the next attempt.
-    signin::begin(s, "mallory-1", NOW - 3600)
+    signin::begin(s, "mallory-1", NOW - 3600, &mut || false)
         .unwrap()
         .unwrap()
         .refused();
-    signin::begin(s, "dave", NOW).unwrap().unwrap().refused();
+    signin::begin(s, "dave", NOW, &mut || false)
+        .unwrap()
+        .unwrap()
+        .refused();
     assert_eq!(s.signin_failures("mallory-1", 0).unwrap(), 0);
     assert_eq!(s.signin_failures("dave", 0).unwrap(), 1);
     selfservice::set_allowed_services(s, None).unwrap();

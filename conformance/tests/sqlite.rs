@@ -360,13 +360,15 @@ fn sign_ins_wait_rather_than_forget_when_the_host_holds_its_most_failures() {
     }
     conn.execute_batch("COMMIT").unwrap();
     assert_eq!(
-        signin::begin(&mut s, "alice", now).unwrap().unwrap_err(),
+        signin::begin(&mut s, "alice", now, &mut || false)
+            .unwrap()
+            .unwrap_err(),
         Refusal::HostBusy
     );
     // Nobody's failures were dropped to make room.
     assert_eq!(s.signin_failures("stranger-0", 0).unwrap(), 1);
     // Once the window has passed they are gone, for everyone.
-    signin::begin(&mut s, "alice", now + 15 * 60)
+    signin::begin(&mut s, "alice", now + 15 * 60, &mut || false)
         .unwrap()
         .unwrap()
         .refused();
@@ -374,4 +376,36 @@ fn sign_ins_wait_rather_than_forget_when_the_host_holds_its_most_failures() {
         .query_row("SELECT count(*) FROM signin_failures", [], |r| r.get(0))
         .unwrap();
     assert_eq!(left, 1);
+}
+
+#[test]
+fn a_sign_in_waits_for_the_account_s_attempts_under_way_to_settle() {
+    use apppass_core::signin;
+    let t = TestStore::new();
+    let mut s = t.init();
+    let mut other = SqliteStore::open(&t.db, euid(), Opener::Admin).unwrap();
+    let now = 1_800_000_000;
+    // Five sign-ins of one account under way, all right as it turns out.
+    let mut under_way: Vec<_> = (0..5)
+        .map(|_| {
+            signin::begin(&mut s, "erin", now, &mut || false)
+                .unwrap()
+                .unwrap()
+        })
+        .collect();
+    assert!(signin::begin(&mut s, "erin", now, &mut || false)
+        .unwrap()
+        .is_err());
+    // A sixth waits while they settle, and gets a place.
+    let mut waits = 0;
+    let mut wait = || {
+        waits += 1;
+        if let Some(a) = under_way.pop() {
+            a.accepted(&mut other).unwrap();
+        }
+        true
+    };
+    let sixth = signin::begin(&mut s, "erin", now, &mut wait).unwrap();
+    assert!(sixth.is_ok());
+    assert_eq!(waits, 1);
 }

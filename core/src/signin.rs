@@ -46,33 +46,68 @@ pub struct Attempt {
 /// Takes a place for a sign-in of `user` at `now`: `Err(LockedOut)` when
 /// the account's failures fill the window (nothing is recorded then), and
 /// `Err(HostBusy)` when the host's do.
+///
+/// Places taken by sign-ins still under way look like failures until they
+/// are settled, so a user who signs in several times at once would find
+/// the account full of their own attempts: when it is full, `wait` is
+/// called (it pauses a moment and says whether to look again) and the
+/// count is read again, until a place frees up or `wait` gives up. Real
+/// failures stay, so an attacker only waits longer for the same refusal.
 pub fn begin(
     store: &mut dyn Store,
     user: &str,
     now: i64,
+    wait: &mut dyn FnMut() -> bool,
 ) -> Result<Result<Attempt, Refusal>, StoreError> {
     let key = account_key(user);
     let since = now - WINDOW_SECS;
-    let mut refused = None;
-    store
-        .write(Some(&key), &mut |w| {
-            refused = None;
-            if w.signin_failures(Some(&key), since)? >= MAX_FAILURES {
-                refused = Some(locked_out());
-                return Ok(Finish::Rollback);
+    loop {
+        // A plain read first: waiting costs the store's writers nothing.
+        if store.signin_failures(&key, since)? >= MAX_FAILURES {
+            if wait() {
+                continue;
             }
-            if w.signin_failures(None, since)? >= MAX_HOST_FAILURES {
-                refused = Some(Refusal::HostBusy);
-                return Ok(Finish::Rollback);
-            }
-            w.record_signin_failure(&key, now, since)?;
-            Ok(Finish::Commit)
-        })
-        .map_err(WriteError::into_store_error)?;
-    Ok(match refused {
-        Some(r) => Err(r),
-        None => Ok(Attempt { key, at: now }),
-    })
+            return Ok(Err(locked_out()));
+        }
+        let mut refused = None;
+        store
+            .write(Some(&key), &mut |w| {
+                refused = None;
+                if w.signin_failures(Some(&key), since)? >= MAX_FAILURES {
+                    refused = Some(locked_out());
+                    return Ok(Finish::Rollback);
+                }
+                if w.signin_failures(None, since)? >= MAX_HOST_FAILURES {
+                    refused = Some(Refusal::HostBusy);
+                    return Ok(Finish::Rollback);
+                }
+                w.record_signin_failure(&key, now, since)?;
+                Ok(Finish::Commit)
+            })
+            .map_err(WriteError::into_store_error)?;
+        return Ok(match refused {
+            // Taken meanwhile by another attempt: as above.
+            Some(Refusal::LockedOut { .. }) if wait() => continue,
+            Some(r) => Err(r),
+            None => Ok(Attempt { key, at: now }),
+        });
+    }
+}
+
+/// How long an attempt waits for its account's places to free up, in
+/// front ends that sign people in.
+pub const PATIENCE: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// A `wait` for [`begin`]: a tenth of a second at a time, for [`PATIENCE`].
+pub fn patiently() -> impl FnMut() -> bool {
+    let give_up = std::time::Instant::now() + PATIENCE;
+    move || {
+        if std::time::Instant::now() >= give_up {
+            return false;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        true
+    }
 }
 
 fn locked_out() -> Refusal {

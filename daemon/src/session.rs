@@ -162,7 +162,9 @@ fn handle(stream: &mut UnixStream, uid: u32, settings: &Settings) -> Result<(), 
     let mut store = open_store(settings)?;
     let allowed = allowed_services(store.as_mut())?;
     let operation = check(envelope.request, &allowed, now)?;
-    let attempt = match signin::begin(store.as_mut(), &user, now).map_err(Failure::store)? {
+    let attempt = match signin::begin(store.as_mut(), &user, now, &mut signin::patiently())
+        .map_err(Failure::store)?
+    {
         Ok(a) => a,
         Err(r) => {
             audit(&format!(

@@ -70,7 +70,9 @@ fn sign_in(
     if policy::check_user(user).is_err() {
         return failed();
     }
-    let attempt = match signin::begin(store.as_mut(), user, now).map_err(Failure::store)? {
+    let attempt = match signin::begin(store.as_mut(), user, now, &mut signin::patiently())
+        .map_err(Failure::store)?
+    {
         Ok(a) => a,
         Err(r) => {
             audit(&format!(

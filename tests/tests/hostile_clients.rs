@@ -222,3 +222,26 @@ fn parallel_wrong_sign_ins_cannot_get_past_the_lock_out() {
         "no more failures recorded than the limit"
     );
 }
+
+#[test]
+fn a_user_signing_in_several_times_at_once_is_not_locked_out() {
+    if !require_root("a_user_signing_in_several_times_at_once_is_not_locked_out") {
+        return;
+    }
+    let (_f, d) = setup();
+    let u = SystemUser::new(PRIMARY);
+    // Twelve right sign-ins at once: more than the five places an account
+    // has for attempts under way. The later ones wait for the first.
+    let outs: Vec<std::process::Output> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..12)
+            .map(|_| {
+                let (d, u) = (&d, &u);
+                s.spawn(move || d.apppass_as(&u.name, &["list"], &format!("{PRIMARY}\n")))
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    for o in &outs {
+        assert_eq!(code(o), 0, "{}", stderr(o));
+    }
+}

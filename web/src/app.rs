@@ -8,7 +8,7 @@
 use crate::daemon::{Daemon, Outcome, SignIn, Step, Unreachable, NOT_SIGNED_IN, REFUSED};
 use crate::form::{Form, MAX_BODY};
 use crate::http::{cookie, Client, Frontage};
-use crate::limits::{Limits, Ticket};
+use crate::limits::{Full, Limits, Ticket};
 use crate::model::{Event, Generated, Info, Password};
 use crate::pages::{self, passwords::Draft, sign_in::Note};
 use crate::pending::{Entry, Pending};
@@ -481,11 +481,9 @@ async fn sign_in(
             Note::Error("Enter your user name and your password."),
         );
     }
-    let ticket = match app.limits().begin(client.address, &user, Instant::now()) {
+    let ticket = match take_place(&app, &client, &user).await {
         Ok(t) => t,
-        Err(wait) => {
-            let minutes = wait.as_secs().div_ceil(60).max(1);
-            let text = format!("Too many failed sign-ins. Try again in {minutes} minutes.");
+        Err(text) => {
             return sign_in_form(
                 &client,
                 &headers,
@@ -513,6 +511,28 @@ async fn sign_in(
             app.limits().abandoned(client.address, &user, ticket);
             unavailable(&e)
         }
+    }
+}
+
+/// A place in the sign-in limits, waiting a little (as apppassd does)
+/// while it is taken only by sign-ins still under way; `Err`: what to say.
+async fn take_place(app: &Shared, client: &Client, user: &str) -> Result<Ticket, String> {
+    let give_up = Instant::now() + apppass_core::signin::PATIENCE;
+    loop {
+        match app.limits().begin(client.address, user, Instant::now()) {
+            Ok(t) => return Ok(t),
+            Err(Full::Failed(wait)) => {
+                let minutes = wait.as_secs().div_ceil(60).max(1);
+                return Err(format!(
+                    "Too many failed sign-ins. Try again in {minutes} minutes."
+                ));
+            }
+            Err(Full::UnderWay) if Instant::now() < give_up => {}
+            Err(Full::UnderWay) => {
+                return Err("Several sign-ins are under way already. Try again in a minute.".into())
+            }
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
 }
 
@@ -570,6 +590,7 @@ fn finish_sign_in(
             }
         }
         Step::Failed { code, error } if code == REFUSED => {
+            app.limits().failed(client.address, user, ticket);
             // The attempt stays counted. A wrong password and an unknown
             // user read the same; a lockout or self-service being off are
             // said as they are.

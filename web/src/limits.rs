@@ -7,7 +7,10 @@
 //! An attempt takes its place before apppassd is asked ([`Limits::begin`])
 //! and is counted as a failure unless it is found right
 //! ([`Limits::accepted`]): sign-ins sent in parallel cannot get past the
-//! limit the way they could if failures were counted afterwards.
+//! limit the way they could if failures were counted afterwards. When the
+//! places are full only because attempts are still under way, the next
+//! one is told to wait ([`Full::UnderWay`]) rather than refused: several
+//! sign-ins at once of one person are not failures.
 
 use apppass_core::signin::{account_key, MAX_FAILURES, MAX_FAILURES_PER_ADDRESS, WINDOW_SECS};
 use std::collections::HashMap;
@@ -19,12 +22,39 @@ pub const WINDOW: Duration = Duration::from_secs(WINDOW_SECS as u64);
 /// Addresses and names remembered at once; the stalest go first.
 const MAX_KEYS: usize = 10_000;
 
+/// An attempt not settled after this long counts as failed (its sign-in
+/// is long over: the page gives up on a waiting one after two minutes).
+const UNDER_WAY: Duration = Duration::from_secs(180);
+
 /// One attempt's place in both limits, given back when it was right.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Ticket(u64);
 
+/// Why an attempt found no place.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Full {
+    /// Failures fill the window: try again after this long.
+    Failed(Duration),
+    /// Some places are held by attempts still under way: ask again in a
+    /// moment.
+    UnderWay,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Place {
+    at: Instant,
+    ticket: Ticket,
+    settled: bool,
+}
+
+impl Place {
+    fn failed(&self, now: Instant) -> bool {
+        self.settled || now.duration_since(self.at) >= UNDER_WAY
+    }
+}
+
 struct Attempts<K> {
-    map: HashMap<K, Vec<(Instant, Ticket)>>,
+    map: HashMap<K, Vec<Place>>,
     max: usize,
 }
 
@@ -36,43 +66,62 @@ impl<K: Hash + Eq + Clone> Attempts<K> {
         }
     }
 
-    /// How long until `key` may try again; `None`: now.
-    fn wait(&mut self, key: &K, now: Instant) -> Option<Duration> {
-        let times = self.map.get_mut(key)?;
-        times.retain(|(t, _)| now.duration_since(*t) < WINDOW);
-        if times.len() < self.max {
+    /// Whether `key` may try now.
+    fn full(&mut self, key: &K, now: Instant) -> Option<Full> {
+        let places = self.map.get_mut(key)?;
+        places.retain(|p| now.duration_since(p.at) < WINDOW);
+        if places.len() < self.max {
             return None;
         }
-        let oldest = times.iter().map(|(t, _)| t).min()?;
-        Some(WINDOW.saturating_sub(now.duration_since(*oldest)))
+        if places.iter().any(|p| !p.failed(now)) {
+            return Some(Full::UnderWay);
+        }
+        let oldest = places.iter().map(|p| p.at).min()?;
+        Some(Full::Failed(
+            WINDOW.saturating_sub(now.duration_since(oldest)),
+        ))
     }
 
     fn record(&mut self, key: K, now: Instant, ticket: Ticket) {
         if self.map.len() >= MAX_KEYS && !self.map.contains_key(&key) {
             self.map
-                .retain(|_, t| t.iter().any(|(t, _)| now.duration_since(*t) < WINDOW));
+                .retain(|_, t| t.iter().any(|p| now.duration_since(p.at) < WINDOW));
             if self.map.len() >= MAX_KEYS {
                 let stalest = self
                     .map
                     .iter()
-                    .min_by_key(|(_, t)| t.iter().map(|(t, _)| *t).max())
+                    .min_by_key(|(_, t)| t.iter().map(|p| p.at).max())
                     .map(|(k, _)| k.clone());
                 if let Some(k) = stalest {
                     self.map.remove(&k);
                 }
             }
         }
-        let times = self.map.entry(key).or_default();
-        times.push((now, ticket));
-        if times.len() > self.max {
-            times.remove(0);
+        let places = self.map.entry(key).or_default();
+        places.push(Place {
+            at: now,
+            ticket,
+            settled: false,
+        });
+        if places.len() > self.max {
+            places.remove(0);
+        }
+    }
+
+    fn settle(&mut self, key: &K, ticket: Ticket) {
+        if let Some(p) = self
+            .map
+            .get_mut(key)
+            .and_then(|places| places.iter_mut().find(|p| p.ticket == ticket))
+        {
+            p.settled = true;
         }
     }
 
     fn forget(&mut self, key: &K, ticket: Ticket) {
-        if let Some(times) = self.map.get_mut(key) {
-            times.retain(|(_, t)| *t != ticket);
-            if times.is_empty() {
+        if let Some(places) = self.map.get_mut(key) {
+            places.retain(|p| p.ticket != ticket);
+            if places.is_empty() {
                 self.map.remove(key);
             }
         }
@@ -111,14 +160,18 @@ fn bucket(ip: IpAddr) -> IpAddr {
 
 impl Limits {
     /// Takes a place for a sign-in of `user` from `address`, counted as a
-    /// failure until [`Limits::accepted`]; `Err(wait)` when either is at
-    /// its limit (and nothing is counted).
-    pub fn begin(&mut self, address: IpAddr, user: &str, now: Instant) -> Result<Ticket, Duration> {
+    /// failure until [`Limits::accepted`]; `Err` when either is full (and
+    /// nothing is counted).
+    pub fn begin(&mut self, address: IpAddr, user: &str, now: Instant) -> Result<Ticket, Full> {
         let (address, user) = (bucket(address), account_key(user));
-        let a = self.by_address.wait(&address, now);
-        let u = self.by_user.wait(&user, now);
-        if let Some(wait) = a.max(u) {
-            return Err(wait);
+        match (
+            self.by_address.full(&address, now),
+            self.by_user.full(&user, now),
+        ) {
+            (None, None) => {}
+            (Some(Full::Failed(a)), Some(Full::Failed(u))) => return Err(Full::Failed(a.max(u))),
+            (Some(Full::Failed(w)), _) | (_, Some(Full::Failed(w))) => return Err(Full::Failed(w)),
+            _ => return Err(Full::UnderWay),
         }
         self.next += 1;
         let ticket = Ticket(self.next);
@@ -132,6 +185,12 @@ impl Limits {
     pub fn accepted(&mut self, address: IpAddr, user: &str, ticket: Ticket) {
         self.by_address.forget(&bucket(address), ticket);
         self.by_user.map.remove(&account_key(user));
+    }
+
+    /// The password was wrong: the attempt stays counted, as a failure.
+    pub fn failed(&mut self, address: IpAddr, user: &str, ticket: Ticket) {
+        self.by_address.settle(&bucket(address), ticket);
+        self.by_user.settle(&account_key(user), ticket);
     }
 
     /// The sign-in could not be carried out (apppassd could not be asked):
@@ -176,12 +235,23 @@ mod tests {
         let tickets: Vec<_> = (0..MAX_FAILURES)
             .map(|_| l.begin(a, "dave", t).unwrap())
             .collect();
-        assert!(
-            l.begin(a, "dave", t).is_err(),
-            "no sixth while five are out"
+        assert_eq!(
+            l.begin(a, "dave", t),
+            Err(Full::UnderWay),
+            "no sixth while five are out: it waits"
         );
         l.accepted(a, "dave", tickets[0]);
         assert!(l.begin(a, "dave", t).is_ok(), "a right one frees the name");
+        // Five that fail refuse the next, with the time to wait.
+        let b: IpAddr = "192.0.2.2".parse().unwrap();
+        for _ in 0..MAX_FAILURES {
+            let ticket = l.begin(b, "erin", t).unwrap();
+            l.failed(b, "erin", ticket);
+        }
+        assert!(
+            matches!(l.begin(b, "erin", t), Err(Full::Failed(_))),
+            "failures refuse"
+        );
     }
 
     #[test]
