@@ -26,11 +26,11 @@ pub struct SchemaSeen {
 /// the file checks report that.
 pub fn store_under(root: &Path) -> Option<(StoreChoice, Option<PathBuf>)> {
     let conf = under(root, Path::new(DEFAULT_CONFIG));
-    let choice = match std::fs::read_to_string(&conf) {
-        Ok(text) => config::parse(&text, Path::new(DEFAULT_CONFIG)).ok()?,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            StoreChoice::sqlite(Path::new(DEFAULT_DB))
-        }
+    // Read as the file checks read it: a FIFO or a device there is their
+    // finding, never a hang here.
+    let choice = match super::read::text(&conf, super::read::MOST_BYTES) {
+        Ok(Some(text)) => config::parse(&text, Path::new(DEFAULT_CONFIG)).ok()?,
+        Ok(None) => StoreChoice::sqlite(Path::new(DEFAULT_DB)),
         Err(_) => return None,
     };
     Some(match choice {
