@@ -1,10 +1,13 @@
 //! The documentation cannot drift from the code: every flag is in the man
-//! pages, every module argument in pam_apppass(8), and the pam-auth-update
-//! profile only ever touches the password stack.
+//! pages, every module argument in pam_apppass(8), the pam-auth-update
+//! profile only ever touches the password stack, and the README's
+//! walk-through shows what apppass prints (readme_output).
 
 use apppass_e2e::fixture::{apppass_bin, target_dir};
 use std::path::Path;
 use std::process::Command;
+
+mod readme_output;
 
 fn repo() -> &'static Path {
     Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
