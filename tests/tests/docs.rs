@@ -35,6 +35,19 @@ fn flags(text: &str) -> Vec<String> {
     found
 }
 
+/// apppass's commands, as `apppass --help` lists them.
+fn commands() -> Vec<String> {
+    let text = help(&[]);
+    let list = &text[text.find("Commands:").expect("a command list")..];
+    list.lines()
+        .skip(1)
+        .take_while(|l| l.starts_with("  "))
+        .filter_map(|l| l.split_whitespace().next())
+        .filter(|c| *c != "help")
+        .map(str::to_string)
+        .collect()
+}
+
 #[test]
 fn every_cli_flag_is_in_the_man_pages() {
     let mangen = target_dir().join("examples/mangen");
@@ -56,14 +69,12 @@ fn every_cli_flag_is_in_the_man_pages() {
             pages.push_str(&std::fs::read_to_string(&p).unwrap().replace("\\-", "-"));
         }
     }
-    let commands = [
-        "init", "generate", "list", "revoke", "history", "verify", "config", "backup", "restore",
-        "export", "import",
-    ];
+    let commands = commands();
+    assert!(commands.len() >= 15, "{commands:?}");
     let mut all = flags(&help(&[]));
-    for c in commands {
+    for c in &commands {
         assert!(pages.contains(&format!("apppass-{c}")), "no page for {c}");
-        all.extend(flags(&help(&[c])));
+        all.extend(flags(&help(&[c.as_str()])));
     }
     assert!(all.len() > 12, "{all:?}");
     for flag in all {
@@ -222,6 +233,18 @@ fn section(text: &str, heading: &str) -> String {
     let start = text.find(heading).unwrap_or_else(|| panic!("no {heading}"));
     let rest = &text[start + heading.len()..];
     rest[..rest.find("\n## ").unwrap_or(rest.len())].to_string()
+}
+
+#[test]
+fn the_readme_introduces_every_command() {
+    let text = readme().replace('\n', " ");
+    let intro = &text[..text.find("## ").unwrap()];
+    for c in commands() {
+        assert!(
+            intro.contains(&format!("`{c}`")),
+            "the README's introduction does not name apppass {c}"
+        );
+    }
 }
 
 #[test]
