@@ -283,6 +283,19 @@ fn the_walk_through_warns_about_protocols_without_a_pam_file_and_how_to_test_dov
         "the fallback is explained where %s is shown"
     );
     assert!(walk.contains("doveadm auth test -x service=imap"));
+    assert!(
+        walk.contains("apppass doctor"),
+        "doctor finds a missing file"
+    );
+    // Dovecot's stock passdb asks for `dovecot`: the check through Dovecot
+    // fails until a per-protocol snippet replaces it.
+    let check = walk.find("# doveadm auth test").unwrap();
+    assert!(walk[..check].contains("auth-system.conf.ext"), "{walk}");
+    let dovecot = section(&readme(), "### Dovecot (IMAP, POP3, submission)");
+    assert!(
+        dovecot.contains("with a block but no PAM file"),
+        "the recommended form still falls back to `other` for a protocol it names"
+    );
 }
 
 #[test]
