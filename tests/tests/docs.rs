@@ -410,6 +410,12 @@ fn the_readme_sets_up_the_web_page_behind_nginx_with_its_pictures() {
         "--tls-cert",
         "docs/web-phone.png",
         "docs/web-desktop.png",
+        // Without systemd: started as the unit starts it, kept by hand.
+        "apppass-web --listen 127.0.0.1:8380 --trusted-proxy 127.0.0.1",
+        "service nginx start",
+        "/etc/rc.local",
+        "@reboot",
+        "supervisor",
     ] {
         assert!(text.contains(needle), "{needle}");
     }
