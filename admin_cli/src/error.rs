@@ -1,6 +1,7 @@
 use apppass_core::admin::AdminError;
 use apppass_core::login::LoginError;
 use apppass_core::store::{Hint, StoreError};
+use apppass_protocol::Status;
 use std::fmt;
 
 /// One sentence for stderr and the exit code that goes with it.
@@ -15,19 +16,23 @@ pub enum CliError {
     /// 4: refused: the primary password was not accepted, self-service is
     /// off, or policy forbids what was asked.
     Refused(String),
-    /// A code apppassd sent, passed on.
-    Relayed(u8, String),
+    /// How apppassd ended a request, passed on.
+    Relayed(Status, String),
 }
 
 impl CliError {
-    pub fn code(&self) -> u8 {
+    pub fn status(&self) -> Status {
         match self {
-            CliError::NotSo(_) => 1,
-            CliError::Usage(_) => 2,
-            CliError::Store(_) => 3,
-            CliError::Refused(_) => 4,
-            CliError::Relayed(code, _) => *code,
+            CliError::NotSo(_) => Status::NotSo,
+            CliError::Usage(_) => Status::Usage,
+            CliError::Store(_) => Status::Unavailable,
+            CliError::Refused(_) => Status::Refused,
+            CliError::Relayed(status, _) => *status,
         }
+    }
+
+    pub fn code(&self) -> u8 {
+        self.status().code()
     }
 }
 
@@ -68,17 +73,10 @@ impl From<AdminError> for CliError {
             ),
             other => other.to_string(),
         };
-        match e {
-            AdminError::Policy(_)
-            | AdminError::Expiry(_)
-            | AdminError::LimitReached { .. }
-            | AdminError::DuplicateLabel { .. }
-            | AdminError::Undelivered(_) => CliError::Usage(text),
-            AdminError::NotFound(_) => CliError::NotSo(text),
-            AdminError::Store(_)
-            | AdminError::NotStored(_)
-            | AdminError::Hash(_)
-            | AdminError::ShadowUnavailable { .. } => CliError::Store(text),
+        match Status::of_admin(&e) {
+            Status::Usage => CliError::Usage(text),
+            Status::NotSo => CliError::NotSo(text),
+            status => CliError::Relayed(status, text),
         }
     }
 }

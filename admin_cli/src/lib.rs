@@ -1,12 +1,10 @@
 //! The `apppass` command: a clap front end over apppass-core.
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-pub mod audit;
 pub mod cli;
 mod commands;
-pub mod dovecot;
-pub mod effects;
 pub mod error;
+mod output;
 pub mod render;
 mod selfservice;
 
@@ -24,7 +22,19 @@ pub fn run() -> ExitCode {
             e.exit();
         }
     };
-    match commands::dispatch(&cli) {
+    // A user without a store of their own named on the command line
+    // manages their own app passwords, through apppassd; doctor reads
+    // files only and never asks apppassd.
+    let own = apppass_core::sys::euid() != 0
+        && cli.db.is_none()
+        && cli.config.is_none()
+        && !matches!(cli.command, cli::Command::Doctor(_));
+    let done = if own {
+        selfservice::dispatch(&cli).map(|()| ExitCode::SUCCESS)
+    } else {
+        commands::dispatch(&cli)
+    };
+    match done {
         Ok(code) => code,
         Err(e) => {
             eprintln!("apppass: {e}");

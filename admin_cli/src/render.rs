@@ -1,32 +1,34 @@
-//! Tables for people, JSON for scripts. Times in JSON are RFC 3339 UTC.
+//! Tables for people, JSON for scripts, from the protocol's records: the
+//! same text whether the command read the store itself or apppassd did.
+//! Times in JSON are RFC 3339 UTC.
 
-use apppass_core::admin::Generated;
 use apppass_core::escape::for_message as esc;
-use apppass_core::store::{Event, Password};
 use apppass_core::time::{rfc3339, short};
+use apppass_protocol::records::{EventRecord, IssuedRecord, NewPasswordRecord, PasswordRecord};
 use serde_json::{json, Value};
 
 fn time(t: Option<i64>) -> Value {
     t.map_or(Value::Null, |t| Value::String(rfc3339(t)))
 }
 
-pub fn generated_json(g: &Generated) -> String {
+pub fn generated_json(n: &NewPasswordRecord) -> String {
+    let g = &n.issued;
     json!({
         "id": g.id,
         "user": g.user,
         "label": g.label,
         "services": g.services,
         "networks": g.networks,
-        "password": g.secret.display().as_str(),
+        "password": n.password.as_str(),
         "created_at": rfc3339(g.created_at),
         "expires_at": time(g.expires_at),
-        "replaces": g.replaced,
+        "replaces": g.replaces,
     })
     .to_string()
 }
 
 /// The line on stderr after a password was issued.
-pub fn generated_summary(g: &Generated) -> String {
+pub fn generated_summary(g: &IssuedRecord) -> String {
     format!(
         "app password {} for {} ({}{}), labelled '{}', {}{}. It is shown only this once.",
         g.id,
@@ -42,14 +44,14 @@ pub fn generated_summary(g: &Generated) -> String {
             Some(t) => format!("valid until {}", rfc3339(t)),
             None => "no expiry".into(),
         },
-        match g.replaced {
+        match g.replaces {
             Some(old) => format!("; it replaces app password {old}, revoked now"),
             None => String::new(),
         }
     )
 }
 
-pub fn passwords_json(rows: &[Password], now: i64) -> String {
+pub fn passwords_json(rows: &[PasswordRecord]) -> String {
     let items: Vec<Value> = rows
         .iter()
         .map(|r| {
@@ -58,36 +60,36 @@ pub fn passwords_json(rows: &[Password], now: i64) -> String {
                 "id": r.id,
                 "user": r.user,
                 "label": r.label,
-                "services": r.scope.names(),
-                "networks": r.networks.names(),
+                "services": r.services,
+                "networks": r.networks,
                 "created_at": rfc3339(r.created_at),
                 "expires_at": time(r.expires_at),
                 "last_used_at": time(used.map(|u| u.at)),
                 "last_used_service": used.and_then(|u| u.service.as_deref()),
                 "last_used_rhost": used.and_then(|u| u.rhost.as_deref()),
-                "revoked_at": time(r.revoked.as_ref().map(|v| v.at)),
-                "revoked_reason": r.revoked.as_ref().and_then(|v| v.reason.as_deref()),
+                "revoked_at": time(r.revoked_at),
+                "revoked_reason": r.revoked_reason.as_deref(),
                 "suspended_at": time(r.suspended_at),
                 "last_tried_at": time(r.last_tried_at),
-                "status": r.status(now).as_str(),
+                "status": r.status.as_str(),
             })
         })
         .collect();
     Value::Array(items).to_string()
 }
 
-pub fn events_json(events: &[Event]) -> String {
+pub fn events_json(events: &[EventRecord]) -> String {
     let items: Vec<Value> = events
         .iter()
         .map(|e| {
             json!({
                 "at": rfc3339(e.at),
-                "event": e.kind.as_str(),
-                "id": e.password_id,
+                "event": e.event,
+                "id": e.id,
                 "label": e.label,
                 "reason": e.reason,
-                "by": e.by.name(),
-                "by_uid": e.by.uid(),
+                "by": e.by,
+                "by_uid": e.by_uid,
             })
         })
         .collect();
@@ -127,8 +129,8 @@ fn or_dash(t: Option<i64>) -> String {
 /// With `reasons` (for `list --all`), the last columns say when each
 /// stopped password was last presented and why it was revoked. A FROM
 /// column appears when some password is limited to networks.
-pub fn passwords_table(rows: &[Password], now: i64, reasons: bool) -> String {
-    let networks = rows.iter().any(|r| !r.networks.is_anywhere());
+pub fn passwords_table(rows: &[PasswordRecord], reasons: bool) -> String {
+    let networks = rows.iter().any(PasswordRecord::has_networks);
     let body = rows
         .iter()
         .map(|r| {
@@ -151,25 +153,24 @@ pub fn passwords_table(rows: &[Password], now: i64, reasons: bool) -> String {
                 r.id.to_string(),
                 esc(&r.user),
                 esc(&r.label),
-                r.scope.names().join(","),
+                r.services.join(","),
             ];
             if networks {
-                cells.push(if r.networks.is_anywhere() {
-                    "anywhere".into()
+                cells.push(if r.has_networks() {
+                    r.networks.join(",")
                 } else {
-                    r.networks.names().join(",")
+                    "anywhere".into()
                 });
             }
             cells.extend([
-                r.status(now).as_str().into(),
+                r.status.as_str().into(),
                 short(r.created_at),
                 or_dash(r.expires_at),
                 used,
             ]);
             if reasons {
                 cells.push(or_dash(r.last_tried_at));
-                let reason = r.revoked.as_ref().and_then(|v| v.reason.as_deref());
-                cells.push(reason.map_or("-".into(), esc));
+                cells.push(r.revoked_reason.as_deref().map_or("-".into(), esc));
             }
             cells
         })
@@ -185,16 +186,16 @@ pub fn passwords_table(rows: &[Password], now: i64, reasons: bool) -> String {
     table(&header, body)
 }
 
-pub fn events_table(events: &[Event]) -> String {
+pub fn events_table(events: &[EventRecord]) -> String {
     let body = events
         .iter()
         .map(|e| {
             vec![
                 short(e.at),
-                e.kind.as_str().into(),
-                e.password_id.map_or("-".into(), |i| i.to_string()),
+                e.event.clone(),
+                e.id.map_or("-".into(), |i| i.to_string()),
                 e.label.as_deref().map_or("-".into(), esc),
-                e.by.to_string(),
+                e.by_shown(),
                 e.reason.as_deref().map_or("-".into(), esc),
             ]
         })

@@ -734,7 +734,7 @@ pub fn a_front_end_logs_in_records_use_and_wipes_with_its_own_rights(b: &dyn Bac
 /// and failed sign-ins counted per user within a window.
 pub fn self_service_policy_and_failed_sign_ins_are_kept(b: &dyn Backend) {
     use apppass_core::selfservice::{self, Refusal};
-    use apppass_core::signin;
+    use apppass_core::signin::{self, Verdict, Via};
     let mut s = b.fresh();
     let s = s.as_mut();
     assert!(
@@ -780,9 +780,24 @@ pub fn self_service_policy_and_failed_sign_ins_are_kept(b: &dyn Backend) {
             Err(Refusal::LockedOut { .. })
         ));
     }
-    assert!(signin::check_open(s, "aLiCe", NOW).unwrap().is_err());
-    assert!(
-        signin::begin(s, "bob", NOW, &mut || false).unwrap().is_ok(),
+    // The whole sign-in refuses without asking the checker.
+    let mut asked = false;
+    let mut check = || {
+        asked = true;
+        Ok(Verdict::Accepted("alice".into()))
+    };
+    assert!(matches!(
+        signin::sign_in(s, "aLiCe", Via::Web, NOW, &mut || false, &mut check).unwrap(),
+        Err(Refusal::LockedOut { .. })
+    ));
+    assert!(!asked, "a locked-out account costs no PAM conversation");
+    let right = |name: &str| {
+        let name = name.to_string();
+        move || Ok(Verdict::Accepted(name.clone()))
+    };
+    assert_eq!(
+        signin::sign_in(s, "bob", Via::Web, NOW, &mut || false, &mut right("bob")).unwrap(),
+        Ok("bob".to_string()),
         "another account is not affected"
     );
     // A right one is given back; the wrong ones stay counted.
@@ -797,17 +812,59 @@ pub fn self_service_policy_and_failed_sign_ins_are_kept(b: &dyn Backend) {
         .unwrap()
         .is_err());
     assert_eq!(
-        signin::check_open(s, "alice", NOW + 15 * 60 + 1).unwrap(),
-        Ok(()),
+        signin::sign_in(
+            s,
+            "alice",
+            Via::Web,
+            NOW + 15 * 60 + 1,
+            &mut || false,
+            &mut right("alice")
+        )
+        .unwrap(),
+        Ok("alice".to_string()),
         "open again once the failures age out"
     );
-    // A name the checker reports counts under its own key too.
-    for _ in 0..5 {
-        signin::count_failure_of(s, "Carol@Example.org", NOW).unwrap();
+    // A checker that cannot be asked costs the account nothing.
+    for _ in 0..6 {
+        assert!(
+            signin::sign_in(s, "dave", Via::Web, NOW, &mut || false, &mut || Err(
+                "down".into()
+            ))
+            .is_err()
+        );
     }
-    assert!(signin::check_open(s, "carol@example.org", NOW)
-        .unwrap()
-        .is_err());
+    assert!(
+        signin::sign_in(s, "dave", Via::Web, NOW, &mut || false, &mut right("dave"))
+            .unwrap()
+            .is_ok()
+    );
+    // The checker's own spelling of a name shares its counter.
+    for _ in 0..5 {
+        let mut wrong = || Ok(Verdict::Refused(Some("Carol@Example.org".into())));
+        assert_eq!(
+            signin::sign_in(s, "carol", Via::Web, NOW, &mut || false, &mut wrong).unwrap(),
+            Err(Refusal::NotAccepted)
+        );
+    }
+    assert!(matches!(
+        signin::sign_in(
+            s,
+            "carol-alias",
+            Via::Web,
+            NOW,
+            &mut || false,
+            &mut right("carol@example.org")
+        )
+        .unwrap(),
+        Err(Refusal::LockedOut { .. })
+    ));
+    // A name no account can have is refused and takes no room.
+    let mut never = || -> Result<Verdict, String> { unreachable!("not asked") };
+    assert_eq!(
+        signin::sign_in(s, "a/b", Via::Web, NOW, &mut || false, &mut never).unwrap(),
+        Err(Refusal::NotAccepted)
+    );
+    assert_eq!(s.signin_failures("a/b", 0).unwrap(), 0);
     // What was typed long ago takes no room: failures outside the window
     // are forgotten for everyone at the next attempt.
     signin::begin(s, "mallory-1", NOW - 3600, &mut || false)

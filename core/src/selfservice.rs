@@ -16,6 +16,8 @@ pub const SERVICES_SETTING: &str = "self_service_services";
 pub enum Refusal {
     /// The administrator has not turned self-service on.
     Off,
+    /// Root manages app passwords directly, never through self-service.
+    Root,
     /// The primary password (or a further PAM prompt) was not accepted.
     NotAccepted,
     /// Too many failed sign-ins lately.
@@ -37,6 +39,9 @@ impl fmt::Display for Refusal {
         match self {
             Refusal::Off => f.write_str(
                 "self-service is turned off on this host; ask your administrator (apppass config self-service-services)",
+            ),
+            Refusal::Root => f.write_str(
+                "root manages app passwords directly with apppass; self-service is for other users",
             ),
             Refusal::NotAccepted => f.write_str("sign-in failed: the password was not accepted"),
             Refusal::LockedOut { minutes } => write!(
@@ -67,6 +72,16 @@ pub fn allowed_services(store: &mut dyn Store) -> Result<Vec<String>, StoreError
         .text_setting(SERVICES_SETTING)?
         .map(|v| v.split_whitespace().map(str::to_owned).collect())
         .unwrap_or_default())
+}
+
+/// The services users may choose, or `Err(Off)` when self-service is off.
+pub fn require_on(store: &mut dyn Store) -> Result<Result<Vec<String>, Refusal>, StoreError> {
+    let allowed = allowed_services(store)?;
+    Ok(if allowed.is_empty() {
+        Err(Refusal::Off)
+    } else {
+        Ok(allowed)
+    })
 }
 
 /// Sets the services users may choose (`None` or an empty list: off).

@@ -9,6 +9,9 @@
 //! settled (the process killed mid-sign-in) stays counted: the limit fails
 //! closed.
 //!
+//! [`sign_in`] is the whole sequence, in the order the rules apply, for
+//! both ways in: a user in a shell (through apppassd) and the web page.
+//!
 //! One account has one counter however its name is spelt: failures are
 //! kept under [`account_key`], the name in lower case, since the services
 //! that check a primary password (Dovecot with its default
@@ -144,7 +147,7 @@ impl Attempt {
 /// Counts a failure under another spelling of the account that the
 /// password's checker reported (Dovecot names the user it looked up), so
 /// that names it maps to one account share one counter.
-pub fn count_failure_of(store: &mut dyn Store, user: &str, now: i64) -> Result<(), StoreError> {
+fn count_failure_of(store: &mut dyn Store, user: &str, now: i64) -> Result<(), StoreError> {
     let key = account_key(user);
     store
         .write(Some(&key), &mut |w| {
@@ -157,7 +160,7 @@ pub fn count_failure_of(store: &mut dyn Store, user: &str, now: i64) -> Result<(
 /// `Err(LockedOut)` when the account `user` is closed, without taking a
 /// place: for the name the checker reported after accepting a password,
 /// when it is another spelling than the one typed.
-pub fn check_open(
+fn check_open(
     store: &mut dyn Store,
     user: &str,
     now: i64,
@@ -173,6 +176,105 @@ pub fn check_open(
 /// Whether `user` may sign in to self-service at all: a name no account
 /// can have, and root, are refused as a wrong password is (root manages
 /// app passwords directly).
-pub fn may_sign_in(user: &str) -> bool {
-    crate::policy::check_user(user).is_ok() && crate::sys::passwd_uid(user) != Ok(Some(0))
+fn may_sign_in(user: &str) -> bool {
+    crate::policy::check_user(user).is_ok() && !is_root(user)
+}
+
+fn is_root(user: &str) -> bool {
+    crate::sys::passwd_uid(user) == Ok(Some(0))
+}
+
+/// Where the account holder signs in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Via {
+    /// `apppass` in a shell: the name comes from the caller's uid.
+    Shell,
+    /// The web page: the name is what someone typed.
+    Web,
+}
+
+/// What the checker of primary passwords (PAM, Dovecot) said.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    /// Right; the account's name as the checker knows it.
+    Accepted(String),
+    /// Wrong; the name the checker looked up, when it says.
+    Refused(Option<String>),
+}
+
+/// Why a sign-in could not be decided at all.
+#[derive(Debug)]
+pub enum SignInError {
+    Store(StoreError),
+    /// PAM or Dovecot could not be asked.
+    CouldNotRun(String),
+}
+
+impl From<StoreError> for SignInError {
+    fn from(e: StoreError) -> Self {
+        SignInError::Store(e)
+    }
+}
+
+/// Signs `user` in, `check` asking PAM or Dovecot for the primary
+/// password; returns the name to act for. The rules, in order:
+///
+/// 1. root is told to manage app passwords directly (from a shell; on the
+///    web page it fails as a wrong password does, and counts);
+/// 2. a name no account can have fails as a wrong password does, and takes
+///    no room in the store;
+/// 3. the attempt takes its place in the account's and the host's limits
+///    (waiting, through `wait`, while attempts under way fill them), or is
+///    refused without asking anyone;
+/// 4. the checker is asked; a wrong password stays counted, also under the
+///    checker's own spelling of the name;
+/// 5. a right one is taken back, unless the checker's spelling of the
+///    account is itself locked out.
+pub fn sign_in(
+    store: &mut dyn Store,
+    user: &str,
+    via: Via,
+    now: i64,
+    wait: &mut dyn FnMut() -> bool,
+    check: &mut dyn FnMut() -> Result<Verdict, String>,
+) -> Result<Result<String, Refusal>, SignInError> {
+    if via == Via::Shell && is_root(user) {
+        return Ok(Err(Refusal::Root));
+    }
+    if crate::policy::check_user(user).is_err() {
+        return Ok(Err(Refusal::NotAccepted));
+    }
+    let attempt = match begin(store, user, now, wait)? {
+        Ok(a) => a,
+        Err(r) => return Ok(Err(r)),
+    };
+    if via == Via::Web && is_root(user) {
+        attempt.refused();
+        return Ok(Err(Refusal::NotAccepted));
+    }
+    let name = match check() {
+        Err(e) => {
+            let _ = attempt.abandoned(store);
+            return Err(SignInError::CouldNotRun(e));
+        }
+        Ok(Verdict::Refused(looked_up)) => {
+            attempt.refused();
+            if let Some(other) = looked_up.filter(|n| account_key(n) != account_key(user)) {
+                let _ = count_failure_of(store, &other, now);
+            }
+            return Ok(Err(Refusal::NotAccepted));
+        }
+        Ok(Verdict::Accepted(name)) => name,
+    };
+    if !may_sign_in(&name) {
+        attempt.refused();
+        return Ok(Err(Refusal::NotAccepted));
+    }
+    attempt.accepted(store)?;
+    if account_key(&name) != account_key(user) {
+        if let Err(r) = check_open(store, &name, now)? {
+            return Ok(Err(r));
+        }
+    }
+    Ok(Ok(name))
 }

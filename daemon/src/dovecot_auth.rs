@@ -15,14 +15,7 @@ const TIMEOUT: Duration = Duration::from_secs(15);
 /// Dovecot's lines fit in 16 KiB.
 const MAX_LINE: usize = 16 * 1024;
 
-/// What Dovecot said.
-#[derive(Debug, PartialEq, Eq)]
-pub enum Verdict {
-    /// Accepted; the user name as Dovecot knows it.
-    Accepted(String),
-    /// Refused; the user name Dovecot looked up, when it says.
-    Refused(Option<String>),
-}
+pub use apppass_core::signin::Verdict;
 
 /// Asks Dovecot at `socket` whether `password` is `user`'s, for the PAM-
 /// style service `service`, from `rhost`. `Err` when Dovecot cannot be

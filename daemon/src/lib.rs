@@ -4,10 +4,14 @@
 //! conversation relayed to them, and performs one operation through core.
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod conn;
 pub mod dovecot_auth;
+mod failure;
 pub mod listener;
+mod local;
+mod operations;
 pub mod pam;
-pub mod protocol;
-pub mod session;
-pub mod web;
+pub mod serve;
+pub mod settings;
+mod web;
 pub mod web_sessions;

@@ -12,7 +12,7 @@
 //! connections and keeps them open (or trickles a request) waits behind
 //! their own, while everybody else is served.
 
-use crate::session::{self, Settings};
+use crate::settings::Settings;
 use std::collections::{HashMap, VecDeque};
 use std::os::fd::FromRawFd;
 use std::os::unix::fs::PermissionsExt;
@@ -134,15 +134,14 @@ impl Children {
 
 /// Says, on a connection not served, why; best effort. `busy`: the client
 /// may ask again in a moment (`apppass` does, for up to 20 seconds).
-fn turn_away(mut stream: UnixStream, why: &str, busy: bool) {
-    let _ = stream.set_write_timeout(Some(Duration::from_secs(1)));
+fn turn_away(stream: UnixStream, why: &str, busy: bool) {
+    use apppass_protocol::{codec::Channel, Reply, Status};
+    let mut channel = Channel::new(stream);
+    let within = Duration::from_secs(1);
     if busy {
-        let _ = crate::protocol::write_message(&mut stream, &serde_json::json!({"busy": true}));
+        let _ = channel.send(&Reply::Busy, within);
     }
-    let _ = crate::protocol::write_message(
-        &mut stream,
-        &serde_json::json!({"ok": false, "code": 3, "error": why}),
-    );
+    let _ = channel.send(&Reply::failed(Status::Unavailable, why), within);
 }
 
 /// Accepts connections until idle for `idle` (never with `None`).
@@ -154,9 +153,7 @@ pub fn run(
 ) {
     use std::os::fd::AsRawFd;
     let fd = listener.as_raw_fd();
-    let web_uid = apppass_core::sys::passwd_uid(&settings.web.user)
-        .ok()
-        .flatten();
+    let web_uid = settings.web_uid();
     let share_of = |uid: u32| share(max_clients, Some(uid) == web_uid);
     let mut children = Children::default();
     let mut waiting: VecDeque<Waiting> = VecDeque::new();
@@ -209,7 +206,7 @@ pub fn run(
             continue;
         };
         last_activity = Instant::now();
-        let Some(uid) = crate::session::peer_uid(&stream) else {
+        let Some(uid) = crate::conn::peer_uid(&stream) else {
             turn_away(stream, "cannot tell who is asking", false);
             continue;
         };
@@ -260,7 +257,7 @@ fn spawn(
             // A client may not hold a process for ever.
             // SAFETY: alarm has no preconditions; SIGALRM ends the child.
             unsafe { libc::alarm(300) };
-            session::serve(stream, uid, settings);
+            crate::serve::serve(stream, uid, settings);
             // SAFETY: leaves without running the parent's exit handlers.
             unsafe { libc::_exit(0) };
         }

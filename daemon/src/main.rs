@@ -2,7 +2,7 @@
 
 use apppass_core::config::WebAuth;
 use apppassd::listener;
-use apppassd::session::Settings;
+use apppassd::settings::Settings;
 use clap::Parser;
 use std::path::PathBuf;
 use std::process::ExitCode;

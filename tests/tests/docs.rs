@@ -366,9 +366,9 @@ fn every_apppassd_flag_is_in_its_man_page() {
 
 #[test]
 fn every_apppassd_operation_is_in_its_man_page() {
-    // The protocol's own summary at the top of protocol.rs names each
+    // The protocol crate's own summary at the top of its lib.rs names each
     // operation as "op":"NAME"; the man page must document every one.
-    let source: String = std::fs::read_to_string(repo().join("daemon/src/protocol.rs"))
+    let source: String = std::fs::read_to_string(repo().join("protocol/src/lib.rs"))
         .unwrap()
         .lines()
         .filter(|l| l.starts_with("//!"))

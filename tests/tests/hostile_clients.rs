@@ -32,7 +32,7 @@ fn setup() -> (Fixture, Daemon) {
 const TRICKLE: &str = r#"
 import json, socket, sys, time
 path, n, gap, total = sys.argv[1], int(sys.argv[2]), float(sys.argv[3]), float(sys.argv[4])
-req = b'{"v":1,"op":"list","all":false,"json":false}\n'
+req = b'{"v":2,"op":"list","all":false}\n'
 conns = []
 for i in range(n):
     s = socket.socket(socket.AF_UNIX)
@@ -125,7 +125,7 @@ import json, socket, sys, time
 path, primary = sys.argv[1], sys.argv[2]
 s = socket.socket(socket.AF_UNIX)
 s.connect(path)
-s.sendall(b'{"v":1,"op":"generate","services":["imap"],"label":"Held","json":false}\n')
+s.sendall(b'{"v":2,"op":"generate","services":["imap"],"label":"Held"}\n')
 f = s.makefile("rb")
 while True:
     line = f.readline()
@@ -133,9 +133,10 @@ while True:
         print("eof", flush=True)
         sys.exit(0)
     msg = json.loads(line)
-    if "prompt" in msg:
+    kind = msg.get("reply")
+    if kind == "prompt":
         s.sendall(json.dumps({"answer": primary}).encode() + b"\n")
-    elif msg.get("confirm"):
+    elif kind == "new-password":
         print("holding", flush=True)
         for b in b'{"delivered":true}\n':
             try:
@@ -143,7 +144,7 @@ while True:
             except OSError:
                 break
             time.sleep(1)
-    elif "ok" in msg:
+    elif kind in ("done", "failed"):
         print(json.dumps(msg), flush=True)
         sys.exit(0)
 "#;
@@ -172,7 +173,7 @@ fn a_user_trickling_the_confirmation_cannot_hold_the_store_from_root() {
     // The dawdler's password was not kept.
     let end = lines.next().unwrap().unwrap();
     let _ = hostile.wait();
-    assert!(end.contains(r#""ok": false"#), "{end}");
+    assert!(end.contains(r#""reply": "failed""#), "{end}");
     assert_eq!(
         f.list_json(&[&mallory.name, "--all"]),
         serde_json::json!([])

@@ -249,14 +249,14 @@ fn users_only_ever_touch_their_own_passwords() {
     // Hand-crafted requests straight to the socket, as root would send them
     // for b: a user field, a uid, an unknown operation, garbage.
     for req in [
-        format!(r#"{{"v":1,"op":"list","user":"{}"}}"#, a.name),
-        r#"{"v":1,"op":"revoke","id":1,"uid":0}"#.to_string(),
-        r#"{"v":1,"op":"export"}"#.to_string(),
+        format!(r#"{{"v":2,"op":"list","user":"{}"}}"#, a.name),
+        r#"{"v":2,"op":"revoke","id":1,"uid":0}"#.to_string(),
+        r#"{"v":2,"op":"export"}"#.to_string(),
         r#"{"op":"list"}"#.to_string(),
         "\u{0}\u{1}garbage".to_string(),
     ] {
         let reply = raw(&d, req.as_bytes());
-        assert!(reply.contains(r#""ok":false"#), "{req}: {reply}");
+        assert!(reply.contains(r#""reply":"failed""#), "{req}: {reply}");
         assert!(
             !reply.contains("prompt"),
             "refused before any sign-in: {reply}"
@@ -337,7 +337,7 @@ fn the_daemon_survives_garbage_slow_and_many_clients_with_flat_descriptors() {
     let _ = raw(&d, &vec![b'{'; 100_000]);
     {
         let mut s = UnixStream::connect(&d.socket).unwrap();
-        let _ = s.write_all(br#"{"v":1,"op":"li"#);
+        let _ = s.write_all(br#"{"v":2,"op":"li"#);
     }
     let silent: Vec<_> = (0..5)
         .map(|_| UnixStream::connect(&d.socket).unwrap())
@@ -349,7 +349,7 @@ fn the_daemon_survives_garbage_slow_and_many_clients_with_flat_descriptors() {
             std::thread::spawn(move || {
                 let mut s = UnixStream::connect(&socket).unwrap();
                 s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
-                let _ = s.write_all(b"{\"v\":1,\"op\":\"list\"}\n");
+                let _ = s.write_all(b"{\"v\":2,\"op\":\"list\"}\n");
                 let mut out = String::new();
                 let _ = s.read_to_string(&mut out);
                 out
@@ -359,14 +359,14 @@ fn the_daemon_survives_garbage_slow_and_many_clients_with_flat_descriptors() {
     let replies: Vec<String> = handles.into_iter().map(|h| h.join().unwrap()).collect();
     // Root is told to manage directly, or a busy daemon says so: never a crash.
     assert!(
-        replies.iter().all(|r| r.contains(r#""ok":false"#)),
+        replies.iter().all(|r| r.contains(r#""reply":"failed""#)),
         "{:?}",
-        replies.iter().find(|r| !r.contains(r#""ok":false"#))
+        replies.iter().find(|r| !r.contains(r#""reply":"failed""#))
     );
     drop(silent);
     // The slow clients time out; the daemon is still serving.
     std::thread::sleep(Duration::from_secs(11));
-    let reply = raw(&d, br#"{"v":1,"op":"list"}"#);
+    let reply = raw(&d, br#"{"v":2,"op":"list"}"#);
     assert!(
         reply.contains("root manages app passwords directly"),
         "{reply}"
@@ -417,14 +417,26 @@ fn a_second_factor_stacked_into_the_pam_file_is_relayed_and_a_wrong_code_refuses
 }
 
 #[test]
+fn a_client_of_another_protocol_version_is_told_to_upgrade() {
+    if !require_root("a_client_of_another_protocol_version_is_told_to_upgrade") {
+        return;
+    }
+    let (_f, d) = setup("imap");
+    // What apppass 0.2.0 sent.
+    let reply = raw(&d, br#"{"v":1,"op":"list","all":false,"json":false}"#);
+    assert!(reply.contains(r#""reply":"failed""#), "{reply}");
+    assert!(reply.contains("upgrade apppass"), "{reply}");
+}
+
+#[test]
 fn the_daemon_leaves_when_idle() {
     if !require_root("the_daemon_leaves_when_idle") {
         return;
     }
     let f = Fixture::new();
     let mut d = Daemon::start_with(&f, UNIX, &["--idle-exit", "1"]);
-    let reply = raw(&d, br#"{"v":1,"op":"list"}"#);
-    assert!(reply.contains(r#""ok":false"#), "{reply}");
+    let reply = raw(&d, br#"{"v":2,"op":"list"}"#);
+    assert!(reply.contains(r#""reply":"failed""#), "{reply}");
     let start = std::time::Instant::now();
     while !d.exited() {
         assert!(start.elapsed() < Duration::from_secs(10), "still running");

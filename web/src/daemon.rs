@@ -1,41 +1,22 @@
-//! The web page's only way to anything: apppassd's socket, spoken as in
-//! apppassd's protocol module (one JSON object per line). Blocking; the
-//! handlers call it on tokio's blocking pool.
+//! The web page's only way to anything: apppassd, through the protocol's
+//! one client. Blocking; the handlers call it on tokio's blocking pool.
 
-use serde_json::{json, Value};
-use std::io::{self, Read, Write};
-use std::os::unix::net::UnixStream;
+use apppass_protocol::client::{Client, ClientError, Conversation};
+use apppass_protocol::records::{EventRecord, NewPasswordRecord, PasswordRecord};
+use apppass_protocol::{Envelope, Refused, Reply, Request, Status};
 use std::path::PathBuf;
 use std::time::Duration;
 use zeroize::Zeroizing;
 
-/// apppassd's lines stay under this.
-const MAX_LINE: usize = 16 * 1024;
 /// A store or PAM may be slow, never this slow.
 const TIMEOUT: Duration = Duration::from_secs(30);
 
-/// The exit codes apppassd ends an exchange with.
-pub const REFUSED: u8 = 4;
-pub const NOT_SIGNED_IN: u8 = 5;
-
 #[derive(Clone, Debug)]
 pub struct Daemon {
-    pub socket: PathBuf,
+    client: Client,
 }
 
-/// How one request ended.
-pub enum Outcome {
-    /// Done; what it printed (JSON for the requests the page makes) and
-    /// the lines it had for stderr.
-    Done {
-        stdout: Zeroizing<String>,
-        notes: Vec<String>,
-    },
-    /// Refused or failed: apppassd's code and sentence.
-    Failed { code: u8, error: String },
-}
-
-/// apppassd could not be asked at all.
+/// apppassd could not be asked at all, or broke off.
 #[derive(Debug)]
 pub struct Unreachable(pub String);
 
@@ -45,81 +26,105 @@ impl std::fmt::Display for Unreachable {
     }
 }
 
-fn unreachable(e: io::Error) -> Unreachable {
-    Unreachable(format!("apppassd: {e}"))
+/// Who a session belongs to and what they may choose.
+#[derive(Debug, Clone)]
+pub struct Info {
+    pub user: String,
+    pub services: Vec<String>,
+}
+
+/// What a request in a session brought back.
+#[derive(Default)]
+pub struct Received {
+    pub passwords: Option<Vec<PasswordRecord>>,
+    pub events: Option<Vec<EventRecord>>,
+    pub new_password: Option<NewPasswordRecord>,
+    pub info: Option<Info>,
+}
+
+/// How a request ended.
+pub enum Outcome {
+    Done(Box<Received>),
+    Failed {
+        status: Status,
+        error: String,
+        refused: Option<Refused>,
+    },
 }
 
 impl Daemon {
-    fn connect(&self) -> Result<UnixStream, Unreachable> {
-        let s = UnixStream::connect(&self.socket).map_err(|e| {
-            Unreachable(format!(
-                "cannot reach apppassd at {} ({e})",
-                self.socket.display()
-            ))
-        })?;
-        s.set_read_timeout(Some(TIMEOUT)).map_err(unreachable)?;
-        s.set_write_timeout(Some(TIMEOUT)).map_err(unreachable)?;
-        Ok(s)
+    pub fn new(socket: PathBuf) -> Daemon {
+        Daemon {
+            client: Client {
+                socket,
+                patience: TIMEOUT,
+                each_reply: TIMEOUT,
+            },
+        }
     }
 
-    /// One request in the session `session`: `request` is an object with
-    /// `op` and its fields.
-    pub fn call(&self, session: &str, mut request: Value) -> Result<Outcome, Unreachable> {
-        let mut s = self.connect()?;
-        if let Some(o) = request.as_object_mut() {
-            o.insert("v".into(), json!(1));
-            o.insert("session".into(), json!(session));
-        }
-        write(&mut s, &request).map_err(unreachable)?;
-        let mut stdout = Zeroizing::new(String::new());
-        let mut notes = Vec::new();
+    fn start(&self, envelope: &Envelope) -> Result<Conversation, Unreachable> {
+        self.client.start(envelope).map_err(|e| match e {
+            ClientError::Unreachable(e) => Unreachable(format!(
+                "cannot reach apppassd at {} ({e})",
+                self.client.socket.display()
+            )),
+            other => Unreachable(other.to_string()),
+        })
+    }
+
+    /// One request in the session `session`.
+    pub fn call(&self, session: &str, request: Request) -> Result<Outcome, Unreachable> {
+        let mut conv = self.start(&Envelope::in_session(request, session))?;
+        let mut got = Received::default();
         loop {
-            let msg = read(&mut s).map_err(unreachable)?;
-            if let Some(text) = msg.get("stdout").and_then(Value::as_str) {
-                stdout.push_str(text);
-                if msg.get("confirm") == Some(&Value::Bool(true)) {
-                    // The password is in hand: it is shown on the page next.
-                    write(&mut s, &json!({"delivered": true})).map_err(unreachable)?;
+            match conv.reply().map_err(lost)? {
+                Reply::Passwords { passwords } => got.passwords = Some(passwords),
+                Reply::History { events, .. } => got.events = Some(events),
+                Reply::WebInfo { user, services } => got.info = Some(Info { user, services }),
+                Reply::NewPassword { password } => {
+                    // In hand: it is shown on the page next.
+                    conv.delivered(true).map_err(lost)?;
+                    got.new_password = Some(password);
                 }
-            } else if let Some(text) = msg.get("stderr").and_then(Value::as_str) {
-                notes.push(text.strip_prefix("apppass: ").unwrap_or(text).to_owned());
-            } else if let Some(ok) = msg.get("ok").and_then(Value::as_bool) {
-                return Ok(finish(ok, &msg, stdout, notes));
-            } else if msg.get("prompt").is_some() {
-                return Err(Unreachable(
-                    "apppassd asked for a password inside a session".into(),
-                ));
+                Reply::Done => return Ok(Outcome::Done(Box::new(got))),
+                Reply::Failed {
+                    status,
+                    error,
+                    refused,
+                } => {
+                    return Ok(Outcome::Failed {
+                        status,
+                        error,
+                        refused,
+                    })
+                }
+                Reply::Prompt { .. } => {
+                    return Err(Unreachable(
+                        "apppassd asked for a password inside a session".into(),
+                    ))
+                }
+                Reply::Notice { .. }
+                | Reply::Issued { .. }
+                | Reply::Revoked { .. }
+                | Reply::Suspended { .. }
+                | Reply::Info { .. }
+                | Reply::Error { .. }
+                | Reply::Busy
+                | Reply::Session { .. } => {}
             }
         }
     }
 }
 
-fn finish(ok: bool, msg: &Value, stdout: Zeroizing<String>, notes: Vec<String>) -> Outcome {
-    if ok {
-        Outcome::Done { stdout, notes }
-    } else {
-        let (code, error) = failure(msg);
-        Outcome::Failed { code, error }
-    }
-}
-
-/// The code and sentence of `{"ok":false,...}`.
-fn failure(msg: &Value) -> (u8, String) {
-    (
-        msg.get("code")
-            .and_then(Value::as_u64)
-            .map_or(3, |c| c.min(255) as u8),
-        msg.get("error")
-            .and_then(Value::as_str)
-            .unwrap_or("apppassd failed")
-            .to_owned(),
-    )
+fn lost(e: ClientError) -> Unreachable {
+    Unreachable(e.to_string())
 }
 
 /// A sign-in under way: a connection whose apppassd process waits in PAM
 /// for the next answer.
 pub struct SignIn {
-    stream: UnixStream,
+    conv: Conversation,
 }
 
 /// Where a sign-in stands.
@@ -130,100 +135,69 @@ pub enum Step {
         echo: bool,
         notes: Vec<String>,
     },
-    /// Signed in: the session token and the user name as PAM/Dovecot have it.
+    /// Signed in: the session token and the user name as PAM or Dovecot
+    /// have it.
     Done {
         session: Zeroizing<String>,
         user: String,
     },
-    /// Not accepted (code 4), or failed.
-    Failed { code: u8, error: String },
+    /// Not accepted, refused, or failed.
+    Failed {
+        status: Status,
+        error: String,
+        refused: Option<Refused>,
+    },
 }
 
 impl SignIn {
     pub fn start(daemon: &Daemon, user: &str, rhost: &str) -> Result<(SignIn, Step), Unreachable> {
-        let mut stream = daemon.connect()?;
-        write(
-            &mut stream,
-            &json!({"v": 1, "op": "web-sign-in", "user": user, "rhost": rhost}),
-        )
-        .map_err(unreachable)?;
-        let mut s = SignIn { stream };
+        let request = Request::WebSignIn {
+            user: user.to_owned(),
+            rhost: Some(rhost.to_owned()),
+        };
+        let conv = daemon.start(&Envelope::new(request))?;
+        let mut s = SignIn { conv };
         let step = s.next()?;
         Ok((s, step))
     }
 
     /// Answers the question asked last.
     pub fn answer(&mut self, answer: &str) -> Result<Step, Unreachable> {
-        write(&mut self.stream, &json!({"answer": answer})).map_err(unreachable)?;
+        self.conv.answer(answer).map_err(lost)?;
         self.next()
     }
 
     fn next(&mut self) -> Result<Step, Unreachable> {
         let mut notes = Vec::new();
-        let mut session: Option<(Zeroizing<String>, String)> = None;
+        let mut session = None;
         loop {
-            let msg = read(&mut self.stream).map_err(unreachable)?;
-            if let Some(text) = msg.get("prompt").and_then(Value::as_str) {
-                let echo = msg.get("echo") == Some(&Value::Bool(true));
-                return Ok(Step::Prompt {
-                    text: text.to_owned(),
-                    echo,
-                    notes,
-                });
-            }
-            if let Some(t) = msg
-                .get("info")
-                .or_else(|| msg.get("error_text"))
-                .and_then(Value::as_str)
-            {
-                notes.push(t.to_owned());
-            } else if let Some(token) = msg.get("session").and_then(Value::as_str) {
-                let user = msg.get("user").and_then(Value::as_str).unwrap_or_default();
-                session = Some((Zeroizing::new(token.to_owned()), user.to_owned()));
-            } else if let Some(ok) = msg.get("ok").and_then(Value::as_bool) {
-                return Ok(match (ok, session) {
-                    (true, Some((session, user))) => Step::Done { session, user },
-                    (true, None) => Step::Failed {
-                        code: 3,
-                        error: "apppassd made no session".into(),
-                    },
-                    (false, _) => {
-                        let (code, error) = failure(&msg);
-                        Step::Failed { code, error }
-                    }
-                });
+            match self.conv.reply().map_err(lost)? {
+                Reply::Prompt { text, echo } => return Ok(Step::Prompt { text, echo, notes }),
+                Reply::Info { text } | Reply::Error { text } => notes.push(text),
+                Reply::Session { token, user } => session = Some((token, user)),
+                Reply::Done => {
+                    return Ok(match session {
+                        Some((session, user)) => Step::Done { session, user },
+                        None => Step::Failed {
+                            status: Status::Unavailable,
+                            error: "apppassd made no session".into(),
+                            refused: None,
+                        },
+                    })
+                }
+                Reply::Failed {
+                    status,
+                    error,
+                    refused,
+                } => {
+                    return Ok(Step::Failed {
+                        status,
+                        error,
+                        refused,
+                    })
+                }
+                _ => {}
             }
         }
     }
-}
-
-fn write(s: &mut UnixStream, msg: &Value) -> io::Result<()> {
-    let mut line = Zeroizing::new(serde_json::to_vec(msg).map_err(io::Error::other)?);
-    line.push(b'\n');
-    s.write_all(&line)
-}
-
-/// One message: a line of at most [`MAX_LINE`] bytes, a JSON object.
-fn read(s: &mut UnixStream) -> io::Result<Value> {
-    let mut line = Zeroizing::new(Vec::new());
-    let mut byte = [0u8; 1];
-    loop {
-        if s.read(&mut byte)? == 0 {
-            return Err(io::Error::new(
-                io::ErrorKind::UnexpectedEof,
-                "apppassd closed the connection",
-            ));
-        }
-        if byte[0] == b'\n' {
-            break;
-        }
-        if line.len() >= MAX_LINE {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidData,
-                "a line from apppassd is too long",
-            ));
-        }
-        line.push(byte[0]);
-    }
-    serde_json::from_slice(&line).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
 }

@@ -100,9 +100,7 @@ fn main() -> ExitCode {
         }
     };
     let app = App::new(
-        Daemon {
-            socket: args.socket.clone(),
-        },
+        Daemon::new(args.socket.clone()),
         Frontage {
             tls: tls.is_some(),
             proxies: args.trusted_proxy.clone(),

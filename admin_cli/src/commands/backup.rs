@@ -9,6 +9,6 @@ pub fn run(cli: &Cli, a: &BackupArgs) -> Result<(), CliError> {
         a.file.display(),
         key.display()
     );
-    crate::audit::record(&format!("backed up store to {}", a.file.display()));
+    apppass_effects::audit::record(&format!("backed up store to {}", a.file.display()));
     Ok(())
 }

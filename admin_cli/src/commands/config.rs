@@ -39,7 +39,7 @@ pub fn run(cli: &Cli, a: &ConfigArgs) -> Result<(), CliError> {
                 ),
                 None => eprintln!("apppass: idle expiry is off"),
             }
-            crate::audit::record(&format!("set idle-expiry={}", show_idle(secs)));
+            apppass_effects::audit::record(&format!("set idle-expiry={}", show_idle(secs)));
         }
         (Some(Setting::MaxActive), None) => println!("{}", admin::max_active(store.as_mut())?),
         (Some(Setting::SelfServiceServices), None) => {
@@ -54,7 +54,7 @@ pub fn run(cli: &Cli, a: &ConfigArgs) -> Result<(), CliError> {
             })?;
             admin::set_max_active(store.as_mut(), n)?;
             eprintln!("apppass: max-active is now {n}");
-            crate::audit::record(&format!("set max-active={n}"));
+            apppass_effects::audit::record(&format!("set max-active={n}"));
         }
         (Some(Setting::SelfServiceServices), Some(v)) => {
             let list: Vec<String> = if v == "none" {
@@ -75,7 +75,7 @@ pub fn run(cli: &Cli, a: &ConfigArgs) -> Result<(), CliError> {
                     set.join(", ")
                 );
             }
-            crate::audit::record(&format!("set self-service-services={}", shown(&set)));
+            apppass_effects::audit::record(&format!("set self-service-services={}", shown(&set)));
         }
         (None, Some(_)) => {
             return Err(CliError::Usage(

@@ -1,12 +1,12 @@
 use crate::cli::{Cli, GenerateArgs};
 use crate::error::CliError;
-use crate::render;
+use crate::output::{self, stdout_discarded};
 use apppass_core::admin::{self, GenerateRequest};
 use apppass_core::escape::for_message as esc;
 use apppass_core::networks::Networks;
 use apppass_core::policy::{self, Scope};
 use apppass_core::sys::{self, SystemShadow};
-use std::io::Write;
+use apppass_protocol::records::{IssuedRecord, NewPasswordRecord};
 
 pub fn run(cli: &Cli, a: &GenerateArgs) -> Result<(), CliError> {
     let user = super::admin_user(&a.user)?;
@@ -40,7 +40,7 @@ pub fn run(cli: &Cli, a: &GenerateArgs) -> Result<(), CliError> {
         by: super::actor(),
         replaces: None,
     };
-    let mut deliver = |g: &admin::Generated| print_secret(g, a.json);
+    let mut deliver = |g: &admin::Generated| output::secret(&NewPasswordRecord::of(g), a.json);
     let g = admin::generate(
         store.as_mut(),
         &req,
@@ -51,24 +51,9 @@ pub fn run(cli: &Cli, a: &GenerateArgs) -> Result<(), CliError> {
     )?;
     drop(store);
     super::print_notices(&g.notices);
-    eprintln!("apppass: {}", render::generated_summary(&g));
+    output::issued(&IssuedRecord::of(&g));
     super::apply(cli, &g.effects);
     Ok(())
-}
-
-/// Prints a new password on stdout, alone or as JSON. Called inside the
-/// write transaction: if stdout is closed, full or a broken pipe, the
-/// password is not stored.
-pub(crate) fn print_secret(g: &admin::Generated, json: bool) -> std::io::Result<()> {
-    let text = if json {
-        zeroize::Zeroizing::new(render::generated_json(g))
-    } else {
-        g.secret.display()
-    };
-    let mut out = std::io::stdout().lock();
-    out.write_all(text.as_bytes())?;
-    out.write_all(b"\n")?;
-    out.flush()
 }
 
 /// The passwd checks: catch typos, keep root out unless asked.
@@ -93,21 +78,4 @@ fn check_account(a: &GenerateArgs, name: &str) -> Result<(), CliError> {
         );
     }
     Ok(())
-}
-
-/// Whether what is printed on stdout goes nowhere. A closed stdout counts:
-/// the Rust runtime reopens a closed standard descriptor on /dev/null.
-pub(crate) fn stdout_discarded() -> bool {
-    use std::os::fd::AsFd;
-    use std::os::unix::fs::{FileTypeExt, MetadataExt};
-    let Ok(fd) = std::io::stdout().as_fd().try_clone_to_owned() else {
-        return true;
-    };
-    let (Ok(out), Ok(null)) = (
-        std::fs::File::from(fd).metadata(),
-        std::fs::metadata("/dev/null"),
-    ) else {
-        return false;
-    };
-    out.file_type().is_char_device() && out.rdev() == null.rdev()
 }

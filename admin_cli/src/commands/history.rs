@@ -1,22 +1,15 @@
 use crate::cli::{Cli, HistoryArgs};
 use crate::error::CliError;
-use crate::render;
+use crate::output;
 use apppass_core::admin;
+use apppass_protocol::records::EventRecord;
 
 pub fn run(cli: &Cli, a: &HistoryArgs) -> Result<(), CliError> {
     let user = super::admin_user(&a.user)?;
     let mut store = super::open(cli)?;
     let events = admin::history(store.as_mut(), user, super::now())?;
     drop(store);
-    if a.json {
-        println!("{}", render::events_json(&events));
-    } else if events.is_empty() {
-        eprintln!(
-            "apppass: no history for {}",
-            apppass_core::escape::for_message(user)
-        );
-    } else {
-        print!("{}", render::events_table(&events));
-    }
+    let events: Vec<EventRecord> = events.iter().map(EventRecord::of).collect();
+    output::history(user, &events, a.json);
     Ok(())
 }

@@ -105,7 +105,7 @@ pub fn run(cli: &Cli, a: &InitArgs) -> Result<(), CliError> {
     }
     super::apply(cli, &effects);
     if created_key || from != to {
-        crate::audit::record(&format!("initialised store {} schema={to}", esc(&target)));
+        apppass_effects::audit::record(&format!("initialised store {} schema={to}", esc(&target)));
     }
     Ok(())
 }

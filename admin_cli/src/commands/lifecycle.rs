@@ -2,10 +2,10 @@
 
 use crate::cli::{Cli, RotateArgs, WhichArgs};
 use crate::error::CliError;
-use crate::render;
-use apppass_core::escape::for_message as esc;
+use crate::output;
 use apppass_core::lifecycle::{self, Which};
 use apppass_core::sys::SystemShadow;
+use apppass_protocol::records::{IssuedRecord, Named, NewPasswordRecord};
 
 fn which(a: &WhichArgs) -> Result<Which<'_>, CliError> {
     match (a.id, &a.label) {
@@ -30,13 +30,11 @@ pub fn suspend(cli: &Cli, a: &WhichArgs, suspend: bool) -> Result<(), CliError> 
         super::actor(),
     )?;
     drop(store);
-    eprintln!(
-        "apppass: {} app password {} ('{}') of {}",
-        if suspend { "suspended" } else { "resumed" },
-        done.id,
-        esc(&done.label),
-        esc(user)
-    );
+    let named = Named {
+        id: done.id,
+        label: done.label.clone(),
+    };
+    output::suspended(user, &named, suspend);
     super::apply(cli, &done.effects);
     Ok(())
 }
@@ -44,7 +42,7 @@ pub fn suspend(cli: &Cli, a: &WhichArgs, suspend: bool) -> Result<(), CliError> 
 pub fn rotate(cli: &Cli, a: &RotateArgs) -> Result<(), CliError> {
     let user = super::admin_user(&a.which.user)?;
     let which = which(&a.which)?;
-    if super::stdout_discarded() {
+    if output::stdout_discarded() {
         return Err(CliError::Usage(
             "standard output is closed or /dev/null, so the new password would be lost; nothing was changed, run the command again with a working output".into(),
         ));
@@ -56,11 +54,11 @@ pub fn rotate(cli: &Cli, a: &RotateArgs) -> Result<(), CliError> {
         super::now(),
         &mut rand::rngs::OsRng,
         &SystemShadow,
-        &mut |g| super::generate::print_secret(g, a.json),
+        &mut |g| output::secret(&NewPasswordRecord::of(g), a.json),
     )?;
     drop(store);
     super::print_notices(&g.notices);
-    eprintln!("apppass: {}", render::generated_summary(&g));
+    output::issued(&IssuedRecord::of(&g));
     super::apply(cli, &g.effects);
     Ok(())
 }

@@ -1,8 +1,9 @@
 use crate::cli::{Cli, ListArgs};
 use crate::error::CliError;
-use crate::render;
+use crate::output;
 use apppass_core::admin;
 use apppass_core::sys::SystemShadow;
+use apppass_protocol::records::PasswordRecord;
 
 pub fn run(cli: &Cli, a: &ListArgs) -> Result<(), CliError> {
     let now = super::now();
@@ -18,16 +19,11 @@ pub fn run(cli: &Cli, a: &ListArgs) -> Result<(), CliError> {
     drop(store);
     super::print_notices(&listing.notices);
     super::apply(cli, &listing.effects);
-    let rows = listing.passwords;
-    if a.json {
-        println!("{}", render::passwords_json(&rows, now));
-    } else if rows.is_empty() {
-        eprintln!(
-            "apppass: no {}app passwords",
-            if a.all { "" } else { "active " }
-        );
-    } else {
-        print!("{}", render::passwords_table(&rows, now, a.all));
-    }
+    let rows: Vec<PasswordRecord> = listing
+        .passwords
+        .iter()
+        .map(|p| PasswordRecord::of(p, now))
+        .collect();
+    output::list(&rows, a.all, a.json);
     Ok(())
 }

@@ -3,7 +3,7 @@
 mod backup;
 mod config;
 mod doctor;
-pub(crate) mod generate;
+mod generate;
 mod history;
 mod init;
 mod lifecycle;
@@ -22,16 +22,9 @@ use apppass_stores::sqlite::SqliteStore;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+/// Runs a command on the store itself (root, or a store named with --db or
+/// --config); `doctor` reads files only, for anyone.
 pub fn dispatch(cli: &Cli) -> Result<ExitCode, CliError> {
-    // A user without a store of their own named on the command line
-    // manages their own app passwords, through apppassd.
-    if let Command::Doctor(a) = &cli.command {
-        // Reads files only, for anyone; never talks to apppassd.
-        return doctor::run(cli, a);
-    }
-    if apppass_core::sys::euid() != 0 && cli.db.is_none() && cli.config.is_none() {
-        return crate::selfservice::dispatch(cli).map(|()| ExitCode::SUCCESS);
-    }
     match &cli.command {
         Command::Init(a) => init::run(cli, a),
         Command::Generate(a) => generate::run(cli, a),
@@ -47,7 +40,7 @@ pub fn dispatch(cli: &Cli) -> Result<ExitCode, CliError> {
         Command::Restore(a) => restore::run(cli, a),
         Command::Export(a) => transfer::export(cli, a),
         Command::Import(a) => transfer::import(cli, a),
-        Command::Doctor(_) => unreachable!("handled above"),
+        Command::Doctor(a) => return doctor::run(cli, a),
     }
     .map(|()| ExitCode::SUCCESS)
 }
@@ -100,12 +93,10 @@ pub(crate) fn open_sqlite(cli: &Cli, command: &str) -> Result<SqliteStore, CliEr
 
 /// Carries out what core asked for: audit lines, then cache flushes.
 pub(crate) fn apply(cli: &Cli, effects: &Effects) {
-    crate::effects::apply(effects, cli.dovecot_config.as_deref(), "apppass", "");
+    apppass_effects::apply(effects, cli.dovecot_config.as_deref(), "apppass", "");
 }
 
 /// The USER argument an administrator's command needs.
-pub(crate) use generate::stdout_discarded;
-
 pub(crate) fn admin_user(user: &Option<String>) -> Result<&str, CliError> {
     user.as_deref()
         .ok_or_else(|| CliError::Usage("name the USER whose app passwords this is about".into()))
@@ -125,6 +116,6 @@ pub(crate) fn now() -> i64 {
 
 pub(crate) fn print_notices(notices: &[apppass_core::admin::Notice]) {
     for n in notices {
-        eprintln!("apppass: {n}");
+        crate::output::notice(&n.to_string());
     }
 }

@@ -26,7 +26,7 @@ pub fn run(cli: &Cli, a: &RestoreArgs) -> Result<(), CliError> {
         db.display(),
         a.file.display()
     );
-    crate::audit::record(&format!("restored store from {}", a.file.display()));
+    apppass_effects::audit::record(&format!("restored store from {}", a.file.display()));
     if !report.revived.is_empty() {
         eprintln!(
             "apppass: {} app passwords revoked after the backup was taken are active again; revoke them again with:",

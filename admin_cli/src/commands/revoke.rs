@@ -1,7 +1,8 @@
 use crate::cli::{Cli, RevokeArgs};
 use crate::error::CliError;
+use crate::output;
 use apppass_core::admin::{self, RevokeTarget};
-use apppass_core::escape::for_message as esc;
+use apppass_protocol::records::Named;
 
 pub fn run(cli: &Cli, a: &RevokeArgs) -> Result<(), CliError> {
     let user = super::admin_user(&a.user)?;
@@ -25,13 +26,15 @@ pub fn run(cli: &Cli, a: &RevokeArgs) -> Result<(), CliError> {
         super::actor(),
     )?;
     drop(store);
-    for (id, label) in &revoked.done {
-        eprintln!(
-            "apppass: revoked app password {id} ('{}') of {}",
-            esc(label),
-            esc(user)
-        );
-    }
+    let done: Vec<Named> = revoked
+        .done
+        .iter()
+        .map(|(id, label)| Named {
+            id: *id,
+            label: label.clone(),
+        })
+        .collect();
+    output::revoked(user, &done);
     super::apply(cli, &revoked.effects);
     Ok(())
 }

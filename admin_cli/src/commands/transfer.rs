@@ -49,7 +49,7 @@ pub fn export(cli: &Cli, a: &TransferArgs) -> Result<(), CliError> {
         store.describe(),
         esc(&a.file.display().to_string())
     );
-    crate::audit::record(&format!(
+    apppass_effects::audit::record(&format!(
         "exported store to {}",
         esc(&a.file.display().to_string())
     ));
@@ -85,6 +85,6 @@ pub fn import(cli: &Cli, a: &TransferArgs) -> Result<(), CliError> {
         snap.fingerprints.len(),
         store.describe()
     );
-    crate::audit::record(&format!("imported store from {shown}"));
+    apppass_effects::audit::record(&format!("imported store from {shown}"));
     Ok(())
 }

@@ -1,7 +1,8 @@
 //! The history of the user's app passwords.
 
 use super::layout::{page, Header};
-use crate::model::{when, Event};
+use super::when;
+use apppass_protocol::records::EventRecord as Event;
 use maud::{html, Markup};
 
 pub fn page_for(user: &str, csrf: &str, events: &[Event]) -> Markup {
@@ -16,7 +17,7 @@ pub fn page_for(user: &str, csrf: &str, events: &[Event]) -> Markup {
                     tbody {
                         @for e in events {
                             tr {
-                                td { (when(&e.at)) }
+                                td { (when(e.at)) }
                                 td { (e.event) @if let Some(r) = &e.reason { " (" (r) ")" } }
                                 td { (e.label.as_deref().unwrap_or("")) @if let Some(id) = e.id { " #" (id) } }
                                 td { (by(&e.by)) }

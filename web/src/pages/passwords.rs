@@ -2,7 +2,8 @@
 //! the user's passwords.
 
 use super::layout::{alert, notice, page, Header};
-use crate::model::{when, Password};
+use super::when;
+use apppass_protocol::records::{PasswordRecord as Password, Standing};
 use maud::{html, Markup};
 
 /// What the create form held, to show it again after a refusal.
@@ -115,15 +116,15 @@ fn card(p: &Password, csrf: &str) -> Markup {
             dl {
                 dt { "Services" } dd { (p.services.join(", ")) }
                 dt { "From" } dd { (if p.networks.is_empty() { "anywhere".to_string() } else { p.networks.join(", ") }) }
-                dt { "Created" } dd { (when(&p.created_at)) }
-                dt { "Expires" } dd { (p.expires_at.as_deref().map_or("never".into(), when)) }
+                dt { "Created" } dd { (when(p.created_at)) }
+                dt { "Expires" } dd { (p.expires_at.map_or("never".into(), when)) }
                 dt { "Last used" } dd { (last_used(p)) }
                 dt { "Status" } dd { (status(p)) }
-                @if let Some(tried) = &p.last_tried_at {
+                @if let Some(tried) = p.last_tried_at {
                     dt { "Tried after it stopped" } dd { (when(tried)) }
                 }
             }
-            @if p.active() {
+            @if p.status == Standing::Active {
                 form method="post" action="/suspend" {
                     input type="hidden" name="csrf" value=(csrf);
                     input type="hidden" name="id" value=(p.id);
@@ -135,7 +136,7 @@ fn card(p: &Password, csrf: &str) -> Markup {
                     button type="submit" aria-describedby=(heading) { "Replace password" }
                 }
             }
-            @if p.suspended() {
+            @if p.status == Standing::Suspended {
                 form method="post" action="/resume" {
                     input type="hidden" name="csrf" value=(csrf);
                     input type="hidden" name="id" value=(p.id);
@@ -154,23 +155,24 @@ fn card(p: &Password, csrf: &str) -> Markup {
 }
 
 fn last_used(p: &Password) -> String {
-    let Some(at) = p.last_used_at.as_deref() else {
+    let Some(used) = &p.last_used else {
         return "never".into();
     };
-    let mut s = when(at);
-    if let Some(svc) = &p.last_used_service {
+    let mut s = when(used.at);
+    if let Some(svc) = &used.service {
         s.push_str(&format!(" for {svc}"));
     }
-    if let Some(from) = &p.last_used_rhost {
+    if let Some(from) = &used.rhost {
         s.push_str(&format!(" from {from}"));
     }
     s
 }
 
 fn status(p: &Password) -> String {
-    match (&p.revoked_at, &p.revoked_reason) {
-        (Some(at), Some(reason)) => format!("{} {} ({reason})", p.status, when(at)),
-        (Some(at), None) => format!("{} {}", p.status, when(at)),
-        _ => p.status.clone(),
+    let status = p.status.as_str();
+    match (p.revoked_at, &p.revoked_reason) {
+        (Some(at), Some(reason)) => format!("{status} {} ({reason})", when(at)),
+        (Some(at), None) => format!("{status} {}", when(at)),
+        _ => status.to_owned(),
     }
 }

@@ -1,5 +1,11 @@
-//! Carrying out core's effects: the same for the command and the
-//! self-service daemon.
+//! apppass-effects: carrying out what core decided a change asks of the
+//! host beyond the store (audit lines, Dovecot's auth cache flushed), the
+//! same way for the command and the self-service daemon.
+#![forbid(unsafe_code)]
+#![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+pub mod audit;
+pub mod dovecot;
 
 use apppass_core::effects::{Effect, Effects};
 use std::path::Path;

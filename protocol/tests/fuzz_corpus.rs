@@ -17,7 +17,7 @@ fn random_requests_never_panic() {
     let pieces: [&[u8]; 12] = [
         b"{",
         b"}",
-        b"\"v\":1",
+        b"\"v\":2",
         b"\"op\":",
         b"\"list\"",
         b"\"generate\"",

@@ -1,0 +1,346 @@
+//! The messages: a client's request and follow-ups, the daemon's replies.
+
+use crate::records::{EventRecord, IssuedRecord, Named, NewPasswordRecord, PasswordRecord};
+use crate::status::{Refused, Status};
+use crate::VERSION;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use std::fmt;
+use zeroize::Zeroizing;
+
+/// What a client asks, on its own passwords (or, for the web page, on the
+/// passwords of the user its session belongs to).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "kebab-case", deny_unknown_fields)]
+pub enum Request {
+    Generate {
+        services: Vec<String>,
+        label: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        expires: Option<String>,
+        /// Networks (`--from`), at most [`apppass_core::networks::MAX_NETWORKS`].
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        from: Vec<String>,
+    },
+    List {
+        #[serde(default)]
+        all: bool,
+    },
+    Revoke {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        id: Option<i64>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        label: Option<String>,
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        all: bool,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reason: Option<String>,
+    },
+    History {},
+    Suspend {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        id: Option<i64>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        label: Option<String>,
+    },
+    Resume {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        id: Option<i64>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        label: Option<String>,
+    },
+    Rotate {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        id: Option<i64>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        label: Option<String>,
+    },
+    /// The web page signs `user` in; `rhost` is the browser's address.
+    WebSignIn {
+        user: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        rhost: Option<String>,
+    },
+    WebInfo {},
+    WebSignOut {},
+}
+
+impl Request {
+    /// Whether only the web page may make it.
+    pub fn is_web(&self) -> bool {
+        matches!(
+            self,
+            Request::WebSignIn { .. } | Request::WebInfo {} | Request::WebSignOut {}
+        )
+    }
+}
+
+/// A request with the protocol version and the web session it is made in.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Envelope {
+    pub request: Request,
+    pub session: Option<Zeroizing<String>>,
+}
+
+impl fmt::Debug for Envelope {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Envelope")
+            .field("request", &self.request)
+            .field("session", &self.session.as_ref().map(|_| "…"))
+            .finish()
+    }
+}
+
+/// Why a request line was refused; the sentence goes back to the client.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BadRequest(pub String);
+
+impl Envelope {
+    pub fn new(request: Request) -> Envelope {
+        Envelope {
+            request,
+            session: None,
+        }
+    }
+
+    pub fn in_session(request: Request, session: &str) -> Envelope {
+        Envelope {
+            request,
+            session: Some(Zeroizing::new(session.to_owned())),
+        }
+    }
+
+    /// The request as sent: `{"v":2,"session":…,"op":…}`.
+    pub fn to_value(&self) -> Value {
+        let mut value = serde_json::to_value(&self.request).unwrap_or(Value::Null);
+        if let Some(obj) = value.as_object_mut() {
+            obj.insert("v".into(), Value::from(VERSION));
+            if let Some(s) = &self.session {
+                obj.insert("session".into(), Value::String(s.to_string()));
+            }
+        }
+        value
+    }
+
+    /// Parses an opening request: an object with `"v"` this release
+    /// speaks, a known `op`, and perhaps a `"session"` string. Any field
+    /// the operation does not take is an error.
+    pub fn parse(line: &[u8]) -> Result<Envelope, BadRequest> {
+        let mut value: Value = serde_json::from_slice(line)
+            .map_err(|e| BadRequest(format!("the request is not JSON ({e})")))?;
+        let obj = value
+            .as_object_mut()
+            .ok_or_else(|| BadRequest("the request is not a JSON object".into()))?;
+        match obj.remove("v").and_then(|v| v.as_u64()) {
+            Some(VERSION) => {}
+            Some(v) => {
+                return Err(BadRequest(format!(
+                    "this client speaks protocol version {v} and apppassd version {VERSION}: upgrade apppass and apppass-web to apppassd's release"
+                )))
+            }
+            None => return Err(BadRequest("the request has no protocol version \"v\"".into())),
+        }
+        let session = match obj.remove("session") {
+            None => None,
+            Some(Value::String(s)) => Some(Zeroizing::new(s)),
+            Some(_) => return Err(BadRequest("\"session\" must be a string".into())),
+        };
+        let request = serde_json::from_value(value).map_err(|e| {
+            BadRequest(format!(
+                "the request is not one apppassd understands ({})",
+                apppass_core::escape::for_message(&e.to_string())
+            ))
+        })?;
+        Ok(Envelope { request, session })
+    }
+}
+
+/// What a client sends after its request.
+#[derive(Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub enum Followup {
+    /// The answer to the last prompt.
+    Answer(Zeroizing<String>),
+    /// Whether the new password was shown (printed, or put on the page).
+    Delivered(bool),
+}
+
+impl fmt::Debug for Followup {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Followup::Answer(_) => f.write_str("Answer(…)"),
+            Followup::Delivered(d) => write!(f, "Delivered({d})"),
+        }
+    }
+}
+
+/// What the daemon sends, in order, until `Done` or `Failed`.
+#[derive(Serialize, Deserialize)]
+#[serde(tag = "reply", rename_all = "kebab-case")]
+pub enum Reply {
+    /// Every place this uid may have is taken: ask again in a moment.
+    /// Sent first, then `Failed`.
+    Busy,
+    /// A question from PAM; answer with [`Followup::Answer`]. `echo`: the
+    /// answer may be shown as typed.
+    Prompt { text: String, echo: bool },
+    /// A message from PAM.
+    Info { text: String },
+    /// An error message from PAM.
+    Error { text: String },
+    /// A sentence for the user (a wipe found, no fingerprint kept…).
+    Notice { text: String },
+    /// The passwords `list` asked for.
+    Passwords { passwords: Vec<PasswordRecord> },
+    /// The user's history.
+    History {
+        user: String,
+        events: Vec<EventRecord>,
+    },
+    /// A new password, to show once; answer with [`Followup::Delivered`]:
+    /// it is kept only if it was shown.
+    NewPassword { password: NewPasswordRecord },
+    /// The new password is stored: what it is, without the secret.
+    Issued { password: IssuedRecord },
+    /// The passwords a revoke took.
+    Revoked { user: String, passwords: Vec<Named> },
+    /// A password suspended (or resumed, when `suspended` is false).
+    Suspended {
+        user: String,
+        password: Named,
+        suspended: bool,
+    },
+    /// Signed in on the web page: the session's token and the user name
+    /// as PAM or Dovecot knows it.
+    Session {
+        token: Zeroizing<String>,
+        user: String,
+    },
+    /// Who a web session belongs to and what they may choose.
+    WebInfo { user: String, services: Vec<String> },
+    /// The request was carried out.
+    Done,
+    /// It was not: the exit code, one sentence, and what kind of refusal.
+    Failed {
+        status: Status,
+        error: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        refused: Option<Refused>,
+    },
+}
+
+impl Reply {
+    pub fn failed(status: Status, error: impl Into<String>) -> Reply {
+        Reply::Failed {
+            status,
+            error: error.into(),
+            refused: None,
+        }
+    }
+}
+
+impl fmt::Debug for Reply {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // The kind only: a reply may carry a password or a session.
+        let kind = serde_json::to_value(self)
+            .ok()
+            .and_then(|v| v.get("reply").and_then(Value::as_str).map(str::to_owned))
+            .unwrap_or_default();
+        write!(f, "Reply({kind})")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(s: &str) -> Result<Envelope, BadRequest> {
+        Envelope::parse(s.as_bytes())
+    }
+
+    #[test]
+    fn requests_round_trip_and_anything_else_is_refused() {
+        for request in [
+            Request::Generate {
+                services: vec!["imap".into()],
+                label: "P".into(),
+                expires: Some("90d".into()),
+                from: vec!["10.0.0.0/8".into()],
+            },
+            Request::List { all: true },
+            Request::Revoke {
+                id: None,
+                label: None,
+                all: true,
+                reason: Some("lost".into()),
+            },
+            Request::History {},
+            Request::Suspend {
+                id: Some(3),
+                label: None,
+            },
+            Request::Rotate {
+                id: None,
+                label: Some("P".into()),
+            },
+            Request::WebSignIn {
+                user: "alice".into(),
+                rhost: Some("::1".into()),
+            },
+        ] {
+            let sent = Envelope::new(request).to_value().to_string();
+            let got = parse(&sent).unwrap();
+            assert_eq!(got.to_value().to_string(), sent);
+        }
+        let web = parse(r#"{"v":2,"session":"abc","op":"web-info"}"#).unwrap();
+        assert_eq!(web.request, Request::WebInfo {});
+        assert_eq!(web.session.as_deref().map(String::as_str), Some("abc"));
+        for bad in [
+            r#"{"op":"list"}"#,
+            r#"{"v":2,"op":"list","user":"root"}"#,
+            r#"{"v":2,"op":"list","uid":0}"#,
+            r#"{"v":2,"op":"list","json":true}"#,
+            r#"{"v":2,"op":"drop"}"#,
+            r#"[1,2]"#,
+            "\u{fffd}",
+            r#"{"v":2,"op":"revoke","id":"3; DROP"}"#,
+            r#"{"v":2,"op":"list","session":7}"#,
+            r#"{"v":2,"op":"web-sign-out","user":"bob"}"#,
+            r#"{"v":2,"op":"web-sign-in"}"#,
+            r#"{"v":2,"op":"rotate","id":3,"user":"bob"}"#,
+            r#"{"v":2,"op":"generate","services":["imap"],"label":"P","from":"10.0.0.0/8"}"#,
+        ] {
+            assert!(parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn an_old_client_is_told_to_upgrade() {
+        let e = parse(r#"{"v":1,"op":"list","all":false,"json":false}"#).unwrap_err();
+        assert!(e.0.contains("upgrade"), "{}", e.0);
+    }
+
+    #[test]
+    fn replies_and_followups_have_their_wire_shape() {
+        let r = serde_json::to_string(&Reply::Prompt {
+            text: "Password: ".into(),
+            echo: false,
+        })
+        .unwrap();
+        assert_eq!(r, r#"{"reply":"prompt","text":"Password: ","echo":false}"#);
+        let r = serde_json::to_string(&Reply::failed(Status::Refused, "no")).unwrap();
+        assert_eq!(r, r#"{"reply":"failed","status":4,"error":"no"}"#);
+        assert_eq!(
+            serde_json::to_string(&Followup::Answer(Zeroizing::new("pw".into()))).unwrap(),
+            r#"{"answer":"pw"}"#
+        );
+        assert_eq!(
+            serde_json::to_string(&Followup::Delivered(true)).unwrap(),
+            r#"{"delivered":true}"#
+        );
+        assert!(serde_json::from_str::<Followup>(r#"{"answer":"x","more":1}"#).is_err());
+        let busy: Reply = serde_json::from_str(r#"{"reply":"busy"}"#).unwrap();
+        assert!(matches!(busy, Reply::Busy));
+        assert_eq!(format!("{busy:?}"), "Reply(busy)");
+    }
+}

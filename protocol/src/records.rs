@@ -1,0 +1,199 @@
+//! The data replies carry: passwords, history events, a new password.
+//! Times are Unix seconds; each front end shows them its own way. Made
+//! from core's types by the daemon, and by the command for its own
+//! output, so both print the same.
+
+use apppass_core::admin::Generated;
+use apppass_core::store::{Event, Password};
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use zeroize::Zeroizing;
+
+/// One password as `list` shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PasswordRecord {
+    pub id: i64,
+    pub user: String,
+    pub label: String,
+    /// `["*"]` for any service.
+    pub services: Vec<String>,
+    /// Where it may log in from; empty: anywhere.
+    pub networks: Vec<String>,
+    pub created_at: i64,
+    pub expires_at: Option<i64>,
+    pub last_used: Option<LastUseRecord>,
+    pub revoked_at: Option<i64>,
+    pub revoked_reason: Option<String>,
+    pub suspended_at: Option<i64>,
+    /// When it was last presented after it stopped working (the tripwire).
+    pub last_tried_at: Option<i64>,
+    pub status: Standing,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LastUseRecord {
+    pub at: i64,
+    pub service: Option<String>,
+    pub rhost: Option<String>,
+}
+
+/// A password's status at the time it was listed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Standing {
+    Active,
+    Suspended,
+    Revoked,
+    Expired,
+}
+
+impl Standing {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Standing::Active => "active",
+            Standing::Suspended => "suspended",
+            Standing::Revoked => "revoked",
+            Standing::Expired => "expired",
+        }
+    }
+}
+
+impl PasswordRecord {
+    /// `p` as it stands at `now`.
+    pub fn of(p: &Password, now: i64) -> PasswordRecord {
+        use apppass_core::store::Status;
+        PasswordRecord {
+            id: p.id,
+            user: p.user.clone(),
+            label: p.label.clone(),
+            services: p.scope.names(),
+            networks: p.networks.names(),
+            created_at: p.created_at,
+            expires_at: p.expires_at,
+            last_used: p.last_used.as_ref().map(|u| LastUseRecord {
+                at: u.at,
+                service: u.service.clone(),
+                rhost: u.rhost.clone(),
+            }),
+            revoked_at: p.revoked.as_ref().map(|r| r.at),
+            revoked_reason: p.revoked.as_ref().and_then(|r| r.reason.clone()),
+            suspended_at: p.suspended_at,
+            last_tried_at: p.last_tried_at,
+            status: match p.status(now) {
+                Status::Active => Standing::Active,
+                Status::Suspended => Standing::Suspended,
+                Status::Revoked => Standing::Revoked,
+                Status::Expired => Standing::Expired,
+            },
+        }
+    }
+
+    /// In use: active or suspended (both count toward the limit).
+    pub fn live(&self) -> bool {
+        matches!(self.status, Standing::Active | Standing::Suspended)
+    }
+
+    /// Limited to some networks.
+    pub fn has_networks(&self) -> bool {
+        !self.networks.is_empty()
+    }
+}
+
+/// One line of a user's history.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EventRecord {
+    pub at: i64,
+    /// `generated`, `revoked`, `expired`, `wiped`, …
+    pub event: String,
+    pub id: Option<i64>,
+    pub label: Option<String>,
+    pub reason: Option<String>,
+    /// `admin`, `self`, `web`, `module`.
+    pub by: String,
+    /// The administrator's uid, when known.
+    pub by_uid: Option<u32>,
+}
+
+impl EventRecord {
+    pub fn of(e: &Event) -> EventRecord {
+        EventRecord {
+            at: e.at,
+            event: e.kind.as_str().to_owned(),
+            id: e.password_id,
+            label: e.label.clone(),
+            reason: e.reason.clone(),
+            by: e.by.name().to_owned(),
+            by_uid: e.by.uid(),
+        }
+    }
+
+    /// Who, as the history table shows it: `admin (uid 0)`, `self`…
+    pub fn by_shown(&self) -> String {
+        match self.by_uid {
+            Some(uid) => format!("{} (uid {uid})", self.by),
+            None => self.by.clone(),
+        }
+    }
+}
+
+/// A password just issued, without its secret.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IssuedRecord {
+    pub id: i64,
+    pub user: String,
+    pub label: String,
+    pub services: Vec<String>,
+    pub networks: Vec<String>,
+    pub created_at: i64,
+    pub expires_at: Option<i64>,
+    /// The password it replaced (`rotate`).
+    pub replaces: Option<i64>,
+}
+
+impl IssuedRecord {
+    pub fn of(g: &Generated) -> IssuedRecord {
+        IssuedRecord {
+            id: g.id,
+            user: g.user.clone(),
+            label: g.label.clone(),
+            services: g.services.clone(),
+            networks: g.networks.clone(),
+            created_at: g.created_at,
+            expires_at: g.expires_at,
+            replaces: g.replaced,
+        }
+    }
+}
+
+/// A password just issued, with its secret as shown (`abcd-efgh-…`).
+#[derive(Clone, Serialize, Deserialize)]
+pub struct NewPasswordRecord {
+    #[serde(flatten)]
+    pub issued: IssuedRecord,
+    pub password: Zeroizing<String>,
+}
+
+impl NewPasswordRecord {
+    pub fn of(g: &Generated) -> NewPasswordRecord {
+        NewPasswordRecord {
+            issued: IssuedRecord::of(g),
+            password: g.secret.display(),
+        }
+    }
+}
+
+impl fmt::Debug for NewPasswordRecord {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("NewPasswordRecord")
+            .field("issued", &self.issued)
+            .field("password", &"…")
+            .finish()
+    }
+}
+
+/// A password by ID and label.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Named {
+    pub id: i64,
+    pub label: String,
+}
