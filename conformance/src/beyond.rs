@@ -2,13 +2,14 @@
 //! expiry, suspend and resume, rotate, the tripwire.
 
 use crate::support::*;
-use apppass_core::admin::{self, AdminError, GenerateRequest, RevokeTarget};
+use apppass_core::admin::{self, AdminError, GenerateRequest};
 use apppass_core::hashing::HeapMemory;
 use apppass_core::lifecycle::{self, Which};
 use apppass_core::login::{authenticate, LoginRequest, Outcome, Refusal};
 use apppass_core::networks::Networks;
 use apppass_core::secret::NormalizedSecret;
 use apppass_core::store::{Actor, EventKind, Status, Store};
+use apppass_core::{revocation, settings};
 
 fn login_from(
     s: &mut dyn Store,
@@ -133,8 +134,8 @@ pub fn idle_expiry_is_decided_at_login_and_dated_when_reached(b: &dyn Backend) {
         NOW + 20 * day,
         &sh
     )));
-    admin::set_idle_expiry(s, Some(30 * day)).unwrap();
-    assert_eq!(admin::idle_expiry(s).unwrap(), Some(30 * day));
+    settings::set_idle_expiry(s, Some(30 * day)).unwrap();
+    assert_eq!(settings::idle_expiry(s).unwrap(), Some(30 * day));
     // Day 31: the unused one reached the limit on day 30; the used one,
     // last used on day 20, lives until day 50.
     let mut front = b.front_end();
@@ -170,7 +171,7 @@ pub fn idle_expiry_is_decided_at_login_and_dated_when_reached(b: &dyn Backend) {
         Status::Active
     );
     // Turning it off does not bring back what expired.
-    admin::set_idle_expiry(s, None).unwrap();
+    settings::set_idle_expiry(s, None).unwrap();
     assert!(!ok(&login(
         s,
         "alice",
@@ -179,9 +180,9 @@ pub fn idle_expiry_is_decided_at_login_and_dated_when_reached(b: &dyn Backend) {
         NOW + 32 * day,
         &sh
     )));
-    assert_eq!(admin::idle_expiry(s).unwrap(), None);
+    assert_eq!(settings::idle_expiry(s).unwrap(), None);
     // A list alone records idle expiry too (no login needed).
-    admin::set_idle_expiry(s, Some(30 * day)).unwrap();
+    settings::set_idle_expiry(s, Some(30 * day)).unwrap();
     assert_eq!(
         status_of(s, "alice", used, NOW + 81 * day, &sh),
         Status::Expired
@@ -206,7 +207,7 @@ pub fn suspend_and_resume_keep_the_password_and_its_place(b: &dyn Backend) {
         Err(AdminError::NotFound(m)) if m.contains("suspended, not active")
     ));
     // It keeps its label and counts toward the limit.
-    admin::set_max_active(s, 1).unwrap();
+    settings::set_max_active(s, 1).unwrap();
     let req = GenerateRequest {
         networks: Networks::anywhere(),
         replaces: None,
@@ -265,7 +266,7 @@ pub fn rotate_replaces_the_secret_and_keeps_everything_else(b: &dyn Backend) {
     let old = admin::generate(s, &req, NOW, &mut rng(), &sh, &mut accept).unwrap();
     let old_pw = old.secret.display().to_string();
     // At the limit, rotating still works: the old one makes room.
-    admin::set_max_active(s, 1).unwrap();
+    settings::set_max_active(s, 1).unwrap();
     let new = lifecycle::rotate(
         s,
         ("alice", Which::Id(old.id), ADMIN),
@@ -357,10 +358,10 @@ pub fn the_tripwire_names_a_retired_password_and_records_it_once_a_day(b: &dyn B
     let s = s.as_mut();
     let sh = FakeShadow::default();
     let (id, pw) = gen(s, "alice", &["imap"], "Old phone", &sh);
-    admin::revoke(
+    revocation::revoke(
         s,
         "alice",
-        &RevokeTarget::Id(id),
+        &revocation::RevokeTarget::Id(id),
         Some("phone lost"),
         NOW + 10,
         ADMIN,

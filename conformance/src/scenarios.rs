@@ -2,11 +2,12 @@
 
 pub use crate::beyond::*;
 use crate::support::*;
-use apppass_core::admin::{self, AdminError, GenerateRequest, Notice, RevokeTarget};
+use apppass_core::admin::{self, AdminError, GenerateRequest, Notice};
 use apppass_core::hashing::HeapMemory;
 use apppass_core::login::{authenticate, LoginRequest, Outcome, Refusal};
 use apppass_core::secret::NormalizedSecret;
 use apppass_core::store::{Actor, EventKind, Status, Store};
+use apppass_core::{revocation, settings};
 
 fn events(s: &mut dyn Store, user: &str, now: i64) -> Vec<(EventKind, i64)> {
     admin::history(s, user, now)
@@ -100,10 +101,10 @@ pub fn revoked_and_expired_passwords_never_authenticate_and_their_hash_goes_afte
         "valid through its last second"
     );
     assert!(!ok(&login(s, "alice", "imap", &short, NOW + 3601, &sh)));
-    admin::revoke(
+    revocation::revoke(
         s,
         "alice",
-        &RevokeTarget::Id(id),
+        &revocation::RevokeTarget::Id(id),
         Some("lost phone"),
         NOW + 10,
         ADMIN,
@@ -119,7 +120,14 @@ pub fn revoked_and_expired_passwords_never_authenticate_and_their_hash_goes_afte
         (NOW + 10, Some("lost phone"))
     );
     assert!(matches!(
-        admin::revoke(s, "alice", &RevokeTarget::Id(id), None, NOW + 30, ADMIN),
+        revocation::revoke(
+            s,
+            "alice",
+            &revocation::RevokeTarget::Id(id),
+            None,
+            NOW + 30,
+            ADMIN
+        ),
         Err(AdminError::NotFound(_))
     ));
     // 30 days on, the next change erases both credentials.
@@ -202,10 +210,10 @@ pub fn labels_are_unique_among_active_passwords_ignoring_case(b: &dyn Backend) {
     assert!(matches!(e, AdminError::DuplicateLabel { .. }), "{e}");
     // Another user may use the label, and so may alice once the first is revoked.
     gen(s, "bob", &["imap"], "iPhone Mail", &sh);
-    admin::revoke(
+    revocation::revoke(
         s,
         "alice",
-        &RevokeTarget::Label("iphone MAIL"),
+        &revocation::RevokeTarget::Label("iphone MAIL"),
         None,
         NOW,
         ADMIN,
@@ -223,8 +231,8 @@ pub fn the_active_limit_counts_only_active_passwords_and_is_configurable(b: &dyn
     let mut s = b.fresh();
     let s = s.as_mut();
     let sh = FakeShadow::default();
-    admin::set_max_active(s, 3).unwrap();
-    assert_eq!(admin::max_active(s).unwrap(), 3);
+    settings::set_max_active(s, 3).unwrap();
+    assert_eq!(settings::max_active(s).unwrap(), 3);
     gen(s, "alice", &["imap"], "one", &sh);
     gen_at(s, "alice", &["imap"], "two", &sh, NOW, Some(NOW + 10));
     let (id3, _) = gen(s, "alice", &["imap"], "three", &sh);
@@ -241,19 +249,27 @@ pub fn the_active_limit_counts_only_active_passwords_and_is_configurable(b: &dyn
         admin::generate(s, &req("four"), NOW, &mut rng(), &sh, &mut accept),
         Err(AdminError::LimitReached { limit: 3, .. })
     ));
-    admin::revoke(s, "alice", &RevokeTarget::Id(id3), None, NOW, ADMIN).unwrap();
+    revocation::revoke(
+        s,
+        "alice",
+        &revocation::RevokeTarget::Id(id3),
+        None,
+        NOW,
+        ADMIN,
+    )
+    .unwrap();
     admin::generate(s, &req("four"), NOW, &mut rng(), &sh, &mut accept).unwrap();
     // "two" has expired by NOW + 11, freeing a place.
     admin::generate(s, &req("five"), NOW + 11, &mut rng(), &sh, &mut accept).unwrap();
-    assert!(admin::set_max_active(s, 0).is_err());
-    assert_eq!(admin::max_active(s).unwrap(), 3);
+    assert!(settings::set_max_active(s, 0).is_err());
+    assert_eq!(settings::max_active(s).unwrap(), 3);
 }
 
 /// Eight writers on their own connections race for the last places: the
 /// limit is decided inside the write transaction, so exactly `limit` win.
 pub fn the_limit_holds_under_concurrent_writers(b: &dyn Backend) {
     let mut s = b.fresh();
-    admin::set_max_active(s.as_mut(), 3).unwrap();
+    settings::set_max_active(s.as_mut(), 3).unwrap();
     let wins = std::sync::atomic::AtomicUsize::new(0);
     let start = std::sync::Barrier::new(8);
     std::thread::scope(|scope_| {
@@ -302,7 +318,15 @@ pub fn ids_are_never_reused(b: &dyn Backend) {
     let s = s.as_mut();
     let sh = FakeShadow::default();
     let (a, _) = gen(s, "alice", &["imap"], "a", &sh);
-    admin::revoke(s, "alice", &RevokeTarget::Id(a), None, NOW, ADMIN).unwrap();
+    revocation::revoke(
+        s,
+        "alice",
+        &revocation::RevokeTarget::Id(a),
+        None,
+        NOW,
+        ADMIN,
+    )
+    .unwrap();
     // A generate refused inside its transaction consumes nothing visible.
     let (b2, _) = gen(s, "bob", &["imap"], "b", &sh);
     let (c, _) = gen(s, "alice", &["imap"], "a", &sh);
@@ -316,7 +340,15 @@ pub fn list_and_history_show_statuses_and_lifecycle(b: &dyn Backend) {
     let (a, _) = gen(s, "alice", &["imap"], "a", &sh);
     let (b2, _) = gen_at(s, "alice", &["imap"], "b", &sh, NOW, Some(NOW + 50));
     let (c, _) = gen(s, "alice", &["imap"], "c", &sh);
-    admin::revoke(s, "alice", &RevokeTarget::Id(c), None, NOW + 10, ADMIN).unwrap();
+    revocation::revoke(
+        s,
+        "alice",
+        &revocation::RevokeTarget::Id(c),
+        None,
+        NOW + 10,
+        ADMIN,
+    )
+    .unwrap();
     let later = NOW + 100;
     let active = admin::list(s, Some("alice"), false, later, &sh, ADMIN)
         .unwrap()
@@ -342,7 +374,10 @@ pub fn list_and_history_show_statuses_and_lifecycle(b: &dyn Backend) {
     );
     let h = admin::history(s, "alice", later).unwrap();
     assert_eq!(h[4].at, NOW + 50);
-    assert_eq!(h[3].reason.as_deref(), Some(admin::DEFAULT_REVOKE_REASON));
+    assert_eq!(
+        h[3].reason.as_deref(),
+        Some(revocation::DEFAULT_REVOKE_REASON)
+    );
     assert_eq!(h[0].by, ADMIN, "who generated");
     assert_eq!(h[3].by, ADMIN, "who revoked");
     assert_eq!(h[4].by, Actor::Module, "expiry is nobody's doing");
@@ -356,10 +391,10 @@ pub fn revoke_all_revokes_every_unrevoked_password_of_that_user_only(b: &dyn Bac
     gen(s, "alice", &["imap"], "a", &sh);
     gen(s, "alice", &["imap"], "b", &sh);
     let (_, bob) = gen(s, "bob", &["imap"], "a", &sh);
-    let done = admin::revoke(
+    let done = revocation::revoke(
         s,
         "alice",
-        &RevokeTarget::All,
+        &revocation::RevokeTarget::All,
         Some("offboarding"),
         NOW,
         ADMIN,
@@ -368,7 +403,7 @@ pub fn revoke_all_revokes_every_unrevoked_password_of_that_user_only(b: &dyn Bac
     assert_eq!(done.done.len(), 2);
     assert!(ok(&login(s, "bob", "imap", &bob, NOW, &sh)));
     assert!(matches!(
-        admin::revoke(s, "alice", &RevokeTarget::All, None, NOW, ADMIN),
+        revocation::revoke(s, "alice", &revocation::RevokeTarget::All, None, NOW, ADMIN),
         Err(AdminError::NotFound(_))
     ));
 }
@@ -589,10 +624,10 @@ pub fn a_revoke_on_one_connection_is_seen_at_the_next_login_on_another(b: &dyn B
         NOW,
         &sh
     )));
-    admin::revoke(
+    revocation::revoke(
         admin_side.as_mut(),
         "alice",
-        &RevokeTarget::Id(id),
+        &revocation::RevokeTarget::Id(id),
         None,
         NOW,
         ADMIN,
@@ -612,7 +647,7 @@ pub fn a_replaced_key_revokes_what_its_fingerprints_protected(b: &dyn Backend) {
     gen(s, "alice", &["imap"], "Phone", &sh);
     gen(s, "alice", &["imap"], "Laptop", &sh);
     let (_, virt) = gen(s, "v@example.org", &["imap"], "Phone", &sh);
-    let (revoked, effects) = admin::revoke_for_new_key(s, NOW + 1, ADMIN).unwrap();
+    let (revoked, effects) = revocation::revoke_for_new_key(s, NOW + 1, ADMIN).unwrap();
     assert_eq!(revoked, vec![("alice".to_string(), 2)]);
     assert!(effects.iter().count() >= 2, "an audit line and a flush");
     assert!(s.fingerprinted_users().unwrap().is_empty());
@@ -631,18 +666,18 @@ pub fn export_and_import_keep_everything_and_import_needs_an_empty_store(b: &dyn
     sh.set("alice", "$y$x");
     let (a, pw) = gen(s.as_mut(), "alice", &["imap", "pop3"], "Phone", &sh);
     let (r, _) = gen_at(s.as_mut(), "bob", &["*"], "Old", &sh, NOW, Some(NOW + 999));
-    admin::revoke(
+    revocation::revoke(
         s.as_mut(),
         "bob",
-        &RevokeTarget::Id(r),
+        &revocation::RevokeTarget::Id(r),
         Some("gone"),
         NOW + 1,
         ADMIN,
     )
     .unwrap();
     let (_, virt) = gen(s.as_mut(), "v@example.org", &["imap"], "Phone", &sh);
-    admin::set_max_active(s.as_mut(), 7).unwrap();
-    apppass_core::selfservice::set_allowed_services(s.as_mut(), Some(&["imap".to_string()]))
+    settings::set_max_active(s.as_mut(), 7).unwrap();
+    apppass_core::settings::set_self_service_services(s.as_mut(), Some(&["imap".to_string()]))
         .unwrap();
     assert!(ok(&login(s.as_mut(), "alice", "imap", &pw, NOW + 200, &sh)));
     let snap = s.snapshot().unwrap();
@@ -733,15 +768,15 @@ pub fn a_front_end_logs_in_records_use_and_wipes_with_its_own_rights(b: &dyn Bac
 /// Self-service policy lives in the store: the services users may choose,
 /// and failed sign-ins counted per user within a window.
 pub fn self_service_policy_and_failed_sign_ins_are_kept(b: &dyn Backend) {
-    use apppass_core::selfservice::{self, Refusal};
+    use apppass_core::selfservice::Refusal;
     use apppass_core::signin::{self, Verdict, Via};
     let mut s = b.fresh();
     let s = s.as_mut();
     assert!(
-        selfservice::allowed_services(s).unwrap().is_empty(),
+        settings::self_service_services(s).unwrap().is_empty(),
         "off by default"
     );
-    let set = selfservice::set_allowed_services(
+    let set = settings::set_self_service_services(
         s,
         Some(&[
             "Submission".to_string(),
@@ -752,17 +787,17 @@ pub fn self_service_policy_and_failed_sign_ins_are_kept(b: &dyn Backend) {
     .unwrap();
     assert_eq!(set, ["imap", "submission"]);
     assert_eq!(
-        selfservice::allowed_services(s).unwrap(),
+        settings::self_service_services(s).unwrap(),
         ["imap", "submission"]
     );
     for bad in ["sudo", "sshd", "apppass", "not a service"] {
         assert!(
-            selfservice::set_allowed_services(s, Some(&[bad.to_string()])).is_err(),
+            settings::set_self_service_services(s, Some(&[bad.to_string()])).is_err(),
             "{bad}"
         );
     }
     assert_eq!(
-        selfservice::allowed_services(s).unwrap(),
+        settings::self_service_services(s).unwrap(),
         ["imap", "submission"]
     );
     // Attempts take their places before any answer: five under way close
@@ -877,8 +912,8 @@ pub fn self_service_policy_and_failed_sign_ins_are_kept(b: &dyn Backend) {
         .refused();
     assert_eq!(s.signin_failures("mallory-1", 0).unwrap(), 0);
     assert_eq!(s.signin_failures("dave", 0).unwrap(), 1);
-    selfservice::set_allowed_services(s, None).unwrap();
-    assert!(selfservice::allowed_services(s).unwrap().is_empty());
+    settings::set_self_service_services(s, None).unwrap();
+    assert!(settings::self_service_services(s).unwrap().is_empty());
 }
 
 /// A store made by `init`, and used, holds exactly the schema apppass
@@ -888,6 +923,14 @@ pub fn a_store_holds_exactly_the_schema_apppass_makes(b: &dyn Backend) {
     assert_eq!(s.schema_drift().unwrap(), []);
     let sh = FakeShadow::default();
     let (id, _) = gen(s.as_mut(), "alice", &["imap"], "Phone", &sh);
-    admin::revoke(s.as_mut(), "alice", &RevokeTarget::Id(id), None, NOW, ADMIN).unwrap();
+    revocation::revoke(
+        s.as_mut(),
+        "alice",
+        &revocation::RevokeTarget::Id(id),
+        None,
+        NOW,
+        ADMIN,
+    )
+    .unwrap();
     assert_eq!(b.open().schema_drift().unwrap(), []);
 }

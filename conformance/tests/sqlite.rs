@@ -3,7 +3,8 @@
 #![allow(clippy::unwrap_used)]
 
 use apppass_conformance::*;
-use apppass_core::admin::{self, RevokeTarget};
+use apppass_core::admin;
+use apppass_core::revocation;
 use apppass_core::store::{Actor, Change, EventKind, Opener, SchemaDrift, Store, StoreError};
 use apppass_store_sqlite::{schema, SqliteStore};
 use rusqlite::Connection;
@@ -249,7 +250,15 @@ fn ids_are_never_reused_even_after_a_row_is_deleted() {
     let mut s = t.init();
     let sh = FakeShadow::default();
     let (a, _) = gen(&mut s, "alice", &["imap"], "a", &sh);
-    admin::revoke(&mut s, "alice", &RevokeTarget::Id(a), None, NOW, ADMIN).unwrap();
+    revocation::revoke(
+        &mut s,
+        "alice",
+        &revocation::RevokeTarget::Id(a),
+        None,
+        NOW,
+        ADMIN,
+    )
+    .unwrap();
     let c = Connection::open(&t.db).unwrap();
     c.execute("DELETE FROM passwords WHERE id = ?1", [a])
         .unwrap();

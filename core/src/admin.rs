@@ -4,21 +4,18 @@ use crate::effects::{Effect, Effects};
 use crate::expiry::ExpiryError;
 use crate::fingerprint::{self, Check, Primary, Shadow, ShadowSource};
 use crate::hashing::{make_credential, HashError};
-use crate::login::{remove_user, wipe};
 use crate::networks::Networks;
 use crate::policy::{self, PolicyError, Scope, DEFAULT_MAX_ACTIVE};
 use crate::retention::{self, idle_deadline, REASON_IDLE};
-use crate::revocation::{revoke_where, Revoke};
+use crate::revocation::{remove_user, wipe};
 use crate::secret::NormalizedSecret;
 use crate::store::{
     Actor, Credential, Event, EventKind, Finish, NewPassword, Password, Status, Store, StoreError,
-    WriteError, REASON_KEY_REPLACED,
+    WriteError,
 };
 use rand_core::{CryptoRng, RngCore};
 use std::fmt;
 
-const MAX_ACTIVE_SETTING: &str = "max_active";
-pub const DEFAULT_REVOKE_REASON: &str = "revoked by administrator";
 /// The reason recorded for the password a `rotate` replaced.
 pub const REASON_ROTATED: &str = "rotated";
 
@@ -204,7 +201,7 @@ pub fn reconcile(
 /// limit (dated when they reached it), so lists, limits and labels see them
 /// expired. The login path decides the same on its own.
 pub fn expire_idle(store: &mut dyn Store, user: &str, now: i64) -> Result<(), StoreError> {
-    let Some(idle) = retention::idle_limit(store)? else {
+    let Some(idle) = crate::settings::idle_expiry(store)? else {
         return Ok(());
     };
     for p in store.passwords(Some(user))? {
@@ -246,52 +243,6 @@ pub struct Generated {
     pub replaced: Option<i64>,
     pub notices: Vec<Notice>,
     pub effects: Effects,
-}
-
-pub fn max_active(store: &mut dyn Store) -> Result<i64, StoreError> {
-    Ok(store
-        .setting(MAX_ACTIVE_SETTING)?
-        .unwrap_or(i64::from(DEFAULT_MAX_ACTIVE)))
-}
-
-/// Sets a numeric setting in its own transaction.
-fn set_setting(store: &mut dyn Store, name: &str, value: i64) -> Result<(), StoreError> {
-    store
-        .write(None, &mut |w| {
-            w.set_setting(name, value)?;
-            Ok(Finish::Commit)
-        })
-        .map_err(WriteError::into_store_error)
-}
-
-pub fn set_max_active(store: &mut dyn Store, value: u32) -> Result<(), AdminError> {
-    if value == 0 || value > policy::MAX_ACTIVE_CEILING {
-        return Err(AdminError::Policy(PolicyError::User(format!(
-            "max-active must be between 1 and {}",
-            policy::MAX_ACTIVE_CEILING
-        ))));
-    }
-    set_setting(store, MAX_ACTIVE_SETTING, i64::from(value))?;
-    Ok(())
-}
-
-/// The idle expiry in force, in seconds; `None` when off.
-pub fn idle_expiry(store: &mut dyn Store) -> Result<Option<i64>, AdminError> {
-    Ok(retention::idle_limit(store)?)
-}
-
-/// Sets idle expiry (`None`: off). Passwords already recorded as expired
-/// stay expired; others are judged by the new limit from now on.
-pub fn set_idle_expiry(store: &mut dyn Store, secs: Option<i64>) -> Result<(), AdminError> {
-    if let Some(s) = secs {
-        if !(retention::MIN_IDLE_SECS..=retention::MAX_IDLE_SECS).contains(&s) {
-            return Err(AdminError::Policy(PolicyError::User(
-                "the idle expiry must be between 1h and 10 years".into(),
-            )));
-        }
-    }
-    set_setting(store, retention::IDLE_EXPIRY_SETTING, secs.unwrap_or(0))?;
-    Ok(())
 }
 
 /// Why `generate` stored nothing, decided inside its transaction.
@@ -392,7 +343,7 @@ pub fn generate<R: RngCore + CryptoRng>(
             )?;
         }
         let limit = w
-            .setting(MAX_ACTIVE_SETTING)?
+            .setting(crate::settings::MAX_ACTIVE)?
             .unwrap_or(i64::from(DEFAULT_MAX_ACTIVE));
         let active: Vec<Password> = w
             .unrevoked(req.user)?
@@ -510,71 +461,6 @@ pub fn list(
     })
 }
 
-pub enum RevokeTarget<'a> {
-    Id(i64),
-    Label(&'a str),
-    All,
-}
-
-/// What a revoke took.
-pub struct Revoked {
-    /// `(id, label)` of each password revoked.
-    pub done: Vec<(i64, String)>,
-    pub effects: Effects,
-}
-
-/// Revokes what `target` names among the unrevoked passwords of `user`;
-/// `NotFound` when nothing matched.
-pub fn revoke(
-    store: &mut dyn Store,
-    user: &str,
-    target: &RevokeTarget<'_>,
-    reason: Option<&str>,
-    now: i64,
-    by: Actor,
-) -> Result<Revoked, AdminError> {
-    use crate::escape::for_message as esc;
-    let reason = reason.unwrap_or(DEFAULT_REVOKE_REASON);
-    if reason.is_empty() || reason.chars().count() > 200 || reason.chars().any(char::is_control) {
-        return Err(AdminError::Policy(PolicyError::Label(
-            "the reason must be 1 to 200 characters without control characters".into(),
-        )));
-    }
-    let chosen = |p: &Password| match target {
-        RevokeTarget::Id(want) => p.id == *want,
-        RevokeTarget::Label(want) => policy::label_key(&p.label) == policy::label_key(want),
-        RevokeTarget::All => true,
-    };
-    let how = Revoke {
-        reason,
-        kind: EventKind::Revoked,
-        forget_fingerprint: false,
-        now,
-        by,
-    };
-    let done = revoke_where(store, user, &chosen, &how)?;
-    if done.is_empty() {
-        let what = match target {
-            RevokeTarget::Id(id) => {
-                format!("{} has no unrevoked app password with ID {id}", esc(user))
-            }
-            RevokeTarget::Label(l) => format!(
-                "{} has no unrevoked app password labelled '{}'",
-                esc(user),
-                esc(l)
-            ),
-            RevokeTarget::All => format!("{} has no unrevoked app passwords", esc(user)),
-        };
-        return Err(AdminError::NotFound(what));
-    }
-    let mut effects = Effects::default();
-    for (id, label) in &done {
-        effects.push(Effect::revoked(*id, user, label, reason));
-    }
-    effects.push(Effect::FlushAuthCache(user.into()));
-    Ok(Revoked { done, effects })
-}
-
 /// Lifecycle events of a user, oldest first. Expiry by date is not written
 /// when it happens (nothing runs then); it is derived here, dated at
 /// `expires_at`. Idle expiry is recorded when first seen, dated when the
@@ -604,35 +490,4 @@ pub fn history(store: &mut dyn Store, user: &str, now: i64) -> Result<Vec<Event>
     }
     events.sort_by_key(|e| e.at);
     Ok(events)
-}
-
-/// After the key was replaced (`init --new-key`): every fingerprint was
-/// made with the lost key and can no longer be checked, so the passwords
-/// they protected are revoked (reason `key replaced`), user by user.
-pub fn revoke_for_new_key(
-    store: &mut dyn Store,
-    now: i64,
-    by: Actor,
-) -> Result<(Vec<(String, usize)>, Effects), StoreError> {
-    let mut revoked = Vec::new();
-    let mut effects = Effects::default();
-    let how = Revoke {
-        reason: REASON_KEY_REPLACED,
-        kind: EventKind::Revoked,
-        forget_fingerprint: true,
-        now,
-        by,
-    };
-    for user in store.fingerprinted_users()? {
-        let done = revoke_where(store, &user, &|_| true, &how)?;
-        effects.push(Effect::revoked_all(
-            done.len(),
-            &user,
-            REASON_KEY_REPLACED,
-            "revoked",
-        ));
-        effects.push(Effect::FlushAuthCache(user.clone()));
-        revoked.push((user, done.len()));
-    }
-    Ok((revoked, effects))
 }

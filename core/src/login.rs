@@ -1,13 +1,13 @@
 //! The login decision, shared by the PAM module and `apppass verify`.
 
-use crate::fingerprint::{self, Check, ShadowSource, REASON_PRIMARY_CHANGED, REASON_USER_REMOVED};
+use crate::fingerprint::{self, Check, ShadowSource};
 use crate::hashing::{tag, Argon2Memory, HashError, StoredHash};
 use crate::retention::{
-    idle_deadline, idle_limit, KEEP_RETIRED_SECS, REASON_IDLE, TRIED_THROTTLE_SECS,
-    TRIPWIRE_EVENT_EVERY_SECS,
+    idle_deadline, KEEP_RETIRED_SECS, REASON_IDLE, TRIED_THROTTLE_SECS, TRIPWIRE_EVENT_EVERY_SECS,
 };
-use crate::revocation::{revoke_where, Revoke};
+use crate::revocation::{remove_user, wipe};
 use crate::secret::NormalizedSecret;
+use crate::settings::idle_expiry;
 use crate::store::{Actor, Candidate, Event, EventKind, LastUse, Store, StoreError};
 use std::fmt;
 
@@ -227,7 +227,7 @@ pub fn authenticate<M: Argon2Memory>(
 ) -> Result<Outcome, LoginError> {
     let rows = store.candidates(req.user)?;
     let idle = if rows.iter().any(|r| r.revoked.is_none()) {
-        idle_limit(store)?
+        idle_expiry(store)?
     } else {
         None
     };
@@ -387,33 +387,4 @@ fn tried_from(req: &LoginRequest<'_>) -> String {
         text.push_str(rhost);
     }
     text.chars().take(200).collect()
-}
-
-/// Revokes all of a user's passwords because the primary password changed.
-pub fn wipe(store: &mut dyn Store, user: &str, now: i64, by: Actor) -> Result<usize, StoreError> {
-    let how = Revoke {
-        reason: REASON_PRIMARY_CHANGED,
-        kind: EventKind::Wiped,
-        forget_fingerprint: true,
-        now,
-        by,
-    };
-    revoke_where(store, user, &|_| true, &how).map(|v| v.len())
-}
-
-/// Revokes all of a user's passwords because the account is gone.
-pub fn remove_user(
-    store: &mut dyn Store,
-    user: &str,
-    now: i64,
-    by: Actor,
-) -> Result<usize, StoreError> {
-    let how = Revoke {
-        reason: REASON_USER_REMOVED,
-        kind: EventKind::Revoked,
-        forget_fingerprint: true,
-        now,
-        by,
-    };
-    revoke_where(store, user, &|_| true, &how).map(|v| v.len())
 }

@@ -1,15 +1,12 @@
 //! What users may do for themselves (through `apppassd`), decided here:
-//! which services they may bind a password to (the limits on sign-ins are
-//! in `signin`). Everything else — the limit, labels, expiry — is the same
+//! whether self-service is on and which services they may bind a password
+//! to (the administrator sets them, in `settings`; the limits on sign-ins
+//! are in `signin`). Everything else — the limit, labels, expiry — is the same
 //! rule as for the administrator, in `admin`.
 
-use crate::admin::AdminError;
-use crate::policy::{self, PolicyError, Scope, PRIVILEGED_SERVICES};
-use crate::store::{Finish, Store, StoreError, WriteError};
+use crate::policy::Scope;
+use crate::store::{Store, StoreError};
 use std::fmt;
-
-/// The text setting holding the services users may choose, space-separated.
-pub const SERVICES_SETTING: &str = "self_service_services";
 
 /// Why a self-service request is refused (exit 4 in the CLI).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -66,51 +63,14 @@ impl fmt::Display for Refusal {
 
 impl std::error::Error for Refusal {}
 
-/// The services users may choose; empty means self-service is off.
-pub fn allowed_services(store: &mut dyn Store) -> Result<Vec<String>, StoreError> {
-    Ok(store
-        .text_setting(SERVICES_SETTING)?
-        .map(|v| v.split_whitespace().map(str::to_owned).collect())
-        .unwrap_or_default())
-}
-
 /// The services users may choose, or `Err(Off)` when self-service is off.
 pub fn require_on(store: &mut dyn Store) -> Result<Result<Vec<String>, Refusal>, StoreError> {
-    let allowed = allowed_services(store)?;
+    let allowed = crate::settings::self_service_services(store)?;
     Ok(if allowed.is_empty() {
         Err(Refusal::Off)
     } else {
         Ok(allowed)
     })
-}
-
-/// Sets the services users may choose (`None` or an empty list: off).
-/// Privileged services and `--any-service` are never offered.
-pub fn set_allowed_services(
-    store: &mut dyn Store,
-    services: Option<&[String]>,
-) -> Result<Vec<String>, AdminError> {
-    let mut list = Vec::new();
-    for s in services.unwrap_or_default() {
-        let s = policy::normalize_service(s)?;
-        if PRIVILEGED_SERVICES.contains(&s.as_str()) || s == "*" {
-            return Err(AdminError::Policy(PolicyError::Service(format!(
-                "'{s}' gives more than mail or files; users may not make their own passwords for it"
-            ))));
-        }
-        if !list.contains(&s) {
-            list.push(s);
-        }
-    }
-    list.sort();
-    let value = (!list.is_empty()).then(|| list.join(" "));
-    store
-        .write(None, &mut |w| {
-            w.set_text_setting(SERVICES_SETTING, value.as_deref())?;
-            Ok(Finish::Commit)
-        })
-        .map_err(WriteError::into_store_error)?;
-    Ok(list)
 }
 
 /// Whether a user may ask for a password bound to `scope`.

@@ -5,10 +5,11 @@
 use crate::conn::Conn;
 use crate::failure::Failure;
 use crate::settings::Settings;
-use apppass_core::admin::{self, GenerateRequest, RevokeTarget};
+use apppass_core::admin::{self, GenerateRequest};
 use apppass_core::lifecycle::{self, Which};
 use apppass_core::networks::Networks;
 use apppass_core::policy::{self, Scope};
+use apppass_core::revocation::{self, RevokeTarget};
 use apppass_core::selfservice::{self, Refusal};
 use apppass_core::store::{Actor, Store};
 use apppass_core::sys::SystemShadow;
@@ -226,7 +227,7 @@ pub(crate) fn perform(
                 Target::Label(l) => RevokeTarget::Label(l),
                 Target::All => RevokeTarget::All,
             };
-            let revoked = admin::revoke(store, user, &target, Some(&reason), now, by)?;
+            let revoked = revocation::revoke(store, user, &target, Some(&reason), now, by)?;
             let passwords = revoked
                 .done
                 .iter()

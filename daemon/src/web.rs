@@ -132,7 +132,7 @@ fn in_session(
         }
         Request::WebInfo {} => {
             let mut store = settings.open_store()?;
-            let services = selfservice::allowed_services(store.as_mut())?;
+            let services = apppass_core::settings::self_service_services(store.as_mut())?;
             conn.send(&Reply::WebInfo { user, services })
         }
         Request::WebSignIn { .. } => Err(Failure::usage(

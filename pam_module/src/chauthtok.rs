@@ -9,7 +9,7 @@ use crate::items;
 use crate::store::OpenError;
 use apppass_core::escape::for_log;
 use apppass_core::fingerprint::{Primary, Shadow, ShadowSource};
-use apppass_core::login::wipe;
+use apppass_core::revocation::wipe;
 use apppass_core::store::{Actor, StoreError};
 use apppass_core::sys::SystemShadow;
 use pam::constants::{PamFlag, PamResultCode};

@@ -225,7 +225,7 @@ impl PgStore {
         key_file: &Path,
         statement: Option<(&Prepared, &[Option<&str>])>,
     ) -> Result<Option<Rows>, StoreError> {
-        let idle = [Some(apppass_core::retention::IDLE_EXPIRY_SETTING)];
+        let idle = [Some(apppass_core::settings::IDLE_EXPIRY)];
         let mut batch = vec![(&CHECK, &idle[..])];
         batch.extend(statement);
         let mut results = self.link()?.pipeline(&batch)?.into_iter();

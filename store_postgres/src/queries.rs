@@ -312,7 +312,7 @@ impl Store for PgStore {
 
     fn setting(&mut self, name: &str) -> Result<Option<i64>, StoreError> {
         match self.idle_setting {
-            Some(idle) if name == apppass_core::retention::IDLE_EXPIRY_SETTING => Ok(idle),
+            Some(idle) if name == apppass_core::settings::IDLE_EXPIRY => Ok(idle),
             _ => setting(self.conn()?, name),
         }
     }

@@ -87,7 +87,7 @@ pub struct InitReport {
 pub struct InitOptions {
     /// The key is lost for good: make a new one. The caller then revokes
     /// what the old key's fingerprints protected
-    /// (`apppass_core::admin::revoke_for_new_key`).
+    /// (`apppass_core::revocation::revoke_for_new_key`).
     pub new_key: bool,
 }
 

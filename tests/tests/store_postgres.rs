@@ -208,10 +208,10 @@ fn the_login_role_cannot_mint_change_or_revive_a_password() {
     let sh = FakeShadow::default();
     let (id, _) = apppass_conformance::gen(&mut s, "alice", &["imap"], "Phone", &sh);
     let (gone, _) = apppass_conformance::gen(&mut s, "alice", &["imap"], "Old", &sh);
-    apppass_core::admin::revoke(
+    apppass_core::revocation::revoke(
         &mut s,
         "alice",
-        &apppass_core::admin::RevokeTarget::Id(gone),
+        &apppass_core::revocation::RevokeTarget::Id(gone),
         None,
         NOW,
         ADMIN,
@@ -435,10 +435,10 @@ fn a_schema_of_version_2_is_migrated_keeping_every_password() {
     // The new credential rule holds: a revoked password may keep its hash now.
     let sh = FakeShadow::default();
     let (id, _) = apppass_conformance::gen(&mut s, "bob", &["imap"], "Phone", &sh);
-    apppass_core::admin::revoke(
+    apppass_core::revocation::revoke(
         &mut s,
         "bob",
-        &apppass_core::admin::RevokeTarget::Id(id),
+        &apppass_core::revocation::RevokeTarget::Id(id),
         None,
         NOW,
         apppass_core::store::Actor::Admin(None),

@@ -1,8 +1,6 @@
 use crate::cli::{Cli, ConfigArgs, Setting};
 use crate::error::CliError;
-use apppass_core::admin;
-use apppass_core::retention::{self, show_idle};
-use apppass_core::selfservice;
+use apppass_core::settings::{self, show_idle};
 
 fn shown(list: &[String]) -> String {
     if list.is_empty() {
@@ -16,22 +14,20 @@ pub fn run(cli: &Cli, a: &ConfigArgs) -> Result<(), CliError> {
     let mut store = super::open(cli)?;
     match (a.name, a.value.as_deref()) {
         (None, None) => {
-            println!("max-active {}", admin::max_active(store.as_mut())?);
+            let all = settings::read(store.as_mut())?;
+            println!("max-active {}", all.max_active);
             println!(
                 "self-service-services {}",
-                shown(&selfservice::allowed_services(store.as_mut())?)
+                shown(&all.self_service_services)
             );
-            println!(
-                "idle-expiry {}",
-                show_idle(admin::idle_expiry(store.as_mut())?)
-            );
+            println!("idle-expiry {}", show_idle(all.idle_expiry));
         }
         (Some(Setting::IdleExpiry), None) => {
-            println!("{}", show_idle(admin::idle_expiry(store.as_mut())?))
+            println!("{}", show_idle(settings::idle_expiry(store.as_mut())?))
         }
         (Some(Setting::IdleExpiry), Some(v)) => {
-            let secs = retention::parse_idle(v).map_err(CliError::Usage)?;
-            admin::set_idle_expiry(store.as_mut(), secs)?;
+            let secs = settings::parse_idle(v).map_err(CliError::Usage)?;
+            settings::set_idle_expiry(store.as_mut(), secs)?;
             match secs {
                 Some(_) => eprintln!(
                     "apppass: app passwords not used for {} now stop working (counted from creation when never used)",
@@ -41,9 +37,14 @@ pub fn run(cli: &Cli, a: &ConfigArgs) -> Result<(), CliError> {
             }
             apppass_effects::audit::record(&format!("set idle-expiry={}", show_idle(secs)));
         }
-        (Some(Setting::MaxActive), None) => println!("{}", admin::max_active(store.as_mut())?),
+        (Some(Setting::MaxActive), None) => {
+            println!("{}", settings::max_active(store.as_mut())?)
+        }
         (Some(Setting::SelfServiceServices), None) => {
-            println!("{}", shown(&selfservice::allowed_services(store.as_mut())?))
+            println!(
+                "{}",
+                shown(&settings::self_service_services(store.as_mut())?)
+            )
         }
         (Some(Setting::MaxActive), Some(v)) => {
             let n: u32 = v.parse().map_err(|_| {
@@ -52,7 +53,7 @@ pub fn run(cli: &Cli, a: &ConfigArgs) -> Result<(), CliError> {
                     apppass_core::escape::for_message(v)
                 ))
             })?;
-            admin::set_max_active(store.as_mut(), n)?;
+            settings::set_max_active(store.as_mut(), n)?;
             eprintln!("apppass: max-active is now {n}");
             apppass_effects::audit::record(&format!("set max-active={n}"));
         }
@@ -66,7 +67,7 @@ pub fn run(cli: &Cli, a: &ConfigArgs) -> Result<(), CliError> {
                     .map(str::to_owned)
                     .collect()
             };
-            let set = selfservice::set_allowed_services(store.as_mut(), Some(&list))?;
+            let set = settings::set_self_service_services(store.as_mut(), Some(&list))?;
             if set.is_empty() {
                 eprintln!("apppass: self-service is off");
             } else {

@@ -1,8 +1,8 @@
 use crate::cli::{Cli, InitArgs};
 use crate::error::CliError;
-use apppass_core::admin;
 use apppass_core::config::StoreChoice;
 use apppass_core::escape::for_message as esc;
+use apppass_core::revocation;
 use apppass_core::store::Store;
 use apppass_stores::postgres::PgStore;
 use apppass_stores::sqlite::{InitOptions, SqliteStore};
@@ -92,7 +92,7 @@ pub fn run(cli: &Cli, a: &InitArgs) -> Result<(), CliError> {
         );
     }
     let (revoked_for_new_key, effects) = if a.new_key {
-        admin::revoke_for_new_key(store.as_mut(), super::now(), super::actor())?
+        revocation::revoke_for_new_key(store.as_mut(), super::now(), super::actor())?
     } else {
         Default::default()
     };

@@ -1,7 +1,7 @@
 use crate::cli::{Cli, RevokeArgs};
 use crate::error::CliError;
 use crate::output;
-use apppass_core::admin::{self, RevokeTarget};
+use apppass_core::revocation::{self, RevokeTarget};
 use apppass_protocol::records::Named;
 
 pub fn run(cli: &Cli, a: &RevokeArgs) -> Result<(), CliError> {
@@ -17,7 +17,7 @@ pub fn run(cli: &Cli, a: &RevokeArgs) -> Result<(), CliError> {
         }
     };
     let mut store = super::open(cli)?;
-    let revoked = admin::revoke(
+    let revoked = revocation::revoke(
         store.as_mut(),
         user,
         &target,
