@@ -9,7 +9,7 @@ use crate::pam;
 use crate::settings::{audit, now, Settings};
 use apppass_core::escape::field;
 use apppass_core::selfservice::{self, Refusal};
-use apppass_core::signin::{self, SignInError, Verdict, Via};
+use apppass_core::signin::{self, SignInError, Via};
 use apppass_core::store::Actor;
 use apppass_protocol::Request;
 
@@ -38,13 +38,6 @@ pub(crate) fn serve(
                 settings.pam_dir.as_deref(),
                 &mut relay,
             )
-            .map(|ok| {
-                if ok {
-                    Verdict::Accepted(user.clone())
-                } else {
-                    Verdict::Refused(None)
-                }
-            })
         };
         signin::sign_in(
             store.as_mut(),

@@ -228,17 +228,9 @@ pub(crate) fn perform(
                 Target::All => RevokeTarget::All,
             };
             let revoked = revocation::revoke(store, user, &target, Some(&reason), now, by)?;
-            let passwords = revoked
-                .done
-                .iter()
-                .map(|(id, label)| Named {
-                    id: *id,
-                    label: label.clone(),
-                })
-                .collect();
             conn.send(&Reply::Revoked {
                 user: user.to_owned(),
-                passwords,
+                passwords: Named::all(&revoked.done),
             })?;
             revoked.effects
         }

@@ -2,6 +2,7 @@
 //! `apppass` (or `apppass-web`), relaying every prompt to the client. The
 //! only FFI of the daemon; it is linked against the system's libpam.
 
+use apppass_core::signin::Verdict;
 use std::ffi::{c_char, c_int, c_void, CStr, CString};
 use std::path::Path;
 use zeroize::Zeroizing;
@@ -173,8 +174,8 @@ unsafe extern "C" fn converse(
     PAM_SUCCESS
 }
 
-/// Runs `auth` and `account` of `service` for `user`, relaying prompts.
-/// `Ok(true)` when both succeed. `rhost` is where the user is (the web
+/// Runs `auth` and `account` of `service` for `user`, relaying prompts:
+/// `Accepted` when both succeed. `rhost` is where the user is (the web
 /// page's client; `localhost` for a local user). `confdir` replaces
 /// /etc/pam.d (tests).
 pub fn authenticate(
@@ -184,7 +185,7 @@ pub fn authenticate(
     rhost: Option<&str>,
     confdir: Option<&Path>,
     relay: &mut Relay<'_>,
-) -> Result<bool, String> {
+) -> Result<Verdict, String> {
     let service_c = CString::new(service).map_err(|_| "bad service name".to_string())?;
     let user_c = CString::new(user).map_err(|_| "bad user name".to_string())?;
     let confdir_c = confdir
@@ -227,5 +228,9 @@ pub fn authenticate(
     }
     // SAFETY: pamh is ended once, here.
     unsafe { pam_end(pamh, rc) };
-    Ok(rc == PAM_SUCCESS)
+    Ok(if rc == PAM_SUCCESS {
+        Verdict::Accepted(user.to_owned())
+    } else {
+        Verdict::Refused(None)
+    })
 }

@@ -14,7 +14,7 @@ use crate::web_sessions::Sessions;
 use apppass_core::config::WebAuth;
 use apppass_core::escape::field;
 use apppass_core::selfservice;
-use apppass_core::signin::{self, SignInError, Verdict, Via};
+use apppass_core::signin::{self, SignInError, Via};
 use apppass_core::store::Actor;
 use apppass_protocol::{Envelope, Reply, Request, Status};
 use std::net::IpAddr;
@@ -62,14 +62,7 @@ fn sign_in(
                 rhost.map(|_| from.as_str()),
                 settings.pam_dir.as_deref(),
                 &mut relay,
-            )
-            .map(|ok| {
-                if ok {
-                    Verdict::Accepted(user.to_owned())
-                } else {
-                    Verdict::Refused(None)
-                }
-            }),
+            ),
             WebAuth::Dovecot(socket) => {
                 let password = relay(Message::Prompt {
                     text: "Password: ",

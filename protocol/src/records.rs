@@ -197,3 +197,15 @@ pub struct Named {
     pub id: i64,
     pub label: String,
 }
+
+impl Named {
+    /// What core reports a revoke took: `(id, label)` pairs.
+    pub fn all(done: &[(i64, String)]) -> Vec<Named> {
+        done.iter()
+            .map(|(id, label)| Named {
+                id: *id,
+                label: label.clone(),
+            })
+            .collect()
+    }
+}

@@ -26,15 +26,7 @@ pub fn run(cli: &Cli, a: &RevokeArgs) -> Result<(), CliError> {
         super::actor(),
     )?;
     drop(store);
-    let done: Vec<Named> = revoked
-        .done
-        .iter()
-        .map(|(id, label)| Named {
-            id: *id,
-            label: label.clone(),
-        })
-        .collect();
-    output::revoked(user, &done);
+    output::revoked(user, &Named::all(&revoked.done));
     super::apply(cli, &revoked.effects);
     Ok(())
 }
