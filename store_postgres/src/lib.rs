@@ -10,6 +10,10 @@
 //! before use, and is never used by a forked child: the child forgets it
 //! without a word to the server, which would otherwise end the parent's
 //! session.
+//!
+//! Linked into the PAM module: no path here may panic inside the host
+//! process. A failure is an error, and the module refuses the login.
+#![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod conn;
 mod hex;

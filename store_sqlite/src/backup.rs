@@ -51,7 +51,8 @@ impl SqliteStore {
         let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NOFOLLOW;
         let mut out = Connection::open_with_flags(dest, flags).map_err(on(dest))?;
         {
-            let backup = rusqlite::backup::Backup::new(&self.conn, &mut out).map_err(on(dest))?;
+            let backup = rusqlite::backup::Backup::new(self.conn.get(&self.path)?, &mut out)
+                .map_err(on(dest))?;
             backup
                 .run_to_completion(256, Duration::from_millis(10), None)
                 .map_err(on(dest))?;

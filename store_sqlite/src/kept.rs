@@ -13,8 +13,9 @@
 //! checked again, and a store file replaced since (a restore that renamed
 //! a copy into place) is noticed by its inode and opened afresh.
 
+use crate::error::Detail;
+use apppass_core::store::StoreError;
 use rusqlite::Connection;
-use std::ops::{Deref, DerefMut};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
@@ -101,22 +102,25 @@ impl StoreConn {
             keep: Some(file),
         })
     }
-}
 
-impl Deref for StoreConn {
-    type Target = Connection;
-    fn deref(&self) -> &Connection {
-        self.conn
-            .as_ref()
-            .expect("a store's connection lives until drop")
+    /// The connection of the store on `db`. It is there from creation
+    /// until drop, which takes it (the `Option` lets `drop` move it out);
+    /// were it ever missing, the caller gets an error and the module
+    /// refuses the login, never a panic in the host process.
+    pub fn get(&self, db: &Path) -> Result<&Connection, StoreError> {
+        self.conn.as_ref().ok_or_else(|| closed(db))
+    }
+
+    /// [`StoreConn::get`], to change.
+    pub fn get_mut(&mut self, db: &Path) -> Result<&mut Connection, StoreError> {
+        self.conn.as_mut().ok_or_else(|| closed(db))
     }
 }
 
-impl DerefMut for StoreConn {
-    fn deref_mut(&mut self) -> &mut Connection {
-        self.conn
-            .as_mut()
-            .expect("a store's connection lives until drop")
+fn closed(db: &Path) -> StoreError {
+    StoreError::Backend {
+        target: db.display().to_string(),
+        source: Box::new(Detail("the connection was already closed".into())),
     }
 }
 

@@ -3,6 +3,10 @@
 //! WAL journal: many short-lived PAM processes read while the CLI writes, and
 //! in WAL readers never wait for a writer. Every write is `BEGIN IMMEDIATE`
 //! and one transaction, so a kill at any instant leaves the store consistent.
+//!
+//! Linked into the PAM module: no path here may panic inside the host
+//! process. A failure is an error, and the module refuses the login.
+#![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod backup;
 mod error;
@@ -275,6 +279,7 @@ impl SqliteStore {
     fn check_key(&self, key_file: &Path) -> Result<(), StoreError> {
         let recorded: Option<Vec<u8>> = self
             .conn
+            .get(&self.path)?
             .query_row("SELECT value FROM meta WHERE name = ?1", [KEY_CHECK], |r| {
                 r.get(0)
             })
@@ -303,10 +308,11 @@ impl SqliteStore {
     }
 
     fn configure(conn: StoreConn, db: &Path, key: Key, opener: Opener) -> Result<Self, StoreError> {
+        let c = conn.get(db)?;
         // Also on a kept connection: a login's best-effort write shortens it.
-        conn.busy_timeout(busy_timeout(opener)).map_err(on(db))?;
+        c.busy_timeout(busy_timeout(opener)).map_err(on(db))?;
         // Without this, a WAL file kept between opens is re-read on every open.
-        conn.pragma_update(None, "journal_size_limit", 0)
+        c.pragma_update(None, "journal_size_limit", 0)
             .map_err(on(db))?;
         Ok(Self {
             conn,
@@ -333,8 +339,8 @@ impl SqliteStore {
     fn check_version(&self) -> Result<(), StoreError> {
         let db = &self.path;
         let target = self.describe_path();
-        let version = schema::user_version(&self.conn).map_err(on(db))?;
-        let app = schema::application_id(&self.conn).map_err(on(db))?;
+        let version = schema::user_version(self.conn.get(db)?).map_err(on(db))?;
+        let app = schema::application_id(self.conn.get(db)?).map_err(on(db))?;
         if version == 0 && app == 0 {
             return Err(StoreError::NotInitialised { target });
         }
@@ -352,6 +358,7 @@ impl SqliteStore {
         let err = on(&db);
         let mode: String = self
             .conn
+            .get(&self.path)?
             .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))
             .map_err(&err)?;
         if !mode.eq_ignore_ascii_case("wal") {
@@ -364,6 +371,7 @@ impl SqliteStore {
         }
         let tx = self
             .conn
+            .get_mut(&db)?
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
             .map_err(&err)?;
         let from = schema::user_version(&tx).map_err(&err)?;

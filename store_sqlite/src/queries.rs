@@ -150,6 +150,7 @@ impl Store for SqliteStore {
     fn candidates(&mut self, user: &str) -> Result<Vec<Candidate>, StoreError> {
         let mut stmt = self
             .conn
+            .get(&self.path)?
             .prepare_cached(
                 "SELECT id, label, services, expires_at, phc, tag, tag_salt, last_used_at,
                         networks, created_at, suspended_at, revoked_at, revoked_reason,
@@ -189,7 +190,7 @@ impl Store for SqliteStore {
     }
 
     fn fingerprint(&mut self, user: &str) -> Result<Option<Fingerprint>, StoreError> {
-        fingerprint(&self.conn, user).map_err(on(&self.path))
+        fingerprint(self.conn.get(&self.path)?, user).map_err(on(&self.path))
     }
 
     fn record_use(&mut self, id: i64, used: &LastUse) -> Result<(), StoreError> {
@@ -260,6 +261,7 @@ impl Store for SqliteStore {
     fn passwords(&mut self, user: Option<&str>) -> Result<Vec<Password>, StoreError> {
         let mut stmt = self
             .conn
+            .get(&self.path)?
             .prepare(&format!(
                 "SELECT {PASSWORD_COLUMNS} FROM passwords WHERE ?1 IS NULL OR user = ?1 ORDER BY user, id"
             ))
@@ -273,6 +275,7 @@ impl Store for SqliteStore {
     fn events(&mut self, user: &str) -> Result<Vec<Event>, StoreError> {
         let mut stmt = self
             .conn
+            .get(&self.path)?
             .prepare(&format!(
                 "SELECT {EVENT_COLUMNS} FROM events WHERE user = ?1 ORDER BY at, id"
             ))
@@ -285,15 +288,16 @@ impl Store for SqliteStore {
     }
 
     fn setting(&mut self, name: &str) -> Result<Option<i64>, StoreError> {
-        setting(&self.conn, name).map_err(on(&self.path))
+        setting(self.conn.get(&self.path)?, name).map_err(on(&self.path))
     }
 
     fn text_setting(&mut self, name: &str) -> Result<Option<String>, StoreError> {
-        text_setting(&self.conn, name).map_err(on(&self.path))
+        text_setting(self.conn.get(&self.path)?, name).map_err(on(&self.path))
     }
 
     fn signin_failures(&mut self, user: &str, since: i64) -> Result<usize, StoreError> {
         self.conn
+            .get(&self.path)?
             .query_row(
                 "SELECT count(*) FROM signin_failures WHERE user = ?1 AND at >= ?2",
                 params![user, since],
@@ -306,6 +310,7 @@ impl Store for SqliteStore {
     fn fingerprinted_users(&mut self) -> Result<Vec<String>, StoreError> {
         let mut stmt = self
             .conn
+            .get(&self.path)?
             .prepare("SELECT user FROM fingerprints ORDER BY user")
             .map_err(on(&self.path))?;
         let rows = stmt
@@ -318,7 +323,7 @@ impl Store for SqliteStore {
         let path = self.path.clone();
         let err = on(&path);
         // One read transaction: a consistent picture while others write.
-        let tx = self.conn.transaction().map_err(&err)?;
+        let tx = self.conn.get_mut(&path)?.transaction().map_err(&err)?;
         let mut snap = Snapshot::default();
         {
             let mut stmt = tx
@@ -378,8 +383,9 @@ impl Store for SqliteStore {
 
     fn schema_drift(&mut self) -> Result<Vec<SchemaDrift>, StoreError> {
         let err = on(&self.path);
-        let version = crate::schema::user_version(&self.conn).map_err(&err)?;
-        crate::schema::drift(&self.conn, version).map_err(&err)
+        let conn = self.conn.get(&self.path)?;
+        let version = crate::schema::user_version(conn).map_err(&err)?;
+        crate::schema::drift(conn, version).map_err(&err)
     }
 
     fn write(
@@ -393,6 +399,7 @@ impl Store for SqliteStore {
         let path = self.path.clone();
         let tx = self
             .conn
+            .get_mut(&path)?
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(on(&path))?;
         let mut writer = SqliteWriter {
@@ -420,15 +427,13 @@ impl SqliteStore {
     ) -> Result<T, StoreError> {
         self.writable()?;
         let path = self.path.clone();
+        let conn = self.conn.get_mut(&path)?;
         if short_wait {
-            self.conn
-                .busy_timeout(Duration::from_millis(250))
+            conn.busy_timeout(Duration::from_millis(250))
                 .map_err(on(&path))?;
         }
         let result = (|| {
-            let tx = self
-                .conn
-                .transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
             let value = work(&tx)?;
             tx.commit()?;
             Ok(value)

@@ -2,6 +2,10 @@
 //! configuration names, behind core's trait. Front ends (the module, the
 //! CLI, the daemons) call this and nothing backend-specific for their
 //! everyday work.
+//!
+//! Linked into the PAM module: no path here may panic inside the host
+//! process.
+#![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use apppass_core::config::StoreChoice;
 use apppass_core::store::{Opener, Store, StoreError};
