@@ -4,6 +4,7 @@
 //! [`conformance_suite!`]; backend-specific checks (files, migrations,
 //! roles) live beside it.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![forbid(unsafe_code)]
 
 mod beyond;
 pub mod scenarios;

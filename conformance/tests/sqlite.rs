@@ -1,6 +1,7 @@
 //! The SQLite backend: the shared conformance suite, and what only a file
 //! store has (modes, migrations, foreign files, corruption, backups, locks).
 #![allow(clippy::unwrap_used)]
+#![forbid(unsafe_code)]
 
 use apppass_conformance::*;
 use apppass_core::admin;

@@ -24,6 +24,7 @@
 //! lines, each `{"reply":KIND,...}`, ending with `done` or `failed`; the
 //! client answers a `prompt` with `{"answer":"..."}` and a `new-password`
 //! with `{"delivered":true}` once it has shown it (it is kept only then).
+#![forbid(unsafe_code)]
 
 pub mod client;
 pub mod codec;

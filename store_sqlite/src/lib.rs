@@ -7,6 +7,7 @@
 //! Linked into the PAM module: no path here may panic inside the host
 //! process. A failure is an error, and the module refuses the login.
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![forbid(unsafe_code)]
 
 mod backup;
 mod error;

@@ -6,6 +6,7 @@
 //! Linked into the PAM module: no path here may panic inside the host
 //! process.
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![forbid(unsafe_code)]
 
 use apppass_core::config::StoreChoice;
 use apppass_core::store::{Opener, Store, StoreError};
