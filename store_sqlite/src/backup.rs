@@ -59,8 +59,10 @@ impl SqliteStore {
         }
         // A copy that ends up in rollback mode would be fine to read, but a
         // restored store should behave like the original.
-        out.query_row("PRAGMA journal_mode = WAL", [], |r| r.get::<_, String>(0))
-            .map_err(on(dest))?;
+        out.query_row("PRAGMA journal_mode = WAL", [], |r| {
+            r.get::<_, String>("journal_mode")
+        })
+        .map_err(on(dest))?;
         Ok(())
     }
 }

@@ -10,6 +10,7 @@
 #![forbid(unsafe_code)]
 
 mod backup;
+mod columns;
 mod error;
 mod kept;
 mod queries;
@@ -282,7 +283,7 @@ impl SqliteStore {
             .conn
             .get(&self.path)?
             .query_row("SELECT value FROM meta WHERE name = ?1", [KEY_CHECK], |r| {
-                r.get(0)
+                r.get("value")
             })
             .optional()
             .map_err(on(&self.path))?;
@@ -304,7 +305,7 @@ impl SqliteStore {
         let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NOFOLLOW;
         let conn = Connection::open_with_flags(db, flags).map_err(on(db))?;
         let found: rusqlite::Result<i64> =
-            conn.query_row("SELECT count(*) FROM fingerprints", [], |r| r.get(0));
+            conn.query_row("SELECT count(*) AS n FROM fingerprints", [], |r| r.get("n"));
         Ok(matches!(found, Ok(n) if n > 0))
     }
 
@@ -360,7 +361,7 @@ impl SqliteStore {
         let mode: String = self
             .conn
             .get(&self.path)?
-            .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))
+            .query_row("PRAGMA journal_mode = WAL", [], |r| r.get("journal_mode"))
             .map_err(&err)?;
         if !mode.eq_ignore_ascii_case("wal") {
             return Err(StoreError::Backend {
@@ -395,7 +396,7 @@ impl SqliteStore {
         let check = key::check_value(&self.key);
         let recorded: Option<Vec<u8>> = tx
             .query_row("SELECT value FROM meta WHERE name = ?1", [KEY_CHECK], |r| {
-                r.get(0)
+                r.get("value")
             })
             .optional()
             .map_err(&err)?;

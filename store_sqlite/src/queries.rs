@@ -1,6 +1,7 @@
 //! All SQL of the SQLite backend: core's `Store` and `Writer` over one
 //! connection. Rows are decoded into core's types here and nowhere else.
 
+use crate::columns::{Columns, Named};
 use crate::error::on;
 use crate::SqliteStore;
 use apppass_core::networks::Networks;
@@ -9,7 +10,7 @@ use apppass_core::store::{
     Actor, Candidate, Credential, Event, EventKind, Fingerprint, Finish, Key, LastUse, NewPassword,
     Password, Revocation, SchemaDrift, Snapshot, Store, StoreError, WriteError, Writer,
 };
-use rusqlite::{params, Connection, OptionalExtension, Row, Transaction, TransactionBehavior};
+use rusqlite::{params, Connection, OptionalExtension, Transaction, TransactionBehavior};
 use std::path::Path;
 use std::time::Duration;
 
@@ -17,33 +18,33 @@ const PASSWORD_COLUMNS: &str = "id, user, label, services, created_at, expires_a
      revoked_reason, last_used_at, last_used_service, last_used_rhost, networks, suspended_at, \
      last_tried_at";
 
-fn password(r: &Row<'_>) -> rusqlite::Result<Password> {
-    let revoked_at: Option<i64> = r.get(6)?;
-    let last_used_at: Option<i64> = r.get(8)?;
+fn password(r: &Named<'_>) -> rusqlite::Result<Password> {
+    let revoked_at: Option<i64> = r.get("revoked_at")?;
+    let last_used_at: Option<i64> = r.get("last_used_at")?;
     Ok(Password {
-        id: r.get(0)?,
-        user: r.get(1)?,
-        label: r.get(2)?,
-        scope: Scope::decode(&r.get::<_, String>(3)?),
-        networks: Networks::decode(&r.get::<_, String>(11)?),
-        created_at: r.get(4)?,
-        expires_at: r.get(5)?,
-        suspended_at: r.get(12)?,
+        id: r.get("id")?,
+        user: r.get("user")?,
+        label: r.get("label")?,
+        scope: Scope::decode(&r.get::<String>("services")?),
+        networks: Networks::decode(&r.get::<String>("networks")?),
+        created_at: r.get("created_at")?,
+        expires_at: r.get("expires_at")?,
+        suspended_at: r.get("suspended_at")?,
         revoked: revoked_at.map(|at| Revocation { at, reason: None }),
         last_used: last_used_at.map(|at| LastUse {
             at,
             service: None,
             rhost: None,
         }),
-        last_tried_at: r.get(13)?,
+        last_tried_at: r.get("last_tried_at")?,
     })
     .and_then(|mut p| {
         if let Some(rev) = p.revoked.as_mut() {
-            rev.reason = r.get(7)?;
+            rev.reason = r.get("revoked_reason")?;
         }
         if let Some(used) = p.last_used.as_mut() {
-            used.service = r.get(9)?;
-            used.rhost = r.get(10)?;
+            used.service = r.get("last_used_service")?;
+            used.rhost = r.get("last_used_rhost")?;
         }
         Ok(p)
     })
@@ -51,26 +52,27 @@ fn password(r: &Row<'_>) -> rusqlite::Result<Password> {
 
 const EVENT_COLUMNS: &str = "user, at, event, password_id, label, reason, by_actor";
 
-fn event(r: &Row<'_>) -> rusqlite::Result<(String, Event)> {
-    let unknown = |col: usize, what: &str, value: &str| {
-        rusqlite::Error::FromSqlConversionFailure(
+fn event(r: &Named<'_>) -> rusqlite::Result<(String, Event)> {
+    let unknown = |column: &str, what: &str, value: &str| match r.index(column) {
+        Ok(col) => rusqlite::Error::FromSqlConversionFailure(
             col,
             rusqlite::types::Type::Text,
             format!("unknown {what} '{}'", value.escape_debug()).into(),
-        )
+        ),
+        Err(e) => e,
     };
-    let name: String = r.get(2)?;
-    let kind = EventKind::parse(&name).ok_or_else(|| unknown(2, "event", &name))?;
-    let by_text: String = r.get(6)?;
-    let by = Actor::decode(&by_text).ok_or_else(|| unknown(6, "actor", &by_text))?;
+    let name: String = r.get("event")?;
+    let kind = EventKind::parse(&name).ok_or_else(|| unknown("event", "event", &name))?;
+    let by_text: String = r.get("by_actor")?;
+    let by = Actor::decode(&by_text).ok_or_else(|| unknown("by_actor", "actor", &by_text))?;
     Ok((
-        r.get(0)?,
+        r.get("user")?,
         Event {
-            at: r.get(1)?,
+            at: r.get("at")?,
             kind,
-            password_id: r.get(3)?,
-            label: r.get(4)?,
-            reason: r.get(5)?,
+            password_id: r.get("password_id")?,
+            label: r.get("label")?,
+            reason: r.get("reason")?,
             by,
         },
     ))
@@ -90,7 +92,10 @@ fn unrevoked(conn: &Connection, user: &str) -> rusqlite::Result<Vec<Password>> {
     let mut stmt = conn.prepare_cached(&format!(
         "SELECT {PASSWORD_COLUMNS} FROM passwords WHERE user = ?1 AND revoked_at IS NULL ORDER BY id"
     ))?;
-    let rows = stmt.query_map([user], password)?.collect();
+    let columns = Columns::of(&stmt);
+    let rows = stmt
+        .query_map([user], |r| password(&columns.on(r)))?
+        .collect();
     rows
 }
 
@@ -113,7 +118,7 @@ fn insert_event(conn: &Connection, user: &str, e: &Event) -> rusqlite::Result<()
 
 fn setting(conn: &Connection, name: &str) -> rusqlite::Result<Option<i64>> {
     conn.query_row("SELECT value FROM settings WHERE name = ?1", [name], |r| {
-        r.get(0)
+        r.get("value")
     })
     .optional()
 }
@@ -122,7 +127,7 @@ fn text_setting(conn: &Connection, name: &str) -> rusqlite::Result<Option<String
     conn.query_row(
         "SELECT value FROM text_settings WHERE name = ?1",
         [name],
-        |r| r.get(0),
+        |r| r.get("value"),
     )
     .optional()
 }
@@ -131,7 +136,7 @@ fn fingerprint(conn: &Connection, user: &str) -> rusqlite::Result<Option<Fingerp
     conn.query_row(
         "SELECT fingerprint FROM fingerprints WHERE user = ?1",
         [user],
-        |r| r.get::<_, Vec<u8>>(0),
+        |r| r.get::<_, Vec<u8>>("fingerprint"),
     )
     .optional()?
     .map(fingerprint_of)
@@ -158,31 +163,33 @@ impl Store for SqliteStore {
                  FROM passwords WHERE user = ?1 AND phc IS NOT NULL",
             )
             .map_err(on(&self.path))?;
+        let columns = Columns::of(&stmt);
         let rows = stmt
             .query_map([user], |r| {
-                let revoked_at: Option<i64> = r.get(11)?;
+                let r = columns.on(r);
+                let revoked_at: Option<i64> = r.get("revoked_at")?;
                 Ok(Candidate {
-                    id: r.get(0)?,
-                    label: r.get(1)?,
-                    scope: Scope::decode(&r.get::<_, String>(2)?),
-                    networks: Networks::decode(&r.get::<_, String>(8)?),
-                    created_at: r.get(9)?,
-                    expires_at: r.get(3)?,
-                    suspended: r.get::<_, Option<i64>>(10)?.is_some(),
+                    id: r.get("id")?,
+                    label: r.get("label")?,
+                    scope: Scope::decode(&r.get::<String>("services")?),
+                    networks: Networks::decode(&r.get::<String>("networks")?),
+                    created_at: r.get("created_at")?,
+                    expires_at: r.get("expires_at")?,
+                    suspended: r.get::<Option<i64>>("suspended_at")?.is_some(),
                     revoked: match revoked_at {
                         Some(at) => Some(Revocation {
                             at,
-                            reason: r.get(12)?,
+                            reason: r.get("revoked_reason")?,
                         }),
                         None => None,
                     },
                     credential: Credential {
-                        phc: r.get(4)?,
-                        tag: r.get(5)?,
-                        tag_salt: r.get(6)?,
+                        phc: r.get("phc")?,
+                        tag: r.get("tag")?,
+                        tag_salt: r.get("tag_salt")?,
                     },
-                    last_used_at: r.get(7)?,
-                    last_tried_at: r.get(13)?,
+                    last_used_at: r.get("last_used_at")?,
+                    last_tried_at: r.get("last_tried_at")?,
                 })
             })
             .and_then(|rows| rows.collect::<Result<Vec<_>, _>>());
@@ -213,7 +220,7 @@ impl Store for SqliteStore {
                        AND (expires_at IS NULL OR expires_at > ?3)
                      RETURNING label",
                     params![id, user, at],
-                    |r| r.get(0),
+                    |r| r.get("label"),
                 )
                 .optional()?;
             let Some(label) = label else {
@@ -246,9 +253,9 @@ impl Store for SqliteStore {
             )?;
             let recent: bool = tx.query_row(
                 "SELECT EXISTS (SELECT 1 FROM events WHERE password_id = ?1
-                                   AND event = 'used-after-revoke' AND at >= ?2)",
+                                   AND event = 'used-after-revoke' AND at >= ?2) AS recent",
                 params![id, event_unless_since],
-                |r| r.get(0),
+                |r| r.get("recent"),
             )?;
             if recent {
                 Ok(())
@@ -266,8 +273,9 @@ impl Store for SqliteStore {
                 "SELECT {PASSWORD_COLUMNS} FROM passwords WHERE ?1 IS NULL OR user = ?1 ORDER BY user, id"
             ))
             .map_err(on(&self.path))?;
+        let columns = Columns::of(&stmt);
         let rows = stmt
-            .query_map([user], password)
+            .query_map([user], |r| password(&columns.on(r)))
             .and_then(|rows| rows.collect::<Result<Vec<_>, _>>());
         rows.map_err(on(&self.path))
     }
@@ -280,8 +288,9 @@ impl Store for SqliteStore {
                 "SELECT {EVENT_COLUMNS} FROM events WHERE user = ?1 ORDER BY at, id"
             ))
             .map_err(on(&self.path))?;
+        let columns = Columns::of(&stmt);
         let rows = stmt
-            .query_map([user], event)
+            .query_map([user], |r| event(&columns.on(r)))
             .and_then(|rows| rows.collect::<Result<Vec<_>, _>>());
         rows.map(|v| v.into_iter().map(|(_, e)| e).collect())
             .map_err(on(&self.path))
@@ -299,9 +308,9 @@ impl Store for SqliteStore {
         self.conn
             .get(&self.path)?
             .query_row(
-                "SELECT count(*) FROM signin_failures WHERE user = ?1 AND at >= ?2",
+                "SELECT count(*) AS n FROM signin_failures WHERE user = ?1 AND at >= ?2",
                 params![user, since],
-                |r| r.get::<_, i64>(0),
+                |r| r.get::<_, i64>("n"),
             )
             .map(|n| n as usize)
             .map_err(on(&self.path))
@@ -314,7 +323,7 @@ impl Store for SqliteStore {
             .prepare("SELECT user FROM fingerprints ORDER BY user")
             .map_err(on(&self.path))?;
         let rows = stmt
-            .query_map([], |r| r.get(0))
+            .query_map([], |r| r.get("user"))
             .and_then(|rows| rows.collect::<Result<Vec<String>, _>>());
         rows.map_err(on(&self.path))
     }
@@ -331,15 +340,17 @@ impl Store for SqliteStore {
                     "SELECT {PASSWORD_COLUMNS}, phc, tag, tag_salt FROM passwords ORDER BY id"
                 ))
                 .map_err(&err)?;
+            let columns = Columns::of(&stmt);
             snap.passwords = stmt
                 .query_map([], |r| {
-                    let p = password(r)?;
-                    let phc: Option<String> = r.get(14)?;
+                    let r = columns.on(r);
+                    let p = password(&r)?;
+                    let phc: Option<String> = r.get("phc")?;
                     let cred = match phc {
                         Some(phc) => Some(Credential {
                             phc,
-                            tag: r.get(15)?,
-                            tag_salt: r.get(16)?,
+                            tag: r.get("tag")?,
+                            tag_salt: r.get("tag_salt")?,
                         }),
                         None => None,
                     };
@@ -350,8 +361,9 @@ impl Store for SqliteStore {
             let mut stmt = tx
                 .prepare(&format!("SELECT {EVENT_COLUMNS} FROM events ORDER BY id"))
                 .map_err(&err)?;
+            let columns = Columns::of(&stmt);
             snap.events = stmt
-                .query_map([], event)
+                .query_map([], |r| event(&columns.on(r)))
                 .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
                 .map_err(&err)?;
             let mut stmt = tx
@@ -359,7 +371,11 @@ impl Store for SqliteStore {
                 .map_err(&err)?;
             snap.fingerprints = stmt
                 .query_map([], |r| {
-                    Ok((r.get(0)?, fingerprint_of(r.get(1)?)?, r.get(2)?))
+                    Ok((
+                        r.get("user")?,
+                        fingerprint_of(r.get("fingerprint")?)?,
+                        r.get("taken_at")?,
+                    ))
                 })
                 .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
                 .map_err(&err)?;
@@ -367,14 +383,14 @@ impl Store for SqliteStore {
                 .prepare("SELECT name, value FROM settings ORDER BY name")
                 .map_err(&err)?;
             snap.settings = stmt
-                .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+                .query_map([], |r| Ok((r.get("name")?, r.get("value")?)))
                 .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
                 .map_err(&err)?;
             let mut stmt = tx
                 .prepare("SELECT name, value FROM text_settings ORDER BY name")
                 .map_err(&err)?;
             snap.text_settings = stmt
-                .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+                .query_map([], |r| Ok((r.get("name")?, r.get("value")?)))
                 .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
                 .map_err(&err)?;
         }
@@ -502,7 +518,7 @@ impl Writer for SqliteWriter<'_> {
                 "UPDATE passwords SET revoked_at = ?3, revoked_reason = ?4
                  WHERE id = ?1 AND user = ?2 AND revoked_at IS NULL RETURNING label",
                 params![id, user, at, reason],
-                |r| r.get(0),
+                |r| r.get("label"),
             )
             .optional()
             .map_err(&err)?;
@@ -590,15 +606,15 @@ impl Writer for SqliteWriter<'_> {
     }
 
     fn signin_failures(&mut self, user: Option<&str>, since: i64) -> Result<usize, StoreError> {
-        let count = |r: &rusqlite::Row<'_>| r.get::<_, i64>(0);
+        let count = |r: &rusqlite::Row<'_>| r.get::<_, i64>("n");
         match user {
             Some(u) => self.tx.query_row(
-                "SELECT count(*) FROM signin_failures WHERE user = ?1 AND at >= ?2",
+                "SELECT count(*) AS n FROM signin_failures WHERE user = ?1 AND at >= ?2",
                 params![u, since],
                 count,
             ),
             None => self.tx.query_row(
-                "SELECT count(*) FROM signin_failures WHERE at >= ?1",
+                "SELECT count(*) AS n FROM signin_failures WHERE at >= ?1",
                 params![since],
                 count,
             ),
@@ -683,9 +699,9 @@ impl Writer for SqliteWriter<'_> {
             .query_row(
                 "SELECT (SELECT count(*) FROM passwords) + (SELECT count(*) FROM events)
                       + (SELECT count(*) FROM fingerprints) + (SELECT count(*) FROM settings)
-                      + (SELECT count(*) FROM text_settings) = 0",
+                      + (SELECT count(*) FROM text_settings) = 0 AS empty",
                 [],
-                |r| r.get(0),
+                |r| r.get("empty"),
             )
             .map_err(on(self.path))
     }

@@ -54,7 +54,7 @@ fn open_backup(backup: &Path, euid: u32) -> Result<(Connection, Key, i64), Store
         });
     }
     let verdict: String = conn
-        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+        .query_row("PRAGMA integrity_check", [], |r| r.get("integrity_check"))
         .map_err(&err)?;
     if verdict != "ok" {
         return Err(StoreError::Corrupt {
@@ -65,7 +65,7 @@ fn open_backup(backup: &Path, euid: u32) -> Result<(Connection, Key, i64), Store
     if version >= 2 {
         let recorded: Option<Vec<u8>> = conn
             .query_row("SELECT value FROM meta WHERE name = 'key_check'", [], |r| {
-                r.get(0)
+                r.get("value")
             })
             .optional()
             .map_err(&err)?;
@@ -105,8 +105,8 @@ fn refuse_foreign_content(
         .map_err(&err)?;
     let mut rows = stmt.query([]).map_err(&err)?;
     while let Some(row) = rows.next().map_err(&err)? {
-        let id: i64 = row.get(0).map_err(&err)?;
-        let phc: String = row.get(1).map_err(&err)?;
+        let id: i64 = row.get("id").map_err(&err)?;
+        let phc: String = row.get("phc").map_err(&err)?;
         if let Err(e) = StoredHash::parse(&phc) {
             return Err(refused(format!("app password {id}, whose {e}")));
         }
@@ -119,12 +119,13 @@ fn revived(live: &Connection, backup: &Connection) -> rusqlite::Result<Vec<(i64,
     let mut in_backup = backup
         .prepare("SELECT id, user, label FROM passwords WHERE revoked_at IS NULL ORDER BY id")?;
     let candidates = in_backup
-        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+        .query_map([], |r| Ok((r.get("id")?, r.get("user")?, r.get("label")?)))?
         .collect::<Result<Vec<(i64, String, String)>, _>>()?;
-    let mut revoked = live.prepare("SELECT revoked_at IS NOT NULL FROM passwords WHERE id = ?1")?;
+    let mut revoked =
+        live.prepare("SELECT revoked_at IS NOT NULL AS gone FROM passwords WHERE id = ?1")?;
     let mut out = Vec::new();
     for c in candidates {
-        let gone: Option<bool> = revoked.query_row([c.0], |r| r.get(0)).optional()?;
+        let gone: Option<bool> = revoked.query_row([c.0], |r| r.get("gone")).optional()?;
         if gone == Some(true) {
             out.push(c);
         }
@@ -178,9 +179,11 @@ fn install_copy(from: &Connection, db: &Path) -> Result<(), StoreError> {
     let err = on(&tmp);
     let mut out = Connection::open_with_flags(&tmp, flags).map_err(&err)?;
     let copied = copy_pages(from, &mut out, &tmp).and_then(|()| {
-        out.query_row("PRAGMA journal_mode = WAL", [], |r| r.get::<_, String>(0))
-            .map(drop)
-            .map_err(&err)
+        out.query_row("PRAGMA journal_mode = WAL", [], |r| {
+            r.get::<_, String>("journal_mode")
+        })
+        .map(drop)
+        .map_err(&err)
     });
     drop(out);
     if let Err(e) = copied {

@@ -1,6 +1,7 @@
 //! Schema versions, applied in order by `init` inside one transaction,
 //! and the check that a store holds that schema and nothing else.
 
+use crate::columns::Columns;
 use apppass_core::store::{Change, SchemaDrift};
 use rusqlite::Connection;
 
@@ -116,15 +117,17 @@ pub const MIGRATIONS: &[&str] = &[
 pub const LATEST: i64 = MIGRATIONS.len() as i64;
 
 pub(crate) fn user_version(conn: &Connection) -> rusqlite::Result<i64> {
-    conn.query_row("PRAGMA user_version", [], |r| r.get(0))
+    conn.query_row("PRAGMA user_version", [], |r| r.get("user_version"))
 }
 
 pub(crate) fn application_id(conn: &Connection) -> rusqlite::Result<i64> {
-    conn.query_row("PRAGMA application_id", [], |r| r.get(0))
+    conn.query_row("PRAGMA application_id", [], |r| r.get("application_id"))
 }
 
 pub(crate) fn is_empty(conn: &Connection) -> rusqlite::Result<bool> {
-    conn.query_row("SELECT count(*) = 0 FROM sqlite_schema", [], |r| r.get(0))
+    conn.query_row("SELECT count(*) = 0 AS empty FROM sqlite_schema", [], |r| {
+        r.get("empty")
+    })
 }
 
 /// One entry of `sqlite_schema`.
@@ -146,12 +149,14 @@ fn objects(conn: &Connection) -> rusqlite::Result<Vec<Object>> {
         "SELECT type, name, tbl_name, sql FROM sqlite_schema
           WHERE name NOT LIKE 'sqlite\\_stat%' ESCAPE '\\' ORDER BY type, name",
     )?;
+    let columns = Columns::of(&stmt);
     let rows = stmt.query_map([], |r| {
-        let sql: Option<String> = r.get(3)?;
+        let r = columns.on(r);
+        let sql: Option<String> = r.get("sql")?;
         Ok(Object {
-            kind: r.get(0)?,
-            name: r.get(1)?,
-            table: r.get(2)?,
+            kind: r.get("type")?,
+            name: r.get("name")?,
+            table: r.get("tbl_name")?,
             sql: sql.map(|s| {
                 s.split_whitespace()
                     .collect::<Vec<_>>()
