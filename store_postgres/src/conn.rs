@@ -82,8 +82,37 @@ impl Values {
     }
 }
 
-/// A statement's rows, as text (`None` for NULL).
-pub struct Rows(pub Vec<Vec<Option<String>>>);
+/// A statement's rows, as text (`None` for NULL), with its columns'
+/// names: a value is read by its column's name, never by position, so a
+/// column added to or moved in a `SELECT` cannot shift which value lands
+/// where.
+pub struct Rows {
+    /// The result's column names, in the order of each row's values.
+    pub columns: Vec<String>,
+    pub rows: Vec<Vec<Option<String>>>,
+}
+
+impl Rows {
+    fn empty() -> Rows {
+        Rows {
+            columns: Vec::new(),
+            rows: Vec::new(),
+        }
+    }
+
+    /// Where the column `name` is in each row: a search of the names
+    /// copied from the result, with no call into libpq.
+    pub fn column(&self, name: &str) -> Option<usize> {
+        self.columns.iter().position(|c| c == name)
+    }
+
+    /// The first row's value in the column `name`: `None` for no row, no
+    /// such column, or NULL.
+    pub fn first(&self, name: &str) -> Option<&str> {
+        let i = self.column(name)?;
+        self.rows.first()?.get(i)?.as_deref()
+    }
+}
 
 fn classify(target: &str, err: PgError) -> StoreError {
     let source = Box::new(err);
@@ -508,7 +537,7 @@ impl Conn {
     /// its rows, or the first error among them.
     fn results(&mut self, started: Instant) -> Result<Rows, StoreError> {
         let api = self.api;
-        let mut rows = Rows(Vec::new());
+        let mut rows = Rows::empty();
         let mut failure = None;
         loop {
             self.wait(started)?;
@@ -562,6 +591,10 @@ impl Conn {
         let n = unsafe { (api.ntuples)(res) };
         // SAFETY: see above.
         let cols = unsafe { (api.nfields)(res) };
+        let columns = (0..cols)
+            // SAFETY: see above; the name is copied before the result is cleared.
+            .map(|c| libpq::text(unsafe { (api.fname)(res, c) }))
+            .collect();
         let mut out = Vec::with_capacity(n.max(0) as usize);
         for r in 0..n {
             let row = (0..cols)
@@ -577,7 +610,7 @@ impl Conn {
                 .collect();
             out.push(row);
         }
-        Ok(Rows(out))
+        Ok(Rows { columns, rows: out })
     }
 }
 

@@ -248,11 +248,13 @@ impl PgStore {
     /// The schema must be the one this apppass knows, made with this key.
     fn judge(&mut self, rows: Rows, key_file: &Path) -> Result<(), StoreError> {
         let target = self.target.clone();
+        let (names, values) = (rows.column("name"), rows.column("value"));
         let get = |name: &str| {
-            rows.0
+            let (n, v) = (names?, values?);
+            rows.rows
                 .iter()
-                .find(|r| r.first().and_then(|v| v.as_deref()) == Some(name))
-                .and_then(|r| r.get(1).cloned().flatten())
+                .find(|r| r.get(n).and_then(Option::as_deref) == Some(name))
+                .and_then(|r| r.get(v).cloned().flatten())
         };
         let version: i64 = get("schema_version")
             .and_then(|v| v.parse().ok())
@@ -309,9 +311,9 @@ impl PgStore {
                 &describe(login),
                 lim.statement,
             )?;
-            first_value(probe.exec("SELECT current_user", &[])?)
+            first_value(probe.exec("SELECT current_user AS role", &[])?, "role")
         };
-        report.admin_role = first_value(conn.exec("SELECT current_user", &[])?);
+        report.admin_role = first_value(conn.exec("SELECT current_user AS role", &[])?, "role");
         let (key, created) = match key::load(key_file, euid) {
             Ok(_) if new_key => {
                 return Err(StoreError::KeyPresent {
@@ -322,12 +324,14 @@ impl PgStore {
             Err(StoreError::KeyMissing { .. }) => {
                 let has_fp = conn
                     .exec(
-                        "SELECT to_regclass('apppass.fingerprints') IS NOT NULL",
+                        "SELECT to_regclass('apppass.fingerprints') IS NOT NULL AS present",
                         &[],
                     )
-                    .map(|r| first_value(r) == "t")?
-                    && first_value(conn.exec("SELECT count(*) FROM apppass.fingerprints", &[])?)
-                        != "0";
+                    .map(|r| first_value(r, "present") == "t")?
+                    && first_value(
+                        conn.exec("SELECT count(*) AS n FROM apppass.fingerprints", &[])?,
+                        "n",
+                    ) != "0";
                 if has_fp && !new_key {
                     return Err(StoreError::KeyLost {
                         path: key_file.to_path_buf(),
@@ -345,17 +349,19 @@ impl PgStore {
                 &[Some(&schema::INIT_LOCK.to_string())],
             )?;
             conn.exec("CREATE SCHEMA IF NOT EXISTS apppass", &[])?;
-            let exists =
-                first_value(conn.exec("SELECT to_regclass('apppass.meta') IS NOT NULL", &[])?)
-                    == "t";
+            let exists = first_value(
+                conn.exec(
+                    "SELECT to_regclass('apppass.meta') IS NOT NULL AS present",
+                    &[],
+                )?,
+                "present",
+            ) == "t";
             let from: i64 = if exists {
                 conn.exec(
                     "SELECT value FROM apppass.meta WHERE name = 'schema_version'",
                     &[],
                 )?
-                .0
-                .first()
-                .and_then(|r| r.first().cloned().flatten())
+                .first("value")
                 .and_then(|v| v.parse().ok())
                 .unwrap_or(0)
             } else {
@@ -382,9 +388,8 @@ impl PgStore {
                     "SELECT value FROM apppass.meta WHERE name = 'key_check'",
                     &[],
                 )?
-                .0
-                .first()
-                .and_then(|r| r.first().cloned().flatten());
+                .first("value")
+                .map(String::from);
             match recorded {
                 Some(v) if hex::decode(&v).is_some_and(|v| key::matches(&key, &v)) => {}
                 Some(_) if !created => {
@@ -472,12 +477,9 @@ fn split_functions(text: &str) -> Vec<String> {
     out
 }
 
-fn first_value(rows: conn::Rows) -> String {
-    rows.0
-        .into_iter()
-        .next()
-        .and_then(|r| r.into_iter().next().flatten())
-        .unwrap_or_default()
+/// The first row's value in `column`, empty for none or NULL.
+fn first_value(rows: conn::Rows, column: &str) -> String {
+    rows.first(column).unwrap_or_default().to_string()
 }
 
 impl Drop for PgStore {

@@ -33,77 +33,85 @@ fn malformed(target: &str, what: &str) -> StoreError {
     }
 }
 
+/// One row, read by column name.
 struct Cells<'a> {
     row: &'a [Option<String>],
+    /// The result's column names, in the order of the row's values.
+    columns: &'a [String],
     target: &'a str,
 }
 
 impl Cells<'_> {
-    fn text(&self, i: usize) -> Result<Option<String>, StoreError> {
-        self.row
-            .get(i)
+    fn text(&self, column: &str) -> Result<Option<String>, StoreError> {
+        self.columns
+            .iter()
+            .position(|c| c == column)
+            .and_then(|i| self.row.get(i))
             .cloned()
             .ok_or_else(|| malformed(self.target, "a row"))
     }
-    fn req_text(&self, i: usize) -> Result<String, StoreError> {
-        self.text(i)?.ok_or_else(|| malformed(self.target, "a row"))
+    fn req_text(&self, column: &str) -> Result<String, StoreError> {
+        self.text(column)?
+            .ok_or_else(|| malformed(self.target, "a row"))
     }
-    fn int(&self, i: usize) -> Result<Option<i64>, StoreError> {
-        self.text(i)?
+    fn int(&self, column: &str) -> Result<Option<i64>, StoreError> {
+        self.text(column)?
             .map(|v| v.parse().map_err(|_| malformed(self.target, "a number")))
             .transpose()
     }
-    fn req_int(&self, i: usize) -> Result<i64, StoreError> {
-        self.int(i)?.ok_or_else(|| malformed(self.target, "a row"))
+    fn req_int(&self, column: &str) -> Result<i64, StoreError> {
+        self.int(column)?
+            .ok_or_else(|| malformed(self.target, "a row"))
     }
-    fn bytes(&self, i: usize) -> Result<Option<Vec<u8>>, StoreError> {
-        self.text(i)?
+    fn bytes(&self, column: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        self.text(column)?
             .map(|v| hex::decode(&v).ok_or_else(|| malformed(self.target, "a bytea")))
             .transpose()
     }
 }
 
 fn password(c: &Cells<'_>) -> Result<Password, StoreError> {
-    let revoked = match c.int(6)? {
+    let revoked = match c.int("revoked_at")? {
         Some(at) => Some(Revocation {
             at,
-            reason: c.text(7)?,
+            reason: c.text("revoked_reason")?,
         }),
         None => None,
     };
-    let last_used = match c.int(8)? {
+    let last_used = match c.int("last_used_at")? {
         Some(at) => Some(LastUse {
             at,
-            service: c.text(9)?,
-            rhost: c.text(10)?,
+            service: c.text("last_used_service")?,
+            rhost: c.text("last_used_rhost")?,
         }),
         None => None,
     };
     Ok(Password {
-        id: c.req_int(0)?,
-        user: c.req_text(1)?,
-        label: c.req_text(2)?,
-        scope: Scope::decode(&c.req_text(3)?),
-        networks: Networks::decode(&c.req_text(11)?),
-        created_at: c.req_int(4)?,
-        expires_at: c.int(5)?,
-        suspended_at: c.int(12)?,
+        id: c.req_int("id")?,
+        user: c.req_text("username")?,
+        label: c.req_text("label")?,
+        scope: Scope::decode(&c.req_text("services")?),
+        networks: Networks::decode(&c.req_text("networks")?),
+        created_at: c.req_int("created_at")?,
+        expires_at: c.int("expires_at")?,
+        suspended_at: c.int("suspended_at")?,
         revoked,
         last_used,
-        last_tried_at: c.int(13)?,
+        last_tried_at: c.int("last_tried_at")?,
     })
 }
 
-fn credential(c: &Cells<'_>, at: usize) -> Result<Option<Credential>, StoreError> {
-    let Some(phc) = c.text(at)? else {
+/// The credential in the row's `phc`, `tag` and `tag_salt`, if any.
+fn credential(c: &Cells<'_>) -> Result<Option<Credential>, StoreError> {
+    let Some(phc) = c.text("phc")? else {
         return Ok(None);
     };
-    let tag = c.req_int(at + 1)?;
+    let tag = c.req_int("tag")?;
     Ok(Some(Credential {
         phc,
         tag: u16::try_from(tag).map_err(|_| malformed(c.target, "a tag"))?,
         tag_salt: c
-            .bytes(at + 2)?
+            .bytes("tag_salt")?
             .ok_or_else(|| malformed(c.target, "a tag"))?,
     }))
 }
@@ -111,17 +119,18 @@ fn credential(c: &Cells<'_>, at: usize) -> Result<Option<Credential>, StoreError
 const EVENT_COLUMNS: &str = "username, at, event, password_id, label, reason, by_actor";
 
 fn event(c: &Cells<'_>) -> Result<(String, Event), StoreError> {
-    let name = c.req_text(2)?;
+    let name = c.req_text("event")?;
     let kind = EventKind::parse(&name).ok_or_else(|| malformed(c.target, "an event name"))?;
-    let by = Actor::decode(&c.req_text(6)?).ok_or_else(|| malformed(c.target, "an actor"))?;
+    let by =
+        Actor::decode(&c.req_text("by_actor")?).ok_or_else(|| malformed(c.target, "an actor"))?;
     Ok((
-        c.req_text(0)?,
+        c.req_text("username")?,
         Event {
-            at: c.req_int(1)?,
+            at: c.req_int("at")?,
             kind,
-            password_id: c.int(3)?,
-            label: c.text(4)?,
-            reason: c.text(5)?,
+            password_id: c.int("password_id")?,
+            label: c.text("label")?,
+            reason: c.text("reason")?,
             by,
         },
     ))
@@ -138,7 +147,16 @@ fn each<T>(
     target: &str,
     f: impl Fn(&Cells<'_>) -> Result<T, StoreError>,
 ) -> Result<Vec<T>, StoreError> {
-    rows.0.iter().map(|row| f(&Cells { row, target })).collect()
+    rows.rows
+        .iter()
+        .map(|row| {
+            f(&Cells {
+                row,
+                columns: &rows.columns,
+                target,
+            })
+        })
+        .collect()
 }
 
 fn unrevoked(conn: &mut Conn, user: &str) -> Result<Vec<Password>, StoreError> {
@@ -159,7 +177,9 @@ fn setting(conn: &mut Conn, name: &str) -> Result<Option<i64>, StoreError> {
         &[Some(name)],
     )?;
     let target = conn.target.clone();
-    Ok(each(rows, &target, |c| c.req_int(0))?.into_iter().next())
+    Ok(each(rows, &target, |c| c.req_int("value"))?
+        .into_iter()
+        .next())
 }
 
 fn text_setting(conn: &mut Conn, name: &str) -> Result<Option<String>, StoreError> {
@@ -168,7 +188,9 @@ fn text_setting(conn: &mut Conn, name: &str) -> Result<Option<String>, StoreErro
         &[Some(name)],
     )?;
     let target = conn.target.clone();
-    Ok(each(rows, &target, |c| c.req_text(0))?.into_iter().next())
+    Ok(each(rows, &target, |c| c.req_text("value"))?
+        .into_iter()
+        .next())
 }
 
 fn fingerprint(conn: &mut Conn, user: &str) -> Result<Option<Fingerprint>, StoreError> {
@@ -178,7 +200,7 @@ fn fingerprint(conn: &mut Conn, user: &str) -> Result<Option<Fingerprint>, Store
     )?;
     let target = conn.target.clone();
     each(rows, &target, |c| {
-        fingerprint_of(c.bytes(0)?.unwrap_or_default(), c.target)
+        fingerprint_of(c.bytes("fingerprint")?.unwrap_or_default(), c.target)
     })
     .map(|v| v.into_iter().next())
 }
@@ -201,23 +223,23 @@ impl Store for PgStore {
         let target = self.target.clone();
         each(rows, &target, |c| {
             Ok(Candidate {
-                id: c.req_int(0)?,
-                label: c.req_text(1)?,
-                scope: Scope::decode(&c.req_text(2)?),
-                networks: Networks::decode(&c.req_text(8)?),
-                created_at: c.req_int(9)?,
-                expires_at: c.int(3)?,
-                suspended: c.int(10)?.is_some(),
-                revoked: match c.int(11)? {
+                id: c.req_int("id")?,
+                label: c.req_text("label")?,
+                scope: Scope::decode(&c.req_text("services")?),
+                networks: Networks::decode(&c.req_text("networks")?),
+                created_at: c.req_int("created_at")?,
+                expires_at: c.int("expires_at")?,
+                suspended: c.int("suspended_at")?.is_some(),
+                revoked: match c.int("revoked_at")? {
                     Some(at) => Some(Revocation {
                         at,
-                        reason: c.text(12)?,
+                        reason: c.text("revoked_reason")?,
                     }),
                     None => None,
                 },
-                last_used_at: c.int(4)?,
-                last_tried_at: c.int(13)?,
-                credential: credential(c, 5)?.ok_or_else(|| malformed(c.target, "a password"))?,
+                last_used_at: c.int("last_used_at")?,
+                last_tried_at: c.int("last_tried_at")?,
+                credential: credential(c)?.ok_or_else(|| malformed(c.target, "a password"))?,
             })
         })
     }
@@ -243,7 +265,7 @@ impl Store for PgStore {
     fn expire(&mut self, user: &str, id: i64, at: i64, reason: &str) -> Result<bool, StoreError> {
         let conn = self.conn()?;
         let rows = conn.exec(
-            "SELECT apppass.expire($1, $2::bigint, $3::bigint, $4)",
+            "SELECT apppass.expire($1, $2::bigint, $3::bigint, $4) AS expired",
             &[
                 Some(user),
                 Some(&id.to_string()),
@@ -251,12 +273,7 @@ impl Store for PgStore {
                 Some(reason),
             ],
         )?;
-        Ok(rows
-            .0
-            .first()
-            .and_then(|r| r.first().cloned().flatten())
-            .as_deref()
-            == Some("t"))
+        Ok(rows.first("expired") == Some("t"))
     }
 
     fn record_tried(
@@ -324,11 +341,11 @@ impl Store for PgStore {
     fn signin_failures(&mut self, user: &str, since: i64) -> Result<usize, StoreError> {
         let conn = self.conn()?;
         let rows = conn.exec(
-            "SELECT count(*) FROM apppass.signin_failures WHERE username = $1 AND at >= $2::bigint",
+            "SELECT count(*) AS n FROM apppass.signin_failures WHERE username = $1 AND at >= $2::bigint",
             &[Some(user), Some(&since.to_string())],
         )?;
         let target = conn.target.clone();
-        Ok(each(rows, &target, |c| c.req_int(0))?
+        Ok(each(rows, &target, |c| c.req_int("n"))?
             .into_iter()
             .next()
             .unwrap_or(0) as usize)
@@ -341,7 +358,7 @@ impl Store for PgStore {
             &[],
         )?;
         let target = conn.target.clone();
-        each(rows, &target, |c| c.req_text(0))
+        each(rows, &target, |c| c.req_text("username"))
     }
 
     fn snapshot(&mut self) -> Result<Snapshot, StoreError> {
@@ -357,7 +374,7 @@ impl Store for PgStore {
                 ),
                 &[],
             )?;
-            snap.passwords = each(rows, &target, |c| Ok((password(c)?, credential(c, 14)?)))?;
+            snap.passwords = each(rows, &target, |c| Ok((password(c)?, credential(c)?)))?;
             let rows = conn.exec(
                 &format!("SELECT {EVENT_COLUMNS} FROM apppass.events ORDER BY id"),
                 &[],
@@ -369,21 +386,25 @@ impl Store for PgStore {
             )?;
             snap.fingerprints = each(rows, &target, |c| {
                 Ok((
-                    c.req_text(0)?,
-                    fingerprint_of(c.bytes(1)?.unwrap_or_default(), c.target)?,
-                    c.req_int(2)?,
+                    c.req_text("username")?,
+                    fingerprint_of(c.bytes("fingerprint")?.unwrap_or_default(), c.target)?,
+                    c.req_int("taken_at")?,
                 ))
             })?;
             let rows = conn.exec(
                 "SELECT name, value FROM apppass.settings ORDER BY name",
                 &[],
             )?;
-            snap.settings = each(rows, &target, |c| Ok((c.req_text(0)?, c.req_int(1)?)))?;
+            snap.settings = each(rows, &target, |c| {
+                Ok((c.req_text("name")?, c.req_int("value")?))
+            })?;
             let rows = conn.exec(
                 "SELECT name, value FROM apppass.text_settings ORDER BY name",
                 &[],
             )?;
-            snap.text_settings = each(rows, &target, |c| Ok((c.req_text(0)?, c.req_text(1)?)))?;
+            snap.text_settings = each(rows, &target, |c| {
+                Ok((c.req_text("name")?, c.req_text("value")?))
+            })?;
             Ok(snap)
         })();
         let _ = conn.exec("COMMIT", &[]);
@@ -394,7 +415,9 @@ impl Store for PgStore {
         let conn = self.conn()?;
         let target = conn.target.clone();
         let rows = conn.exec(crate::schema::OBJECTS, &[])?;
-        let found = each(rows, &target, |c| Ok((c.req_text(0)?, c.req_text(1)?)))?;
+        let found = each(rows, &target, |c| {
+            Ok((c.req_text("kind")?, c.req_text("name")?))
+        })?;
         let made = |kind: &str, name: &str| match kind {
             "table" => crate::schema::TABLES.contains(&name),
             "function" => crate::schema::FUNCTION_SIGNATURES.contains(&name),
@@ -500,7 +523,7 @@ impl Writer for PgWriter<'_> {
             ],
         )?;
         let target = self.conn.target.clone();
-        each(rows, &target, |c| c.req_int(0))?
+        each(rows, &target, |c| c.req_int("id"))?
             .into_iter()
             .next()
             .ok_or_else(|| malformed(&target, "a new ID"))
@@ -550,11 +573,11 @@ impl Writer for PgWriter<'_> {
 
     fn erase_retired(&mut self, before: i64) -> Result<usize, StoreError> {
         let rows = self.conn.exec(
-            "SELECT apppass.erase_retired($1::bigint)",
+            "SELECT apppass.erase_retired($1::bigint) AS n",
             &[Some(&before.to_string())],
         )?;
         let target = self.conn.target.clone();
-        Ok(each(rows, &target, |c| c.req_int(0))?
+        Ok(each(rows, &target, |c| c.req_int("n"))?
             .into_iter()
             .next()
             .unwrap_or(0) as usize)
@@ -572,7 +595,7 @@ impl Writer for PgWriter<'_> {
                 at.map(|a| a.to_string()).as_deref(),
             ],
         )?;
-        Ok(!rows.0.is_empty())
+        Ok(!rows.rows.is_empty())
     }
 
     fn set_fingerprint(&mut self, user: &str, fp: &Fingerprint, at: i64) -> Result<(), StoreError> {
@@ -619,16 +642,16 @@ impl Writer for PgWriter<'_> {
         let since = since.to_string();
         let rows = match user {
             Some(u) => self.conn.exec(
-                "SELECT count(*) FROM apppass.signin_failures WHERE username = $1 AND at >= $2::bigint",
+                "SELECT count(*) AS n FROM apppass.signin_failures WHERE username = $1 AND at >= $2::bigint",
                 &[Some(u), Some(&since)],
             )?,
             None => self.conn.exec(
-                "SELECT count(*) FROM apppass.signin_failures WHERE at >= $1::bigint",
+                "SELECT count(*) AS n FROM apppass.signin_failures WHERE at >= $1::bigint",
                 &[Some(&since)],
             )?,
         };
         let target = self.conn.target.clone();
-        Ok(each(rows, &target, |c| c.req_int(0))?
+        Ok(each(rows, &target, |c| c.req_int("n"))?
             .into_iter()
             .next()
             .unwrap_or(0) as usize)
@@ -712,14 +735,57 @@ impl Writer for PgWriter<'_> {
                 AND NOT EXISTS (SELECT 1 FROM apppass.events)
                 AND NOT EXISTS (SELECT 1 FROM apppass.fingerprints)
                 AND NOT EXISTS (SELECT 1 FROM apppass.settings)
-                AND NOT EXISTS (SELECT 1 FROM apppass.text_settings)",
+                AND NOT EXISTS (SELECT 1 FROM apppass.text_settings) AS empty",
             &[],
         )?;
-        Ok(rows
-            .0
-            .first()
-            .and_then(|r| r.first().cloned().flatten())
-            .as_deref()
-            == Some("t"))
+        Ok(rows.first("empty") == Some("t"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rows(columns: &[&str], values: &[Option<&str>]) -> Rows {
+        Rows {
+            columns: columns.iter().map(|c| c.to_string()).collect(),
+            rows: vec![values.iter().map(|v| v.map(String::from)).collect()],
+        }
+    }
+
+    #[test]
+    fn a_row_is_read_by_column_name_wherever_the_select_puts_it() {
+        let columns: Vec<&str> = PASSWORD_COLUMNS.split(", ").collect();
+        let values = [
+            Some("7"),
+            Some("alice"),
+            Some("Phone"),
+            Some("imap"),
+            Some("100"),
+            Some("200"),
+            Some("150"),
+            Some("lost"),
+            Some("120"),
+            Some("imap"),
+            Some("192.0.2.1"),
+            Some(""),
+            None,
+            Some("160"),
+        ];
+        assert_eq!(columns.len(), values.len());
+        let reversed_columns: Vec<&str> = columns.iter().rev().copied().collect();
+        let reversed_values: Vec<Option<&str>> = values.iter().rev().copied().collect();
+        let read = |r| each(r, "test", password).unwrap();
+        let p = read(rows(&columns, &values));
+        assert_eq!(p, read(rows(&reversed_columns, &reversed_values)));
+        assert_eq!((p[0].id, p[0].user.as_str()), (7, "alice"));
+        assert_eq!(p[0].revoked.as_ref().map(|r| r.at), Some(150));
+        assert_eq!(p[0].last_tried_at, Some(160));
+    }
+
+    #[test]
+    fn a_missing_column_is_malformed() {
+        let got = each(rows(&["id"], &[Some("1")]), "test", |c| c.req_int("tag"));
+        assert!(matches!(got, Err(StoreError::Corrupt { .. })));
     }
 }

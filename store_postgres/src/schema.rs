@@ -198,9 +198,9 @@ pub const FUNCTION_SIGNATURES: &[&str] = &[
 /// row security policies (apppass makes none), views, tables and
 /// functions. Indexes and sequences are left out: an added one changes no
 /// result. A function's body is not compared; every `apppass init`
-/// writes the bodies again.
+/// writes the bodies again. The columns are named by the first branch.
 pub const OBJECTS: &str = "
-SELECT 'trigger', c.relname || '.' || t.tgname
+SELECT 'trigger' AS kind, c.relname || '.' || t.tgname AS name
   FROM pg_catalog.pg_trigger t
   JOIN pg_catalog.pg_class c ON c.oid = t.tgrelid
   JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
