@@ -1,4 +1,5 @@
 //! apppass-web — see `apppass-web(8)`.
+#![forbid(unsafe_code)]
 
 use apppass_web::app::{router, App};
 use apppass_web::daemon::Daemon;
