@@ -6,7 +6,7 @@ use apppass_core::admin::{self, AdminError, GenerateRequest, Notice};
 use apppass_core::hashing::HeapMemory;
 use apppass_core::login::{authenticate, LoginRequest, Outcome, Refusal};
 use apppass_core::secret::NormalizedSecret;
-use apppass_core::store::{Actor, EventKind, Status, Store};
+use apppass_core::store::{Actor, EventKind, SignInAttempts, Status, Store};
 use apppass_core::{revocation, settings};
 
 fn events(s: &mut dyn Store, user: &str, now: i64) -> Vec<(EventKind, i64)> {
@@ -838,14 +838,28 @@ pub fn self_service_policy_and_failed_sign_ins_are_kept(b: &dyn Backend) {
     // A right one is given back; the wrong ones stay counted.
     let mut attempts = attempts.into_iter();
     attempts.next().unwrap().accepted(s).unwrap();
-    attempts.for_each(signin::Attempt::refused);
+    attempts.for_each(|a| a.refused(s));
+    assert_eq!(
+        s.signin_attempts("alice", 0, 0).unwrap(),
+        SignInAttempts {
+            failed: 4,
+            under_way: 0
+        }
+    );
     let fifth = signin::begin(s, "alice", NOW, &mut || false)
         .unwrap()
         .unwrap();
-    fifth.refused();
-    assert!(signin::begin(s, "alice", NOW, &mut || false)
-        .unwrap()
-        .is_err());
+    fifth.refused(s);
+    // Failures alone fill the account: refused at once, with no waiting
+    // for attempts that will not settle.
+    let mut waited = false;
+    assert!(signin::begin(s, "alice", NOW, &mut || {
+        waited = true;
+        true
+    })
+    .unwrap()
+    .is_err());
+    assert!(!waited, "a locked-out account is refused without waiting");
     assert_eq!(
         signin::sign_in(
             s,
@@ -899,19 +913,49 @@ pub fn self_service_policy_and_failed_sign_ins_are_kept(b: &dyn Backend) {
         signin::sign_in(s, "a/b", Via::Web, NOW, &mut || false, &mut never).unwrap(),
         Err(Refusal::NotAccepted)
     );
-    assert_eq!(s.signin_failures("a/b", 0).unwrap(), 0);
+    assert_eq!(
+        s.signin_attempts("a/b", 0, 0).unwrap(),
+        SignInAttempts::default()
+    );
     // What was typed long ago takes no room: failures outside the window
     // are forgotten for everyone at the next attempt.
     signin::begin(s, "mallory-1", NOW - 3600, &mut || false)
         .unwrap()
         .unwrap()
-        .refused();
+        .refused(s);
     signin::begin(s, "dave", NOW, &mut || false)
         .unwrap()
         .unwrap()
-        .refused();
-    assert_eq!(s.signin_failures("mallory-1", 0).unwrap(), 0);
-    assert_eq!(s.signin_failures("dave", 0).unwrap(), 1);
+        .refused(s);
+    assert_eq!(s.signin_attempts("mallory-1", 0, 0).unwrap().failed, 0);
+    assert_eq!(s.signin_attempts("dave", 0, 0).unwrap().failed, 1);
+    // An attempt never settled (its process died) is under way for a
+    // while, then counts as a failure.
+    let _never_settled = signin::begin(s, "frank", NOW, &mut || false)
+        .unwrap()
+        .unwrap();
+    let seen = |s: &mut dyn Store, at: i64| {
+        s.signin_attempts(
+            "frank",
+            at - signin::WINDOW_SECS,
+            at - signin::UNDER_WAY_SECS,
+        )
+        .unwrap()
+    };
+    assert_eq!(
+        seen(s, NOW),
+        SignInAttempts {
+            failed: 0,
+            under_way: 1
+        }
+    );
+    assert_eq!(
+        seen(s, NOW + signin::UNDER_WAY_SECS + 1),
+        SignInAttempts {
+            failed: 1,
+            under_way: 0
+        }
+    );
     settings::set_self_service_services(s, None).unwrap();
     assert!(settings::self_service_services(s).unwrap().is_empty());
 }

@@ -376,12 +376,12 @@ fn sign_ins_wait_rather_than_forget_when_the_host_holds_its_most_failures() {
         Refusal::HostBusy
     );
     // Nobody's failures were dropped to make room.
-    assert_eq!(s.signin_failures("stranger-0", 0).unwrap(), 1);
+    assert_eq!(s.signin_attempts("stranger-0", 0, 0).unwrap().failed, 1);
     // Once the window has passed they are gone, for everyone.
     signin::begin(&mut s, "alice", now + 15 * 60, &mut || false)
         .unwrap()
         .unwrap()
-        .refused();
+        .refused(&mut s);
     let left: i64 = conn
         .query_row("SELECT count(*) FROM signin_failures", [], |r| r.get(0))
         .unwrap();

@@ -2,11 +2,12 @@
 //! page): the limits on attempts, decided here once.
 //!
 //! An attempt takes its place in the limit *before* the primary password is
-//! checked: [`begin`] counts the account's recent failures and records the
-//! attempt as one, in a single transaction serialised per account, so
-//! attempts made in parallel can never exceed the limit; [`Attempt::accepted`]
-//! takes it back when the password was right. An attempt that is never
-//! settled (the process killed mid-sign-in) stays counted: the limit fails
+//! checked: [`begin`] counts the account's recent attempts and records this
+//! one as under way, in a single transaction serialised per account, so
+//! attempts made in parallel can never exceed the limit;
+//! [`Attempt::refused`] settles it as a failure and [`Attempt::accepted`]
+//! takes it back. An attempt never settled (the process killed mid-sign-in)
+//! counts as a failure once [`UNDER_WAY_SECS`] have passed: the limit fails
 //! closed.
 //!
 //! [`sign_in`] is the whole sequence, in the order the rules apply, for
@@ -32,15 +33,20 @@ pub const WINDOW_SECS: i64 = 15 * 60;
 /// can take in the store; beyond it sign-ins wait until the window frees
 /// places, rather than forgetting anyone's failures.
 pub const MAX_HOST_FAILURES: usize = 10_000;
+/// How long an attempt may stay under way before it counts as a failure:
+/// longer than any sign-in takes (apppassd waits two minutes for each
+/// answer a user types).
+pub const UNDER_WAY_SECS: i64 = 5 * 60;
 
 /// The name an account's failures are counted under.
 pub fn account_key(user: &str) -> String {
     user.to_lowercase()
 }
 
-/// A sign-in under way, counted as a failure until [`Attempt::accepted`].
+/// A sign-in under way: settled as a failure by [`Attempt::refused`], taken
+/// back by [`Attempt::accepted`] or [`Attempt::abandoned`].
 #[derive(Debug)]
-#[must_use = "an attempt stays counted as a failure unless accepted"]
+#[must_use = "an attempt left unsettled counts as a failure after a while"]
 pub struct Attempt {
     key: String,
     at: i64,
@@ -48,14 +54,14 @@ pub struct Attempt {
 
 /// Takes a place for a sign-in of `user` at `now`: `Err(LockedOut)` when
 /// the account's failures fill the window (nothing is recorded then), and
-/// `Err(HostBusy)` when the host's do.
+/// `Err(HostBusy)` when the host's attempts do.
 ///
-/// Places taken by sign-ins still under way look like failures until they
-/// are settled, so a user who signs in several times at once would find
-/// the account full of their own attempts: when it is full, `wait` is
-/// called (it pauses a moment and says whether to look again) and the
-/// count is read again, until a place frees up or `wait` gives up. Real
-/// failures stay, so an attacker only waits longer for the same refusal.
+/// Places taken by sign-ins still under way are not failures yet, so a
+/// user who signs in several times at once would find the account full of
+/// their own attempts: when failures and attempts under way together fill
+/// it, `wait` is called (it pauses a moment and says whether to look
+/// again) and the count is read again, until a place frees up or `wait`
+/// gives up. When failures alone fill it, the refusal comes at once.
 pub fn begin(
     store: &mut dyn Store,
     user: &str,
@@ -64,9 +70,14 @@ pub fn begin(
 ) -> Result<Result<Attempt, Refusal>, StoreError> {
     let key = account_key(user);
     let since = now - WINDOW_SECS;
+    let under_way_since = now - UNDER_WAY_SECS;
     loop {
         // A plain read first: waiting costs the store's writers nothing.
-        if store.signin_failures(&key, since)? >= MAX_FAILURES {
+        let seen = store.signin_attempts(&key, since, under_way_since)?;
+        if seen.failed >= MAX_FAILURES {
+            return Ok(Err(locked_out()));
+        }
+        if seen.failed + seen.under_way >= MAX_FAILURES {
             if wait() {
                 continue;
             }
@@ -76,22 +87,24 @@ pub fn begin(
         store
             .write(Some(&key), &mut |w| {
                 refused = None;
-                if w.signin_failures(Some(&key), since)? >= MAX_FAILURES {
-                    refused = Some(locked_out());
+                let mine = w.signin_attempts(Some(&key), since, under_way_since)?;
+                if mine.failed + mine.under_way >= MAX_FAILURES {
+                    refused = Some((locked_out(), mine.failed >= MAX_FAILURES));
                     return Ok(Finish::Rollback);
                 }
-                if w.signin_failures(None, since)? >= MAX_HOST_FAILURES {
-                    refused = Some(Refusal::HostBusy);
+                let host = w.signin_attempts(None, since, under_way_since)?;
+                if host.failed + host.under_way >= MAX_HOST_FAILURES {
+                    refused = Some((Refusal::HostBusy, true));
                     return Ok(Finish::Rollback);
                 }
-                w.record_signin_failure(&key, now, since)?;
+                w.begin_signin(&key, now, since)?;
                 Ok(Finish::Commit)
             })
             .map_err(WriteError::into_store_error)?;
         return Ok(match refused {
-            // Taken meanwhile by another attempt: as above.
-            Some(Refusal::LockedOut { .. }) if wait() => continue,
-            Some(r) => Err(r),
+            // Taken meanwhile by another attempt still under way: as above.
+            Some((Refusal::LockedOut { .. }, false)) if wait() => continue,
+            Some((r, _)) => Err(r),
             None => Ok(Attempt { key, at: now }),
         });
     }
@@ -131,13 +144,22 @@ impl Attempt {
         self.take_back(store)
     }
 
-    /// The password was wrong: the attempt stays counted.
-    pub fn refused(self) {}
+    /// The password was wrong: the attempt counts as a failure. Should the
+    /// store fail here, the attempt still counts once it has been under way
+    /// for [`UNDER_WAY_SECS`].
+    pub fn refused(self, store: &mut dyn Store) {
+        let _ = store
+            .write(Some(&self.key), &mut |w| {
+                w.settle_signin(&self.key, self.at)?;
+                Ok(Finish::Commit)
+            })
+            .map_err(WriteError::into_store_error);
+    }
 
     fn take_back(self, store: &mut dyn Store) -> Result<(), StoreError> {
         store
             .write(Some(&self.key), &mut |w| {
-                w.forget_signin_failure(&self.key, self.at)?;
+                w.take_back_signin(&self.key, self.at)?;
                 Ok(Finish::Commit)
             })
             .map_err(WriteError::into_store_error)
@@ -165,8 +187,9 @@ fn check_open(
     user: &str,
     now: i64,
 ) -> Result<Result<(), Refusal>, StoreError> {
-    let failures = store.signin_failures(&account_key(user), now - WINDOW_SECS)?;
-    Ok(if failures >= MAX_FAILURES {
+    let seen =
+        store.signin_attempts(&account_key(user), now - WINDOW_SECS, now - UNDER_WAY_SECS)?;
+    Ok(if seen.failed >= MAX_FAILURES {
         Err(locked_out())
     } else {
         Ok(())
@@ -249,7 +272,7 @@ pub fn sign_in(
         Err(r) => return Ok(Err(r)),
     };
     if via == Via::Web && is_root(user) {
-        attempt.refused();
+        attempt.refused(store);
         return Ok(Err(Refusal::NotAccepted));
     }
     let name = match check() {
@@ -258,7 +281,7 @@ pub fn sign_in(
             return Err(SignInError::CouldNotRun(e));
         }
         Ok(Verdict::Refused(looked_up)) => {
-            attempt.refused();
+            attempt.refused(store);
             if let Some(other) = looked_up.filter(|n| account_key(n) != account_key(user)) {
                 let _ = count_failure_of(store, &other, now);
             }
@@ -267,7 +290,7 @@ pub fn sign_in(
         Ok(Verdict::Accepted(name)) => name,
     };
     if !may_sign_in(&name) {
-        attempt.refused();
+        attempt.refused(store);
         return Ok(Err(Refusal::NotAccepted));
     }
     attempt.accepted(store)?;

@@ -7,8 +7,8 @@ use apppass_core::networks::Networks;
 use apppass_core::policy::Scope;
 use apppass_core::store::{
     Actor, Candidate, Change, Credential, Event, EventKind, Fingerprint, Finish, Key, LastUse,
-    NewPassword, Password, Revocation, SchemaDrift, Snapshot, Store, StoreError, WriteError,
-    Writer,
+    NewPassword, Password, Revocation, SchemaDrift, SignInAttempts, Snapshot, Store, StoreError,
+    WriteError, Writer,
 };
 
 /// Every password of a user that a login may compare with: active ones,
@@ -182,6 +182,54 @@ fn setting(conn: &mut Conn, name: &str) -> Result<Option<i64>, StoreError> {
         .next())
 }
 
+/// Counts sign-ins since `since`; those begun before `under_way_since` and
+/// never settled count as failed.
+fn signin_attempts(
+    conn: &mut Conn,
+    user: Option<&str>,
+    since: i64,
+    under_way_since: i64,
+) -> Result<SignInAttempts, StoreError> {
+    const COUNTS: &str = "SELECT count(*) AS total,
+            count(*) FILTER (WHERE NOT settled AND at >= $1::bigint) AS under_way
+       FROM apppass.signin_failures WHERE at >= $2::bigint";
+    let (since, under_way_since) = (since.to_string(), under_way_since.to_string());
+    let rows = match user {
+        Some(u) => conn.exec(
+            &format!("{COUNTS} AND username = $3"),
+            &[Some(&under_way_since), Some(&since), Some(u)],
+        )?,
+        None => conn.exec(COUNTS, &[Some(&under_way_since), Some(&since)])?,
+    };
+    let target = conn.target.clone();
+    let counts = each(rows, &target, |c| {
+        Ok((c.req_int("total")?, c.req_int("under_way")?))
+    })?;
+    let (total, under_way) = counts.into_iter().next().unwrap_or((0, 0));
+    Ok(SignInAttempts {
+        failed: (total - under_way) as usize,
+        under_way: under_way as usize,
+    })
+}
+
+fn record_signin(
+    conn: &mut Conn,
+    user: &str,
+    at: i64,
+    forget_before: i64,
+    settled: bool,
+) -> Result<(), StoreError> {
+    conn.exec(
+        "DELETE FROM apppass.signin_failures WHERE at < $1::bigint",
+        &[Some(&forget_before.to_string())],
+    )?;
+    conn.exec(
+        "INSERT INTO apppass.signin_failures (username, at, settled) VALUES ($1, $2::bigint, $3::boolean)",
+        &[Some(user), Some(&at.to_string()), Some(if settled { "true" } else { "false" })],
+    )
+    .map(drop)
+}
+
 fn text_setting(conn: &mut Conn, name: &str) -> Result<Option<String>, StoreError> {
     let rows = conn.exec(
         "SELECT value FROM apppass.text_settings WHERE name = $1",
@@ -338,17 +386,13 @@ impl Store for PgStore {
         text_setting(self.conn()?, name)
     }
 
-    fn signin_failures(&mut self, user: &str, since: i64) -> Result<usize, StoreError> {
-        let conn = self.conn()?;
-        let rows = conn.exec(
-            "SELECT count(*) AS n FROM apppass.signin_failures WHERE username = $1 AND at >= $2::bigint",
-            &[Some(user), Some(&since.to_string())],
-        )?;
-        let target = conn.target.clone();
-        Ok(each(rows, &target, |c| c.req_int("n"))?
-            .into_iter()
-            .next()
-            .unwrap_or(0) as usize)
+    fn signin_attempts(
+        &mut self,
+        user: &str,
+        since: i64,
+        under_way_since: i64,
+    ) -> Result<SignInAttempts, StoreError> {
+        signin_attempts(self.conn()?, Some(user), since, under_way_since)
     }
 
     fn fingerprinted_users(&mut self) -> Result<Vec<String>, StoreError> {
@@ -638,23 +682,17 @@ impl Writer for PgWriter<'_> {
         .map(drop)
     }
 
-    fn signin_failures(&mut self, user: Option<&str>, since: i64) -> Result<usize, StoreError> {
-        let since = since.to_string();
-        let rows = match user {
-            Some(u) => self.conn.exec(
-                "SELECT count(*) AS n FROM apppass.signin_failures WHERE username = $1 AND at >= $2::bigint",
-                &[Some(u), Some(&since)],
-            )?,
-            None => self.conn.exec(
-                "SELECT count(*) AS n FROM apppass.signin_failures WHERE at >= $1::bigint",
-                &[Some(&since)],
-            )?,
-        };
-        let target = self.conn.target.clone();
-        Ok(each(rows, &target, |c| c.req_int("n"))?
-            .into_iter()
-            .next()
-            .unwrap_or(0) as usize)
+    fn signin_attempts(
+        &mut self,
+        user: Option<&str>,
+        since: i64,
+        under_way_since: i64,
+    ) -> Result<SignInAttempts, StoreError> {
+        signin_attempts(self.conn, user, since, under_way_since)
+    }
+
+    fn begin_signin(&mut self, user: &str, at: i64, forget_before: i64) -> Result<(), StoreError> {
+        record_signin(self.conn, user, at, forget_before, false)
     }
 
     fn record_signin_failure(
@@ -663,24 +701,27 @@ impl Writer for PgWriter<'_> {
         at: i64,
         forget_before: i64,
     ) -> Result<(), StoreError> {
-        self.conn.exec(
-            "DELETE FROM apppass.signin_failures WHERE at < $1::bigint",
-            &[Some(&forget_before.to_string())],
-        )?;
+        record_signin(self.conn, user, at, forget_before, true)
+    }
+
+    fn settle_signin(&mut self, user: &str, at: i64) -> Result<(), StoreError> {
         self.conn
             .exec(
-                "INSERT INTO apppass.signin_failures (username, at) VALUES ($1, $2::bigint)",
+                "UPDATE apppass.signin_failures SET settled = true WHERE ctid =
+                   (SELECT ctid FROM apppass.signin_failures
+                     WHERE username = $1 AND at = $2::bigint AND NOT settled LIMIT 1)",
                 &[Some(user), Some(&at.to_string())],
             )
             .map(drop)
     }
 
-    fn forget_signin_failure(&mut self, user: &str, at: i64) -> Result<(), StoreError> {
+    fn take_back_signin(&mut self, user: &str, at: i64) -> Result<(), StoreError> {
+        // One under way first: a failure settled meanwhile stays counted.
         self.conn
             .exec(
                 "DELETE FROM apppass.signin_failures WHERE ctid =
                    (SELECT ctid FROM apppass.signin_failures
-                     WHERE username = $1 AND at = $2::bigint LIMIT 1)",
+                     WHERE username = $1 AND at = $2::bigint ORDER BY settled LIMIT 1)",
                 &[Some(user), Some(&at.to_string())],
             )
             .map(drop)

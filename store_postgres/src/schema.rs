@@ -79,6 +79,11 @@ pub const MIGRATIONS: &[&str] = &[
      ALTER TABLE apppass.passwords ADD CONSTRAINT passwords_credential_kept
         CHECK (phc IS NOT NULL OR revoked_at IS NOT NULL OR expires_at IS NOT NULL);
      CREATE INDEX events_by_password ON apppass.events (password_id, event, at);",
+    // 3 -> 4: a self-service sign-in takes its place before the password is
+    // checked; `settled` tells one still being checked from a wrong
+    // password, so a locked-out account is refused at once while the
+    // account holder's own parallel sign-ins wait for each other.
+    "ALTER TABLE apppass.signin_failures ADD COLUMN settled boolean NOT NULL DEFAULT true;",
 ];
 
 pub const LATEST: i64 = MIGRATIONS.len() as i64;

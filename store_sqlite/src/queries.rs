@@ -8,9 +8,12 @@ use apppass_core::networks::Networks;
 use apppass_core::policy::Scope;
 use apppass_core::store::{
     Actor, Candidate, Credential, Event, EventKind, Fingerprint, Finish, Key, LastUse, NewPassword,
-    Password, Revocation, SchemaDrift, Snapshot, Store, StoreError, WriteError, Writer,
+    Password, Revocation, SchemaDrift, SignInAttempts, Snapshot, Store, StoreError, WriteError,
+    Writer,
 };
-use rusqlite::{params, Connection, OptionalExtension, Transaction, TransactionBehavior};
+use rusqlite::{
+    named_params, params, Connection, OptionalExtension, Transaction, TransactionBehavior,
+};
 use std::path::Path;
 use std::time::Duration;
 
@@ -130,6 +133,57 @@ fn text_setting(conn: &Connection, name: &str) -> rusqlite::Result<Option<String
         |r| r.get("value"),
     )
     .optional()
+}
+
+/// Counts sign-ins since `since`; those begun before `under_way_since` and
+/// never settled count as failed.
+fn signin_attempts(
+    conn: &Connection,
+    user: Option<&str>,
+    since: i64,
+    under_way_since: i64,
+) -> rusqlite::Result<SignInAttempts> {
+    const COUNTS: &str = "SELECT count(*) AS total,
+            coalesce(sum(settled = 0 AND at >= :under_way_since), 0) AS under_way
+       FROM signin_failures";
+    let read = |r: &rusqlite::Row<'_>| {
+        let total: i64 = r.get("total")?;
+        let under_way: i64 = r.get("under_way")?;
+        Ok(SignInAttempts {
+            failed: (total - under_way) as usize,
+            under_way: under_way as usize,
+        })
+    };
+    match user {
+        Some(u) => conn.query_row(
+            &format!("{COUNTS} WHERE user = :user AND at >= :since"),
+            named_params! { ":user": u, ":since": since, ":under_way_since": under_way_since },
+            read,
+        ),
+        None => conn.query_row(
+            &format!("{COUNTS} WHERE at >= :since"),
+            named_params! { ":since": since, ":under_way_since": under_way_since },
+            read,
+        ),
+    }
+}
+
+fn record_signin(
+    conn: &Connection,
+    user: &str,
+    at: i64,
+    forget_before: i64,
+    settled: bool,
+) -> rusqlite::Result<()> {
+    conn.execute(
+        "DELETE FROM signin_failures WHERE at < ?1",
+        params![forget_before],
+    )?;
+    conn.execute(
+        "INSERT INTO signin_failures (user, at, settled) VALUES (?1, ?2, ?3)",
+        params![user, at, settled],
+    )
+    .map(drop)
 }
 
 fn fingerprint(conn: &Connection, user: &str) -> rusqlite::Result<Option<Fingerprint>> {
@@ -304,16 +358,19 @@ impl Store for SqliteStore {
         text_setting(self.conn.get(&self.path)?, name).map_err(on(&self.path))
     }
 
-    fn signin_failures(&mut self, user: &str, since: i64) -> Result<usize, StoreError> {
-        self.conn
-            .get(&self.path)?
-            .query_row(
-                "SELECT count(*) AS n FROM signin_failures WHERE user = ?1 AND at >= ?2",
-                params![user, since],
-                |r| r.get::<_, i64>("n"),
-            )
-            .map(|n| n as usize)
-            .map_err(on(&self.path))
+    fn signin_attempts(
+        &mut self,
+        user: &str,
+        since: i64,
+        under_way_since: i64,
+    ) -> Result<SignInAttempts, StoreError> {
+        signin_attempts(
+            self.conn.get(&self.path)?,
+            Some(user),
+            since,
+            under_way_since,
+        )
+        .map_err(on(&self.path))
     }
 
     fn fingerprinted_users(&mut self) -> Result<Vec<String>, StoreError> {
@@ -605,22 +662,17 @@ impl Writer for SqliteWriter<'_> {
         result.map(drop).map_err(on(self.path))
     }
 
-    fn signin_failures(&mut self, user: Option<&str>, since: i64) -> Result<usize, StoreError> {
-        let count = |r: &rusqlite::Row<'_>| r.get::<_, i64>("n");
-        match user {
-            Some(u) => self.tx.query_row(
-                "SELECT count(*) AS n FROM signin_failures WHERE user = ?1 AND at >= ?2",
-                params![u, since],
-                count,
-            ),
-            None => self.tx.query_row(
-                "SELECT count(*) AS n FROM signin_failures WHERE at >= ?1",
-                params![since],
-                count,
-            ),
-        }
-        .map(|n| n as usize)
-        .map_err(on(self.path))
+    fn signin_attempts(
+        &mut self,
+        user: Option<&str>,
+        since: i64,
+        under_way_since: i64,
+    ) -> Result<SignInAttempts, StoreError> {
+        signin_attempts(self.tx, user, since, under_way_since).map_err(on(self.path))
+    }
+
+    fn begin_signin(&mut self, user: &str, at: i64, forget_before: i64) -> Result<(), StoreError> {
+        record_signin(self.tx, user, at, forget_before, false).map_err(on(self.path))
     }
 
     fn record_signin_failure(
@@ -629,27 +681,28 @@ impl Writer for SqliteWriter<'_> {
         at: i64,
         forget_before: i64,
     ) -> Result<(), StoreError> {
-        let err = on(self.path);
+        record_signin(self.tx, user, at, forget_before, true).map_err(on(self.path))
+    }
+
+    fn settle_signin(&mut self, user: &str, at: i64) -> Result<(), StoreError> {
         self.tx
             .execute(
-                "DELETE FROM signin_failures WHERE at < ?1",
-                params![forget_before],
-            )
-            .map_err(&err)?;
-        self.tx
-            .execute(
-                "INSERT INTO signin_failures (user, at) VALUES (?1, ?2)",
+                "UPDATE signin_failures SET settled = 1 WHERE rowid =
+                   (SELECT rowid FROM signin_failures
+                     WHERE user = ?1 AND at = ?2 AND settled = 0 LIMIT 1)",
                 params![user, at],
             )
             .map(drop)
-            .map_err(&err)
+            .map_err(on(self.path))
     }
 
-    fn forget_signin_failure(&mut self, user: &str, at: i64) -> Result<(), StoreError> {
+    fn take_back_signin(&mut self, user: &str, at: i64) -> Result<(), StoreError> {
+        // One under way first: a failure settled meanwhile stays counted.
         self.tx
             .execute(
                 "DELETE FROM signin_failures WHERE rowid =
-                   (SELECT rowid FROM signin_failures WHERE user = ?1 AND at = ?2 LIMIT 1)",
+                   (SELECT rowid FROM signin_failures WHERE user = ?1 AND at = ?2
+                     ORDER BY settled LIMIT 1)",
                 params![user, at],
             )
             .map(drop)

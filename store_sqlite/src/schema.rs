@@ -112,6 +112,11 @@ pub const MIGRATIONS: &[&str] = &[
      ALTER TABLE passwords_v4 RENAME TO passwords;
      CREATE INDEX passwords_by_user ON passwords (user);
      CREATE INDEX events_by_password ON events (password_id, event, at);",
+    // 4 -> 5: a self-service sign-in takes its place before the password is
+    // checked; `settled` tells one still being checked (0) from a wrong
+    // password (1), so a locked-out account is refused at once while the
+    // account holder's own parallel sign-ins wait for each other.
+    "ALTER TABLE signin_failures ADD COLUMN settled INTEGER NOT NULL DEFAULT 1;",
 ];
 
 pub const LATEST: i64 = MIGRATIONS.len() as i64;

@@ -366,18 +366,18 @@ fn the_web_process_runs_unprivileged_and_only_its_user_may_use_sessions() {
     // apppassd takes web requests from the web user only: here root asks.
     use std::io::{BufRead, BufReader, Write};
     let mut s = std::os::unix::net::UnixStream::connect(&web.daemon.socket).unwrap();
-    s.write_all(b"{\"v\":1,\"op\":\"web-sign-in\",\"user\":\"root\"}\n")
+    s.write_all(b"{\"v\":2,\"op\":\"web-sign-in\",\"user\":\"root\"}\n")
         .unwrap();
     let mut line = String::new();
     BufReader::new(&s).read_line(&mut line).unwrap();
     assert!(
-        line.contains("\"code\":4") && line.contains("only the web page's user"),
+        line.contains("\"status\":4") && line.contains("only the web page's user"),
         "{line}"
     );
     let mut s = std::os::unix::net::UnixStream::connect(&web.daemon.socket).unwrap();
     s.write_all(
         format!(
-            "{{\"v\":1,\"session\":\"{}\",\"op\":\"list\"}}\n",
+            "{{\"v\":2,\"session\":\"{}\",\"op\":\"list\"}}\n",
             "B".repeat(43)
         )
         .as_bytes(),
@@ -385,7 +385,7 @@ fn the_web_process_runs_unprivileged_and_only_its_user_may_use_sessions() {
     .unwrap();
     let mut line = String::new();
     BufReader::new(&s).read_line(&mut line).unwrap();
-    assert!(line.contains("\"code\":4"), "{line}");
+    assert!(line.contains("\"status\":4"), "{line}");
     // A made-up session from the web page is no session.
     let mut b = Browser::new(&web.url);
     b.cookies.insert("apppass".into(), "C".repeat(43));

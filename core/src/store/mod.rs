@@ -14,7 +14,7 @@ pub use error::{diagnose, Cause, Hint, StoreError};
 pub use key::{key_path, Key};
 pub use model::{
     Actor, Candidate, Credential, Event, EventKind, Fingerprint, LastUse, NewPassword, Password,
-    Revocation, Snapshot, Status,
+    Revocation, SignInAttempts, Snapshot, Status,
 };
 pub use traits::{Finish, Store, WriteError, Writer};
 

@@ -130,6 +130,15 @@ pub struct Event {
     pub by: Actor,
 }
 
+/// The self-service sign-in attempts counted for an account (or the host).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SignInAttempts {
+    /// Wrong passwords, and attempts never settled (their process died).
+    pub failed: usize,
+    /// Attempts begun and not settled yet: PAM is still asking.
+    pub under_way: usize,
+}
+
 /// Where a password stands at a given time.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Status {

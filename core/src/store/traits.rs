@@ -5,7 +5,7 @@
 
 use super::model::{
     Actor, Candidate, Credential, Event, EventKind, Fingerprint, LastUse, NewPassword, Password,
-    Snapshot,
+    SignInAttempts, Snapshot,
 };
 use super::{Key, SchemaDrift, StoreError};
 
@@ -94,9 +94,15 @@ pub trait Store {
     /// A setting whose value is text (a list of services, say).
     fn text_setting(&mut self, name: &str) -> Result<Option<String>, StoreError>;
 
-    /// How many failed self-service sign-ins are counted for `user` (an
-    /// account key, see `signin`) since `since`.
-    fn signin_failures(&mut self, user: &str, since: i64) -> Result<usize, StoreError>;
+    /// The self-service sign-ins of `user` (an account key, see `signin`)
+    /// counted since `since`: attempts begun before `under_way_since` and
+    /// never settled count as failed.
+    fn signin_attempts(
+        &mut self,
+        user: &str,
+        since: i64,
+        under_way_since: i64,
+    ) -> Result<SignInAttempts, StoreError>;
 
     /// Users with a recorded fingerprint.
     fn fingerprinted_users(&mut self) -> Result<Vec<String>, StoreError>;
@@ -165,13 +171,23 @@ pub trait Writer {
     /// Sets a text setting, or removes it with `None`.
     fn set_text_setting(&mut self, name: &str, value: Option<&str>) -> Result<(), StoreError>;
 
-    /// How many failed self-service sign-ins are counted since `since`,
-    /// for `user` or (with `None`) for everyone.
-    fn signin_failures(&mut self, user: Option<&str>, since: i64) -> Result<usize, StoreError>;
+    /// The self-service sign-ins counted since `since`, for `user` or (with
+    /// `None`) for everyone, as [`Store::signin_attempts`] counts them.
+    fn signin_attempts(
+        &mut self,
+        user: Option<&str>,
+        since: i64,
+        under_way_since: i64,
+    ) -> Result<SignInAttempts, StoreError>;
 
-    /// Records a failed self-service sign-in of `user` at `at`, and forgets
-    /// everyone's failures older than `forget_before`: what strangers type
-    /// takes no room for longer than the window it counts in.
+    /// Records a self-service sign-in of `user` begun at `at`, under way
+    /// until settled or taken back, and forgets everyone's attempts older
+    /// than `forget_before`: what strangers type takes no room for longer
+    /// than the window it counts in.
+    fn begin_signin(&mut self, user: &str, at: i64, forget_before: i64) -> Result<(), StoreError>;
+
+    /// Records a failed sign-in of `user` at `at`, settled already (and
+    /// forgets as [`Writer::begin_signin`] does).
     fn record_signin_failure(
         &mut self,
         user: &str,
@@ -179,9 +195,13 @@ pub trait Writer {
         forget_before: i64,
     ) -> Result<(), StoreError>;
 
-    /// Takes back one failure of `user` recorded at `at` (a sign-in that
-    /// turned out right); nothing when there is none.
-    fn forget_signin_failure(&mut self, user: &str, at: i64) -> Result<(), StoreError>;
+    /// Settles one sign-in of `user` begun at `at` as failed (a wrong
+    /// password); nothing when there is none under way.
+    fn settle_signin(&mut self, user: &str, at: i64) -> Result<(), StoreError>;
+
+    /// Takes back one sign-in of `user` begun at `at` (a right password, or
+    /// one that could not be checked); nothing when there is none.
+    fn take_back_signin(&mut self, user: &str, at: i64) -> Result<(), StoreError>;
 
     /// Stores a password exactly as exported: its ID, times, revocation
     /// and last use kept; new IDs continue after it.
