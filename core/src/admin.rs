@@ -7,7 +7,7 @@ use crate::hashing::{make_credential, HashError};
 use crate::networks::Networks;
 use crate::policy::{self, PolicyError, Scope, DEFAULT_MAX_ACTIVE};
 use crate::retention::{self, idle_deadline, REASON_IDLE};
-use crate::revocation::{remove_user, wipe};
+use crate::revocation::{remove_user, sign_out, wipe, Retired};
 use crate::secret::NormalizedSecret;
 use crate::store::{
     Actor, Credential, Event, EventKind, Finish, NewPassword, Password, Status, Store, StoreError,
@@ -165,14 +165,15 @@ pub fn reconcile(
             Ok(Some(Notice::FirstPrimaryPassword { user: user.into() }))
         }
         Check::UserRemoved => {
-            let count = remove_user(store, user, now, by)?;
+            let retired = remove_user(store, user, now, by)?;
+            let count = retired.len();
             effects.push(Effect::revoked_all(
                 count,
                 user,
                 fingerprint::REASON_USER_REMOVED,
                 "revoked",
             ));
-            effects.push(Effect::FlushAuthCache(user.into()));
+            sign_out(effects, user, &retired);
             Ok(Some(Notice::UserRemoved {
                 user: user.into(),
                 count,
@@ -181,14 +182,15 @@ pub fn reconcile(
         Check::Locked => Ok(Some(Notice::AccountLocked { user: user.into() })),
         Check::Unavailable => Err(AdminError::ShadowUnavailable { user: user.into() }),
         Check::Changed => {
-            let count = wipe(store, user, now, by)?;
+            let retired = wipe(store, user, now, by)?;
+            let count = retired.len();
             effects.push(Effect::revoked_all(
                 count,
                 user,
                 fingerprint::REASON_PRIMARY_CHANGED,
                 "wiped",
             ));
-            effects.push(Effect::FlushAuthCache(user.into()));
+            sign_out(effects, user, &retired);
             Ok(Some(Notice::Wiped {
                 user: user.into(),
                 count,
@@ -322,17 +324,20 @@ pub fn generate<R: RngCore + CryptoRng>(
     };
     let label_key = policy::label_key(req.label);
     let mut refused = None;
+    let mut replaced = None;
     let written = retention::write(store, Some(req.user), now, &mut |w| {
         refused = None;
+        replaced = None;
         if let Some(old) = req.replaces {
-            let active = w
+            let found = w
                 .unrevoked(req.user)?
-                .iter()
-                .any(|p| p.id == old && p.status(now) == Status::Active);
-            if !active {
+                .into_iter()
+                .find(|p| p.id == old && p.status(now) == Status::Active);
+            let Some(found) = found else {
                 refused = Some(Refused::Gone(old));
                 return Ok(Finish::Rollback);
-            }
+            };
+            replaced = Some(Retired::of(&found));
             w.revoke(
                 req.user,
                 old,
@@ -402,8 +407,9 @@ pub fn generate<R: RngCore + CryptoRng>(
             crate::escape::for_message(req.user)
         ))),
         (Ok(()), None) => {
-            if let Some(old) = req.replaces {
-                effects.push(Effect::revoked(old, req.user, req.label, REASON_ROTATED));
+            if let Some(old) = &replaced {
+                effects.push(Effect::revoked(old.id, req.user, req.label, REASON_ROTATED));
+                sign_out(&mut effects, req.user, std::slice::from_ref(old));
             }
             generated.replaced = req.replaces;
             effects.push(Effect::generated(

@@ -13,6 +13,15 @@ pub enum Effect {
     /// Cached logins of this user must be forgotten (Dovecot's auth cache),
     /// so a revoke takes effect at once.
     FlushAuthCache(String),
+    /// What is logged in with these passwords of `user` must end: Dovecot's
+    /// connections of the user from `addresses`, and PAM sessions opened
+    /// with one of `passwords` (ended only by processes that may signal
+    /// them; the PAM module never does).
+    EndSessions {
+        user: String,
+        passwords: Vec<i64>,
+        addresses: Vec<String>,
+    },
 }
 
 impl Effect {
@@ -48,6 +57,13 @@ impl fmt::Display for Effect {
         match self {
             Effect::Audit(line) => f.write_str(line),
             Effect::FlushAuthCache(user) => write!(f, "flush the auth cache of {}", esc(user)),
+            Effect::EndSessions {
+                user, passwords, ..
+            } => write!(
+                f,
+                "end the sessions of app passwords {passwords:?} of {}",
+                esc(user)
+            ),
         }
     }
 }
@@ -58,9 +74,39 @@ pub struct Effects(pub Vec<Effect>);
 
 impl Effects {
     pub fn push(&mut self, e: Effect) {
-        // One flush per user is enough.
+        // One flush per user is enough, and one ending of sessions per user.
         if matches!(e, Effect::FlushAuthCache(_)) && self.0.contains(&e) {
             return;
+        }
+        if let Effect::EndSessions {
+            user,
+            passwords,
+            addresses,
+        } = &e
+        {
+            let earlier = self.0.iter_mut().find_map(|x| match x {
+                Effect::EndSessions {
+                    user: u,
+                    passwords: p,
+                    addresses: a,
+                } if u == user => Some((p, a)),
+                _ => None,
+            });
+            if let Some((p, a)) = earlier {
+                let more: Vec<i64> = passwords
+                    .iter()
+                    .copied()
+                    .filter(|i| !p.contains(i))
+                    .collect();
+                p.extend(more);
+                let more: Vec<String> = addresses
+                    .iter()
+                    .filter(|x| !a.contains(x))
+                    .cloned()
+                    .collect();
+                a.extend(more);
+                return;
+            }
         }
         self.0.push(e);
     }

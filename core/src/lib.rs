@@ -24,6 +24,7 @@ pub mod revocation;
 pub mod scratch;
 pub mod secret;
 pub mod selfservice;
+pub mod sessions;
 pub mod settings;
 pub mod signin;
 pub mod store;

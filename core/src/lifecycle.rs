@@ -130,7 +130,12 @@ pub fn set_suspended(
         crate::escape::field(user),
         esc(&p.label)
     )));
-    effects.push(Effect::FlushAuthCache(user.into()));
+    if suspend {
+        // Suspended means signed out, as revoked does.
+        crate::revocation::sign_out(&mut effects, user, &[crate::revocation::Retired::of(&p)]);
+    } else {
+        effects.push(Effect::FlushAuthCache(user.into()));
+    }
     Ok(Changed {
         id: p.id,
         label: p.label,

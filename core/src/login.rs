@@ -273,7 +273,7 @@ pub fn authenticate<M: Argon2Memory>(
         }
         Check::UserRemoved => {
             let revoked = if req.side_effects {
-                remove_user(store, req.user, req.now, Actor::Module)?
+                remove_user(store, req.user, req.now, Actor::Module)?.len()
             } else {
                 0
             };
@@ -283,17 +283,21 @@ pub fn authenticate<M: Argon2Memory>(
         Check::Unavailable => return Err(LoginError::ShadowUnavailable),
         Check::Changed => {
             let wiped = if req.side_effects {
-                wipe(store, req.user, req.now, Actor::Module)?
+                wipe(store, req.user, req.now, Actor::Module)?.len()
             } else {
                 0
             };
             return Ok(Outcome::Refused(Refusal::PrimaryChanged { wiped }));
         }
     }
+    // Written at most once a minute per password, but at once from a new
+    // address: where a password logs in from is where its sessions are.
+    let moved = req.rhost.is_some() && req.rhost != row.last_used_rhost.as_deref();
     if req.side_effects
-        && row
-            .last_used_at
-            .is_none_or(|t| req.now - t >= LAST_USED_THROTTLE_SECS)
+        && (moved
+            || row
+                .last_used_at
+                .is_none_or(|t| req.now - t >= LAST_USED_THROTTLE_SECS))
     {
         // Best effort: a login never fails because it could not be recorded.
         let used = LastUse {

@@ -16,6 +16,14 @@ pub const TRIPWIRE_EVENT_EVERY_SECS: i64 = 86_400;
 /// polling with a revoked password does not turn every attempt into a write.
 pub const TRIED_THROTTLE_SECS: i64 = 60;
 
+/// A password remembers this many client addresses it logged in from...
+pub const MAX_ADDRESSES: usize = 8;
+/// ...each for this long after its last login from there: where to look
+/// for its sessions when it is taken out of service.
+pub const KEEP_ADDRESS_SECS: i64 = 30 * 86_400;
+// The stores forget addresses when they erase retired credentials.
+const _: () = assert!(KEEP_ADDRESS_SECS == KEEP_RETIRED_SECS);
+
 /// The reason recorded for a password that expired from disuse.
 pub const REASON_IDLE: &str = "idle";
 

@@ -27,14 +27,48 @@ pub struct Revoke<'a> {
     pub by: Actor,
 }
 
+/// A password taken out of service, and where its sessions may be.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Retired {
+    pub id: i64,
+    pub label: String,
+    /// The client addresses it logged in from lately.
+    pub addresses: Vec<String>,
+}
+
+impl Retired {
+    pub fn of(p: &Password) -> Retired {
+        Retired {
+            id: p.id,
+            label: p.label.clone(),
+            addresses: p.addresses.clone(),
+        }
+    }
+}
+
+/// What taking `retired` of `user` out of service asks of every host: its
+/// cached logins forgotten, then its sessions ended (in that order, so a
+/// client that reconnects at once finds no cached login to come back on).
+pub fn sign_out(effects: &mut Effects, user: &str, retired: &[Retired]) {
+    if retired.is_empty() {
+        return;
+    }
+    effects.push(Effect::FlushAuthCache(user.into()));
+    effects.push(Effect::EndSessions {
+        user: user.into(),
+        passwords: retired.iter().map(|r| r.id).collect(),
+        addresses: retired.iter().flat_map(|r| r.addresses.clone()).collect(),
+    });
+}
+
 /// Revokes the unrevoked passwords of `user` that `chosen` selects, in one
-/// transaction; returns `(id, label)` of each, in ID order.
+/// transaction; returns each, in ID order.
 pub fn revoke_where(
     store: &mut dyn Store,
     user: &str,
     chosen: &dyn Fn(&Password) -> bool,
     how: &Revoke<'_>,
-) -> Result<Vec<(i64, String)>, StoreError> {
+) -> Result<Vec<Retired>, StoreError> {
     let mut done = Vec::new();
     crate::retention::write(store, Some(user), how.now, &mut |w| {
         done.clear();
@@ -42,7 +76,7 @@ pub fn revoke_where(
         rows.sort_by_key(|p| p.id);
         for p in rows.iter().filter(|p| chosen(p)) {
             w.revoke(user, p.id, how.now, how.reason, how.kind, how.by)?;
-            done.push((p.id, p.label.clone()));
+            done.push(Retired::of(p));
         }
         if how.forget_fingerprint {
             w.forget_fingerprint(user)?;
@@ -111,15 +145,23 @@ pub fn revoke(
         return Err(AdminError::NotFound(what));
     }
     let mut effects = Effects::default();
-    for (id, label) in &done {
-        effects.push(Effect::revoked(*id, user, label, reason));
+    for r in &done {
+        effects.push(Effect::revoked(r.id, user, &r.label, reason));
     }
-    effects.push(Effect::FlushAuthCache(user.into()));
-    Ok(Revoked { done, effects })
+    sign_out(&mut effects, user, &done);
+    Ok(Revoked {
+        done: done.into_iter().map(|r| (r.id, r.label)).collect(),
+        effects,
+    })
 }
 
 /// Revokes all of a user's passwords because the primary password changed.
-pub fn wipe(store: &mut dyn Store, user: &str, now: i64, by: Actor) -> Result<usize, StoreError> {
+pub fn wipe(
+    store: &mut dyn Store,
+    user: &str,
+    now: i64,
+    by: Actor,
+) -> Result<Vec<Retired>, StoreError> {
     let how = Revoke {
         reason: REASON_PRIMARY_CHANGED,
         kind: EventKind::Wiped,
@@ -127,7 +169,7 @@ pub fn wipe(store: &mut dyn Store, user: &str, now: i64, by: Actor) -> Result<us
         now,
         by,
     };
-    revoke_where(store, user, &|_| true, &how).map(|v| v.len())
+    revoke_where(store, user, &|_| true, &how)
 }
 
 /// Revokes all of a user's passwords because the account is gone.
@@ -136,7 +178,7 @@ pub fn remove_user(
     user: &str,
     now: i64,
     by: Actor,
-) -> Result<usize, StoreError> {
+) -> Result<Vec<Retired>, StoreError> {
     let how = Revoke {
         reason: REASON_USER_REMOVED,
         kind: EventKind::Revoked,
@@ -144,7 +186,7 @@ pub fn remove_user(
         now,
         by,
     };
-    revoke_where(store, user, &|_| true, &how).map(|v| v.len())
+    revoke_where(store, user, &|_| true, &how)
 }
 
 /// After the key was replaced (`init --new-key`): every fingerprint was
@@ -172,7 +214,7 @@ pub fn revoke_for_new_key(
             REASON_KEY_REPLACED,
             "revoked",
         ));
-        effects.push(Effect::FlushAuthCache(user.clone()));
+        sign_out(&mut effects, &user, &done);
         revoked.push((user, done.len()));
     }
     Ok((revoked, effects))

@@ -263,6 +263,7 @@ pub fn parse(text: &str) -> Result<Snapshot, TransferError> {
         crate::policy::check_label(&label)
             .map_err(|e| TransferError::Format(format!("{}: {e}", f.what)))?;
         let mut p = Password {
+            addresses: Vec::new(),
             id: f.int("id")?,
             user,
             label,

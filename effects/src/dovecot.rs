@@ -1,6 +1,197 @@
-//! Dovecot's auth cache, flushed after a change so it takes effect at once.
+//! Dovecot, told about a change so it takes effect at once: its auth cache
+//! flushed, and the connections of a password taken out of service ended
+//! (`doveadm kick USER ADDRESS`). Every call to doveadm is bounded in time:
+//! a Dovecot that does not answer never holds a change.
 
+use std::ffi::OsString;
 use std::path::Path;
+use std::time::{Duration, Instant};
+
+/// How long doveadm may take to answer.
+const DOVEADM_TIMEOUT: Duration = Duration::from_secs(5);
+
+fn doveadm() -> Option<&'static str> {
+    ["/usr/bin/doveadm", "/usr/local/bin/doveadm"]
+        .into_iter()
+        .find(|p| std::path::Path::new(p).exists())
+}
+
+/// doveadm's arguments, after `-c FILE` when a configuration is named.
+fn args(dovecot_config: Option<&Path>, rest: &[&str]) -> Vec<OsString> {
+    let mut args: Vec<OsString> = Vec::new();
+    if let Some(conf) = dovecot_config {
+        args.push("-c".into());
+        args.push(conf.into());
+    }
+    args.extend(rest.iter().map(OsString::from));
+    args
+}
+
+/// Runs `program args`, killed if it has not finished within `timeout`.
+pub(crate) fn run_bounded(
+    program: &str,
+    args: &[OsString],
+    timeout: Duration,
+) -> std::io::Result<std::process::Output> {
+    use std::io::Read;
+    let mut child = std::process::Command::new(program)
+        .args(args)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()?;
+    let give_up = Instant::now() + timeout;
+    let status = loop {
+        if let Some(status) = child.try_wait()? {
+            break status;
+        }
+        if Instant::now() >= give_up {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                format!("it did not answer within {} s", timeout.as_secs()),
+            ));
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let mut stdout = Vec::new();
+    let mut stderr = Vec::new();
+    if let Some(mut o) = child.stdout.take() {
+        let _ = o.read_to_end(&mut stdout);
+    }
+    if let Some(mut e) = child.stderr.take() {
+        let _ = e.read_to_end(&mut stderr);
+    }
+    Ok(std::process::Output {
+        status,
+        stdout,
+        stderr,
+    })
+}
+
+/// A connection `doveadm who -1` lists: protocol and client address.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Connection {
+    pub protocol: String,
+    pub address: String,
+}
+
+/// Ends the connections of `user` from `addresses` (`doveadm kick USER
+/// ADDRESS` for each address it is connected from). Returns the
+/// connections ended and, for a kick that could not be done, a warning
+/// naming the command to run.
+pub fn kick(
+    dovecot_config: Option<&Path>,
+    user: &str,
+    addresses: &[String],
+) -> (Vec<Connection>, Vec<String>) {
+    let mut warnings = Vec::new();
+    if addresses.is_empty() {
+        return (Vec::new(), warnings);
+    }
+    let Some(doveadm) = doveadm() else {
+        if dovecot_config.is_some() {
+            warnings.push(
+                "--dovecot-config given but doveadm is not installed; no session was ended".into(),
+            );
+        }
+        return (Vec::new(), warnings);
+    };
+    if dovecot_config.is_none() && !dovecot_running() {
+        return (Vec::new(), warnings);
+    }
+    let shown = apppass_core::escape::for_message(user);
+    let who_args = args(dovecot_config, &["who", "-1", "--", user]);
+    let listed = match run_bounded(doveadm, &who_args, DOVEADM_TIMEOUT) {
+        Ok(out) if out.status.success() && problem(&out).is_none() => {
+            connections(&String::from_utf8_lossy(&out.stdout), user)
+        }
+        Ok(out) => {
+            let why =
+                problem(&out).unwrap_or_else(|| format!("doveadm exited with {}", out.status));
+            warnings.push(format!(
+                "Dovecot's connections of {shown} were NOT ended ({why}); run\n  {}",
+                kick_commands(doveadm, dovecot_config, user, addresses)
+            ));
+            return (Vec::new(), warnings);
+        }
+        Err(e) => {
+            warnings.push(format!(
+                "Dovecot's connections of {shown} were NOT ended (doveadm: {e}); run\n  {}",
+                kick_commands(doveadm, dovecot_config, user, addresses)
+            ));
+            return (Vec::new(), warnings);
+        }
+    };
+    let mut ended = Vec::new();
+    for address in addresses {
+        let here: Vec<Connection> = listed
+            .iter()
+            .filter(|c| &c.address == address)
+            .cloned()
+            .collect();
+        if here.is_empty() {
+            continue;
+        }
+        let kick_args = args(dovecot_config, &["kick", "--", user, address]);
+        match run_bounded(doveadm, &kick_args, DOVEADM_TIMEOUT) {
+            // 68: "no users kicked": they had gone already.
+            Ok(out) if problem(&out).is_none() && matches!(out.status.code(), Some(0 | 68)) => {
+                ended.extend(here)
+            }
+            Ok(out) => warnings.push(format!(
+                "Dovecot's connections of {shown} from {address} were NOT ended ({}); run\n  {}",
+                problem(&out).unwrap_or_else(|| format!("doveadm exited with {}", out.status)),
+                shell_words(doveadm, &kick_args)
+            )),
+            Err(e) => warnings.push(format!(
+                "Dovecot's connections of {shown} from {address} were NOT ended (doveadm: {e}); run\n  {}",
+                shell_words(doveadm, &kick_args)
+            )),
+        }
+    }
+    (ended, warnings)
+}
+
+/// doveadm's error line, if it printed one.
+fn problem(out: &std::process::Output) -> Option<String> {
+    String::from_utf8_lossy(&out.stderr)
+        .lines()
+        .find(|l| l.starts_with("Error:") || l.starts_with("Fatal:") || l.starts_with("Panic:"))
+        .map(|l| apppass_core::escape::for_message(l.trim()))
+}
+
+/// The connections of `user` in `doveadm who -1`'s table: a header, then
+/// `USER PROTOCOL PID ADDRESS` per connection.
+fn connections(table: &str, user: &str) -> Vec<Connection> {
+    table
+        .lines()
+        .skip(1)
+        .filter_map(|line| {
+            let mut words = line.split_whitespace();
+            let (name, protocol, _pid, address) =
+                (words.next()?, words.next()?, words.next()?, words.next()?);
+            (name == user).then(|| Connection {
+                protocol: protocol.to_owned(),
+                address: address.to_owned(),
+            })
+        })
+        .collect()
+}
+
+fn kick_commands(
+    doveadm: &str,
+    dovecot_config: Option<&Path>,
+    user: &str,
+    addresses: &[String],
+) -> String {
+    addresses
+        .iter()
+        .map(|a| shell_words(doveadm, &args(dovecot_config, &["kick", "--", user, a])))
+        .collect::<Vec<_>>()
+        .join("\n  ")
+}
 
 /// Tells Dovecot to forget cached logins of `user`, so a revoke or a new
 /// password takes effect at once. Never fails the command. doveadm exits 0
@@ -8,10 +199,7 @@ use std::path::Path;
 /// "0 cache entries flushed"), so success is read from its output: no
 /// error line and the "N cache entries flushed" line.
 pub fn flush(dovecot_config: Option<&Path>, user: &str) {
-    let doveadm = ["/usr/bin/doveadm", "/usr/local/bin/doveadm"]
-        .into_iter()
-        .find(|p| std::path::Path::new(p).exists());
-    let Some(doveadm) = doveadm else {
+    let Some(doveadm) = doveadm() else {
         if dovecot_config.is_some() {
             eprintln!(
                 "apppass: --dovecot-config given but doveadm is not installed; no cache flushed"
@@ -24,19 +212,9 @@ pub fn flush(dovecot_config: Option<&Path>, user: &str) {
     if dovecot_config.is_none() && !dovecot_running() {
         return;
     }
-    let mut args: Vec<std::ffi::OsString> = Vec::new();
-    if let Some(conf) = dovecot_config {
-        args.push("-c".into());
-        args.push(conf.into());
-    }
-    for a in ["auth", "cache", "flush", "--", user] {
-        args.push(a.into());
-    }
+    let args = args(dovecot_config, &["auth", "cache", "flush", "--", user]);
     let shown = apppass_core::escape::for_message(user);
-    let output = std::process::Command::new(doveadm)
-        .args(&args)
-        .stdin(std::process::Stdio::null())
-        .output();
+    let output = run_bounded(doveadm, &args, DOVEADM_TIMEOUT);
     match output.as_ref().map(flush_result) {
         Ok(Ok(count)) => eprintln!(
             "apppass: flushed Dovecot's auth cache for {shown} ({count} entries)"
@@ -77,7 +255,7 @@ fn flush_result(out: &std::process::Output) -> Result<u64, String> {
 
 /// A command line the administrator can paste: every argument quoted
 /// where the shell would split or expand it.
-fn shell_words(program: &str, args: &[std::ffi::OsString]) -> String {
+fn shell_words(program: &str, args: &[OsString]) -> String {
     let quote = |w: &str| {
         if !w.is_empty()
             && w.bytes()
@@ -105,4 +283,30 @@ fn dovecot_running() -> bool {
     procs.flatten().any(|p| {
         std::fs::read_to_string(p.path().join("comm")).is_ok_and(|c| c.trim_end() == "dovecot")
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn who_s_table_is_read_by_its_words() {
+        let table = "username                          proto pid  ip       \n\
+                     kuser                             imap  9592 127.0.0.2\n\
+                     kuser                             pop3  9596 127.0.0.2\n\
+                     other                             imap  9594 127.0.0.3\n";
+        let c = connections(table, "kuser");
+        assert_eq!(c.len(), 2);
+        assert_eq!(c[1].protocol, "pop3");
+        assert_eq!(c[0].address, "127.0.0.2");
+        assert!(connections("username proto pid ip\n", "kuser").is_empty());
+    }
+
+    #[test]
+    fn a_command_that_does_not_answer_is_cut_off() {
+        let start = Instant::now();
+        let got = run_bounded("/bin/sleep", &["10".into()], Duration::from_millis(300));
+        assert_eq!(got.unwrap_err().kind(), std::io::ErrorKind::TimedOut);
+        assert!(start.elapsed() < Duration::from_secs(3));
+    }
 }

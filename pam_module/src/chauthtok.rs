@@ -100,7 +100,7 @@ pub fn chauthtok(pamh: &mut PamHandle, args: &[&CStr], flags: PamFlag) -> PamRes
         Err(OpenError::Store(StoreError::Missing { .. })) => return PamResultCode::PAM_IGNORE,
         Err(e) => return e.report(pamh, "cannot revoke app passwords: "),
     };
-    match wipe(store.as_mut(), &user, items::now(), Actor::Module) {
+    match wipe(store.as_mut(), &user, items::now(), Actor::Module).map(|w| w.len()) {
         Ok(0) => PamResultCode::PAM_IGNORE,
         Ok(n) => {
             ffi::syslog(

@@ -7,7 +7,8 @@ use apppass_core::networks::Networks;
 use apppass_core::policy::Scope;
 use apppass_core::store::{
     Actor, Candidate, Change, Credential, Event, EventKind, Fingerprint, Finish, Key, LastUse,
-    NewPassword, Password, Revocation, SchemaDrift, SignInAttempts, Snapshot, Store, StoreError,
+    LoggedEvent, NewPassword, Password, Revocation, SchemaDrift, SignInAttempts, Snapshot, Store,
+    StoreError,
     WriteError, Writer,
 };
 
@@ -16,9 +17,15 @@ use apppass_core::store::{
 pub(crate) static CANDIDATES: Prepared = Prepared {
     name: c"apppass_candidates",
     sql: c"SELECT id, label, services, expires_at, last_used_at, phc, tag, tag_salt,
-                  networks, created_at, suspended_at, revoked_at, revoked_reason, last_tried_at
+                  networks, created_at, suspended_at, revoked_at, revoked_reason, last_tried_at,
+                  last_used_rhost
            FROM apppass.passwords WHERE username = $1 AND phc IS NOT NULL",
 };
+
+/// A password's addresses, most recent first, as one space-separated
+/// column named `addresses` (an IP address holds no space).
+const ADDRESSES: &str = "(SELECT string_agg(a.address, ' ' ORDER BY a.last_at DESC, a.address) \
+     FROM apppass.addresses a WHERE a.password_id = passwords.id) AS addresses";
 
 const PASSWORD_COLUMNS: &str =
     "id, username, label, services, created_at, expires_at, revoked_at, \
@@ -63,6 +70,15 @@ impl Cells<'_> {
         self.int(column)?
             .ok_or_else(|| malformed(self.target, "a row"))
     }
+    /// A column some queries leave out: `None` when absent.
+    fn optional_text(&self, column: &str) -> Option<String> {
+        self.columns
+            .iter()
+            .position(|c| c == column)
+            .and_then(|i| self.row.get(i))
+            .cloned()
+            .flatten()
+    }
     fn bytes(&self, column: &str) -> Result<Option<Vec<u8>>, StoreError> {
         self.text(column)?
             .map(|v| hex::decode(&v).ok_or_else(|| malformed(self.target, "a bytea")))
@@ -98,6 +114,10 @@ fn password(c: &Cells<'_>) -> Result<Password, StoreError> {
         revoked,
         last_used,
         last_tried_at: c.int("last_tried_at")?,
+        addresses: c
+            .optional_text("addresses")
+            .map(|a| a.split(' ').map(str::to_owned).collect())
+            .unwrap_or_default(),
     })
 }
 
@@ -162,7 +182,7 @@ fn each<T>(
 fn unrevoked(conn: &mut Conn, user: &str) -> Result<Vec<Password>, StoreError> {
     let rows = conn.exec(
         &format!(
-            "SELECT {PASSWORD_COLUMNS} FROM apppass.passwords
+            "SELECT {PASSWORD_COLUMNS}, {ADDRESSES} FROM apppass.passwords
              WHERE username = $1 AND revoked_at IS NULL ORDER BY id"
         ),
         &[Some(user)],
@@ -286,6 +306,7 @@ impl Store for PgStore {
                     None => None,
                 },
                 last_used_at: c.int("last_used_at")?,
+                last_used_rhost: c.text("last_used_rhost")?,
                 last_tried_at: c.int("last_tried_at")?,
                 credential: credential(c)?.ok_or_else(|| malformed(c.target, "a password"))?,
             })
@@ -299,12 +320,14 @@ impl Store for PgStore {
     fn record_use(&mut self, id: i64, used: &LastUse) -> Result<(), StoreError> {
         let conn = self.conn()?;
         conn.exec(
-            "SELECT apppass.record_use($1::bigint, $2::bigint, $3, $4)",
+            "SELECT apppass.record_use($1::bigint, $2::bigint, $3, $4, $5, $6::integer)",
             &[
                 Some(&id.to_string()),
                 Some(&used.at.to_string()),
                 used.service.as_deref(),
                 used.rhost.as_deref(),
+                used.address(),
+                Some(&apppass_core::retention::MAX_ADDRESSES.to_string()),
             ],
         )
         .map(drop)
@@ -351,10 +374,57 @@ impl Store for PgStore {
         let conn = self.conn()?;
         let rows = conn.exec(
             &format!(
-                "SELECT {PASSWORD_COLUMNS} FROM apppass.passwords
+                "SELECT {PASSWORD_COLUMNS}, {ADDRESSES} FROM apppass.passwords
                  WHERE $1::text IS NULL OR username = $1 ORDER BY username, id"
             ),
             &[user],
+        )?;
+        let target = conn.target.clone();
+        each(rows, &target, password)
+    }
+
+    fn events_after(&mut self, after: i64, limit: usize) -> Result<Vec<LoggedEvent>, StoreError> {
+        let conn = self.conn()?;
+        let rows = conn.exec(
+            &format!(
+                "SELECT id, {EVENT_COLUMNS} FROM apppass.events WHERE id > $1::bigint
+                  ORDER BY id LIMIT $2::bigint"
+            ),
+            &[Some(&after.to_string()), Some(&limit.to_string())],
+        )?;
+        let target = conn.target.clone();
+        each(rows, &target, |c| {
+            let (user, event) = event(c)?;
+            Ok(LoggedEvent {
+                id: c.req_int("id")?,
+                user,
+                event,
+            })
+        })
+    }
+
+    fn last_event_id(&mut self) -> Result<i64, StoreError> {
+        let conn = self.conn()?;
+        let rows = conn.exec(
+            "SELECT coalesce(max(id), 0) AS last FROM apppass.events",
+            &[],
+        )?;
+        let target = conn.target.clone();
+        Ok(each(rows, &target, |c| c.req_int("last"))?
+            .into_iter()
+            .next()
+            .unwrap_or(0))
+    }
+
+    fn expiring(&mut self, after: i64, until: i64) -> Result<Vec<Password>, StoreError> {
+        let conn = self.conn()?;
+        let rows = conn.exec(
+            &format!(
+                "SELECT {PASSWORD_COLUMNS}, {ADDRESSES} FROM apppass.passwords
+                  WHERE revoked_at IS NULL AND expires_at > $1::bigint AND expires_at <= $2::bigint
+                  ORDER BY username, id"
+            ),
+            &[Some(&after.to_string()), Some(&until.to_string())],
         )?;
         let target = conn.target.clone();
         each(rows, &target, password)
@@ -465,6 +535,7 @@ impl Store for PgStore {
         let made = |kind: &str, name: &str| match kind {
             "table" => crate::schema::TABLES.contains(&name),
             "function" => crate::schema::FUNCTION_SIGNATURES.contains(&name),
+            "trigger" => crate::schema::TRIGGERS.contains(&name),
             _ => false,
         };
         let mut drift: Vec<SchemaDrift> = found
@@ -476,11 +547,15 @@ impl Store for PgStore {
                 name: name.clone(),
             })
             .collect();
-        let wanted = crate::schema::TABLES.iter().map(|t| ("table", *t)).chain(
-            crate::schema::FUNCTION_SIGNATURES
-                .iter()
-                .map(|f| ("function", *f)),
-        );
+        let wanted = crate::schema::TABLES
+            .iter()
+            .map(|t| ("table", *t))
+            .chain(
+                crate::schema::FUNCTION_SIGNATURES
+                    .iter()
+                    .map(|f| ("function", *f)),
+            )
+            .chain(crate::schema::TRIGGERS.iter().map(|t| ("trigger", *t)));
         for (kind, name) in wanted {
             if !found.iter().any(|(k, n)| k == kind && n == name) {
                 drift.push(SchemaDrift {

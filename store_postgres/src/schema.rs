@@ -84,6 +84,23 @@ pub const MIGRATIONS: &[&str] = &[
     // password, so a locked-out account is refused at once while the
     // account holder's own parallel sign-ins wait for each other.
     "ALTER TABLE apppass.signin_failures ADD COLUMN settled boolean NOT NULL DEFAULT true;",
+    // 4 -> 5: the client addresses each password logged in from lately,
+    // where its sessions are to be ended when it stops working; record_use
+    // takes the address too. Every history entry is announced on the
+    // channel `apppass` (its ID), so that each host's watcher learns at
+    // once that a password stopped working somewhere.
+    "CREATE TABLE apppass.addresses (
+        password_id bigint NOT NULL,
+        address     text NOT NULL,
+        last_at     bigint NOT NULL,
+        PRIMARY KEY (password_id, address)
+     );
+     DROP FUNCTION IF EXISTS apppass.record_use(bigint, bigint, text, text);
+     CREATE FUNCTION apppass.notify_event() RETURNS trigger
+       LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $n$
+       BEGIN PERFORM pg_notify('apppass', NEW.id::text); RETURN NULL; END $n$;
+     CREATE TRIGGER events_notify AFTER INSERT ON apppass.events
+       FOR EACH ROW EXECUTE FUNCTION apppass.notify_event();",
 ];
 
 pub const LATEST: i64 = MIGRATIONS.len() as i64;
@@ -91,11 +108,28 @@ pub const LATEST: i64 = MIGRATIONS.len() as i64;
 /// The functions the login role calls, (re)created by every `init`. They
 /// run as their owner with a fixed search path.
 pub const FUNCTIONS: &str = "
-CREATE OR REPLACE FUNCTION apppass.record_use(p_id bigint, p_at bigint, p_service text, p_rhost text)
-RETURNS void LANGUAGE sql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+CREATE OR REPLACE FUNCTION apppass.record_use(p_id bigint, p_at bigint, p_service text, p_rhost text, p_address text, p_keep integer)
+RETURNS void LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
   UPDATE apppass.passwords
      SET last_used_at = p_at, last_used_service = p_service, last_used_rhost = p_rhost
-   WHERE id = p_id AND revoked_at IS NULL
+   WHERE id = p_id AND revoked_at IS NULL;
+  IF FOUND AND p_address IS NOT NULL THEN
+    INSERT INTO apppass.addresses (password_id, address, last_at) VALUES (p_id, p_address, p_at)
+    ON CONFLICT (password_id, address) DO UPDATE SET last_at = excluded.last_at;
+    DELETE FROM apppass.addresses WHERE password_id = p_id AND address NOT IN
+      (SELECT address FROM apppass.addresses WHERE password_id = p_id
+        ORDER BY last_at DESC, address LIMIT p_keep);
+  END IF;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION apppass.notify_event() RETURNS trigger
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+  PERFORM pg_notify('apppass', NEW.id::text);
+  RETURN NULL;
+END
 $$;
 
 CREATE OR REPLACE FUNCTION apppass.revoke(p_user text, p_id bigint, p_at bigint, p_reason text, p_event text, p_by text)
@@ -148,6 +182,8 @@ $$;
 
 CREATE OR REPLACE FUNCTION apppass.erase_retired(p_before bigint)
 RETURNS bigint LANGUAGE sql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+  -- Addresses are kept as long as credentials (30 days).
+  DELETE FROM apppass.addresses WHERE last_at < p_before;
   WITH erased AS (
     UPDATE apppass.passwords SET phc = NULL, tag = NULL, tag_salt = NULL
      WHERE phc IS NOT NULL
@@ -167,7 +203,10 @@ RETURNS void LANGUAGE sql SECURITY DEFINER SET search_path = pg_catalog, pg_temp
   DELETE FROM apppass.fingerprints WHERE username = p_user
 $$;
 
-REVOKE ALL ON FUNCTION apppass.record_use(bigint, bigint, text, text) FROM PUBLIC;
+CREATE OR REPLACE TRIGGER events_notify AFTER INSERT ON apppass.events
+  FOR EACH ROW EXECUTE FUNCTION apppass.notify_event();
+
+REVOKE ALL ON FUNCTION apppass.record_use(bigint, bigint, text, text, text, integer) FROM PUBLIC;
 REVOKE ALL ON FUNCTION apppass.revoke(text, bigint, bigint, text, text, text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION apppass.set_fingerprint(text, bytea, bigint) FROM PUBLIC;
 REVOKE ALL ON FUNCTION apppass.forget_fingerprint(text) FROM PUBLIC;
@@ -178,6 +217,7 @@ REVOKE ALL ON FUNCTION apppass.erase_retired(bigint) FROM PUBLIC;
 
 /// The tables of the `apppass` schema at [`LATEST`].
 pub const TABLES: &[&str] = &[
+    "addresses",
     "events",
     "fingerprints",
     "meta",
@@ -192,15 +232,19 @@ pub const FUNCTION_SIGNATURES: &[&str] = &[
     "erase_retired(bigint)",
     "expire(text, bigint, bigint, text)",
     "forget_fingerprint(text)",
+    "notify_event()",
     "record_tried(text, bigint, bigint, bigint, text, text)",
-    "record_use(bigint, bigint, text, text)",
+    "record_use(bigint, bigint, text, text, text, integer)",
     "revoke(text, bigint, bigint, text, text, text)",
     "set_fingerprint(text, bytea, bigint)",
 ];
 
+/// The triggers apppass makes, as `table.trigger`.
+pub const TRIGGERS: &[&str] = &["events.events_notify"];
+
 /// What the `apppass` schema holds that can act on apppass's statements
-/// or stand in for its tables, as `(kind, name)`: triggers, rules and
-/// row security policies (apppass makes none), views, tables and
+/// or stand in for its tables, as `(kind, name)`: triggers (apppass makes
+/// [`TRIGGERS`]), rules and row security policies (none), views, tables and
 /// functions. Indexes and sequences are left out: an added one changes no
 /// result. A function's body is not compared; every `apppass init`
 /// writes the bodies again. The columns are named by the first branch.
@@ -230,8 +274,8 @@ SELECT 'function', p.proname || '(' || pg_catalog.oidvectortypes(p.proargtypes) 
 pub fn grants(role: &str) -> String {
     format!(
         "GRANT USAGE ON SCHEMA apppass TO {role};
-         GRANT SELECT ON apppass.meta, apppass.settings, apppass.text_settings, apppass.passwords, apppass.fingerprints TO {role};
-         GRANT EXECUTE ON FUNCTION apppass.record_use(bigint, bigint, text, text) TO {role};
+         GRANT SELECT ON apppass.meta, apppass.settings, apppass.text_settings, apppass.passwords, apppass.fingerprints, apppass.events, apppass.addresses TO {role};
+         GRANT EXECUTE ON FUNCTION apppass.record_use(bigint, bigint, text, text, text, integer) TO {role};
          GRANT EXECUTE ON FUNCTION apppass.revoke(text, bigint, bigint, text, text, text) TO {role};
          GRANT EXECUTE ON FUNCTION apppass.set_fingerprint(text, bytea, bigint) TO {role};
          GRANT EXECUTE ON FUNCTION apppass.forget_fingerprint(text) TO {role};

@@ -7,9 +7,9 @@ use crate::SqliteStore;
 use apppass_core::networks::Networks;
 use apppass_core::policy::Scope;
 use apppass_core::store::{
-    Actor, Candidate, Credential, Event, EventKind, Fingerprint, Finish, Key, LastUse, NewPassword,
-    Password, Revocation, SchemaDrift, SignInAttempts, Snapshot, Store, StoreError, WriteError,
-    Writer,
+    Actor, Candidate, Credential, Event, EventKind, Fingerprint, Finish, Key, LastUse, LoggedEvent,
+    NewPassword, Password, Revocation, SchemaDrift, SignInAttempts, Snapshot, Store, StoreError,
+    WriteError, Writer,
 };
 use rusqlite::{
     named_params, params, Connection, OptionalExtension, Transaction, TransactionBehavior,
@@ -40,6 +40,7 @@ fn password(r: &Named<'_>) -> rusqlite::Result<Password> {
             rhost: None,
         }),
         last_tried_at: r.get("last_tried_at")?,
+        addresses: Vec::new(),
     })
     .and_then(|mut p| {
         if let Some(rev) = p.revoked.as_mut() {
@@ -96,10 +97,39 @@ fn unrevoked(conn: &Connection, user: &str) -> rusqlite::Result<Vec<Password>> {
         "SELECT {PASSWORD_COLUMNS} FROM passwords WHERE user = ?1 AND revoked_at IS NULL ORDER BY id"
     ))?;
     let columns = Columns::of(&stmt);
-    let rows = stmt
+    let rows: rusqlite::Result<Vec<Password>> = stmt
         .query_map([user], |r| password(&columns.on(r)))?
         .collect();
-    rows
+    with_addresses(conn, Some(user), rows?)
+}
+
+/// Fills in each password's addresses, most recent first.
+fn with_addresses(
+    conn: &Connection,
+    user: Option<&str>,
+    mut rows: Vec<Password>,
+) -> rusqlite::Result<Vec<Password>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT a.password_id, a.address FROM addresses a JOIN passwords p ON p.id = a.password_id
+          WHERE ?1 IS NULL OR p.user = ?1 ORDER BY a.last_at DESC, a.address",
+    )?;
+    let mut by_id: std::collections::HashMap<i64, Vec<String>> = Default::default();
+    let found = stmt.query_map([user], |r| {
+        Ok((
+            r.get::<_, i64>("password_id")?,
+            r.get::<_, String>("address")?,
+        ))
+    })?;
+    for pair in found {
+        let (id, address) = pair?;
+        by_id.entry(id).or_default().push(address);
+    }
+    for p in &mut rows {
+        if let Some(a) = by_id.remove(&p.id) {
+            p.addresses = a;
+        }
+    }
+    Ok(rows)
 }
 
 fn insert_event(conn: &Connection, user: &str, e: &Event) -> rusqlite::Result<()> {
@@ -213,7 +243,7 @@ impl Store for SqliteStore {
             .prepare_cached(
                 "SELECT id, label, services, expires_at, phc, tag, tag_salt, last_used_at,
                         networks, created_at, suspended_at, revoked_at, revoked_reason,
-                        last_tried_at
+                        last_tried_at, last_used_rhost
                  FROM passwords WHERE user = ?1 AND phc IS NOT NULL",
             )
             .map_err(on(&self.path))?;
@@ -243,6 +273,7 @@ impl Store for SqliteStore {
                         tag_salt: r.get("tag_salt")?,
                     },
                     last_used_at: r.get("last_used_at")?,
+                    last_used_rhost: r.get("last_used_rhost")?,
                     last_tried_at: r.get("last_tried_at")?,
                 })
             })
@@ -256,10 +287,24 @@ impl Store for SqliteStore {
 
     fn record_use(&mut self, id: i64, used: &LastUse) -> Result<(), StoreError> {
         self.small_write(true, |tx| {
-            tx.execute(
+            let n = tx.execute(
                 "UPDATE passwords SET last_used_at = ?2, last_used_service = ?3, last_used_rhost = ?4
                  WHERE id = ?1 AND revoked_at IS NULL",
                 params![id, used.at, used.service, used.rhost],
+            )?;
+            let Some(address) = used.address().filter(|_| n > 0) else {
+                return Ok(());
+            };
+            tx.execute(
+                "INSERT INTO addresses (password_id, address, last_at) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (password_id, address) DO UPDATE SET last_at = excluded.last_at",
+                params![id, address, used.at],
+            )?;
+            tx.execute(
+                "DELETE FROM addresses WHERE password_id = ?1 AND address NOT IN
+                   (SELECT address FROM addresses WHERE password_id = ?1
+                     ORDER BY last_at DESC, address LIMIT ?2)",
+                params![id, apppass_core::retention::MAX_ADDRESSES as i64],
             )
             .map(drop)
         })
@@ -320,9 +365,8 @@ impl Store for SqliteStore {
     }
 
     fn passwords(&mut self, user: Option<&str>) -> Result<Vec<Password>, StoreError> {
-        let mut stmt = self
-            .conn
-            .get(&self.path)?
+        let conn = self.conn.get(&self.path)?;
+        let mut stmt = conn
             .prepare(&format!(
                 "SELECT {PASSWORD_COLUMNS} FROM passwords WHERE ?1 IS NULL OR user = ?1 ORDER BY user, id"
             ))
@@ -330,7 +374,57 @@ impl Store for SqliteStore {
         let columns = Columns::of(&stmt);
         let rows = stmt
             .query_map([user], |r| password(&columns.on(r)))
+            .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
+            .and_then(|rows| with_addresses(conn, user, rows));
+        rows.map_err(on(&self.path))
+    }
+
+    fn events_after(&mut self, after: i64, limit: usize) -> Result<Vec<LoggedEvent>, StoreError> {
+        let mut stmt = self
+            .conn
+            .get(&self.path)?
+            .prepare(&format!(
+                "SELECT id, {EVENT_COLUMNS} FROM events WHERE id > ?1 ORDER BY id LIMIT ?2"
+            ))
+            .map_err(on(&self.path))?;
+        let columns = Columns::of(&stmt);
+        let rows = stmt
+            .query_map(params![after, limit as i64], |r| {
+                let r = columns.on(r);
+                let (user, event) = event(&r)?;
+                Ok(LoggedEvent {
+                    id: r.get("id")?,
+                    user,
+                    event,
+                })
+            })
             .and_then(|rows| rows.collect::<Result<Vec<_>, _>>());
+        rows.map_err(on(&self.path))
+    }
+
+    fn last_event_id(&mut self) -> Result<i64, StoreError> {
+        self.conn
+            .get(&self.path)?
+            .query_row("SELECT coalesce(max(id), 0) AS last FROM events", [], |r| {
+                r.get("last")
+            })
+            .map_err(on(&self.path))
+    }
+
+    fn expiring(&mut self, after: i64, until: i64) -> Result<Vec<Password>, StoreError> {
+        let conn = self.conn.get(&self.path)?;
+        let mut stmt = conn
+            .prepare(&format!(
+                "SELECT {PASSWORD_COLUMNS} FROM passwords
+                  WHERE revoked_at IS NULL AND expires_at > ?1 AND expires_at <= ?2
+                  ORDER BY user, id"
+            ))
+            .map_err(on(&self.path))?;
+        let columns = Columns::of(&stmt);
+        let rows = stmt
+            .query_map(params![after, until], |r| password(&columns.on(r)))
+            .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
+            .and_then(|rows| with_addresses(conn, None, rows));
         rows.map_err(on(&self.path))
     }
 
@@ -596,6 +690,10 @@ impl Writer for SqliteWriter<'_> {
     }
 
     fn erase_retired(&mut self, before: i64) -> Result<usize, StoreError> {
+        // Addresses are kept as long as credentials (30 days).
+        self.tx
+            .execute("DELETE FROM addresses WHERE last_at < ?1", [before])
+            .map_err(on(self.path))?;
         self.tx
             .execute(
                 "UPDATE passwords SET phc = NULL, tag = NULL, tag_salt = NULL

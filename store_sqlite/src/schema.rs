@@ -117,6 +117,14 @@ pub const MIGRATIONS: &[&str] = &[
     // password (1), so a locked-out account is refused at once while the
     // account holder's own parallel sign-ins wait for each other.
     "ALTER TABLE signin_failures ADD COLUMN settled INTEGER NOT NULL DEFAULT 1;",
+    // 5 -> 6: the client addresses each password logged in from lately,
+    // where its sessions are to be ended when it stops working.
+    "CREATE TABLE addresses (
+        password_id INTEGER NOT NULL,
+        address     TEXT NOT NULL,
+        last_at     INTEGER NOT NULL,
+        PRIMARY KEY (password_id, address)
+     ) WITHOUT ROWID;",
 ];
 
 pub const LATEST: i64 = MIGRATIONS.len() as i64;

@@ -168,6 +168,17 @@ pub struct LastUse {
     pub rhost: Option<String>,
 }
 
+impl LastUse {
+    /// The client address to remember among the password's addresses: the
+    /// remote host when it is an IP address (a host name names no
+    /// connection that could be ended).
+    pub fn address(&self) -> Option<&str> {
+        self.rhost
+            .as_deref()
+            .filter(|r| r.parse::<std::net::IpAddr>().is_ok())
+    }
+}
+
 /// When and why a password was revoked.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Revocation {
@@ -191,6 +202,10 @@ pub struct Password {
     pub last_used: Option<LastUse>,
     /// The last time the tripwire saw it presented after it stopped working.
     pub last_tried_at: Option<i64>,
+    /// The client addresses it logged in from, most recent first (at most
+    /// [`crate::retention::MAX_ADDRESSES`], none older than
+    /// [`crate::retention::KEEP_ADDRESS_SECS`]): where its sessions are.
+    pub addresses: Vec<String>,
 }
 
 impl Password {
@@ -231,6 +246,15 @@ impl fmt::Debug for Credential {
     }
 }
 
+/// An entry of the history with its ID, which only grows: what a watcher
+/// reads after the last one it handled.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoggedEvent {
+    pub id: i64,
+    pub user: String,
+    pub event: Event,
+}
+
 /// A password of one user whose credential is still kept, as the login
 /// path needs it: usable ones, and those that stopped working less than 30
 /// days ago (the tripwire).
@@ -245,6 +269,9 @@ pub struct Candidate {
     pub suspended: bool,
     pub revoked: Option<Revocation>,
     pub last_used_at: Option<i64>,
+    /// Where it was last used from: a login from elsewhere is recorded
+    /// at once, whatever the throttle on recording the last use.
+    pub last_used_rhost: Option<String>,
     pub last_tried_at: Option<i64>,
     pub credential: Credential,
 }

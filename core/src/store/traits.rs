@@ -4,8 +4,8 @@
 //! wipe takes, what the history says — is decided in core.
 
 use super::model::{
-    Actor, Candidate, Credential, Event, EventKind, Fingerprint, LastUse, NewPassword, Password,
-    SignInAttempts, Snapshot,
+    Actor, Candidate, Credential, Event, EventKind, Fingerprint, LastUse, LoggedEvent, NewPassword,
+    Password, SignInAttempts, Snapshot,
 };
 use super::{Key, SchemaDrift, StoreError};
 
@@ -58,8 +58,11 @@ pub trait Store {
 
     fn fingerprint(&mut self, user: &str) -> Result<Option<Fingerprint>, StoreError>;
 
-    /// Records a login with an unrevoked password. Best effort: a short
-    /// wait for locks; the caller ignores a failure.
+    /// Records a login with an unrevoked password, and its client address
+    /// among the password's addresses when `used.rhost` is an IP address
+    /// (the most recent [`crate::retention::MAX_ADDRESSES`] kept, none
+    /// older than [`crate::retention::KEEP_ADDRESS_SECS`]). Best effort: a
+    /// short wait for locks; the caller ignores a failure.
     fn record_use(&mut self, id: i64, used: &LastUse) -> Result<(), StoreError>;
 
     /// Ends an unrevoked password of `user` at `at` (idle expiry): its
@@ -88,6 +91,16 @@ pub trait Store {
 
     /// The recorded history of `user`, oldest first.
     fn events(&mut self, user: &str) -> Result<Vec<Event>, StoreError>;
+
+    /// The history's entries after the one with ID `after`, in ID order,
+    /// at most `limit`: what a watcher has not handled yet.
+    fn events_after(&mut self, after: i64, limit: usize) -> Result<Vec<LoggedEvent>, StoreError>;
+
+    /// The newest history entry's ID (0 for none).
+    fn last_event_id(&mut self) -> Result<i64, StoreError>;
+
+    /// The unrevoked passwords whose fixed expiry falls in `(after, until]`.
+    fn expiring(&mut self, after: i64, until: i64) -> Result<Vec<Password>, StoreError>;
 
     fn setting(&mut self, name: &str) -> Result<Option<i64>, StoreError>;
 
