@@ -80,10 +80,10 @@ install: deps build man install-files
 	    --shell /usr/sbin/nologin --comment "apppass web page" apppass-web; fi
 	@if [ -z "$(DESTDIR)" ]; then \
 	  if [ -d /run/systemd/system ]; then \
-	    systemctl daemon-reload && systemctl enable --now apppassd.socket && \
-	    echo "apppassd.socket is enabled: users can manage their own app passwords once you run 'apppass config self-service-services SVC,...'"; \
+	    systemctl daemon-reload && systemctl enable --now apppassd.socket apppass-watch.service && \
+	    echo "apppassd.socket is enabled: users can manage their own app passwords once you run 'apppass config self-service-services SVC,...'; apppass-watch.service signs revoked passwords out"; \
 	  else \
-	    echo "systemd is not running here, so apppassd.socket was installed but not started; start the helper by hand with: apppassd --socket /run/apppass/apppassd.sock &"; \
+	    echo "systemd is not running here, so apppassd.socket and apppass-watch.service were installed but not started; start them by hand with: apppassd --socket /run/apppass/apppassd.sock & apppass watch &"; \
 	  fi; fi
 	@echo "installed: $(SECURITYDIR)/pam_apppass.so, $(SBINDIR)/apppass, $(SBINDIR)/apppassd and $(SBINDIR)/apppass-web (apppass-web.service is installed disabled); see README.md to wire a service"
 
@@ -98,7 +98,7 @@ install-files:
 	install -m 0755 $(RELEASE)/apppassd $(DESTDIR)$(SBINDIR)/apppassd
 	install -m 0755 $(RELEASE)/apppass-web $(DESTDIR)$(SBINDIR)/apppass-web
 	install -m 0644 packaging/systemd/apppassd.socket packaging/systemd/apppassd.service \
-	  packaging/systemd/apppass-web.service $(DESTDIR)$(UNITDIR)/
+	  packaging/systemd/apppass-web.service packaging/systemd/apppass-watch.service $(DESTDIR)$(UNITDIR)/
 	@# A PAM file the administrator may have changed (a second factor) is kept.
 	for f in apppass apppass-web; do if [ ! -e $(DESTDIR)$(ETCPAMDIR)/$$f ]; then \
 	  install -m 0644 packaging/pam.d-system/$$f $(DESTDIR)$(ETCPAMDIR)/$$f; fi; done
@@ -125,9 +125,10 @@ install-files:
 	  install -m 0644 packaging/apppass.conf $(DESTDIR)/etc/apppass/apppass.conf; fi
 
 uninstall:
-	-if [ -z "$(DESTDIR)" ] && [ -d /run/systemd/system ]; then systemctl disable --now apppass-web.service apppassd.socket apppassd.service; fi
+	-if [ -z "$(DESTDIR)" ] && [ -d /run/systemd/system ]; then systemctl disable --now apppass-web.service apppassd.socket apppassd.service apppass-watch.service; fi
 	rm -f $(DESTDIR)$(SECURITYDIR)/pam_apppass.so $(DESTDIR)$(SBINDIR)/apppass $(DESTDIR)$(SBINDIR)/apppassd $(DESTDIR)$(SBINDIR)/apppass-web \
 	  $(DESTDIR)$(UNITDIR)/apppassd.socket $(DESTDIR)$(UNITDIR)/apppassd.service $(DESTDIR)$(UNITDIR)/apppass-web.service \
+	  $(DESTDIR)$(UNITDIR)/apppass-watch.service \
 	  $(DESTDIR)$(MANDIR)/apppass.8.gz $(DESTDIR)$(MANDIR)/apppass-*.8.gz $(DESTDIR)$(MANDIR)/pam_apppass.8.gz $(DESTDIR)$(MANDIR)/apppassd.8.gz \
 	  $(DESTDIR)$(BASHCOMPDIR)/apppass $(DESTDIR)$(ZSHCOMPDIR)/_apppass $(DESTDIR)$(PAMCONFDIR)/apppass
 	rm -rf $(DESTDIR)$(DOCDIR)

@@ -106,12 +106,14 @@ again: hand it to the client now."
     #[command(
         long_about = "Suspend an active app password of USER, by ID or label: it is refused \
 at login until 'apppass resume', keeps its label, services, networks and expiry, and still \
-counts toward the limit of active passwords. Dovecot's auth cache is flushed for the user."
+counts toward the limit of active passwords. Dovecot's auth cache is flushed for the user, and \
+what is logged in with the password is signed out: Dovecot's connections from the addresses \
+it logged in from, and SSH sessions opened with it."
     )]
-    Suspend(WhichArgs),
+    Suspend(SuspendArgs),
 
     /// Let a suspended password log in again
-    Resume(WhichArgs),
+    Resume(SuspendArgs),
 
     /// Replace a password's secret, keeping its label, services, networks and expiry
     #[command(
@@ -137,6 +139,20 @@ where a configuration file belongs is itself a finding. \
 Exit status 0 when nothing was found, 1 otherwise."
     )]
     Doctor(DoctorArgs),
+
+    /// Sign out, on this host, what a change anywhere took out of service
+    #[command(
+        long_about = "Run on every host (apppass-watch.service does): follow the store's \
+history and, for every app password revoked, wiped, suspended or expired — on this host or on \
+any other sharing the store — flush Dovecot's auth cache for its user and end its sessions here \
+(Dovecot's connections from the addresses it logged in from, SSH sessions opened with it); and \
+do the same within a minute for passwords whose fixed expiry passes. On PostgreSQL it listens \
+on the store's channel and acts within a second or two; on SQLite it looks every second. It \
+reads the history by ID from where it stopped (kept in --state), so a restart or a lost \
+connection misses nothing; it reconnects by itself. Needs root (it signals other users' \
+sessions) and only the login role's rights on PostgreSQL."
+    )]
+    Watch(WatchArgs),
 
     /// Check a password read from stdin, without recording anything
     #[command(
@@ -302,6 +318,10 @@ pub struct RevokeArgs {
     /// Why, for the history (default: "revoked by administrator")
     #[arg(long, value_name = "TEXT")]
     pub reason: Option<String>,
+
+    /// Print a JSON object: the passwords revoked and the sessions ended
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Args, Debug)]
@@ -318,6 +338,16 @@ pub struct WhichArgs {
 }
 
 #[derive(Args, Debug)]
+pub struct SuspendArgs {
+    #[command(flatten)]
+    pub which: WhichArgs,
+
+    /// Print a JSON object: the password, its status and the sessions ended
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Args, Debug)]
 pub struct RotateArgs {
     #[command(flatten)]
     pub which: WhichArgs,
@@ -325,6 +355,25 @@ pub struct RotateArgs {
     /// Print a JSON object instead of the bare password
     #[arg(long)]
     pub json: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct WatchArgs {
+    /// Catch up once and leave, instead of watching until stopped
+    #[arg(long)]
+    pub once: bool,
+
+    /// Where the position in the history is kept across restarts
+    #[arg(
+        long,
+        value_name = "FILE",
+        default_value = "/var/lib/apppass/watch.position"
+    )]
+    pub state: PathBuf,
+
+    /// Where the running watcher writes its PID (apppass doctor reads it)
+    #[arg(long, value_name = "FILE", default_value = apppass_core::watch::PID_FILE)]
+    pub pid_file: PathBuf,
 }
 
 #[derive(Args, Debug)]

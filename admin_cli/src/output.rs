@@ -78,6 +78,19 @@ pub(crate) fn suspended(user: &str, p: &Named, suspended: bool) {
     ));
 }
 
+pub(crate) use apppass_effects::SignedOut;
+
+/// `ended 2 sessions of alice (imap from 192.0.2.7; sshd pid 4242)`, and
+/// each warning, on stderr.
+pub(crate) fn signed_out(s: &SignedOut) {
+    if !s.ended.is_empty() {
+        notice(&s.to_string());
+    }
+    for w in &s.warnings {
+        notice(&format!("warning: {w}"));
+    }
+}
+
 /// Whether what is printed on stdout goes nowhere. A closed stdout counts:
 /// the Rust runtime reopens a closed standard descriptor on /dev/null.
 pub(crate) fn stdout_discarded() -> bool {

@@ -4,7 +4,9 @@
 
 use apppass_core::escape::for_message as esc;
 use apppass_core::time::{rfc3339, short};
-use apppass_protocol::records::{EventRecord, IssuedRecord, NewPasswordRecord, PasswordRecord};
+use apppass_protocol::records::{
+    EndedRecord, EventRecord, IssuedRecord, Named, NewPasswordRecord, PasswordRecord,
+};
 use serde_json::{json, Value};
 
 fn time(t: Option<i64>) -> Value {
@@ -49,6 +51,33 @@ pub fn generated_summary(g: &IssuedRecord) -> String {
             None => String::new(),
         }
     )
+}
+
+fn sessions_json(ended: &[EndedRecord]) -> Value {
+    serde_json::to_value(ended).unwrap_or(Value::Array(Vec::new()))
+}
+
+/// What `revoke --json` prints: the passwords revoked and the sessions
+/// that ended on this host.
+pub fn revoked_json(user: &str, revoked: &[Named], ended: &[EndedRecord]) -> String {
+    json!({
+        "user": user,
+        "revoked": revoked,
+        "sessions_ended": sessions_json(ended),
+    })
+    .to_string()
+}
+
+/// What `suspend --json` and `resume --json` print.
+pub fn suspended_json(user: &str, p: &Named, suspended: bool, ended: &[EndedRecord]) -> String {
+    json!({
+        "user": user,
+        "id": p.id,
+        "label": p.label,
+        "status": if suspended { "suspended" } else { "active" },
+        "sessions_ended": sessions_json(ended),
+    })
+    .to_string()
 }
 
 pub fn passwords_json(rows: &[PasswordRecord]) -> String {

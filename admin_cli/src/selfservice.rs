@@ -8,7 +8,9 @@
 use crate::cli::{Cli, Command};
 use crate::error::CliError;
 use crate::output;
+use crate::render;
 use apppass_protocol::client::{Client, ClientError};
+use apppass_protocol::records::Named;
 use apppass_protocol::{Envelope, Reply, Request, Status};
 use std::io::{BufRead, IsTerminal, Write};
 use std::time::Duration;
@@ -91,21 +93,21 @@ fn request(cli: &Cli) -> Result<(Request, bool), CliError> {
                 all: a.all,
                 reason: a.reason.clone(),
             };
-            (request, false)
+            (request, a.json)
         }
         Command::History(a) => {
             only_self(&a.user)?;
             (Request::History {}, a.json)
         }
         Command::Suspend(a) | Command::Resume(a) => {
-            let id = own(&a.user, a.id)?;
-            let label = a.label.clone();
+            let id = own(&a.which.user, a.which.id)?;
+            let label = a.which.label.clone();
             let request = if matches!(cli.command, Command::Suspend(_)) {
                 Request::Suspend { id, label }
             } else {
                 Request::Resume { id, label }
             };
-            (request, false)
+            (request, a.json)
         }
         Command::Rotate(a) => {
             if output::stdout_discarded() {
@@ -146,6 +148,12 @@ fn answer(prompt: &str, echo: bool) -> Result<Zeroizing<String>, CliError> {
     Ok(trimmed)
 }
 
+/// A change whose JSON waits for the sessions it ended.
+enum Changed {
+    Revoked(String, Vec<Named>),
+    Suspended(String, Named, bool),
+}
+
 fn client_error(cli: &Cli, e: ClientError) -> CliError {
     match e {
         ClientError::Unreachable(e) => {
@@ -177,6 +185,9 @@ pub fn dispatch(cli: &Cli) -> Result<(), CliError> {
     };
     let fail = |e| client_error(cli, e);
     let mut conv = client.start(&Envelope::new(request)).map_err(fail)?;
+    // What revoke and suspend print as JSON once everything is known.
+    let mut changed: Option<Changed> = None;
+    let mut ended = Vec::new();
     loop {
         match conv.reply().map_err(fail)? {
             Reply::Prompt { text, echo } => {
@@ -193,13 +204,43 @@ pub fn dispatch(cli: &Cli) -> Result<(), CliError> {
                 conv.delivered(shown).map_err(fail)?;
             }
             Reply::Issued { password } => output::issued(&password),
-            Reply::Revoked { user, passwords } => output::revoked(&user, &passwords),
+            Reply::Revoked { user, passwords } => {
+                output::revoked(&user, &passwords);
+                changed = Some(Changed::Revoked(user, passwords));
+            }
             Reply::Suspended {
                 user,
                 password,
                 suspended,
-            } => output::suspended(&user, &password, suspended),
-            Reply::Done => return Ok(()),
+            } => {
+                output::suspended(&user, &password, suspended);
+                changed = Some(Changed::Suspended(user, password, suspended));
+            }
+            Reply::SignedOut {
+                user,
+                ended: e,
+                warnings,
+            } => {
+                output::signed_out(&output::SignedOut {
+                    user,
+                    ended: e.clone(),
+                    warnings,
+                });
+                ended.extend(e);
+            }
+            Reply::Done => {
+                match changed.filter(|_| json) {
+                    Some(Changed::Revoked(user, passwords)) => {
+                        println!("{}", render::revoked_json(&user, &passwords, &ended))
+                    }
+                    Some(Changed::Suspended(user, p, suspended)) => println!(
+                        "{}",
+                        render::suspended_json(&user, &p, suspended, &ended)
+                    ),
+                    None => {}
+                }
+                return Ok(());
+            }
             Reply::Failed { status, error, .. } => {
                 return Err(CliError::Relayed(
                     status,

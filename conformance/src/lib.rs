@@ -44,6 +44,7 @@ macro_rules! conformance_suite {
             a_front_end_logs_in_records_use_and_wipes_with_its_own_rights,
             self_service_policy_and_failed_sign_ins_are_kept,
             a_store_holds_exactly_the_schema_apppass_makes,
+            a_password_remembers_where_it_logged_in_from_and_signs_out_there,
         );
     };
     (@tests $backend:expr; $($name:ident),* $(,)?) => {

@@ -978,3 +978,117 @@ pub fn a_store_holds_exactly_the_schema_apppass_makes(b: &dyn Backend) {
     .unwrap();
     assert_eq!(b.open().schema_drift().unwrap(), []);
 }
+
+/// Where a password logged in from is where its sessions are: the last
+/// eight client addresses are kept (recorded at once from a new one, by
+/// the login role), a revoke asks for those sessions to end, and a watcher
+/// with the login role's rights reads the history by ID and finds the
+/// passwords whose fixed expiry passed.
+pub fn a_password_remembers_where_it_logged_in_from_and_signs_out_there(b: &dyn Backend) {
+    use apppass_core::effects::Effect;
+    use apppass_core::store::EventKind;
+    let mut s = b.fresh();
+    let s = s.as_mut();
+    let mut front = b.front_end();
+    let front = front.as_mut();
+    let sh = FakeShadow::default();
+    let (id, pw) = gen(s, "alice", &["imap"], "Phone", &sh);
+    let (other, _) = gen(s, "alice", &["imap"], "Laptop", &sh);
+    for i in 0..10 {
+        let from = format!("192.0.2.{i}");
+        assert!(ok(&login_from(
+            front,
+            "alice",
+            &pw,
+            NOW + 100 + i,
+            &sh,
+            &from
+        )));
+    }
+    // A host name names no connection; the same address again moves up.
+    assert!(ok(&login_from(
+        front,
+        "alice",
+        &pw,
+        NOW + 120,
+        &sh,
+        "mail.example.org"
+    )));
+    assert!(ok(&login_from(
+        front,
+        "alice",
+        &pw,
+        NOW + 121,
+        &sh,
+        "192.0.2.3"
+    )));
+    let rows = s.passwords(Some("alice")).unwrap();
+    let mine = rows.iter().find(|p| p.id == id).unwrap();
+    let want: Vec<String> = [3, 9, 8, 7, 6, 5, 4, 2]
+        .iter()
+        .map(|i| format!("192.0.2.{i}"))
+        .collect();
+    assert_eq!(mine.addresses, want, "the most recent eight, newest first");
+    assert!(rows
+        .iter()
+        .find(|p| p.id == other)
+        .unwrap()
+        .addresses
+        .is_empty());
+    // A revoke asks for the cache to be forgotten, then those sessions ended.
+    let before = s.last_event_id().unwrap();
+    let r = revocation::revoke(
+        s,
+        "alice",
+        &revocation::RevokeTarget::Id(id),
+        None,
+        NOW + 200,
+        ADMIN,
+    )
+    .unwrap();
+    let effects: Vec<&Effect> = r.effects.iter().collect();
+    let flush = effects
+        .iter()
+        .position(|e| matches!(e, Effect::FlushAuthCache(u) if u == "alice"))
+        .unwrap();
+    let end = effects
+        .iter()
+        .position(|e| {
+            matches!(e, Effect::EndSessions { user, passwords, addresses }
+                if user == "alice" && passwords == &[id] && addresses == &want)
+        })
+        .unwrap();
+    assert!(flush < end, "flushed before the sessions end: {effects:?}");
+    // The history by ID, as a watcher with the login role reads it.
+    let after = front.events_after(before, 100).unwrap();
+    assert_eq!(after.len(), 1, "{after:?}");
+    assert_eq!(after[0].user, "alice");
+    assert_eq!(after[0].event.kind, EventKind::Revoked);
+    assert_eq!(after[0].event.password_id, Some(id));
+    assert_eq!(front.last_event_id().unwrap(), after[0].id);
+    assert!(front.events_after(after[0].id, 100).unwrap().is_empty());
+    let all = front.events_after(0, 100).unwrap();
+    assert!(all.windows(2).all(|w| w[0].id < w[1].id), "in ID order");
+    assert_eq!(front.events_after(0, 2).unwrap().len(), 2, "bounded");
+    // Fixed expiry, which no history entry announces.
+    let (soon, _) = gen_at(s, "bob", &["imap"], "Tablet", &sh, NOW, Some(NOW + 1000));
+    let expiring = |from: i64, until: i64, st: &mut dyn Store| -> Vec<i64> {
+        st.expiring(from, until)
+            .unwrap()
+            .iter()
+            .map(|p| p.id)
+            .collect()
+    };
+    assert_eq!(expiring(NOW + 500, NOW + 1000, front), [soon]);
+    assert!(expiring(NOW + 1000, NOW + 2000, front).is_empty());
+    assert!(expiring(NOW, NOW + 999, front).is_empty());
+    // Addresses go with the credentials, 30 days after the last login.
+    gen_at(s, "carol", &["imap"], "Phone", &sh, NOW + 31 * 86_400, None);
+    let rows = s.passwords(Some("alice")).unwrap();
+    assert!(rows
+        .iter()
+        .find(|p| p.id == id)
+        .unwrap()
+        .addresses
+        .is_empty());
+}

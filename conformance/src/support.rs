@@ -179,3 +179,23 @@ pub fn only_password(
     assert_eq!(rows.len(), 1, "{user} has one password");
     rows.remove(0)
 }
+
+/// [`login`] from the client address `rhost`.
+pub fn login_from(
+    store: &mut dyn Store,
+    user: &str,
+    password: &str,
+    now: i64,
+    shadow: &FakeShadow,
+    rhost: &str,
+) -> Outcome {
+    let secret = NormalizedSecret::from_candidate(password.as_bytes()).unwrap();
+    let req = LoginRequest {
+        user,
+        service: "imap",
+        rhost: Some(rhost),
+        now,
+        side_effects: true,
+    };
+    authenticate(store, &req, &secret, &mut HeapMemory::default(), shadow).unwrap()
+}

@@ -31,5 +31,6 @@ pub mod store;
 pub mod sys;
 pub mod time;
 pub mod transfer;
+pub mod watch;
 
 pub use argon2::Block as Argon2Block;

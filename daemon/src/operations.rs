@@ -243,12 +243,19 @@ pub(crate) fn perform(
             Default::default()
         }
     };
-    apppass_effects::apply(
+    let signed = apppass_effects::apply(
         &effects,
         settings.dovecot_config.as_deref(),
         "apppassd",
         acting.actor,
     );
+    for s in signed {
+        conn.send(&Reply::SignedOut {
+            user: s.user,
+            ended: s.ended,
+            warnings: s.warnings,
+        })?;
+    }
     Ok(())
 }
 

@@ -9,29 +9,9 @@ pub mod audit;
 pub mod dovecot;
 
 use apppass_core::effects::{Effect, Effects};
+pub use apppass_protocol::records::EndedRecord as Ended;
 use std::fmt;
 use std::path::Path;
-
-/// One session a change ended.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Ended {
-    /// A Dovecot connection (`imap from 192.0.2.7`).
-    Dovecot { protocol: String, address: String },
-    /// A PAM session's process (`sshd pid 4242`).
-    Process { service: String, pid: i32 },
-}
-
-impl fmt::Display for Ended {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        use apppass_core::escape::for_message as esc;
-        match self {
-            Ended::Dovecot { protocol, address } => {
-                write!(f, "{} from {}", esc(protocol), esc(address))
-            }
-            Ended::Process { service, pid } => write!(f, "{} pid {pid}", esc(service)),
-        }
-    }
-}
 
 /// The sessions of one user that a change ended, and what could not be
 /// done (each warning names the command to run).
@@ -108,7 +88,7 @@ pub fn end_sessions(
     ended.extend(
         apppass_core::sessions::end(dir, user, passwords)
             .into_iter()
-            .map(|r| Ended::Process {
+            .map(|r| Ended::Pam {
                 service: r.service,
                 pid: r.pid,
             }),

@@ -1,6 +1,8 @@
 //! The messages: a client's request and follow-ups, the daemon's replies.
 
-use crate::records::{EventRecord, IssuedRecord, Named, NewPasswordRecord, PasswordRecord};
+use crate::records::{
+    EndedRecord, EventRecord, IssuedRecord, Named, NewPasswordRecord, PasswordRecord,
+};
 use crate::status::{Refused, Status};
 use crate::VERSION;
 use serde::{Deserialize, Serialize};
@@ -209,6 +211,13 @@ pub enum Reply {
         user: String,
         password: Named,
         suspended: bool,
+    },
+    /// The sessions a change ended (revoke, suspend, rotate), and what
+    /// could not be done, each warning naming the command to run.
+    SignedOut {
+        user: String,
+        ended: Vec<EndedRecord>,
+        warnings: Vec<String>,
     },
     /// Signed in on the web page: the session's token and the user name
     /// as PAM or Dovecot knows it.

@@ -191,6 +191,28 @@ impl fmt::Debug for NewPasswordRecord {
     }
 }
 
+/// A session a change ended on the host that made it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum EndedRecord {
+    /// A Dovecot connection, ended with `doveadm kick`.
+    Dovecot { protocol: String, address: String },
+    /// A PAM session's process (sshd's), signalled.
+    Pam { service: String, pid: i32 },
+}
+
+impl fmt::Display for EndedRecord {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        use apppass_core::escape::for_message as esc;
+        match self {
+            EndedRecord::Dovecot { protocol, address } => {
+                write!(f, "{} from {}", esc(protocol), esc(address))
+            }
+            EndedRecord::Pam { service, pid } => write!(f, "{} pid {pid}", esc(service)),
+        }
+    }
+}
+
 /// A password by ID and label.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Named {

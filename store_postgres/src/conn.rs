@@ -255,6 +255,64 @@ impl Conn {
         n == 0
     }
 
+    /// Waits up to `timeout` for a notification (after `LISTEN`): whether
+    /// one came. The notifications are read and dropped: they only say to
+    /// look. The server gone is an error, and the connection is given up.
+    pub fn wait_notification(&mut self, timeout: Duration) -> Result<bool, StoreError> {
+        if self.broken {
+            return Err(StoreError::Unreachable {
+                target: self.target.clone(),
+                source: "the connection was given up after an earlier failure".into(),
+            });
+        }
+        if self.drain_notifications() {
+            return Ok(true);
+        }
+        let mut pfd = libc::pollfd {
+            fd: self.socket(),
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        let ms = timeout.as_millis().min(i32::MAX as u128) as c_int;
+        // SAFETY: one valid pollfd.
+        let n = unsafe { libc::poll(&mut pfd, 1, ms) };
+        if n < 0 {
+            let e = std::io::Error::last_os_error();
+            if e.kind() == std::io::ErrorKind::Interrupted {
+                return Ok(false);
+            }
+            self.broken = true;
+            return Err(self.conn_error());
+        }
+        if n == 0 {
+            return Ok(false);
+        }
+        // SAFETY: self.raw is live for the life of self.
+        let read = unsafe { (self.api.consume_input)(self.raw) } == 1;
+        // SAFETY: as above.
+        let up = unsafe { (self.api.status)(self.raw) } == libpq::CONNECTION_OK;
+        if !read || !up {
+            self.broken = true;
+            return Err(self.conn_error());
+        }
+        Ok(self.drain_notifications())
+    }
+
+    /// Reads and frees the notifications libpq holds: whether there were any.
+    fn drain_notifications(&mut self) -> bool {
+        let mut any = false;
+        loop {
+            // SAFETY: self.raw is live for the life of self.
+            let n = unsafe { (self.api.notifies)(self.raw) };
+            if n.is_null() {
+                return any;
+            }
+            // SAFETY: libpq allocated it for us; PQfreemem frees it.
+            unsafe { (self.api.freemem)(n.cast()) };
+            any = true;
+        }
+    }
+
     pub fn socket(&self) -> c_int {
         // SAFETY: self.raw is live for the life of self.
         unsafe { (self.api.socket)(self.raw) }

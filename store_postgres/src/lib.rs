@@ -42,6 +42,8 @@ pub struct PgStore {
     /// The module's schema and key check, not made yet: it travels with
     /// the login's first statement, one round trip for both.
     pending: Option<PendingCheck>,
+    /// Whether this connection listens on the channel `apppass`.
+    listening: bool,
 }
 
 /// A schema and key check still to make (see [`PgStore::checked`]).
@@ -86,7 +88,7 @@ fn limits(opener: Opener) -> Limits {
             connect_timeout_secs: 5,
             statement: Duration::from_secs(5),
         },
-        Opener::Admin => Limits {
+        Opener::Admin | Opener::Watcher => Limits {
             connect_timeout_secs: 10,
             statement: Duration::from_secs(60),
         },
@@ -153,12 +155,13 @@ impl PgStore {
             target,
             keep,
             idle_setting: None,
+            listening: false,
             pending: Some(PendingCheck {
                 key_file: key_file.to_path_buf(),
                 reconnect: was_reused.then(|| (conninfo.clone(), lim)),
             }),
         };
-        if opener == Opener::Admin {
+        if opener != Opener::Module {
             store.checked(None)?;
         }
         Ok(store)
@@ -447,6 +450,7 @@ impl PgStore {
                 keep: None,
                 idle_setting: None,
                 pending: None,
+                listening: false,
             },
             report,
         ))

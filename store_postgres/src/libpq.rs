@@ -19,6 +19,12 @@ pub struct PGresult {
     _private: [u8; 0],
 }
 
+/// A notification (`LISTEN`): only ever freed with PQfreemem here.
+#[repr(C)]
+pub struct PGnotify {
+    _private: [u8; 0],
+}
+
 #[repr(C)]
 pub struct PQconninfoOption {
     pub keyword: *const c_char,
@@ -96,6 +102,7 @@ pub struct Api {
         unsafe extern "C" fn(*const c_char, *mut *mut c_char) -> *mut PQconninfoOption,
     pub conninfo_free: unsafe extern "C" fn(*mut PQconninfoOption),
     pub freemem: unsafe extern "C" fn(*mut c_void),
+    pub notifies: unsafe extern "C" fn(*mut PGconn) -> *mut PGnotify,
     pub set_notice_processor:
         unsafe extern "C" fn(
             *mut PGconn,
@@ -159,6 +166,7 @@ fn load() -> Result<Api, String> {
         conninfo_parse: sym!("PQconninfoParse"),
         conninfo_free: sym!("PQconninfoFree"),
         freemem: sym!("PQfreemem"),
+        notifies: sym!("PQnotifies"),
         set_notice_processor: sym!("PQsetNoticeProcessor"),
         _lib: lib,
     })

@@ -403,6 +403,16 @@ impl Store for PgStore {
         })
     }
 
+    fn wait_for_change(&mut self, timeout: std::time::Duration) -> Result<bool, StoreError> {
+        if !self.listening {
+            self.conn()?.exec("LISTEN apppass", &[])?;
+            self.listening = true;
+            // What happened before listening is read by ID anyway.
+            return Ok(true);
+        }
+        self.conn()?.wait_notification(timeout)
+    }
+
     fn last_event_id(&mut self) -> Result<i64, StoreError> {
         let conn = self.conn()?;
         let rows = conn.exec(

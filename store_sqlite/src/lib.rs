@@ -36,7 +36,7 @@ pub const DEFAULT_DB: &str = "/var/lib/apppass/apppass.db";
 fn busy_timeout(opener: Opener) -> Duration {
     match opener {
         Opener::Module => Duration::from_secs(2),
-        Opener::Admin => Duration::from_secs(10),
+        Opener::Admin | Opener::Watcher => Duration::from_secs(10),
     }
 }
 
@@ -157,7 +157,7 @@ impl SqliteStore {
                 };
                 StoreConn::kept(file, open)?
             }
-            Opener::Admin => StoreConn::plain(open(db)?),
+            Opener::Admin | Opener::Watcher => StoreConn::plain(open(db)?),
         };
         let store = Self::configure(conn, db, key, opener)?;
         store.check_version()?;

@@ -17,6 +17,9 @@ use rusqlite::{
 use std::path::Path;
 use std::time::Duration;
 
+/// How often a watcher of an SQLite store looks for new history entries.
+const POLL_EVERY: Duration = Duration::from_secs(1);
+
 const PASSWORD_COLUMNS: &str = "id, user, label, services, created_at, expires_at, revoked_at, \
      revoked_reason, last_used_at, last_used_service, last_used_rhost, networks, suspended_at, \
      last_tried_at";
@@ -400,6 +403,12 @@ impl Store for SqliteStore {
             })
             .and_then(|rows| rows.collect::<Result<Vec<_>, _>>());
         rows.map_err(on(&self.path))
+    }
+
+    /// A file announces nothing: wait a little and say to look again.
+    fn wait_for_change(&mut self, timeout: Duration) -> Result<bool, StoreError> {
+        std::thread::sleep(timeout.min(POLL_EVERY));
+        Ok(true)
     }
 
     fn last_event_id(&mut self) -> Result<i64, StoreError> {

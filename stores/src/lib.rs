@@ -29,7 +29,7 @@ pub fn open(choice: &StoreChoice, euid: u32, opener: Opener) -> Result<Box<dyn S
             key,
         } => {
             let which = match opener {
-                Opener::Module => conninfo,
+                Opener::Module | Opener::Watcher => conninfo,
                 Opener::Admin => admin_conninfo.as_ref().unwrap_or(conninfo),
             };
             Ok(Box::new(PgStore::open(which, key, euid, opener)?))

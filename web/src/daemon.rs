@@ -108,6 +108,7 @@ impl Daemon {
                 | Reply::Issued { .. }
                 | Reply::Revoked { .. }
                 | Reply::Suspended { .. }
+                | Reply::SignedOut { .. }
                 | Reply::Info { .. }
                 | Reply::Error { .. }
                 | Reply::Busy

@@ -104,8 +104,47 @@ pub fn run(cli: &Cli, a: &InitArgs) -> Result<(), CliError> {
         );
     }
     super::apply(cli, &effects);
+    if matches!(choice, StoreChoice::Postgres { .. }) {
+        start_watcher();
+    }
     if created_key || from != to {
         apppass_effects::audit::record(&format!("initialised store {} schema={to}", esc(&target)));
     }
     Ok(())
+}
+
+/// Every host of a PostgreSQL store runs `apppass watch`, so that a revoke
+/// made on any of them signs the password out here too: enabled and
+/// started where systemd runs, or said what to run.
+fn start_watcher() {
+    let unit = "apppass-watch.service";
+    let installed = [
+        "/lib/systemd/system",
+        "/etc/systemd/system",
+        "/usr/lib/systemd/system",
+    ]
+    .iter()
+    .any(|d| std::path::Path::new(d).join(unit).exists());
+    if std::path::Path::new("/run/systemd/system").is_dir() && installed {
+        let done = std::process::Command::new("systemctl")
+            .args(["enable", "--now", unit])
+            .stdin(std::process::Stdio::null())
+            .output();
+        match done {
+            Ok(out) if out.status.success() => {
+                eprintln!("apppass: {unit} is enabled: this host signs out what any host revokes")
+            }
+            Ok(out) => eprintln!(
+                "apppass: warning: could not enable {unit} ({}); run: systemctl enable --now {unit}",
+                esc(String::from_utf8_lossy(&out.stderr).trim())
+            ),
+            Err(e) => eprintln!(
+                "apppass: warning: could not run systemctl ({e}); run: systemctl enable --now {unit}"
+            ),
+        }
+    } else {
+        eprintln!(
+            "apppass: every host of a PostgreSQL store runs 'apppass watch', so that a revoke made anywhere signs the password out here too; start it and keep it running (systemctl enable --now {unit} where systemd runs)"
+        );
+    }
 }

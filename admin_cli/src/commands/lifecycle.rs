@@ -1,6 +1,6 @@
 //! `suspend`, `resume` and `rotate`.
 
-use crate::cli::{Cli, RotateArgs, WhichArgs};
+use crate::cli::{Cli, RotateArgs, SuspendArgs, WhichArgs};
 use crate::error::CliError;
 use crate::output;
 use apppass_core::lifecycle::{self, Which};
@@ -17,9 +17,9 @@ fn which(a: &WhichArgs) -> Result<Which<'_>, CliError> {
     }
 }
 
-pub fn suspend(cli: &Cli, a: &WhichArgs, suspend: bool) -> Result<(), CliError> {
-    let user = super::admin_user(&a.user)?;
-    let which = which(a)?;
+pub fn suspend(cli: &Cli, a: &SuspendArgs, suspend: bool) -> Result<(), CliError> {
+    let user = super::admin_user(&a.which.user)?;
+    let which = which(&a.which)?;
     let mut store = super::open(cli)?;
     let done = lifecycle::set_suspended(
         store.as_mut(),
@@ -35,7 +35,13 @@ pub fn suspend(cli: &Cli, a: &WhichArgs, suspend: bool) -> Result<(), CliError> 
         label: done.label.clone(),
     };
     output::suspended(user, &named, suspend);
-    super::apply(cli, &done.effects);
+    let signed = super::apply(cli, &done.effects);
+    if a.json {
+        println!(
+            "{}",
+            crate::render::suspended_json(user, &named, suspend, &super::ended(&signed))
+        );
+    }
     Ok(())
 }
 

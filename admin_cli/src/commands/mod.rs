@@ -12,6 +12,7 @@ mod restore;
 mod revoke;
 mod transfer;
 mod verify;
+mod watch;
 
 use crate::cli::{Cli, Command};
 use crate::error::CliError;
@@ -41,6 +42,7 @@ pub fn dispatch(cli: &Cli) -> Result<ExitCode, CliError> {
         Command::Export(a) => transfer::export(cli, a),
         Command::Import(a) => transfer::import(cli, a),
         Command::Doctor(a) => return doctor::run(cli, a),
+        Command::Watch(a) => watch::run(cli, a),
     }
     .map(|()| ExitCode::SUCCESS)
 }
@@ -91,9 +93,20 @@ pub(crate) fn open_sqlite(cli: &Cli, command: &str) -> Result<SqliteStore, CliEr
     )?)
 }
 
-/// Carries out what core asked for: audit lines, then cache flushes.
-pub(crate) fn apply(cli: &Cli, effects: &Effects) {
-    apppass_effects::apply(effects, cli.dovecot_config.as_deref(), "apppass", "");
+/// Carries out what core asked for (audit lines, cache flushes, sessions
+/// ended) and says on stderr which sessions ended; returns them.
+pub(crate) fn apply(cli: &Cli, effects: &Effects) -> Vec<crate::output::SignedOut> {
+    apppass_effects::apply(effects, cli.dovecot_config.as_deref(), "apppass", "")
+        .into_iter()
+        .inspect(crate::output::signed_out)
+        .collect()
+}
+
+/// The sessions `signed` ended, in one list.
+pub(crate) fn ended(
+    signed: &[crate::output::SignedOut],
+) -> Vec<apppass_protocol::records::EndedRecord> {
+    signed.iter().flat_map(|s| s.ended.clone()).collect()
 }
 
 /// The USER argument an administrator's command needs.

@@ -26,7 +26,14 @@ pub fn run(cli: &Cli, a: &RevokeArgs) -> Result<(), CliError> {
         super::actor(),
     )?;
     drop(store);
-    output::revoked(user, &Named::all(&revoked.done));
-    super::apply(cli, &revoked.effects);
+    let named = Named::all(&revoked.done);
+    output::revoked(user, &named);
+    let signed = super::apply(cli, &revoked.effects);
+    if a.json {
+        println!(
+            "{}",
+            crate::render::revoked_json(user, &named, &super::ended(&signed))
+        );
+    }
     Ok(())
 }

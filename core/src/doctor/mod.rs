@@ -10,6 +10,7 @@ mod files;
 mod pam;
 mod read;
 mod schema;
+mod watcher;
 
 pub use schema::{store_under, SchemaSeen};
 
@@ -61,6 +62,7 @@ pub fn examine(root: &Path, inputs: &Inputs) -> Vec<Finding> {
     dovecot::check(root, inputs.doveconf.as_deref(), &mut found);
     files::check_all(root, &mut found);
     schema::check(inputs.schema.as_ref(), &mut found);
+    watcher::check(root, &mut found);
     found.sort_by(|a, b| (a.severity, &a.file, a.line).cmp(&(b.severity, &b.file, b.line)));
     found
 }

@@ -29,4 +29,7 @@ pub enum Opener {
     Module,
     /// The CLI and the daemons.
     Admin,
+    /// `apppass watch`: a long-lived reader with the module's rights (the
+    /// login role on PostgreSQL), waiting for changes.
+    Watcher,
 }

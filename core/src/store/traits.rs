@@ -102,6 +102,13 @@ pub trait Store {
     /// The unrevoked passwords whose fixed expiry falls in `(after, until]`.
     fn expiring(&mut self, after: i64, until: i64) -> Result<Vec<Password>, StoreError>;
 
+    /// Waits up to `timeout` for a change to the history to be announced:
+    /// `Ok(true)` when one may have happened (look with
+    /// [`Store::events_after`]). PostgreSQL listens on the channel
+    /// `apppass`, where every history entry is announced; a store that
+    /// announces nothing waits a moment and says to look.
+    fn wait_for_change(&mut self, timeout: std::time::Duration) -> Result<bool, StoreError>;
+
     fn setting(&mut self, name: &str) -> Result<Option<i64>, StoreError>;
 
     /// A setting whose value is text (a list of services, say).

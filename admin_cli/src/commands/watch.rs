@@ -1,0 +1,174 @@
+//! `apppass watch`: on each host, sign out what a change anywhere took out
+//! of service, as core's `watch` decides. Reconnects by itself, keeps its
+//! position in the history in a file, and says what it did on stderr (the
+//! journal) and in the audit log.
+
+use crate::cli::{Cli, WatchArgs};
+use crate::error::CliError;
+use apppass_core::store::{Opener, Store, StoreError};
+use apppass_core::watch::{self, Position, BATCH, EXPIRY_EVERY_SECS};
+use std::io::Write;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::path::Path;
+use std::time::Duration;
+
+/// The longest wait before connecting again to a store that went away.
+const MAX_BACKOFF: Duration = Duration::from_secs(30);
+
+pub fn run(cli: &Cli, a: &WatchArgs) -> Result<(), CliError> {
+    if apppass_core::sys::euid() != 0 {
+        return Err(CliError::Usage(
+            "apppass watch ends other users' sessions and must run as root".into(),
+        ));
+    }
+    let choice = super::choice(cli)?;
+    if !a.once {
+        write_pid(&a.pid_file)?;
+    }
+    let mut position = read_position(&a.state)?;
+    let mut backoff = Duration::from_secs(1);
+    loop {
+        let mut store =
+            match apppass_stores::open(&choice, apppass_core::sys::euid(), Opener::Watcher) {
+                Ok(s) => s,
+                Err(e) if a.once => return Err(e.into()),
+                Err(e) => {
+                    say(&format!(
+                        "cannot read the store ({e}); trying again in {} s",
+                        backoff.as_secs()
+                    ));
+                    std::thread::sleep(backoff);
+                    backoff = (backoff * 2).min(MAX_BACKOFF);
+                    continue;
+                }
+            };
+        backoff = Duration::from_secs(1);
+        match follow(cli, a, store.as_mut(), &mut position) {
+            Ok(()) => return Ok(()),
+            Err(e) if a.once => return Err(e.into()),
+            Err(e) => say(&format!("lost the store ({e}); connecting again")),
+        }
+    }
+}
+
+/// Catches up, then (unless `--once`) waits for changes and catches up
+/// again, until the store fails.
+fn follow(
+    cli: &Cli,
+    a: &WatchArgs,
+    store: &mut dyn Store,
+    position: &mut Option<Position>,
+) -> Result<(), StoreError> {
+    let pos = match position {
+        Some(p) => p,
+        None => {
+            // A first start begins now: what happened before is history.
+            let p = Position {
+                event: store.last_event_id()?,
+                expiry: super::now(),
+            };
+            save(&a.state, &p);
+            say(&format!(
+                "watching {} from history entry {}",
+                store.describe(),
+                p.event
+            ));
+            position.insert(p)
+        }
+    };
+    loop {
+        loop {
+            let events = store.events_after(pos.event, BATCH)?;
+            let Some(last) = events.last().map(|e| e.id) else {
+                break;
+            };
+            let effects = watch::effects_of(store, &events)?;
+            act(cli, &effects);
+            pos.event = last;
+            save(&a.state, pos);
+        }
+        let now = super::now();
+        if now > pos.expiry {
+            let effects = watch::expired_effects(store, pos.expiry, now)?;
+            act(cli, &effects);
+            pos.expiry = now;
+            save(&a.state, pos);
+        }
+        if a.once {
+            return Ok(());
+        }
+        store.wait_for_change(Duration::from_secs(EXPIRY_EVERY_SECS))?;
+    }
+}
+
+/// Carries the effects out here and says which sessions ended.
+fn act(cli: &Cli, effects: &apppass_core::effects::Effects) {
+    for s in apppass_effects::apply(effects, cli.dovecot_config.as_deref(), "apppass-watch", "") {
+        if !s.ended.is_empty() {
+            say(&s.to_string());
+        }
+        for w in &s.warnings {
+            say(&format!("warning: {w}"));
+        }
+    }
+}
+
+fn say(line: &str) {
+    eprintln!("apppass watch: {line}");
+}
+
+fn read_position(state: &Path) -> Result<Option<Position>, CliError> {
+    match std::fs::read_to_string(state) {
+        Ok(text) => Position::decode(&text).map(Some).ok_or_else(|| {
+            CliError::Usage(format!(
+                "{} does not hold a watcher's position; remove it to start watching from now",
+                state.display()
+            ))
+        }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(CliError::Store(format!(
+            "cannot read {}: {e}",
+            state.display()
+        ))),
+    }
+}
+
+/// Writes the position whole (a temporary file renamed over it), or says
+/// why not: the watcher goes on, and catches up again after a restart.
+fn save(state: &Path, p: &Position) {
+    let write = || -> std::io::Result<()> {
+        if let Some(dir) = state.parent().filter(|d| !d.exists()) {
+            std::fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(dir)?;
+        }
+        let tmp = state.with_extension("new");
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .custom_flags(libc::O_NOFOLLOW)
+            .open(&tmp)?;
+        f.write_all(p.encode().as_bytes())?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, state)
+    };
+    if let Err(e) = write() {
+        say(&format!(
+            "cannot keep the position in {}: {e}",
+            state.display()
+        ));
+    }
+}
+
+fn write_pid(pid_file: &Path) -> Result<(), CliError> {
+    let write = || -> std::io::Result<()> {
+        if let Some(dir) = pid_file.parent().filter(|d| !d.exists()) {
+            std::fs::DirBuilder::new().mode(0o755).create(dir)?;
+        }
+        std::fs::write(pid_file, format!("{}\n", std::process::id()))
+    };
+    write().map_err(|e| CliError::Store(format!("cannot write {}: {e}", pid_file.display())))
+}
