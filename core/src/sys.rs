@@ -1,7 +1,8 @@
-//! The two account look-ups apppass needs from the C library, through NSS:
-//! the passwd entry (does the user exist, which uid) and the shadow hash
-//! (for the primary-password fingerprint). Both the module and the CLI use
-//! these, so they live here once, behind safe functions.
+//! The calls apppass needs from the C library, behind safe functions: the
+//! two account look-ups through NSS (the passwd entry: does the user exist,
+//! which uid; the shadow hash, for the primary-password fingerprint), the
+//! process's ids, the file system's state, and the signal that ends a
+//! session. Both the module and the CLI use these, so they live here once.
 #![allow(unsafe_code)]
 
 use crate::fingerprint::{Shadow, ShadowSource};
@@ -132,6 +133,51 @@ pub fn euid() -> u32 {
 pub fn uid() -> u32 {
     // SAFETY: getuid has no preconditions and cannot fail.
     unsafe { libc::getuid() }
+}
+
+/// The id of this process.
+pub fn pid() -> i32 {
+    // SAFETY: getpid has no preconditions and cannot fail.
+    unsafe { libc::getpid() }
+}
+
+/// Sends `sig` to the process `pid` if `still_it`, asked once the process
+/// is pinned, says it is still the one meant; whether the signal was sent.
+/// The process is pinned with a pidfd, so a PID freed and reused between
+/// the check and the signal is never hit; where the kernel has no pidfds
+/// (before Linux 5.3, or a filter refusing the call) the check is made
+/// just before `kill`. A `pid` of 0 or below (a process group, or every
+/// process) is refused.
+pub fn signal_if(pid: i32, sig: libc::c_int, still_it: impl FnOnce() -> bool) -> bool {
+    use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+    if pid <= 0 {
+        return false;
+    }
+    // SAFETY: pidfd_open takes a PID and flags, no pointers.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
+    if fd < 0 {
+        let err = std::io::Error::last_os_error().raw_os_error();
+        return matches!(err, Some(libc::ENOSYS | libc::EPERM))
+            && still_it()
+            // SAFETY: kill has no memory preconditions; pid > 0 names one process.
+            && unsafe { libc::kill(pid, sig) } == 0;
+    }
+    let Ok(raw) = i32::try_from(fd) else {
+        return false;
+    };
+    // SAFETY: pidfd_open returned a new descriptor that nothing else owns.
+    let pidfd = unsafe { OwnedFd::from_raw_fd(raw) };
+    still_it()
+        // SAFETY: pidfd is open; a NULL siginfo means "as kill would send it".
+        && unsafe {
+            libc::syscall(
+                libc::SYS_pidfd_send_signal,
+                pidfd.as_raw_fd(),
+                sig,
+                std::ptr::null::<libc::siginfo_t>(),
+                0,
+            )
+        } == 0
 }
 
 /// Whether the file system holding `path` is mounted read-only.
