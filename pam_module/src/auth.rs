@@ -88,7 +88,8 @@ pub fn authenticate(pamh: &mut PamHandle, args: &[&CStr]) -> PamResultCode {
     }
     drop(store);
     match outcome {
-        Ok(Outcome::Success { label, .. }) => {
+        Ok(Outcome::Success { id, label }) => {
+            crate::session::remember(pamh, id, user_str);
             if pamh.set_data(AUTHENTICATED, Box::new(user)).is_err() {
                 ffi::syslog(
                     pamh,

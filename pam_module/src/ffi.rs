@@ -24,6 +24,8 @@ unsafe extern "C" {
     fn pam_get_user(pamh: *mut PamHandle, user: *mut *const c_char, prompt: *const c_char)
         -> c_int;
     fn pam_syslog(pamh: *const PamHandle, priority: c_int, fmt: *const c_char, ...);
+    fn pam_getenv(pamh: *mut PamHandle, name: *const c_char) -> *const c_char;
+    fn pam_putenv(pamh: *mut PamHandle, name_value: *const c_char) -> c_int;
 }
 
 fn code(raw: c_int) -> PamResultCode {
@@ -76,4 +78,33 @@ pub fn syslog(pamh: &PamHandle, priority: c_int, message: &str) {
     // SAFETY: pamh is the live handle; both strings are NUL-terminated and
     // outlive the call; "%s" consumes exactly the one vararg given.
     unsafe { pam_syslog(pamh, priority, c"%s".as_ptr(), text.as_ptr()) };
+}
+
+/// A PAM environment variable's value, copied; `None` when it is not set.
+pub fn getenv(pamh: &mut PamHandle, name: &str) -> Option<Vec<u8>> {
+    let name = CString::new(name).ok()?;
+    // SAFETY: pamh is the live handle; name is NUL-terminated.
+    let value = unsafe { pam_getenv(pamh, name.as_ptr()) };
+    if value.is_null() {
+        return None;
+    }
+    // SAFETY: a non-NULL answer is a NUL-terminated string libpam owns,
+    // valid until the environment changes; it is copied at once.
+    Some(unsafe { CStr::from_ptr(value) }.to_bytes().to_vec())
+}
+
+/// Sets `NAME=VALUE` in the PAM environment, or with `value` `None` deletes
+/// `NAME` (`pam_putenv` with the bare name).
+pub fn putenv(pamh: &mut PamHandle, name: &str, value: Option<&str>) -> Result<(), PamResultCode> {
+    let text = match value {
+        Some(v) => format!("{name}={v}"),
+        None => name.to_owned(),
+    };
+    let text = CString::new(text).map_err(|_| PamResultCode::PAM_BUF_ERR)?;
+    // SAFETY: pamh is the live handle; text is NUL-terminated and libpam
+    // copies it before returning.
+    match unsafe { pam_putenv(pamh, text.as_ptr()) } {
+        0 => Ok(()),
+        rc => Err(code(rc)),
+    }
 }

@@ -1,6 +1,6 @@
 //! Reading PAM items into plain Rust values.
 
-use pam::items::{RHost, RUser, Service, Tty};
+use pam::items::{RHost, RUser, Service, Tty, User};
 use pam::module::PamHandle;
 
 fn text<'a, T: pam::items::Item<'a> + std::ops::Deref<Target = &'a std::ffi::CStr>>(
@@ -14,6 +14,11 @@ fn text<'a, T: pam::items::Item<'a> + std::ops::Deref<Target = &'a std::ffi::CSt
 
 pub fn service(pamh: &PamHandle) -> Option<&[u8]> {
     text::<Service>(pamh)
+}
+
+/// `PAM_USER` as set, without prompting for it.
+pub fn user(pamh: &PamHandle) -> Option<&[u8]> {
+    text::<User>(pamh)
 }
 
 pub fn rhost(pamh: &PamHandle) -> Option<&[u8]> {

@@ -8,6 +8,7 @@ mod chauthtok;
 mod ffi;
 mod items;
 mod log;
+mod session;
 mod store;
 
 use pam::constants::{PamFlag, PamResultCode};
@@ -29,6 +30,16 @@ impl PamHooks for AppPass {
 
     fn acct_mgmt(pamh: &mut PamHandle, args: Vec<&CStr>, _flags: PamFlag) -> PamResultCode {
         auth::account(pamh, &args)
+    }
+
+    /// Never fails the session: `PAM_SUCCESS` when it was registered,
+    /// `PAM_IGNORE` otherwise.
+    fn sm_open_session(pamh: &mut PamHandle, args: Vec<&CStr>, _flags: PamFlag) -> PamResultCode {
+        session::open(pamh, &args)
+    }
+
+    fn sm_close_session(pamh: &mut PamHandle, args: Vec<&CStr>, _flags: PamFlag) -> PamResultCode {
+        session::close(pamh, &args)
     }
 
     fn sm_chauthtok(pamh: &mut PamHandle, args: Vec<&CStr>, flags: PamFlag) -> PamResultCode {
