@@ -56,6 +56,9 @@ unsafe extern "C" {
     fn pam_acct_mgmt(pamh: *mut c_void, flags: c_int) -> c_int;
     fn pam_chauthtok(pamh: *mut c_void, flags: c_int) -> c_int;
     fn pam_set_item(pamh: *mut c_void, item: c_int, value: *const c_void) -> c_int;
+    fn pam_open_session(pamh: *mut c_void, flags: c_int) -> c_int;
+    fn pam_close_session(pamh: *mut c_void, flags: c_int) -> c_int;
+    fn pam_getenvlist(pamh: *mut c_void) -> *mut *mut c_char;
 }
 
 /// What the conversation answers (in order) and what it was asked.
@@ -194,6 +197,48 @@ impl Pam {
         // SAFETY: live handle.
         let rc = unsafe { pam_chauthtok(self.handle, 0) };
         self.record(rc)
+    }
+
+    pub fn open_session(&mut self) -> i32 {
+        // SAFETY: live handle.
+        let rc = unsafe { pam_open_session(self.handle, 0) };
+        self.record(rc)
+    }
+
+    pub fn close_session(&mut self) -> i32 {
+        // SAFETY: live handle.
+        let rc = unsafe { pam_close_session(self.handle, 0) };
+        self.record(rc)
+    }
+
+    /// The PAM environment, `NAME=VALUE` each, as a host would hand it to
+    /// the session it opens.
+    pub fn env(&self) -> Vec<String> {
+        // SAFETY: live handle; the answer is a malloc'd NULL-terminated
+        // array of malloc'd strings that the caller frees.
+        let list = unsafe { pam_getenvlist(self.handle) };
+        let mut out = Vec::new();
+        if list.is_null() {
+            return out;
+        }
+        for i in 0.. {
+            // SAFETY: the array ends with a NULL entry, not yet passed.
+            let item = unsafe { *list.add(i) };
+            if item.is_null() {
+                break;
+            }
+            // SAFETY: each entry is a NUL-terminated string, freed once here.
+            out.push(
+                unsafe { CStr::from_ptr(item) }
+                    .to_string_lossy()
+                    .into_owned(),
+            );
+            // SAFETY: as above.
+            unsafe { libc::free(item.cast()) };
+        }
+        // SAFETY: the array itself, freed once.
+        unsafe { libc::free(list.cast()) };
+        out
     }
 
     pub fn prompts(&self) -> Vec<String> {

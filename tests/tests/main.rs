@@ -17,6 +17,7 @@ mod password_change;
 mod postgres_hosts;
 mod selfservice;
 mod services;
+mod sessions;
 mod soak;
 mod store_files;
 mod store_postgres;
