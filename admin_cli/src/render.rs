@@ -96,6 +96,7 @@ pub fn passwords_json(rows: &[PasswordRecord]) -> String {
                 "last_used_at": time(used.map(|u| u.at)),
                 "last_used_service": used.and_then(|u| u.service.as_deref()),
                 "last_used_rhost": used.and_then(|u| u.rhost.as_deref()),
+                "addresses": r.addresses,
                 "revoked_at": time(r.revoked_at),
                 "revoked_reason": r.revoked_reason.as_deref(),
                 "suspended_at": time(r.suspended_at),

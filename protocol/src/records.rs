@@ -27,6 +27,11 @@ pub struct PasswordRecord {
     pub suspended_at: Option<i64>,
     /// When it was last presented after it stopped working (the tripwire).
     pub last_tried_at: Option<i64>,
+    /// The client addresses it logged in from lately, most recent first:
+    /// where its sessions are ended when it stops working. (Absent from
+    /// an older apppassd's reply: none.)
+    #[serde(default)]
+    pub addresses: Vec<String>,
     pub status: Standing,
 }
 
@@ -79,6 +84,7 @@ impl PasswordRecord {
             revoked_reason: p.revoked.as_ref().and_then(|r| r.reason.clone()),
             suspended_at: p.suspended_at,
             last_tried_at: p.last_tried_at,
+            addresses: p.addresses.clone(),
             status: match p.status(now) {
                 Status::Active => Standing::Active,
                 Status::Suspended => Standing::Suspended,

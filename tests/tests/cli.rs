@@ -310,6 +310,7 @@ fn list_shows_active_by_default_and_everything_with_all() {
         "last_used_at",
         "last_used_service",
         "last_used_rhost",
+        "addresses",
         "revoked_at",
         "status",
     ] {

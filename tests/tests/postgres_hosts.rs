@@ -302,6 +302,7 @@ fn a_store_moves_from_sqlite_to_postgresql_with_export_key_and_import() {
                 r["last_used_at"] = now["last_used_at"].clone();
                 r["last_used_service"] = now["last_used_service"].clone();
                 r["last_used_rhost"] = now["last_used_rhost"].clone();
+                r["addresses"] = now["addresses"].clone();
             }
         }
         rows
