@@ -77,6 +77,24 @@ pub struct Connection {
     pub address: String,
 }
 
+/// Whether Dovecot still answers within [`DOVEADM_TIMEOUT`]: once a call
+/// went unanswered, the calls the same change would make next are not
+/// made (each would wait as long again, and a Dovecot that does not answer
+/// must hold a change for one timeout, not one per command); their
+/// commands are named in warnings instead.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Answering {
+    gave_up: bool,
+}
+
+impl Answering {
+    fn note(&mut self, result: &std::io::Result<std::process::Output>) {
+        if matches!(result, Err(e) if e.kind() == std::io::ErrorKind::TimedOut) {
+            self.gave_up = true;
+        }
+    }
+}
+
 /// Ends the connections of `user` from `addresses` (`doveadm kick USER
 /// ADDRESS` for each address it is connected from). Returns the
 /// connections ended and, for a kick that could not be done, a warning
@@ -85,6 +103,7 @@ pub fn kick(
     dovecot_config: Option<&Path>,
     user: &str,
     addresses: &[String],
+    answering: &mut Answering,
 ) -> (Vec<Connection>, Vec<String>) {
     let mut warnings = Vec::new();
     if addresses.is_empty() {
@@ -102,8 +121,17 @@ pub fn kick(
         return (Vec::new(), warnings);
     }
     let shown = apppass_core::escape::for_message(user);
+    if answering.gave_up {
+        warnings.push(format!(
+            "Dovecot's connections of {shown} were NOT ended (Dovecot did not answer); run\n  {}",
+            kick_commands(doveadm, dovecot_config, user, addresses)
+        ));
+        return (Vec::new(), warnings);
+    }
     let who_args = args(dovecot_config, &["who", "-1", "--", user]);
-    let listed = match run_bounded(doveadm, &who_args, DOVEADM_TIMEOUT) {
+    let who = run_bounded(doveadm, &who_args, DOVEADM_TIMEOUT);
+    answering.note(&who);
+    let listed = match who {
         Ok(out) if out.status.success() && problem(&out).is_none() => {
             connections(&String::from_utf8_lossy(&out.stdout), user)
         }
@@ -135,7 +163,16 @@ pub fn kick(
             continue;
         }
         let kick_args = args(dovecot_config, &["kick", "--", user, address]);
-        match run_bounded(doveadm, &kick_args, DOVEADM_TIMEOUT) {
+        if answering.gave_up {
+            warnings.push(format!(
+                "Dovecot's connections of {shown} from {address} were NOT ended (Dovecot did not answer); run\n  {}",
+                shell_words(doveadm, &kick_args)
+            ));
+            continue;
+        }
+        let kicked = run_bounded(doveadm, &kick_args, DOVEADM_TIMEOUT);
+        answering.note(&kicked);
+        match kicked {
             // 68: "no users kicked": they had gone already.
             Ok(out) if problem(&out).is_none() && matches!(out.status.code(), Some(0 | 68)) => {
                 ended.extend(here)
@@ -198,7 +235,7 @@ fn kick_commands(
 /// even when it could not reach Dovecot (it prints an `Error:` line and
 /// "0 cache entries flushed"), so success is read from its output: no
 /// error line and the "N cache entries flushed" line.
-pub fn flush(dovecot_config: Option<&Path>, user: &str) {
+pub fn flush(dovecot_config: Option<&Path>, user: &str, answering: &mut Answering) {
     let Some(doveadm) = doveadm() else {
         if dovecot_config.is_some() {
             eprintln!(
@@ -214,19 +251,29 @@ pub fn flush(dovecot_config: Option<&Path>, user: &str) {
     }
     let args = args(dovecot_config, &["auth", "cache", "flush", "--", user]);
     let shown = apppass_core::escape::for_message(user);
-    let output = run_bounded(doveadm, &args, DOVEADM_TIMEOUT);
-    match output.as_ref().map(flush_result) {
-        Ok(Ok(count)) => eprintln!(
-            "apppass: flushed Dovecot's auth cache for {shown} ({count} entries)"
-        ),
-        Ok(Err(why)) => eprintln!(
-            "apppass: warning: Dovecot's auth cache was NOT flushed for {shown} ({why}); until you run\n  {}\na cached login of {shown} may keep working for up to auth_cache_ttl (give Dovecot's configuration with --dovecot-config FILE if it is not the default)",
-            shell_words(doveadm, &args)
-        ),
-        Err(e) => eprintln!(
-            "apppass: warning: could not run {doveadm} ({e}); Dovecot's auth cache was NOT flushed for {shown}"
-        ),
-    }
+    let output = if answering.gave_up {
+        Err(std::io::Error::new(
+            std::io::ErrorKind::TimedOut,
+            "Dovecot did not answer",
+        ))
+    } else {
+        let output = run_bounded(doveadm, &args, DOVEADM_TIMEOUT);
+        answering.note(&output);
+        output
+    };
+    let why = match output.as_ref().map(flush_result) {
+        Ok(Ok(count)) => {
+            eprintln!("apppass: flushed Dovecot's auth cache for {shown} ({count} entries)");
+            return;
+        }
+        Ok(Err(why)) => why,
+        Err(e) if e.kind() == std::io::ErrorKind::TimedOut => format!("doveadm: {e}"),
+        Err(e) => format!("could not run {doveadm}: {e}"),
+    };
+    eprintln!(
+        "apppass: warning: Dovecot's auth cache was NOT flushed for {shown} ({why}); until you run\n  {}\na cached login of {shown} may keep working for up to auth_cache_ttl (give Dovecot's configuration with --dovecot-config FILE if it is not the default)",
+        shell_words(doveadm, &args)
+    );
 }
 
 /// The number of entries doveadm reports flushed, or why it did not flush.

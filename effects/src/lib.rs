@@ -47,16 +47,17 @@ pub fn apply(
     actor: &str,
 ) -> Vec<SignedOut> {
     let mut signed_out = Vec::new();
+    let mut answering = dovecot::Answering::default();
     for e in effects.iter() {
         match e {
             Effect::Audit(line) => audit::record_as(ident, &format!("{line}{actor}")),
-            Effect::FlushAuthCache(user) => dovecot::flush(dovecot_config, user),
+            Effect::FlushAuthCache(user) => dovecot::flush(dovecot_config, user, &mut answering),
             Effect::EndSessions {
                 user,
                 passwords,
                 addresses,
             } => {
-                let out = end_sessions(dovecot_config, user, passwords, addresses);
+                let out = end_sessions(dovecot_config, user, passwords, addresses, &mut answering);
                 if !out.ended.is_empty() {
                     audit::record_as(ident, &format!("{out}{actor}"));
                 }
@@ -68,15 +69,17 @@ pub fn apply(
 }
 
 /// Ends what is logged in with `passwords` of `user`: Dovecot's
-/// connections from `addresses`, and the PAM sessions registered with one
-/// of the passwords.
+/// connections from `addresses` (unless Dovecot stopped answering earlier
+/// in this change), and the PAM sessions registered with one of the
+/// passwords.
 pub fn end_sessions(
     dovecot_config: Option<&Path>,
     user: &str,
     passwords: &[i64],
     addresses: &[String],
+    answering: &mut dovecot::Answering,
 ) -> SignedOut {
-    let (connections, warnings) = dovecot::kick(dovecot_config, user, addresses);
+    let (connections, warnings) = dovecot::kick(dovecot_config, user, addresses, answering);
     let mut ended: Vec<Ended> = connections
         .into_iter()
         .map(|c| Ended::Dovecot {
