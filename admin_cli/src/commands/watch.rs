@@ -27,12 +27,14 @@ pub fn run(cli: &Cli, a: &WatchArgs) -> Result<(), CliError> {
     }
     let mut position = read_position(&a.state)?;
     let mut backoff = Duration::from_secs(1);
+    let mut lost = false;
     loop {
         let mut store =
             match apppass_stores::open(&choice, apppass_core::sys::euid(), Opener::Watcher) {
                 Ok(s) => s,
                 Err(e) if a.once => return Err(e.into()),
                 Err(e) => {
+                    lost = true;
                     say(&format!(
                         "cannot read the store ({e}); trying again in {} s",
                         backoff.as_secs()
@@ -43,10 +45,21 @@ pub fn run(cli: &Cli, a: &WatchArgs) -> Result<(), CliError> {
                 }
             };
         backoff = Duration::from_secs(1);
+        if let Some(p) = position {
+            say(&format!(
+                "{} {} again; catching up after history entry {}",
+                if lost { "reached" } else { "watching" },
+                store.describe(),
+                p.event
+            ));
+        }
         match follow(cli, a, store.as_mut(), &mut position) {
             Ok(()) => return Ok(()),
             Err(e) if a.once => return Err(e.into()),
-            Err(e) => say(&format!("lost the store ({e}); connecting again")),
+            Err(e) => {
+                lost = true;
+                say(&format!("lost the store ({e}); connecting again"));
+            }
         }
     }
 }
