@@ -210,3 +210,144 @@ pub fn ssh_login(
         .unwrap();
     status.success()
 }
+
+/// An IMAP client that stays logged in, as a phone's mail app does: logged
+/// in, INBOX selected, idling, until the server ends the connection.
+pub struct ImapSession {
+    w: TcpStream,
+    r: BufReader<TcpStream>,
+    next_tag: u32,
+    idling: Option<String>,
+}
+
+/// How a connection ended, as the client saw it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Closed {
+    /// From the start of the wait to the end of the connection.
+    pub after: Duration,
+    /// The server's `* BYE` line, when it said goodbye before closing.
+    pub bye: Option<String>,
+}
+
+impl ImapSession {
+    /// Logs in with `password` from `source`, selects INBOX and idles.
+    /// `None` when the login is refused.
+    pub fn open(port: u16, source: Ipv4Addr, user: &str, password: &str) -> Option<ImapSession> {
+        let stream = connect(port, source);
+        let mut s = ImapSession {
+            w: stream.try_clone().unwrap(),
+            r: BufReader::new(stream),
+            next_tag: 1,
+            idling: None,
+        };
+        assert!(line(&mut s.r).starts_with("* OK"), "IMAP greeting");
+        if !s.command(&format!("LOGIN {} {}", quote(user), quote(password))) {
+            return None;
+        }
+        assert!(s.command("SELECT INBOX"), "SELECT INBOX");
+        s.idle();
+        Some(s)
+    }
+
+    /// Sends `text` with the next tag; whether the server answered OK.
+    fn command(&mut self, text: &str) -> bool {
+        let tag = format!("a{}", self.next_tag);
+        self.next_tag += 1;
+        write!(self.w, "{tag} {text}\r\n").unwrap();
+        loop {
+            let l = line(&mut self.r);
+            assert!(!l.is_empty(), "IMAP server closed the connection");
+            if let Some(rest) = l.strip_prefix(&format!("{tag} ")) {
+                return rest.starts_with("OK");
+            }
+        }
+    }
+
+    fn idle(&mut self) {
+        let tag = format!("a{}", self.next_tag);
+        self.next_tag += 1;
+        write!(self.w, "{tag} IDLE\r\n").unwrap();
+        let l = line(&mut self.r);
+        assert!(l.starts_with('+'), "IDLE: {l}");
+        self.idling = Some(tag);
+    }
+
+    /// Waits up to `timeout` for the server to end the connection.
+    pub fn closed_within(&mut self, timeout: Duration) -> Option<Closed> {
+        let start = std::time::Instant::now();
+        let mut bye = None;
+        loop {
+            let left = timeout.checked_sub(start.elapsed())?;
+            self.r
+                .get_ref()
+                .set_read_timeout(Some(left.max(Duration::from_millis(1))))
+                .unwrap();
+            let mut l = String::new();
+            match self.r.read_line(&mut l) {
+                Ok(0) => {
+                    return Some(Closed {
+                        after: start.elapsed(),
+                        bye,
+                    })
+                }
+                Ok(_) if l.starts_with("* BYE") => bye = Some(l.trim_end().to_string()),
+                Ok(_) => {}
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                    ) =>
+                {
+                    return None
+                }
+                // A reset is an end too.
+                Err(_) => {
+                    return Some(Closed {
+                        after: start.elapsed(),
+                        bye,
+                    })
+                }
+            }
+        }
+    }
+
+    /// Ends IDLE and sends NOOP: whether the connection still works.
+    pub fn noop(&mut self) -> bool {
+        self.r
+            .get_ref()
+            .set_read_timeout(Some(Duration::from_secs(30)))
+            .unwrap();
+        if let Some(tag) = self.idling.take() {
+            if self.w.write_all(b"DONE\r\n").is_err() {
+                return false;
+            }
+            loop {
+                let mut l = String::new();
+                match self.r.read_line(&mut l) {
+                    Ok(n) if n > 0 => {
+                        if l.starts_with(&format!("{tag} ")) {
+                            break;
+                        }
+                    }
+                    _ => return false,
+                }
+            }
+        }
+        let tag = format!("a{}", self.next_tag);
+        self.next_tag += 1;
+        if write!(self.w, "{tag} NOOP\r\n").is_err() {
+            return false;
+        }
+        loop {
+            let mut l = String::new();
+            match self.r.read_line(&mut l) {
+                Ok(n) if n > 0 => {
+                    if let Some(rest) = l.strip_prefix(&format!("{tag} ")) {
+                        return rest.starts_with("OK");
+                    }
+                }
+                _ => return false,
+            }
+        }
+    }
+}

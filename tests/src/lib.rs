@@ -16,4 +16,6 @@ pub mod postgres;
 pub mod sshd;
 pub mod sweep;
 pub mod system;
+pub mod tcp_proxy;
+pub mod watcher;
 pub mod web;

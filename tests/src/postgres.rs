@@ -248,6 +248,24 @@ hostssl replication replicator 127.0.0.1/32 scram-sha-256
         }
     }
 
+    /// Stops the server cleanly (`pg_ctl stop -m fast`): its clients are
+    /// told and disconnected.
+    pub fn stop(&mut self) {
+        if self.started {
+            run(as_server_user("pg_ctl")
+                .args(["-D"])
+                .arg(&self.data)
+                .args(["-m", "fast", "-w", "stop"]));
+            self.started = false;
+        }
+    }
+
+    /// Starts a stopped server again, on the same port with the same data.
+    pub fn start_again(&mut self) {
+        assert!(!self.started, "the server runs already");
+        self.start_server();
+    }
+
     /// Runs SQL as the superuser over the socket; its output.
     pub fn psql_super(&self, sql: &str) -> String {
         self.psql_db("postgres", sql)
