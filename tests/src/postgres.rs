@@ -289,6 +289,20 @@ hostssl replication replicator 127.0.0.1/32 scram-sha-256
         c
     }
 
+    /// psql as the superuser to `db`, reading statements from its stdin
+    /// (piped, as is its stdout): a session a test keeps open, such as a
+    /// transaction left uncommitted while others commit.
+    pub fn psql_session(&self, db: &str) -> std::process::Child {
+        let mut c = as_server_user("psql");
+        c.args(["-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-h"])
+            .arg(&self.dir)
+            .args(["-p", &self.port.to_string(), "-U", "postgres", "-d", db])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap()
+    }
+
     pub fn psql_db(&self, db: &str, sql: &str) -> String {
         let out = run(&mut self.psql(db, sql));
         String::from_utf8_lossy(&out.stdout).trim().to_string()

@@ -835,3 +835,60 @@ fn doctor_reports_a_postgresql_host_whose_watcher_is_not_running() {
     assert!(pid_file.exists());
     assert!(doctor().contains(&"watcher".to_string()));
 }
+
+/// PostgreSQL gives a history entry its ID when the entry is written, and
+/// a transaction may commit after a later one: a watcher that had read
+/// past that ID still ends the sessions the late entry names.
+#[test]
+fn a_watcher_handles_a_history_entry_committed_after_a_later_one() {
+    use std::io::{BufRead, Write};
+    if !require_root("a_watcher_handles_a_history_entry_committed_after_a_later_one") {
+        return;
+    }
+    let cluster = postgres::shared();
+    let db = postgres::fresh_database();
+    let (_k, key) = key_dir();
+    let login = cluster.login_conninfo(&db);
+    let admin = cluster.admin_conninfo(&db);
+    let a = Host::new(&login, &admin, &key, false);
+    let b = Host::new(&login, &admin, &key, false);
+    let w = b.watch();
+    let svc = b.dc.service("imap");
+    let slow = a.f.generate(USER, &[&svc], "Slow");
+    let quick = a.f.generate(USER, &[&svc], "Quick");
+    let on_slow = stay(&b.dc, ip(2), USER, &slow);
+    let on_quick = stay(&b.dc, ip(3), USER, &quick);
+    let slow_id = a.f.row(USER, "Slow")["id"].as_i64().unwrap();
+
+    // A change that takes its history entry's ID, then is slow to commit.
+    let mut psql = cluster.psql_session(&db);
+    let mut to = psql.stdin.take().unwrap();
+    let mut from = std::io::BufReader::new(psql.stdout.take().unwrap());
+    writeln!(
+        to,
+        "BEGIN;\nSELECT apppass.revoke('{USER}', {slow_id}, extract(epoch FROM now())::bigint, 'slow', 'revoked', 'admin');\n\\echo written"
+    )
+    .unwrap();
+    let mut line = String::new();
+    while line.trim() != "written" {
+        line.clear();
+        assert!(from.read_line(&mut line).unwrap() > 0, "psql left");
+    }
+    // Meanwhile another change commits, with the next ID, and is handled.
+    let closed = when_closed(on_quick, Duration::from_secs(10));
+    let (out, _) = a.apppass(&["revoke", USER, "--label", "Quick"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(closed.join().unwrap().is_some(), "{}", w.log());
+    // Then the first commits.
+    let closed = when_closed(on_slow, Duration::from_secs(10));
+    writeln!(to, "COMMIT;").unwrap();
+    drop(to);
+    assert!(psql.wait().unwrap().success());
+    let started = Instant::now();
+    let (at, _) = closed
+        .join()
+        .unwrap()
+        .unwrap_or_else(|| panic!("the entry committed late was never handled:\n{}", w.log()));
+    eprintln!("late entry handled {:?} after its commit", at - started);
+    assert!(at - started < Duration::from_secs(2), "{:?}", at - started);
+}

@@ -6,7 +6,7 @@
 use crate::cli::{Cli, WatchArgs};
 use crate::error::CliError;
 use apppass_core::store::{Opener, Store, StoreError};
-use apppass_core::watch::{self, Position, BATCH, EXPIRY_EVERY_SECS};
+use apppass_core::watch::{self, Holes, Position, BATCH, EXPIRY_EVERY_SECS};
 use std::io::Write;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::Path;
@@ -26,6 +26,8 @@ pub fn run(cli: &Cli, a: &WatchArgs) -> Result<(), CliError> {
         write_pid(&a.pid_file)?;
     }
     let mut position = read_position(&a.state)?;
+    // Kept across reconnections: an entry may commit while we are away.
+    let mut holes = Holes::default();
     let mut backoff = Duration::from_secs(1);
     let mut lost = false;
     loop {
@@ -53,7 +55,7 @@ pub fn run(cli: &Cli, a: &WatchArgs) -> Result<(), CliError> {
                 p.event
             ));
         }
-        match follow(cli, a, store.as_mut(), &mut position) {
+        match follow(cli, a, store.as_mut(), &mut position, &mut holes) {
             Ok(()) => return Ok(()),
             Err(e) if a.once => return Err(e.into()),
             Err(e) => {
@@ -71,6 +73,7 @@ fn follow(
     a: &WatchArgs,
     store: &mut dyn Store,
     position: &mut Option<Position>,
+    holes: &mut Holes,
 ) -> Result<(), StoreError> {
     let pos = match position {
         Some(p) => p,
@@ -90,11 +93,13 @@ fn follow(
         }
     };
     loop {
+        late_entries(cli, store, holes)?;
         loop {
             let events = store.events_after(pos.event, BATCH)?;
             let Some(last) = events.last().map(|e| e.id) else {
                 break;
             };
+            holes.note(pos.event, &events, super::now());
             let effects = watch::effects_of(store, &events)?;
             act(cli, &effects);
             pos.event = last;
@@ -112,6 +117,25 @@ fn follow(
         }
         store.wait_for_change(Duration::from_secs(EXPIRY_EVERY_SECS))?;
     }
+}
+
+/// Handles the entries that committed after later ones had been read
+/// (see [`Holes`]): each ID still missing is looked up on its own.
+fn late_entries(cli: &Cli, store: &mut dyn Store, holes: &mut Holes) -> Result<(), StoreError> {
+    if holes.is_empty() {
+        return Ok(());
+    }
+    let mut found = Vec::new();
+    for id in holes.ids() {
+        let next = store.events_after(id - 1, 1)?;
+        found.extend(next.into_iter().filter(|e| e.id == id));
+    }
+    found.retain(|e| holes.fill(e));
+    if !found.is_empty() {
+        act(cli, &watch::effects_of(store, &found)?);
+    }
+    holes.expire(super::now());
+    Ok(())
 }
 
 /// Carries the effects out here and says which sessions ended.
