@@ -133,7 +133,16 @@ pub fn kick(
     answering.note(&who);
     let listed = match who {
         Ok(out) if out.status.success() && problem(&out).is_none() => {
-            connections(&String::from_utf8_lossy(&out.stdout), user)
+            match connections(&String::from_utf8_lossy(&out.stdout), user) {
+                Some(listed) => listed,
+                None => {
+                    warnings.push(format!(
+                        "Dovecot's connections of {shown} were NOT ended (doveadm who printed a table this apppass cannot read); run\n  {}",
+                        kick_commands(doveadm, dovecot_config, user, addresses)
+                    ));
+                    return (Vec::new(), warnings);
+                }
+            }
         }
         Ok(out) => {
             let why =
@@ -200,21 +209,35 @@ fn problem(out: &std::process::Output) -> Option<String> {
 }
 
 /// The connections of `user` in `doveadm who -1`'s table: a header, then
-/// `USER PROTOCOL PID ADDRESS` per connection.
-fn connections(table: &str, user: &str) -> Vec<Connection> {
-    table
-        .lines()
-        .skip(1)
+/// one line per connection. Columns are found by their header: 2.3 prints
+/// `username proto pid ip`, 2.4 `username service pid ip dest_ip` (its
+/// last column empty for a connection that was not proxied). `None` for a
+/// table without those columns: nothing is guessed.
+fn connections(table: &str, user: &str) -> Option<Vec<Connection>> {
+    let mut lines = table.lines().skip_while(|l| l.trim().is_empty());
+    let Some(header) = lines.next() else {
+        return Some(Vec::new());
+    };
+    let header: Vec<&str> = header.split_whitespace().collect();
+    let column = |names: &[&str]| header.iter().position(|h| names.contains(h));
+    let name_at = column(&["username"])?;
+    let protocol_at = column(&["proto", "service"])?;
+    let address_at = column(&["ip"])?;
+    let listed = lines
         .filter_map(|line| {
-            let mut words = line.split_whitespace();
-            let (name, protocol, _pid, address) =
-                (words.next()?, words.next()?, words.next()?, words.next()?);
-            (name == user).then(|| Connection {
-                protocol: protocol.to_owned(),
-                address: address.to_owned(),
+            let words: Vec<&str> = line.split_whitespace().collect();
+            let (name, protocol, address) = (
+                words.get(name_at)?,
+                words.get(protocol_at)?,
+                words.get(address_at)?,
+            );
+            (*name == user).then(|| Connection {
+                protocol: (*protocol).to_owned(),
+                address: (*address).to_owned(),
             })
         })
-        .collect()
+        .collect();
+    Some(listed)
 }
 
 fn kick_commands(
@@ -342,11 +365,39 @@ mod tests {
                      kuser                             imap  9592 127.0.0.2\n\
                      kuser                             pop3  9596 127.0.0.2\n\
                      other                             imap  9594 127.0.0.3\n";
-        let c = connections(table, "kuser");
+        let c = connections(table, "kuser").unwrap();
         assert_eq!(c.len(), 2);
         assert_eq!(c[1].protocol, "pop3");
         assert_eq!(c[0].address, "127.0.0.2");
-        assert!(connections("username proto pid ip\n", "kuser").is_empty());
+        assert_eq!(
+            connections("username proto pid ip\n", "kuser"),
+            Some(vec![])
+        );
+        assert_eq!(connections("", "kuser"), Some(vec![]), "no one connected");
+    }
+
+    #[test]
+    fn who_s_table_of_dovecot_2_4_is_read_by_its_header() {
+        // As Dovecot 2.4.1 prints it, dest_ip empty.
+        let table = "username                       service pid   ip         dest_ip\n\
+                     kuser                          imap    10110 127.13.0.3        \n\
+                     kuser                          pop3    10107 127.13.0.2 10.0.0.9\n";
+        let c = connections(table, "kuser").unwrap();
+        assert_eq!(
+            c,
+            [
+                Connection {
+                    protocol: "imap".into(),
+                    address: "127.13.0.3".into()
+                },
+                Connection {
+                    protocol: "pop3".into(),
+                    address: "127.13.0.2".into()
+                }
+            ]
+        );
+        // A table whose columns it does not know: nothing is guessed.
+        assert_eq!(connections("who what\nkuser imap\n", "kuser"), None);
     }
 
     #[test]
