@@ -456,3 +456,55 @@ fn snapshot(root: &Debian13) -> std::collections::BTreeSet<String> {
     }
     all
 }
+
+#[test]
+fn debian13_a_revoke_ends_that_passwords_imap_connection_on_dovecot_2_4() {
+    let Some((_turn, root)) =
+        Debian13::enter("debian13_a_revoke_ends_that_passwords_imap_connection_on_dovecot_2_4")
+    else {
+        return;
+    };
+    let user = root.user("Trixie-Kick-Pass-1!");
+    let u = user.name.as_str();
+    let dc = Dovecot24::start(
+        root,
+        "auth-apppass-service.conf.ext",
+        &["imap", "pop3", "submission"],
+        SUFFICIENT,
+        true,
+    );
+    let phone = root.issue(&[u, "--service", "imap", "--label", "Phone"]);
+    let laptop = root.issue(&[u, "--service", "imap", "--label", "Laptop"]);
+    let (from_phone, from_laptop) = (fresh_ip(), fresh_ip());
+    let mut on_phone =
+        ImapSession::open(dc.imap, from_phone, u, &phone).unwrap_or_else(|| panic!("{}", dc.log()));
+    let mut on_laptop = ImapSession::open(dc.imap, from_laptop, u, &laptop)
+        .unwrap_or_else(|| panic!("{}", dc.log()));
+    let who = root.ok(&["doveadm", "-c", &dc.conf, "who", "-1"]);
+    eprintln!("doveadm who -1 in 2.4:\n{who}");
+    let out = root.apppass(&[
+        "--dovecot-config",
+        &dc.conf,
+        "revoke",
+        u,
+        "--label",
+        "Phone",
+        "--json",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains(&format!("ended 1 session of {u} (imap from {from_phone})")),
+        "{}\ndoveadm who -1 said:\n{who}",
+        stderr(&out)
+    );
+    assert!(
+        on_phone
+            .closed_within(std::time::Duration::from_secs(5))
+            .is_some(),
+        "{}",
+        dc.log()
+    );
+    assert!(on_laptop.noop(), "the other password's connection stays");
+    // 2.4 caches PAM logins by default: the flush that came with it holds.
+    assert!(!imap_login(dc.imap, from_phone, u, &phone));
+}
