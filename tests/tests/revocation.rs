@@ -134,8 +134,10 @@ fn a_revoke_ends_that_passwords_imap_connection_and_leaves_the_users_other_one()
 }
 
 #[test]
-fn a_suspend_ends_that_passwords_imap_connection_and_a_resume_ends_nothing() {
-    if !require_root("a_suspend_ends_that_passwords_imap_connection_and_a_resume_ends_nothing") {
+fn a_suspend_or_rotate_ends_that_passwords_imap_connection_and_a_resume_ends_nothing() {
+    if !require_root(
+        "a_suspend_or_rotate_ends_that_passwords_imap_connection_and_a_resume_ends_nothing",
+    ) {
         return;
     }
     let f = Fixture::new();
@@ -185,6 +187,21 @@ fn a_suspend_ends_that_passwords_imap_connection_and_a_resume_ends_nothing() {
     assert!(on_phone.noop(), "a resume ends nothing");
     let mut back = stay(&dc, ip(3), USER, &laptop);
     assert!(back.noop());
+
+    // rotate revokes the password it replaces: its connection ends too.
+    let (out, _) = apppass_on(&f, &dc.conf, &["rotate", USER, "--label", "Laptop"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains(&format!(
+            "apppass: ended 1 session of {USER} (imap from 127.0.0.3)"
+        )),
+        "{}",
+        stderr(&out)
+    );
+    assert!(back.closed_within(Duration::from_secs(5)).is_some());
+    let mut renewed = stay(&dc, ip(3), USER, stdout(&out).trim());
+    assert!(renewed.noop());
+    assert!(on_phone.noop(), "the phone's connection still answers");
 }
 
 #[test]
@@ -511,7 +528,10 @@ fn a_revoke_on_one_host_ends_the_connection_and_the_cached_login_on_another_acro
     for t in &times {
         assert!(*t <= Duration::from_secs(2), "{times:?}");
     }
-    drop(wa);
+    // A's watcher found nothing to end on A, and said nothing was wrong.
+    assert!(!wa.log().contains("warning"), "{}", wa.log());
+    assert!(!wa.log().contains("ended"), "{}", wa.log());
+    assert!(!wb.log().contains("warning"), "{}", wb.log());
 }
 
 /// The processes of `dc`: its master and the master's children.
