@@ -17,9 +17,17 @@ pub const BATCH: usize = 100;
 /// Where a running watcher writes its PID.
 pub const PID_FILE: &str = "/run/apppass/watch.pid";
 
-/// The longest a watcher waits between looks for passwords whose fixed
-/// expiry passed (the contract: their sessions end within a minute).
-pub const EXPIRY_EVERY_SECS: u64 = 30;
+/// The longest a watcher waits between looks at the history. A store that
+/// announces changes (PostgreSQL's `NOTIFY`) wakes it at once; the look
+/// every second holds the 2 s promise where announcements do not arrive:
+/// a pooler in transaction mode lends `LISTEN` to whichever server session
+/// is free, and the notifications go to that session, not to the watcher.
+pub const LOOK_EVERY_SECS: u64 = 1;
+
+/// How often a watcher looks for passwords whose fixed expiry passed (the
+/// contract: their sessions end within a minute); no history entry
+/// announces those.
+pub const EXPIRY_EVERY_SECS: i64 = 5;
 
 /// Where a watcher stands: the last history entry it handled, and the time
 /// up to which it handled fixed expiry.

@@ -912,3 +912,48 @@ fn a_watcher_handles_a_history_entry_committed_after_a_later_one() {
     eprintln!("late entry handled {:?} after its commit", at - started);
     assert!(at - started < Duration::from_secs(2), "{:?}", at - started);
 }
+
+/// A host whose conninfo goes through a pooler in transaction mode (which
+/// the module supports): `LISTEN` there lands on whichever server session
+/// the pooler lends, and the notifications go to it, not to the watcher.
+/// The watcher still ends the session within the 2 s.
+#[test]
+fn a_watcher_behind_a_transaction_mode_pooler_still_ends_a_session_within_2_seconds() {
+    use apppass_e2e::pgbouncer::{self, Pooler};
+    if !require_root(
+        "a_watcher_behind_a_transaction_mode_pooler_still_ends_a_session_within_2_seconds",
+    ) {
+        return;
+    }
+    if !pgbouncer::available() {
+        eprintln!("*** SKIPPED: PgBouncer is not installed (make test-deps installs it)");
+        return;
+    }
+    let cluster = postgres::shared();
+    let db = postgres::fresh_database();
+    let pooler = Pooler::start(cluster, &db);
+    let (_k, key) = key_dir();
+    let admin = cluster.admin_conninfo(&db);
+    let a = Host::new(&cluster.login_conninfo(&db), &admin, &key, false);
+    let b = Host::new(&pooler.login_conninfo(), &admin, &key, false);
+    let w = b.watch();
+    let mut times = Vec::new();
+    for (n, from) in [(1, ip(2)), (2, ip(3))] {
+        let label = format!("Phone {n}");
+        let pw = a.f.generate(USER, &[&b.dc.service("imap")], &label);
+        let session = stay(&b.dc, from, USER, &pw);
+        let closed = when_closed(session, Duration::from_secs(40));
+        let started = Instant::now();
+        let (out, _) = a.apppass(&["revoke", USER, "--label", &label]);
+        assert!(out.status.success(), "{}", stderr(&out));
+        let (at, _) = closed
+            .join()
+            .unwrap()
+            .unwrap_or_else(|| panic!("still open:\n{}", w.log()));
+        times.push(at - started);
+    }
+    eprintln!("revoke-to-disconnect with the watcher behind a pooler: {times:?}");
+    for t in &times {
+        assert!(*t <= Duration::from_secs(2), "{times:?}");
+    }
+}

@@ -6,7 +6,7 @@
 use crate::cli::{Cli, WatchArgs};
 use crate::error::CliError;
 use apppass_core::store::{Opener, Store, StoreError};
-use apppass_core::watch::{self, Holes, Position, BATCH, EXPIRY_EVERY_SECS};
+use apppass_core::watch::{self, Holes, Position, BATCH, EXPIRY_EVERY_SECS, LOOK_EVERY_SECS};
 use std::io::Write;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::Path;
@@ -92,6 +92,9 @@ fn follow(
             position.insert(p)
         }
     };
+    // When the expiry time was last written down: not on every look,
+    // which would write the file every few seconds.
+    let mut expiry_saved = pos.expiry;
     loop {
         late_entries(cli, store, holes)?;
         loop {
@@ -106,16 +109,19 @@ fn follow(
             save(&a.state, pos);
         }
         let now = super::now();
-        if now > pos.expiry {
+        if now > pos.expiry && (a.once || now >= pos.expiry.saturating_add(EXPIRY_EVERY_SECS)) {
             let effects = watch::expired_effects(store, pos.expiry, now)?;
             act(cli, &effects);
             pos.expiry = now;
-            save(&a.state, pos);
+            if a.once || !effects.0.is_empty() || now - expiry_saved >= 60 {
+                save(&a.state, pos);
+                expiry_saved = now;
+            }
         }
         if a.once {
             return Ok(());
         }
-        store.wait_for_change(Duration::from_secs(EXPIRY_EVERY_SECS))?;
+        store.wait_for_change(Duration::from_secs(LOOK_EVERY_SECS))?;
     }
 }
 
