@@ -8,8 +8,7 @@ use apppass_core::policy::Scope;
 use apppass_core::store::{
     Actor, Candidate, Change, Credential, Event, EventKind, Fingerprint, Finish, Key, LastUse,
     LoggedEvent, NewPassword, Password, Revocation, SchemaDrift, SignInAttempts, Snapshot, Store,
-    StoreError,
-    WriteError, Writer,
+    StoreError, WriteError, Writer,
 };
 
 /// Every password of a user that a login may compare with: active ones,
