@@ -1,6 +1,6 @@
 use crate::cli::{Cli, InitArgs};
 use crate::error::CliError;
-use apppass_core::config::StoreChoice;
+use apppass_core::config::{StoreChoice, DEFAULT_CONFIG};
 use apppass_core::escape::for_message as esc;
 use apppass_core::revocation;
 use apppass_core::store::Store;
@@ -105,7 +105,7 @@ pub fn run(cli: &Cli, a: &InitArgs) -> Result<(), CliError> {
     }
     super::apply(cli, &effects);
     if matches!(choice, StoreChoice::Postgres { .. }) {
-        start_watcher();
+        start_watcher(cli.config.as_deref());
     }
     if created_key || from != to {
         apppass_effects::audit::record(&format!("initialised store {} schema={to}", esc(&target)));
@@ -116,8 +116,16 @@ pub fn run(cli: &Cli, a: &InitArgs) -> Result<(), CliError> {
 /// Every host of a PostgreSQL store runs `apppass watch`, so that a revoke
 /// made on any of them signs the password out here too: enabled and
 /// started where systemd runs, or said what to run.
-fn start_watcher() {
+fn start_watcher(config: Option<&std::path::Path>) {
     let unit = "apppass-watch.service";
+    // The shipped unit watches the store the default configuration names.
+    if let Some(other) = config.filter(|c| *c != std::path::Path::new(DEFAULT_CONFIG)) {
+        eprintln!(
+            "apppass: every host of a PostgreSQL store runs 'apppass watch', so that a revoke made anywhere signs the password out here too; {unit} watches the store {DEFAULT_CONFIG} names, so for this one run 'apppass --config {} watch' and keep it running (a copy of the unit with that ExecStart)",
+            esc(&other.display().to_string())
+        );
+        return;
+    }
     let installed = [
         "/lib/systemd/system",
         "/etc/systemd/system",
