@@ -120,7 +120,10 @@ it logged in from, and SSH sessions opened with it."
         long_about = "Issue a new secret for an active app password of USER and print it \
 once on stdout, as generate does. The new password keeps the label, services, networks and \
 expiry; the old one is revoked (reason 'rotated') in the same transaction, so exactly one of \
-them works at any moment. The new one has a new ID."
+them works at any moment. The new one has a new ID. The old one's sessions end (its IMAP \
+connections, its registered PAM sessions), said on stderr: the JSON of --json is the new \
+password, printed before the change is kept so that it can never be lost, and so cannot list \
+the sessions ended after it."
     )]
     Rotate(RotateArgs),
 
