@@ -26,7 +26,8 @@ pub enum Passdb {
 
 pub struct Options {
     pub passdb: Passdb,
-    /// Turn on Dovecot's auth cache (cache_key=%u%s).
+    /// Turn on Dovecot's auth cache, keyed as the shipped 2.3 snippets key
+    /// it ([`shipped_cache_key`]).
     pub cache: bool,
     /// The PAM file; `@MODULE@` and `@DB@` are replaced as in Fixture::service.
     pub stack: String,
@@ -77,6 +78,20 @@ pub fn free_port() -> u16 {
     panic!("no free loopback port in {base}..{}", base + SPAN);
 }
 
+/// The `cache_key=` option of the shipped 2.3 per-protocol snippet, as it
+/// is: the tests run Dovecot's cache with the key the README recommends.
+pub fn shipped_cache_key() -> String {
+    let snippet = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../packaging/dovecot/2.3/auth-apppass-service.conf.ext");
+    let text = std::fs::read_to_string(&snippet).unwrap();
+    text.lines()
+        .filter(|l| !l.trim_start().starts_with('#'))
+        .flat_map(str::split_whitespace)
+        .find(|w| w.starts_with("cache_key="))
+        .unwrap_or_else(|| panic!("no cache_key= in {}", snippet.display()))
+        .to_string()
+}
+
 impl Dovecot {
     pub fn start(f: &Fixture, opts: Options) -> Dovecot {
         crate::sweep::leftovers();
@@ -100,7 +115,11 @@ impl Dovecot {
             pam_files: Vec::new(),
             dir,
         };
-        let cache_key = if opts.cache { "cache_key=%u%s " } else { "" };
+        let cache_key = if opts.cache {
+            format!("{} ", shipped_cache_key())
+        } else {
+            String::new()
+        };
         let passdb = match &opts.passdb {
             Passdb::Fixed => {
                 format!("passdb {{\n  driver = pam\n  args = {cache_key}{prefix}\n}}\n")

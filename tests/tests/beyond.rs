@@ -111,6 +111,57 @@ fn from_networks_hold_through_dovecot_and_libpam() {
     );
 }
 
+/// With Dovecot's auth cache on and the shipped cache key, a password
+/// limited with --from that logged in from its network is not let in from
+/// another address by the cached success: the key holds the remote IP.
+/// With `cache_key=%u%s` it was, from anywhere, until the TTL ran out.
+#[test]
+fn from_networks_hold_through_dovecots_auth_cache() {
+    if !require_root("from_networks_hold_through_dovecots_auth_cache") {
+        return;
+    }
+    let f = Fixture::new();
+    let dc = Dovecot::start(
+        &f,
+        Options {
+            passdb: Passdb::PerProtocol,
+            cache: true,
+            stack: ONLY_APPPASS.into(),
+            files_for: vec!["imap"],
+        },
+    );
+    let office = f.issue(&[
+        ALICE,
+        "--virtual",
+        "--service",
+        &dc.service("imap"),
+        "--label",
+        "Office",
+        "--from",
+        "127.0.0.2/32",
+    ]);
+    let two = Ipv4Addr::new(127, 0, 0, 2);
+    let three = Ipv4Addr::new(127, 0, 0, 3);
+    assert!(
+        imap_login(dc.imap, two, ALICE, &office),
+        "from 127.0.0.2\n{}",
+        dc.log()
+    );
+    assert!(
+        !imap_login(dc.imap, three, ALICE, &office),
+        "from 127.0.0.3, with the login from 127.0.0.2 cached\n{}",
+        dc.log()
+    );
+    // The cache was on: revoked without reaching this Dovecot, the
+    // password still logs in from 127.0.0.2, from the cache.
+    ok(&f, &["revoke", ALICE, "--label", "Office"]);
+    assert!(
+        imap_login(dc.imap, two, ALICE, &office),
+        "the cache is on, or the test proves nothing\n{}",
+        dc.log()
+    );
+}
+
 #[test]
 fn suspend_rotate_and_idle_expiry_through_the_cli_and_the_module() {
     if !require_root("suspend_rotate_and_idle_expiry_through_the_cli_and_the_module") {

@@ -508,3 +508,64 @@ fn debian13_a_revoke_ends_that_passwords_imap_connection_on_dovecot_2_4() {
     // 2.4 caches PAM logins by default: the flush that came with it holds.
     assert!(!imap_login(dc.imap, from_phone, u, &phone));
 }
+
+/// 2.4 caches every PAM passdb keyed by user and `service_name` only; the
+/// shipped snippets add the remote IP to the key through a passdb field.
+/// In each form, a password limited with --from that logged in from its
+/// network is not let in from another address by the cached success.
+#[test]
+fn debian13_from_networks_hold_through_the_2_4_auth_cache_in_each_form() {
+    let Some((_turn, root)) =
+        Debian13::enter("debian13_from_networks_hold_through_the_2_4_auth_cache_in_each_form")
+    else {
+        return;
+    };
+    let forms = [
+        ("auth-apppass-protocols.conf.ext", "imap"),
+        ("auth-apppass-service.conf.ext", "imap"),
+        ("auth-apppass-single.conf.ext", "dovecot"),
+    ];
+    for (n, (snippet_name, service)) in forms.into_iter().enumerate() {
+        let user = root.user("Trixie-From-Pass-1!");
+        let u = user.name.as_str();
+        let dc = Dovecot24::start(
+            root,
+            snippet_name,
+            &["imap", "pop3", "submission", "dovecot"],
+            SUFFICIENT,
+            true,
+        );
+        let office = root.issue(&[
+            u,
+            "--service",
+            service,
+            "--label",
+            "Office",
+            "--from",
+            "127.0.0.2/32",
+        ]);
+        let from = Ipv4Addr::new(127, 0, 0, 2);
+        // Outside 127.0.0.2/32, and new in each form: Dovecot slows down
+        // an address that failed.
+        let three = Ipv4Addr::new(127, 14, n as u8, 3);
+        assert!(
+            imap_login(dc.imap, from, u, &office),
+            "{snippet_name}: from 127.0.0.2\n{}",
+            dc.log()
+        );
+        assert!(
+            !imap_login(dc.imap, three, u, &office),
+            "{snippet_name}: from {three}, with the login from 127.0.0.2 cached\n{}",
+            dc.log()
+        );
+        // The cache was on: revoked without reaching this Dovecot, the
+        // password still logs in from 127.0.0.2.
+        let out = root.apppass(&["revoke", u, "--label", "Office"]);
+        assert!(out.status.success(), "{}", stderr(&out));
+        assert!(
+            imap_login(dc.imap, from, u, &office),
+            "{snippet_name}: the cache is on, or the test proves nothing\n{}",
+            dc.log()
+        );
+    }
+}

@@ -133,6 +133,38 @@ fn a_revoke_ends_that_passwords_imap_connection_and_leaves_the_users_other_one()
     assert!(!imap_login(dc.imap, ip(2), USER, &phone));
 }
 
+/// With Dovecot's auth cache on and the shipped cache key, a login from a
+/// new address reaches the module, which records the address, so the
+/// revoke kicks that connection too. With `cache_key=%u%s` the cached
+/// success let the phone in from its new network unrecorded, and the
+/// revoke left that connection open.
+#[test]
+fn a_revoke_ends_a_connection_from_a_new_address_with_the_auth_cache_on() {
+    if !require_root("a_revoke_ends_a_connection_from_a_new_address_with_the_auth_cache_on") {
+        return;
+    }
+    let f = Fixture::new();
+    let dc = dovecot(&f, STACK, true);
+    let phone = f.generate(USER, &[&dc.service("imap")], "Phone");
+    assert!(imap_login(dc.imap, ip(2), USER, &phone), "{}", dc.log());
+    // The phone moved to another network, with the login cached.
+    let moved = stay(&dc, ip(3), USER, &phone);
+    let seen = addresses(&f, USER, "Phone");
+    assert!(
+        seen.as_array().unwrap().contains(&json!("127.0.0.3")),
+        "the login from 127.0.0.3 did not reach the module: {seen}"
+    );
+    let closed = when_closed(moved, Duration::from_secs(10));
+    let (out, _) = apppass_on(&f, &dc.conf, &["revoke", USER, "--label", "Phone"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        closed.join().unwrap().is_some(),
+        "the connection from 127.0.0.3 is still open: {}\n{}",
+        stderr(&out),
+        dc.log()
+    );
+}
+
 #[test]
 fn a_suspend_or_rotate_ends_that_passwords_imap_connection_and_a_resume_ends_nothing() {
     if !require_root(
