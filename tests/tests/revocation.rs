@@ -8,6 +8,7 @@ use apppass_e2e::apppassd::Daemon;
 use apppass_e2e::clients::{imap_login, ImapSession};
 use apppass_e2e::dovecot::{Dovecot, Options, Passdb};
 use apppass_e2e::fixture::{stderr, stdout, Fixture};
+use apppass_e2e::pam::{Pam, PAM_SUCCESS};
 use apppass_e2e::postgres::{self, Cluster};
 use apppass_e2e::system::{require_root, SystemUser};
 use apppass_e2e::watcher::Watcher;
@@ -988,4 +989,104 @@ fn a_watcher_behind_a_transaction_mode_pooler_still_ends_a_session_within_2_seco
     for t in &times {
         assert!(*t <= Duration::from_secs(2), "{times:?}");
     }
+}
+
+/// The password stack of `passwd`, with the module's wipe after pam_unix.
+const PASSWD_STACK: &str =
+    "password required pam_unix.so yescrypt\npassword optional @MODULE@ db=@DB@\n";
+
+#[test]
+fn a_primary_password_change_ends_every_session_of_that_users_app_passwords() {
+    if !require_root("a_primary_password_change_ends_every_session_of_that_users_app_passwords") {
+        return;
+    }
+    let f = Fixture::new();
+    let u = SystemUser::new(PRIMARY);
+    let other = SystemUser::new(PRIMARY);
+    let dc = dovecot(&f, UNIX_STACK, false);
+    let svc = dc.service("imap");
+    let phone = f.issue(&[&u.name, "--service", &svc, "--label", "Phone"]);
+    let laptop = f.issue(&[&u.name, "--service", &svc, "--label", "Laptop"]);
+    let others = f.issue(&[&other.name, "--service", &svc, "--label", "Phone"]);
+    let on_phone = stay(&dc, ip(2), &u.name, &phone);
+    let on_laptop = stay(&dc, ip(3), &u.name, &laptop);
+    let mut on_other = stay(&dc, ip(4), &other.name, &others);
+    // The module never runs a command: the watcher carries its wipe out.
+    let w = Watcher::start(&f, Some(&dc.conf));
+    assert!(
+        w.wait_for(0, "watching", Duration::from_secs(20)),
+        "{}",
+        w.log()
+    );
+    let phone_closed = when_closed(on_phone, Duration::from_secs(20));
+    let laptop_closed = when_closed(on_laptop, Duration::from_secs(20));
+
+    f.service("passwd", PASSWD_STACK);
+    let new_primary = b"New-Primary-Pass-7!".as_slice();
+    let started = Instant::now();
+    let mut p = Pam::start(
+        &f.confdir,
+        "passwd",
+        u.name.as_bytes(),
+        &[new_primary, new_primary],
+    );
+    assert_eq!(p.chauthtok(), PAM_SUCCESS, "prompts {:?}", p.prompts());
+    drop(p);
+    for (label, closed) in [("Phone", phone_closed), ("Laptop", laptop_closed)] {
+        let (at, _) = closed.join().unwrap().unwrap_or_else(|| {
+            panic!(
+                "{label}'s connection is still open after the wipe\nwatcher:\n{}\n{}",
+                w.log(),
+                dc.log()
+            )
+        });
+        let took = at - started;
+        eprintln!("wipe at passwd: {label}'s connection closed {took:?} after the change");
+        assert!(took < Duration::from_secs(2), "{label}: {took:?}");
+    }
+    assert!(on_other.noop(), "another user's connection still answers");
+    assert!(!imap_login(dc.imap, ip(2), &u.name, &phone));
+}
+
+#[test]
+fn a_primary_password_changed_behind_apppass_s_back_ends_the_other_sessions_at_the_next_login() {
+    if !require_root(
+        "a_primary_password_changed_behind_apppass_s_back_ends_the_other_sessions_at_the_next_login",
+    ) {
+        return;
+    }
+    let f = Fixture::new();
+    let u = SystemUser::new(PRIMARY);
+    let dc = dovecot(&f, UNIX_STACK, false);
+    let svc = dc.service("imap");
+    let phone = f.issue(&[&u.name, "--service", &svc, "--label", "Phone"]);
+    let laptop = f.issue(&[&u.name, "--service", &svc, "--label", "Laptop"]);
+    let on_phone = stay(&dc, ip(2), &u.name, &phone);
+    let w = Watcher::start(&f, Some(&dc.conf));
+    assert!(
+        w.wait_for(0, "watching", Duration::from_secs(20)),
+        "{}",
+        w.log()
+    );
+    let phone_closed = when_closed(on_phone, Duration::from_secs(20));
+    // chpasswd writes /etc/shadow without the password stack: the module
+    // learns of it from the fingerprint at the laptop's next login, which
+    // fails and wipes; the phone, still connected, is signed out.
+    u.chpasswd("Changed-Behind-Our-Back-7!");
+    let started = Instant::now();
+    assert!(!imap_login(dc.imap, ip(3), &u.name, &laptop));
+    let (at, _) = phone_closed.join().unwrap().unwrap_or_else(|| {
+        panic!(
+            "the phone's connection is still open after the wipe\nwatcher:\n{}\n{}",
+            w.log(),
+            dc.log()
+        )
+    });
+    let took = at - started;
+    eprintln!("wipe at a login: the phone's connection closed {took:?} after the refused login");
+    assert!(took < Duration::from_secs(2), "{took:?}");
+    assert_eq!(
+        f.row(&u.name, "Phone")["revoked_reason"],
+        "primary password changed"
+    );
 }
