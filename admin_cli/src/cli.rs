@@ -134,7 +134,8 @@ installed) and the store's files, and print each problem found with its severity
 pam_apppass in common-auth or in a service that gives root or a shell, a 'sufficient' line \
 whose following pam_unix lacks try_first_pass, Dovecot's per-protocol PAM service without a \
 PAM file for a protocol, unsafe permissions on the store, key or configuration, a missing key, \
-a long Dovecot auth cache TTL, and a store whose schema is not the one apppass makes (a \
+Dovecot's auth cache keyed without the client's address, a long auth cache TTL where apppass \
+watch does not run, a PostgreSQL host without apppass watch, and a store whose schema is not the one apppass makes (a \
 trigger, rule, policy, function or view added, a table changed or missing; read by opening \
 the store, as root). Only regular files are read, without blocking and at most 1 MiB each \
 (64 KiB of apppass.conf, as pam_apppass): a FIFO, a device, a directory or a larger file \

@@ -177,8 +177,9 @@ fn doctor_is_silent_on_a_clean_host_and_finds_each_seeded_problem() {
         )]
     );
 
+    // The shipped key, a long TTL and no watcher: the TTL.
     let t = clean_tree();
-    write(t.path(), "etc/dovecot/conf.d/10-auth.conf", "auth_cache_size = 10M\nauth_cache_ttl = 1 hour\npassdb {\n  driver = pam\n  args = cache_key=%u%s %s\n}\n");
+    write(t.path(), "etc/dovecot/conf.d/10-auth.conf", "auth_cache_size = 10M\nauth_cache_ttl = 1 hour\npassdb {\n  driver = pam\n  args = cache_key=%u%s%r %s\n}\n");
     let (found, _) = doctor(t.path());
     assert_eq!(
         found,
@@ -186,6 +187,17 @@ fn doctor_is_silent_on_a_clean_host_and_finds_each_seeded_problem() {
             "dovecot-auth-cache-ttl".into(),
             "warning".into(),
             "/etc/dovecot/conf.d/10-auth.conf:2".into()
+        )]
+    );
+    // A key without the client's address (the one shipped before).
+    write(t.path(), "etc/dovecot/conf.d/10-auth.conf", "auth_cache_size = 10M\nauth_cache_ttl = 5 mins\npassdb {\n  driver = pam\n  args = cache_key=%u%s %s\n}\n");
+    let (found, _) = doctor(t.path());
+    assert_eq!(
+        found,
+        vec![(
+            "dovecot-auth-cache-key".into(),
+            "warning".into(),
+            "/etc/dovecot/conf.d/10-auth.conf:3".into()
         )]
     );
 
@@ -503,6 +515,46 @@ fn doctor_reads_the_hidden_cache_key_in_doveconf_output_of_each_shipped_2_3_form
     }
 }
 
+/// With Dovecot 2.3's auth cache on, each shipped form keys it on the
+/// client's address, which doveconf -n hides: the doctor reads the key in
+/// the files, says nothing of the shipped one and warns of the key shipped
+/// before (`%u%s`, `%u`), which let a `--from` password in from anywhere.
+#[test]
+fn doctor_warns_of_a_2_3_cache_key_without_the_client_address_behind_doveconf() {
+    for (snippets, _) in FORMS {
+        let t = dovecot_tree("2.3", snippets);
+        let conf = t.path().join("etc/dovecot/dovecot.conf");
+        let mut text = std::fs::read_to_string(&conf).unwrap();
+        text.push_str("auth_cache_size = 1M\nauth_cache_ttl = 1 min\n");
+        std::fs::write(&conf, text).unwrap();
+        let keyed = |root: &Path| {
+            let out = Command::new("doveconf")
+                .arg("-n")
+                .arg("-c")
+                .arg(root.join("etc/dovecot/dovecot.conf"))
+                .output()
+                .expect("doveconf (dovecot-core) is installed");
+            assert!(out.status.success(), "{}", stderr(&out));
+            assert!(stdout(&out).contains("cache_key=#hidden_use-P_to_show#"));
+            let inputs = Inputs {
+                doveconf: Some(stdout(&out)),
+                schema: None,
+            };
+            examine(root, &inputs)
+                .into_iter()
+                .filter(|f| f.check == "dovecot-auth-cache-key")
+                .count()
+        };
+        assert_eq!(keyed(t.path()), 0, "{snippets:?} as shipped");
+        for s in *snippets {
+            let file = t.path().join("etc/dovecot/conf.d").join(s);
+            let text = std::fs::read_to_string(&file).unwrap();
+            std::fs::write(&file, text.replace("%r ", " ")).unwrap();
+        }
+        assert_eq!(keyed(t.path()), 1, "{snippets:?} without %r");
+    }
+}
+
 /// Files of the Debian 13 root as they were, put back on drop.
 struct Saved(&'static Debian13, Vec<(String, Option<Vec<u8>>)>);
 
@@ -565,5 +617,30 @@ fn debian13_doctor_names_the_service_without_a_pam_file_in_each_2_4_form() {
         assert_eq!(named(), Vec::<String>::new(), "{snippets:?}");
         std::fs::remove_file(root.host(&format!("/etc/pam.d/{service}"))).unwrap();
         assert_eq!(named(), [*service], "{snippets:?}");
+
+        // The auth cache on: the shipped fields key it on the client's
+        // address; without them 2.4 keys it on user and service only.
+        let keyed = || {
+            let out = root.apppass(&["doctor", "--json"]);
+            let v: serde_json::Value = serde_json::from_str(&stdout(&out))
+                .unwrap_or_else(|e| panic!("{e}: {}{}", stdout(&out), stderr(&out)));
+            v.as_array()
+                .unwrap()
+                .iter()
+                .filter(|f| f["check"] == "dovecot-auth-cache-key")
+                .count()
+        };
+        saved.write(
+            "/etc/dovecot/dovecot.conf",
+            &format!("{conf}auth_cache_size = 1M\nauth_cache_ttl = 1 min\n"),
+        );
+        assert_eq!(keyed(), 0, "{snippets:?} as shipped, cache on");
+        for s in *snippets {
+            let file = scratch.dir.path().join(s);
+            let text = std::fs::read_to_string(&file).unwrap();
+            let without = text.replace("apppass_client = %{remote_ip}", "");
+            std::fs::write(&file, without).unwrap();
+        }
+        assert_eq!(keyed(), 1, "{snippets:?} without apppass_client, cache on");
     }
 }

@@ -3,7 +3,7 @@
 //! `doveconf -n` when given, else the files (2.3 and 2.4 syntax) from
 //! /etc/dovecot/dovecot.conf with their includes.
 
-use super::{read, under, Finding, Severity};
+use super::{read, under, watcher, Finding, Severity};
 use std::path::{Path, PathBuf};
 
 /// Longer than this, a cached login outlives a revoke made elsewhere
@@ -258,6 +258,10 @@ struct PamPassdb {
     service: String,
     protocols: Option<Vec<String>>,
     caches: bool,
+    /// What its cache key holds besides user and service: 2.3's
+    /// `cache_key=` value (`HIDDEN` when doveconf -n hid it), 2.4's field
+    /// values, which 2.4 adds to the key it makes itself.
+    key: String,
     file: Option<PathBuf>,
     line: usize,
 }
@@ -280,11 +284,18 @@ fn pam_passdbs(s: &Section, protocol: Option<&str>, v24: bool, out: &mut Vec<Pam
         if driver != "pam" {
             continue;
         }
-        let (service, caches) = if v24 {
+        let (service, caches, key) = if v24 {
             let name = c
                 .get("service_name")
                 .map_or("dovecot".into(), |s| s.value.clone());
-            (name, true)
+            let fields = c
+                .children
+                .iter()
+                .filter(|f| f.kind == "fields")
+                .flat_map(|f| f.settings.iter().map(|s| s.value.as_str()))
+                .collect::<Vec<_>>()
+                .join(" ");
+            (name, true, fields)
         } else {
             pam_args(&c.get("args").map(|a| a.value.clone()).unwrap_or_default())
         };
@@ -292,25 +303,47 @@ fn pam_passdbs(s: &Section, protocol: Option<&str>, v24: bool, out: &mut Vec<Pam
             service,
             protocols: protocol.map(|p| vec![p.to_string()]),
             caches,
+            key,
             file: c.file.clone(),
             line: c.line,
         });
     }
 }
 
-/// A 2.3 PAM passdb's `args`: the service it names and whether it sets a
-/// cache key. As Dovecot reads them, words split at blanks: options are
-/// `name=value` or `-session`; a last word that is neither is the service,
-/// else it is `dovecot`. A value doveconf -n hides stays one word
-/// (`cache_key=#hidden_use-P_to_show#`), so the service is still seen.
-fn pam_args(args: &str) -> (String, bool) {
+/// A 2.3 PAM passdb's `args`: the service it names, whether it sets a
+/// cache key, and the key. As Dovecot reads them, words split at blanks:
+/// options are `name=value` or `-session`; a last word that is neither is
+/// the service, else it is `dovecot`. A value doveconf -n hides stays one
+/// word (`cache_key=#hidden_use-P_to_show#`), so the service is still seen.
+fn pam_args(args: &str) -> (String, bool, String) {
     let words: Vec<&str> = args.split_whitespace().collect();
     let service = words
         .last()
         .filter(|w| !w.contains('=') && **w != "-session")
         .map_or("dovecot", |w| w);
-    let caches = words.iter().any(|w| w.starts_with("cache_key="));
-    (service.to_string(), caches)
+    let key = words.iter().find_map(|w| w.strip_prefix("cache_key="));
+    let shown = match key {
+        Some(k) if k.contains("#hidden") => HIDDEN.to_string(),
+        Some(k) => k.to_string(),
+        None => String::new(),
+    };
+    (service.to_string(), key.is_some(), shown)
+}
+
+/// A cache key doveconf -n hid (it hides every `…key=` value).
+const HIDDEN: &str = "(hidden)";
+
+/// Whether a cache key (or 2.4's field values) holds the client's address.
+fn keys_on_address(key: &str) -> bool {
+    [
+        "%r",
+        "%{rip}",
+        "%{remote_ip",
+        "%{real_rip}",
+        "%{real_remote_ip",
+    ]
+    .iter()
+    .any(|v| key.contains(v))
 }
 
 /// The PAM service Dovecot asks for a `protocol` login with `template`.
@@ -441,25 +474,66 @@ pub(super) fn check(root: &Path, doveconf: Option<&str>, found: &mut Vec<Finding
     let cache_on = conf
         .get("auth_cache_size")
         .is_some_and(|s| !size_is_zero(&s.value));
-    let caches_pam = passdbs.iter().any(|d| d.caches);
-    if cache_on && caches_pam {
-        let ttl = conf.get("auth_cache_ttl");
-        let secs = ttl.and_then(|t| seconds(&t.value)).unwrap_or(3600);
-        if secs > LONGEST_CACHE_TTL_SECS {
-            found.push(Finding {
-                check: "dovecot-auth-cache-ttl",
-                severity: Severity::Warning,
-                file: ttl
-                    .and_then(|t| t.file.clone())
-                    .or_else(|| Some(PathBuf::from(&shown))),
-                line: ttl.map(|t| t.line).filter(|l| *l > 0),
-                problem: format!(
-                    "Dovecot caches successful logins for {} ({secs} s): a password revoked from another host, suspended, expired or wiped by a primary password change keeps logging in from the cache until then (apppass flushes the cache only for changes made on this host)",
-                    ttl.map_or("1 hour, the default".to_string(), |t| t.value.clone())
-                ),
-                fix: "set auth_cache_ttl = 5 mins (or less) in /etc/dovecot/conf.d/10-auth.conf, or turn the cache off with auth_cache_size = 0".into(),
-            });
-        }
+    if !cache_on {
+        return;
+    }
+    let mut keys: Vec<&PamPassdb> = passdbs.iter().filter(|d| d.caches).collect();
+    // doveconf -n hides 2.3's cache_key values: look for them in the files.
+    let from_files;
+    if doveconf.is_some() && keys.iter().any(|d| d.key == HIDDEN) {
+        let mut ignored = Vec::new();
+        from_files = read::config(root, conf_file, "Dovecot", &mut ignored)
+            .map(|text| {
+                let mut dbs = Vec::new();
+                let files = parse(root, &text, Some(conf_file), &mut ignored);
+                pam_passdbs(&files, None, v24, &mut dbs);
+                dbs
+            })
+            .unwrap_or_default();
+        keys = from_files.iter().filter(|d| d.caches).collect();
+    }
+    if let Some(db) = keys
+        .iter()
+        .find(|d| d.key != HIDDEN && !keys_on_address(&d.key))
+    {
+        let (what, fix) = if v24 {
+            (
+                "keys it on the user and the PAM service only".to_string(),
+                "add `fields { apppass_client = %{remote_ip} }` to the PAM passdb, as the shipped auth-apppass-*.conf.ext in /usr/share/doc/libpam-apppass/examples/dovecot/2.4/ do, and reload Dovecot",
+            )
+        } else {
+            (
+                format!("keys it on cache_key={} only", db.key),
+                "add the client's address to the key: args = cache_key=%u%s%r %s (cache_key=%u%r with one service), as the shipped auth-apppass-*.conf.ext in /usr/share/doc/libpam-apppass/examples/dovecot/2.3/ do, and reload Dovecot",
+            )
+        };
+        found.push(Finding {
+            check: "dovecot-auth-cache-key",
+            severity: Severity::Warning,
+            file: db.file.clone().or_else(|| Some(PathBuf::from(&shown))),
+            line: (db.line > 0).then_some(db.line),
+            problem: format!(
+                "Dovecot's auth cache is on and {what}, without the client's address: a password limited with --from that logged in from its network is let in from any other address by the cached success, and a login from a new address never reaches pam_apppass, so a revoke cannot end that connection"
+            ),
+            fix: fix.into(),
+        });
+    }
+    let ttl = conf.get("auth_cache_ttl");
+    let secs = ttl.and_then(|t| seconds(&t.value)).unwrap_or(3600);
+    if !keys.is_empty() && secs > LONGEST_CACHE_TTL_SECS && !watcher::runs_under(root) {
+        found.push(Finding {
+            check: "dovecot-auth-cache-ttl",
+            severity: Severity::Warning,
+            file: ttl
+                .and_then(|t| t.file.clone())
+                .or_else(|| Some(PathBuf::from(&shown))),
+            line: ttl.map(|t| t.line).filter(|l| *l > 0),
+            problem: format!(
+                "Dovecot caches successful logins for {} ({secs} s) and apppass watch is not running: a password wiped by a primary password change found at a login, expired, or revoked from another host keeps logging in from the cache until then (apppass flushes it at once only for the commands run on this host)",
+                ttl.map_or("1 hour, the default".to_string(), |t| t.value.clone())
+            ),
+            fix: "systemctl enable --now apppass-watch.service (it flushes the cache for every change, wherever it is made), or set auth_cache_ttl = 5 mins (or less) in /etc/dovecot/conf.d/10-auth.conf".into(),
+        });
     }
 }
 
@@ -579,5 +653,67 @@ mod tests {
         assert_eq!(seconds("2h"), Some(7200));
         assert!(size_is_zero("0"));
         assert!(!size_is_zero("1 M"));
+    }
+
+    fn key_findings(root: &Path, doveconf: Option<&str>) -> Vec<Finding> {
+        let mut found = Vec::new();
+        check(root, doveconf, &mut found);
+        found.retain(|f| f.check == "dovecot-auth-cache-key");
+        found
+    }
+
+    #[test]
+    fn a_cache_key_without_the_client_address_is_a_finding() {
+        let none = Path::new("/nonexistent");
+        let cache = "auth_cache_size = 1M\nauth_cache_ttl = 1 min\n";
+        let v23 = |args: &str| format!("{cache}passdb {{\n  driver = pam\n  args = {args}\n}}\n");
+        for (args, findings) in [
+            ("cache_key=%u%s %s", 1),
+            ("cache_key=%u dovecot", 1),
+            ("cache_key=%u%s%r %s", 0),
+            ("cache_key=%u%r dovecot", 0),
+            ("cache_key=%{user}%{service}%{rip} %s", 0),
+            // No key: 2.3 does not cache a PAM passdb at all.
+            ("%s", 0),
+        ] {
+            assert_eq!(
+                key_findings(none, Some(&v23(args))).len(),
+                findings,
+                "{args}"
+            );
+        }
+        // The cache off: nothing to say.
+        let off = "auth_cache_size = 0\npassdb {\n  driver = pam\n  args = cache_key=%u%s %s\n}\n";
+        assert!(key_findings(none, Some(off)).is_empty());
+
+        let v24 = |fields: &str| {
+            format!("dovecot_config_version = 2.4.1\n{cache}passdb pam {{\n  service_name = %{{protocol}}\n{fields}}}\n")
+        };
+        let found = key_findings(none, Some(&v24("")));
+        assert_eq!(found.len(), 1);
+        assert!(
+            found[0].fix.contains("apppass_client = %{remote_ip}"),
+            "{}",
+            found[0].fix
+        );
+        let shipped = "  fields {\n    apppass_client = %{remote_ip}\n  }\n";
+        assert!(key_findings(none, Some(&v24(shipped))).is_empty());
+    }
+
+    #[test]
+    fn a_cache_key_doveconf_hides_is_read_from_the_files() {
+        let root = tempfile::tempdir().unwrap();
+        let conf = root.path().join("etc/dovecot/dovecot.conf");
+        std::fs::create_dir_all(conf.parent().unwrap()).unwrap();
+        let dump = "auth_cache_size = 1M\npassdb {\n  args = cache_key=#hidden_use-P_to_show# %s\n  driver = pam\n}\n";
+        for (key, findings) in [("%u%s", 1), ("%u%s%r", 0)] {
+            let file = format!("auth_cache_size = 1M\npassdb {{\n  driver = pam\n  args = cache_key={key} %s\n}}\n");
+            std::fs::write(&conf, file).unwrap();
+            let found = key_findings(root.path(), Some(dump));
+            assert_eq!(found.len(), findings, "{key}: {found:?}");
+        }
+        // Files that cannot be read: nothing known, nothing said.
+        std::fs::remove_file(&conf).unwrap();
+        assert!(key_findings(root.path(), Some(dump)).is_empty());
     }
 }

@@ -12,14 +12,10 @@ pub(super) fn check(root: &Path, found: &mut Vec<Finding>) {
     let Some((StoreChoice::Postgres { .. }, _)) = super::store_under(root) else {
         return;
     };
-    let pid_file = Path::new(PID_FILE);
-    let pid = text(&under(root, pid_file), MOST_BYTES)
-        .ok()
-        .flatten()
-        .and_then(|t| t.trim().parse::<u32>().ok());
-    if pid.is_some_and(watcher_runs) {
+    if runs_under(root) {
         return;
     }
+    let pid_file = Path::new(PID_FILE);
     found.push(Finding {
         check: "watcher",
         severity: Severity::Warning,
@@ -28,6 +24,16 @@ pub(super) fn check(root: &Path, found: &mut Vec<Finding>) {
         problem: "this host shares a PostgreSQL store but apppass watch is not running: a password revoked on another host stays logged in here (its IMAP and SSH sessions, Dovecot's cached logins) until they end by themselves".into(),
         fix: "systemctl enable --now apppass-watch.service (or, without systemd, start apppass watch and keep it running)".into(),
     });
+}
+
+/// Whether `apppass watch` runs on the host under `root`: its PID file
+/// names a live process that is `apppass watch`.
+pub(super) fn runs_under(root: &Path) -> bool {
+    text(&under(root, Path::new(PID_FILE)), MOST_BYTES)
+        .ok()
+        .flatten()
+        .and_then(|t| t.trim().parse::<u32>().ok())
+        .is_some_and(watcher_runs)
 }
 
 /// Whether process `pid` is `apppass watch`.
