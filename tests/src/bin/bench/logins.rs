@@ -5,7 +5,7 @@ use crate::chart::SECTION;
 use crate::report::Report;
 use crate::{median_ms, PRIMARY, WRONG};
 use apppass_e2e::fixture::{pam_host, Fixture};
-use apppass_e2e::pam::{login, PAM_SUCCESS};
+use apppass_e2e::pam::{login, Pam, PAM_RHOST, PAM_SUCCESS};
 use apppass_e2e::system::SystemUser;
 use std::time::Instant;
 
@@ -135,6 +135,99 @@ pub fn one_process(r: &mut Report, f: &Fixture, store: &'static str, unix: Optio
     );
     let v = right("revoked@example.org", &tripwire);
     r.add(SECTION, RIGHT_REVOKED, store, v, "ms");
+}
+
+pub const SIGN_OUT: &str =
+    "What revoking's sign-out adds to a right login (1 password), in turns in one process";
+pub const RIGHT_SAME: &str = "right, from the address it used last";
+pub const RIGHT_NEW: &str = "right, from a new address each time (recorded at once)";
+pub const RIGHT_SESSION: &str = "right, then its session opened and closed (registered, removed)";
+
+/// `n` right logins of `user` through `service` from `address(i)`, each
+/// one's session opened and closed when `session` is set.
+fn sign_out_times(
+    f: &Fixture,
+    service: &str,
+    user: &str,
+    pw: &[u8],
+    n: usize,
+    mut address: impl FnMut() -> String,
+    session: bool,
+) -> Vec<f64> {
+    (0..n)
+        .map(|_| {
+            let from = address();
+            let t = Instant::now();
+            let mut p = Pam::start(&f.confdir, service, user.as_bytes(), &[pw]);
+            p.set_item(PAM_RHOST, &from);
+            assert_eq!(p.authenticate(), PAM_SUCCESS, "{service} {user}");
+            if session {
+                assert_eq!(p.open_session(), PAM_SUCCESS);
+                assert_eq!(p.close_session(), PAM_SUCCESS);
+            }
+            drop(p);
+            t.elapsed().as_secs_f64() * 1e3
+        })
+        .collect()
+}
+
+/// A right login from the same address (nothing to record), from a new
+/// address each time (the module writes it at once, as a revoke kicks by
+/// address), and with the session hook registering the session and
+/// removing it at close (as root: the registry is root's).
+pub fn sign_out_costs(r: &mut Report, f: &Fixture, store: &'static str) {
+    f.service(
+        "bench-session",
+        "auth required @MODULE@ db=@DB@\nsession optional @MODULE@ db=@DB@\n",
+    );
+    let user = "signout@example.org";
+    let pw = f.generate(user, &["bench-session"], "Sign-out");
+    let pw = pw.as_bytes();
+    let mut next = 0u32;
+    let turns = in_turns(
+        6,
+        vec![
+            Box::new(|| {
+                sign_out_times(
+                    f,
+                    "bench-session",
+                    user,
+                    pw,
+                    11,
+                    || "192.0.2.1".into(),
+                    false,
+                )
+            }),
+            Box::new(|| {
+                sign_out_times(
+                    f,
+                    "bench-session",
+                    user,
+                    pw,
+                    11,
+                    || {
+                        next += 1;
+                        format!("10.{}.{}.{}", next >> 16 & 255, next >> 8 & 255, next & 255)
+                    },
+                    false,
+                )
+            }),
+            Box::new(|| {
+                sign_out_times(
+                    f,
+                    "bench-session",
+                    user,
+                    pw,
+                    11,
+                    || "192.0.2.1".into(),
+                    true,
+                )
+            }),
+        ],
+    );
+    r.add(SIGN_OUT, RIGHT_SAME, store, turns[0], "ms");
+    r.add(SIGN_OUT, RIGHT_NEW, store, turns[1], "ms");
+    r.add(SIGN_OUT, RIGHT_SESSION, store, turns[2], "ms");
 }
 
 const STEADY: &str = "10,000 logins in one process (9,980 wrong, 20 right)";

@@ -10,8 +10,12 @@
 //!    SQLite and PostgreSQL; pam_unix, pam_pwdfile and pam_userdb;
 //! 3. the same as whole processes (pamtester);
 //! 4. store size: 10, 10^4 and 10^6 users (filler rows written directly);
-//! 5. a private Dovecot: IMAP logins/s at concurrency 1 and 8;
-//! 6. RSS and open descriptors over 10,000 logins in one process.
+//! 5. a private Dovecot: IMAP logins/s at concurrency 1 and 8, with
+//!    Dovecot's auth cache off and on;
+//! 6. RSS and open descriptors over 10,000 logins in one process;
+//! 7. what revoking's sign-out adds to a login (a new client address
+//!    recorded, a session registered), and how soon a revoke on one host
+//!    closes an IMAP connection on another (PostgreSQL, apppass watch).
 //!
 //! Parts that need root or PostgreSQL say SKIPPED when they cannot run.
 
@@ -20,6 +24,7 @@ mod imap;
 mod logins;
 mod peers;
 mod report;
+mod revoke_reach;
 mod store_size;
 mod whole_process;
 
@@ -273,10 +278,48 @@ fn targets(r: &mut Report) {
         1.6,
         true,
     );
+    r.target(
+        "Dovecot IMAP at concurrency 8, auth cache on vs off",
+        "apppass (SQLite) logins/s with the cache on / off, 8 clients logging in again from their address",
+        r.get(imap::SECTION, imap::CACHED_8, SQLITE),
+        r.get(imap::SECTION, imap::APPPASS_8, SQLITE),
+        1.5,
+        true,
+    );
+    for store in [SQLITE, POSTGRES] {
+        let same = r.get(logins::SIGN_OUT, logins::RIGHT_SAME, store);
+        for (name, case) in [
+            ("a new client address recorded", logins::RIGHT_NEW),
+            ("a session registered and removed", logins::RIGHT_SESSION),
+        ] {
+            r.target(
+                &format!("right login with {name}, {store}"),
+                "right login with it / right login from the address it used last, in turns",
+                r.get(logins::SIGN_OUT, case, store),
+                same,
+                1.3,
+                false,
+            );
+        }
+    }
+    r.limit(
+        "revoke to disconnect across hosts, median",
+        "seconds from `apppass revoke` on host A to host B's IMAP connection closed, median of 20",
+        r.get(revoke_reach::SECTION, revoke_reach::MEDIAN, POSTGRES),
+        1.0,
+        "s",
+    );
+    r.limit(
+        "revoke to disconnect across hosts, worst",
+        "the same, worst of 20",
+        r.get(revoke_reach::SECTION, revoke_reach::WORST, POSTGRES),
+        2.0,
+        "s",
+    );
 }
 
 /// The parts `make bench PARTS="…"` may name; all of them by default.
-const PARTS: [&str; 7] = [
+const PARTS: [&str; 8] = [
     "argon2",
     "logins",
     "postgres",
@@ -284,6 +327,7 @@ const PARTS: [&str; 7] = [
     "size",
     "dovecot",
     "steady",
+    "revoke",
 ];
 
 fn main() {
@@ -308,6 +352,10 @@ fn main() {
     let sys = is_root().then(|| SystemUser::new(PRIMARY));
     if wants("logins") {
         logins::one_process(&mut r, &sqlite, SQLITE, sys.as_ref());
+        match is_root() {
+            true => logins::sign_out_costs(&mut r, &sqlite, SQLITE),
+            false => r.skip("sign-out costs: need root (the session registry is root's)"),
+        }
         match &sys {
             Some(u) => peers::one_process(&mut r, u),
             None => r.skip("pam_unix, pam_pwdfile, pam_userdb: need root for a system user"),
@@ -322,6 +370,7 @@ fn main() {
         let pg = logins::postgres_fixture();
         if wants("postgres") {
             logins::one_process(&mut r, &pg.fixture, POSTGRES, sys.as_ref());
+            logins::sign_out_costs(&mut r, &pg.fixture, POSTGRES);
             logins::postgres_connection(&mut r, &pg);
         }
         Some(pg)
@@ -353,6 +402,14 @@ fn main() {
         logins::steady(&mut r, &sqlite, SQLITE);
         if let Some(pg) = &pg {
             logins::steady(&mut r, &pg.fixture, POSTGRES);
+        }
+    }
+
+    if wants("revoke") {
+        if is_root() && apppass_e2e::postgres::available() {
+            revoke_reach::run(&mut r);
+        } else {
+            r.skip("revoke across hosts: needs root and postgresql-15");
         }
     }
 

@@ -1,6 +1,7 @@
 //! What one `make bench` run measured, in the order it was measured, and
-//! the targets as ratios of figures from that same run. Printed as it
-//! goes; written at the end as `report.json`, `report.md` and `chart.svg`.
+//! the targets: ratios of figures from that same run, or a time itself
+//! where the target is one (a revoke's reach). Printed as it goes; written
+//! at the end as `report.json`, `report.md` and `chart.svg`.
 
 use serde_json::json;
 use std::fmt::Write as _;
@@ -23,8 +24,11 @@ pub struct Target {
     pub name: String,
     /// How the ratio is made, in words.
     pub formula: String,
+    /// The ratio, or the figure itself when `unit` is set.
     pub ratio: Option<f64>,
     pub limit: f64,
+    /// Set for a target on a figure itself (seconds), not a ratio.
+    pub unit: Option<&'static str>,
     /// The ratio must be at least the limit (else at most).
     pub at_least: bool,
 }
@@ -102,22 +106,49 @@ impl Report {
         at_least: bool,
     ) {
         let ratio = num.zip(den).map(|(n, d)| n / d);
-        let t = Target {
+        self.push_target(Target {
             name: name.to_string(),
             formula: formula.to_string(),
             ratio,
             limit,
             at_least,
-        };
+            unit: None,
+        });
+    }
+
+    /// Target `name` on a figure itself: `value` (in `unit`) at most `limit`.
+    pub fn limit(
+        &mut self,
+        name: &str,
+        formula: &str,
+        value: Option<f64>,
+        limit: f64,
+        unit: &'static str,
+    ) {
+        self.push_target(Target {
+            name: name.to_string(),
+            formula: formula.to_string(),
+            ratio: value,
+            limit,
+            at_least: false,
+            unit: Some(unit),
+        });
+    }
+
+    fn push_target(&mut self, t: Target) {
         let verdict = match t.met() {
             Some(true) => "met",
             Some(false) => "NOT MET",
             None => "not measured",
         };
-        let op = if at_least { ">=" } else { "<=" };
-        match ratio {
-            Some(r) => println!("target: {name}: {r:.2}x ({op} {limit}x) {verdict}"),
-            None => println!("target: {name}: {verdict}"),
+        let op = if t.at_least { ">=" } else { "<=" };
+        let (name, limit) = (&t.name, t.limit);
+        match (t.ratio, t.unit) {
+            (Some(r), None) => println!("target: {name}: {r:.2}x ({op} {limit}x) {verdict}"),
+            (Some(v), Some(u)) => {
+                println!("target: {name}: {v:.3} {u} ({op} {limit} {u}) {verdict}")
+            }
+            (None, _) => println!("target: {name}: {verdict}"),
         }
         self.targets.push(t);
     }
@@ -142,9 +173,12 @@ impl Report {
         let targets: Vec<_> = self
             .targets
             .iter()
-            .map(|t| {
-                json!({"name": t.name, "formula": t.formula, "ratio": t.ratio,
-                       "limit": t.limit, "at_least": t.at_least, "met": t.met()})
+            .map(|t| match t.unit {
+                None => json!({"name": t.name, "formula": t.formula, "ratio": t.ratio,
+                               "limit": t.limit, "at_least": t.at_least, "met": t.met()}),
+                Some(unit) => json!({"name": t.name, "formula": t.formula, "value": t.ratio,
+                                     "unit": unit, "limit": t.limit, "at_least": t.at_least,
+                                     "met": t.met()}),
             })
             .collect();
         let context: serde_json::Map<_, _> =
@@ -159,11 +193,15 @@ impl Report {
         for (k, v) in context {
             let _ = writeln!(md, "- {k}: {v}");
         }
-        md.push_str("\n## Targets (ratios of figures from this run)\n\n");
-        md.push_str("| target | how | ratio | limit | |\n|---|---|---|---|---|\n");
+        md.push_str("\n## Targets (ratios of figures from this run, or a time itself)\n\n");
+        md.push_str("| target | how | measured | limit | |\n|---|---|---|---|---|\n");
         for t in &self.targets {
             let op = if t.at_least { "≥" } else { "≤" };
-            let ratio = t.ratio.map_or("—".into(), |r| format!("{r:.2}×"));
+            let unit = t.unit.map_or("×".to_string(), |u| format!(" {u}"));
+            let ratio = t.ratio.map_or("—".into(), |r| match t.unit {
+                None => format!("{r:.2}×"),
+                Some(u) => format!("{r:.3} {u}"),
+            });
             let verdict = match t.met() {
                 Some(true) => "met",
                 Some(false) => "**not met**",
@@ -171,7 +209,7 @@ impl Report {
             };
             let _ = writeln!(
                 md,
-                "| {} | {} | {ratio} | {op} {}× | {verdict} |",
+                "| {} | {} | {ratio} | {op} {}{unit} | {verdict} |",
                 t.name, t.formula, t.limit
             );
         }
@@ -247,8 +285,9 @@ impl Report {
 
 fn format_value(v: f64, unit: &str) -> String {
     match unit {
-        "ms" => format!("{v:.3}"),
+        "ms" | "s" => format!("{v:.3}"),
         "logins/s" => format!("{v:.1}"),
+        "×" => format!("{v:.2}"),
         _ => format!("{v:.0}"),
     }
 }
