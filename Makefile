@@ -150,7 +150,7 @@ check: test-deps lint deb test
 
 # Figures side by side, and the targets as ratios of figures from the same
 # run; writes target/bench/report.md, report.json and chart.svg. PARTS
-# runs only some: argon2 logins postgres processes size dovecot steady.
+# runs only some: argon2 logins postgres processes size dovecot steady revoke.
 PARTS ?=
 bench: test-deps build
 	$(CARGO) run --release --locked -q -p apppass-e2e --bin bench -- $(PARTS)
