@@ -33,12 +33,12 @@ APT_GET := DEBIAN_FRONTEND=noninteractive apt-get -y -q -o Dpkg::Use-Pty=0
 BUILD_DEPS := gcc libc6-dev make pkg-config libpam0g-dev libpam-modules libsqlite3-dev \
               build-essential debhelper dpkg-dev
 TEST_DEPS  := binutils util-linux passwd openssl sqlite3 \
-              dovecot-core dovecot-imapd dovecot-pop3d dovecot-submissiond \
+              dovecot-core dovecot-imapd dovecot-pop3d dovecot-submissiond dovecot-sqlite \
               openssh-server openssh-client sshpass bubblewrap debootstrap \
               postgresql-15 postgresql-client-15 libpq5 pgbouncer libpam-oath oathtool \
               chromium chromium-driver nginx-light fail2ban \
               lintian systemd \
-              pamtester libpam-pwdfile db5.3-util faketime
+              pamtester libpam-pwdfile db5.3-util faketime slapd ldap-utils libldap-2.5-0
 
 RELEASE := target/release
 MAN_OUT := target/man
@@ -80,10 +80,10 @@ install: deps build man install-files
 	    --shell /usr/sbin/nologin --comment "apppass web page" apppass-web; fi
 	@if [ -z "$(DESTDIR)" ]; then \
 	  if [ -d /run/systemd/system ]; then \
-	    systemctl daemon-reload && systemctl enable --now apppassd.socket apppass-watch.service && \
-	    echo "apppassd.socket is enabled: users can manage their own app passwords once you run 'apppass config self-service-services SVC,...'; apppass-watch.service signs revoked passwords out"; \
+	    systemctl daemon-reload && systemctl enable --now apppassd.socket apppass-watch.service apppass-check-primary.timer && \
+	    echo "apppassd.socket is enabled: users can manage their own app passwords once you run 'apppass config self-service-services SVC,...'; apppass-watch.service signs revoked passwords out; apppass-check-primary.timer revokes, every 15 minutes, the app passwords of users whose primary password changed"; \
 	  else \
-	    echo "systemd is not running here, so apppassd.socket and apppass-watch.service were installed but not started; start them by hand with: apppassd --socket /run/apppass/apppassd.sock & apppass watch &"; \
+	    echo "systemd is not running here, so apppassd.socket, apppass-watch.service and apppass-check-primary.timer were installed but not started; start them by hand with: apppassd --socket /run/apppass/apppassd.sock & apppass watch & (and a cron line: */15 * * * * root /usr/sbin/apppass check-primary)"; \
 	  fi; fi
 	@echo "installed: $(SECURITYDIR)/pam_apppass.so, $(SBINDIR)/apppass, $(SBINDIR)/apppassd and $(SBINDIR)/apppass-web (apppass-web.service is installed disabled); see README.md to wire a service"
 
@@ -98,7 +98,9 @@ install-files:
 	install -m 0755 $(RELEASE)/apppassd $(DESTDIR)$(SBINDIR)/apppassd
 	install -m 0755 $(RELEASE)/apppass-web $(DESTDIR)$(SBINDIR)/apppass-web
 	install -m 0644 packaging/systemd/apppassd.socket packaging/systemd/apppassd.service \
-	  packaging/systemd/apppass-web.service packaging/systemd/apppass-watch.service $(DESTDIR)$(UNITDIR)/
+	  packaging/systemd/apppass-web.service packaging/systemd/apppass-watch.service \
+	  packaging/systemd/apppass-check-primary.service packaging/systemd/apppass-check-primary.timer \
+	  $(DESTDIR)$(UNITDIR)/
 	@# A PAM file the administrator may have changed (a second factor) is kept.
 	for f in apppass apppass-web; do if [ ! -e $(DESTDIR)$(ETCPAMDIR)/$$f ]; then \
 	  install -m 0644 packaging/pam.d-system/$$f $(DESTDIR)$(ETCPAMDIR)/$$f; fi; done
@@ -125,10 +127,11 @@ install-files:
 	  install -m 0644 packaging/apppass.conf $(DESTDIR)/etc/apppass/apppass.conf; fi
 
 uninstall:
-	-if [ -z "$(DESTDIR)" ] && [ -d /run/systemd/system ]; then systemctl disable --now apppass-web.service apppassd.socket apppassd.service apppass-watch.service; fi
+	-if [ -z "$(DESTDIR)" ] && [ -d /run/systemd/system ]; then systemctl disable --now apppass-web.service apppassd.socket apppassd.service apppass-watch.service apppass-check-primary.timer; fi
 	rm -f $(DESTDIR)$(SECURITYDIR)/pam_apppass.so $(DESTDIR)$(SBINDIR)/apppass $(DESTDIR)$(SBINDIR)/apppassd $(DESTDIR)$(SBINDIR)/apppass-web \
 	  $(DESTDIR)$(UNITDIR)/apppassd.socket $(DESTDIR)$(UNITDIR)/apppassd.service $(DESTDIR)$(UNITDIR)/apppass-web.service \
 	  $(DESTDIR)$(UNITDIR)/apppass-watch.service \
+	  $(DESTDIR)$(UNITDIR)/apppass-check-primary.service $(DESTDIR)$(UNITDIR)/apppass-check-primary.timer \
 	  $(DESTDIR)$(MANDIR)/apppass.8.gz $(DESTDIR)$(MANDIR)/apppass-*.8.gz $(DESTDIR)$(MANDIR)/pam_apppass.8.gz $(DESTDIR)$(MANDIR)/apppassd.8.gz \
 	  $(DESTDIR)$(BASHCOMPDIR)/apppass $(DESTDIR)$(ZSHCOMPDIR)/_apppass $(DESTDIR)$(PAMCONFDIR)/apppass
 	rm -rf $(DESTDIR)$(DOCDIR)
@@ -150,7 +153,8 @@ check: test-deps lint deb test
 
 # Figures side by side, and the targets as ratios of figures from the same
 # run; writes target/bench/report.md, report.json and chart.svg. PARTS
-# runs only some: argon2 logins postgres processes size dovecot steady revoke.
+# runs only some: argon2 logins postgres processes size dovecot steady revoke
+# primary.
 PARTS ?=
 bench: test-deps build
 	$(CARGO) run --release --locked -q -p apppass-e2e --bin bench -- $(PARTS)

@@ -102,6 +102,20 @@ again: hand it to the client now."
     /// Show a user's lifecycle events: generated, revoked, expired, wiped...
     History(HistoryArgs),
 
+    /// Revoke the app passwords of users whose primary password changed
+    #[command(
+        name = "check-primary",
+        long_about = "Compare each user's primary-password fingerprint with the primary \
+password now (in /etc/shadow, or in the directory apppass.conf names with 'primary'), as a \
+login does, for USER or for every user with an active or suspended app password: a changed \
+primary password revokes all of that user's app passwords (reason 'primary password changed'), \
+so a reset revokes even the passwords nobody tries. A user without a fingerprint gets one when \
+the source gives one. Nothing is revoked because a source did not answer (exit 3; the next run \
+checks again), and never because this host's /etc/shadow does not know a user. \
+apppass-check-primary.timer runs it every 15 minutes. Root only."
+    )]
+    CheckPrimary(CheckPrimaryArgs),
+
     /// Pause an active password: refused at login, kept, still counted
     #[command(
         long_about = "Suspend an active app password of USER, by ID or label: it is refused \
@@ -281,6 +295,16 @@ pub struct GenerateArgs {
     pub allow_root: bool,
 
     /// Print a JSON object instead of the bare password
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct CheckPrimaryArgs {
+    /// Only this user (default: every user with an active or suspended password)
+    pub user: Option<String>,
+
+    /// Print a JSON array, one object per user checked
     #[arg(long)]
     pub json: bool,
 }

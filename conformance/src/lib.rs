@@ -35,6 +35,7 @@ macro_rules! conformance_suite {
             revoke_all_revokes_every_unrevoked_password_of_that_user_only,
             fingerprint_unchanged_changed_locked_unavailable_and_not_taken,
             generate_and_list_wipe_against_a_stale_fingerprint_first,
+            fingerprints_keep_their_source_and_a_directory_fails_closed,
             no_primary_password_is_not_a_lock_and_a_first_one_keeps_app_passwords,
             a_removed_account_revokes_its_passwords_with_that_reason,
             an_undelivered_password_is_never_stored,

@@ -5,8 +5,9 @@ use crate::support::*;
 use apppass_core::admin::{self, AdminError, GenerateRequest, Notice};
 use apppass_core::hashing::HeapMemory;
 use apppass_core::login::{authenticate, LoginRequest, Outcome, Refusal};
+use apppass_core::primary::{DirectoryFirst, Observed};
 use apppass_core::secret::NormalizedSecret;
-use apppass_core::store::{Actor, EventKind, SignInAttempts, Status, Store};
+use apppass_core::store::{Actor, EventKind, FingerprintSource, SignInAttempts, Status, Store};
 use apppass_core::{revocation, settings};
 
 fn events(s: &mut dyn Store, user: &str, now: i64) -> Vec<(EventKind, i64)> {
@@ -479,6 +480,167 @@ pub fn fingerprint_unchanged_changed_locked_unavailable_and_not_taken(b: &dyn Ba
         &virt,
         NOW + 8,
         &sh
+    )));
+}
+
+/// A directory the test edits: each user's material, or that it knows
+/// the user but gives nothing, or that it cannot be asked.
+#[derive(Default)]
+struct FakeDirectory {
+    entries: std::cell::RefCell<std::collections::HashMap<String, Option<String>>>,
+    down: std::cell::Cell<bool>,
+}
+
+impl apppass_core::primary::DirectorySource for FakeDirectory {
+    fn source(&self) -> FingerprintSource {
+        FingerprintSource::Dovecot
+    }
+    fn look_up(&self, user: &str) -> Observed {
+        if self.down.get() {
+            return Observed::Unavailable {
+                source: FingerprintSource::Dovecot,
+                why: "down".into(),
+            };
+        }
+        match self.entries.borrow().get(user) {
+            Some(Some(v)) => Observed::Value {
+                source: FingerprintSource::Dovecot,
+                material: zeroize::Zeroizing::new(v.as_bytes().to_vec()),
+            },
+            Some(None) => Observed::Nothing(FingerprintSource::Dovecot),
+            None => Observed::Unknown(FingerprintSource::Dovecot),
+        }
+    }
+}
+
+/// A fingerprint remembers which source it came from: a directory's
+/// change wipes, one made elsewhere does not; switching `primary` retakes
+/// instead of wiping; a directory that gives nothing, does not know the
+/// user or is down fails closed and revokes nothing; export keeps sources.
+pub fn fingerprints_keep_their_source_and_a_directory_fails_closed(b: &dyn Backend) {
+    let mut s = b.fresh();
+    let s = s.as_mut();
+    let sh = FakeShadow::default();
+    let dir = FakeDirectory::default();
+    let both = DirectoryFirst {
+        directory: &dir,
+        shadow: &sh,
+    };
+    dir.entries
+        .borrow_mut()
+        .insert("ann@example.org".into(), Some("hash-one".into()));
+    dir.entries
+        .borrow_mut()
+        .insert("bob@example.org".into(), Some("bob-one".into()));
+    let (_, ann) = gen(s, "ann@example.org", &["imap"], "Phone", &both);
+    let (_, bob) = gen(s, "bob@example.org", &["imap"], "Phone", &both);
+    let recorded = s.fingerprint("ann@example.org").unwrap().unwrap();
+    assert_eq!(recorded.source, FingerprintSource::Dovecot);
+    assert!(ok(&login(s, "ann@example.org", "imap", &ann, NOW, &both)));
+
+    // A system account the directory does not know keeps /etc/shadow's rule.
+    sh.set("root2", "$y$j9T$one$hash");
+    let (_, sys) = gen(s, "root2", &["imap"], "Phone", &both);
+    assert_eq!(
+        s.fingerprint("root2").unwrap().unwrap().source,
+        FingerprintSource::Shadow
+    );
+    assert!(ok(&login(s, "root2", "imap", &sys, NOW, &both)));
+
+    // Down, or giving nothing, or not knowing the user: fail closed.
+    dir.down.set(true);
+    let secret = NormalizedSecret::from_candidate(ann.as_bytes()).unwrap();
+    let req = LoginRequest {
+        user: "ann@example.org",
+        service: "imap",
+        rhost: None,
+        now: NOW,
+        side_effects: true,
+    };
+    assert!(authenticate(s, &req, &secret, &mut HeapMemory::default(), &both).is_err());
+    assert!(matches!(
+        admin::generate(
+            s,
+            &GenerateRequest {
+                user: "ann@example.org",
+                scope: scope(&["imap"]),
+                networks: apppass_core::networks::Networks::anywhere(),
+                label: "Laptop",
+                expires_at: None,
+                by: ADMIN,
+                replaces: None,
+            },
+            NOW,
+            &mut rng(),
+            &both,
+            &mut accept,
+        ),
+        Err(AdminError::PrimaryUnavailable { .. })
+    ));
+    dir.down.set(false);
+    dir.entries
+        .borrow_mut()
+        .insert("ann@example.org".into(), None);
+    assert!(authenticate(s, &req, &secret, &mut HeapMemory::default(), &both).is_err());
+    dir.entries.borrow_mut().remove("ann@example.org");
+    assert!(authenticate(s, &req, &secret, &mut HeapMemory::default(), &both).is_err());
+    assert_eq!(
+        only_password(s, "bob@example.org", &both).revoked,
+        None,
+        "nothing was revoked"
+    );
+
+    // Switching `primary` to shadow for a user shadow knows: retaken.
+    sh.set("ann@example.org", "$y$j9T$ann$hash");
+    assert!(ok(&login(s, "ann@example.org", "imap", &ann, NOW, &sh)));
+    assert_eq!(
+        s.fingerprint("ann@example.org").unwrap().unwrap().source,
+        FingerprintSource::Shadow
+    );
+    // And back to the directory: retaken again, nothing wiped.
+    dir.entries
+        .borrow_mut()
+        .insert("ann@example.org".into(), Some("hash-one".into()));
+    assert!(ok(&login(s, "ann@example.org", "imap", &ann, NOW, &both)));
+    assert_eq!(
+        s.fingerprint("ann@example.org").unwrap().unwrap().source,
+        FingerprintSource::Dovecot
+    );
+
+    // Exported and imported, a fingerprint keeps its source.
+    let snap = s.snapshot().unwrap();
+    let mut other = b.separate();
+    let text = apppass_core::transfer::export(&snap, NOW);
+    let back = apppass_core::transfer::parse(&text).unwrap();
+    apppass_core::transfer::import(other.as_mut(), &back).unwrap();
+    assert_eq!(
+        other
+            .fingerprint("ann@example.org")
+            .unwrap()
+            .unwrap()
+            .source,
+        FingerprintSource::Dovecot
+    );
+    assert_eq!(
+        other.fingerprint("root2").unwrap().unwrap().source,
+        FingerprintSource::Shadow
+    );
+
+    // The directory's reset wipes that user only.
+    dir.entries
+        .borrow_mut()
+        .insert("ann@example.org".into(), Some("hash-two".into()));
+    assert_eq!(
+        login(s, "ann@example.org", "imap", &ann, NOW + 1, &both),
+        Outcome::Refused(Refusal::PrimaryChanged { wiped: 1 })
+    );
+    assert!(ok(&login(
+        s,
+        "bob@example.org",
+        "imap",
+        &bob,
+        NOW + 1,
+        &both
     )));
 }
 

@@ -6,6 +6,7 @@ use apppass_core::fingerprint::{Shadow, ShadowSource};
 use apppass_core::hashing::HeapMemory;
 use apppass_core::login::{authenticate, LoginRequest, Outcome};
 use apppass_core::policy::Scope;
+use apppass_core::primary::PrimarySource;
 use apppass_core::secret::NormalizedSecret;
 use apppass_core::store::Store;
 use rand::rngs::StdRng;
@@ -90,7 +91,7 @@ pub fn imap_password(
     store: &mut dyn Store,
     user: &str,
     label: &str,
-    shadow: &FakeShadow,
+    shadow: &dyn PrimarySource,
 ) -> Result<admin::Generated, admin::AdminError> {
     let req = GenerateRequest {
         networks: apppass_core::networks::Networks::anywhere(),
@@ -109,7 +110,7 @@ pub fn gen(
     user: &str,
     services: &[&str],
     label: &str,
-    shadow: &FakeShadow,
+    shadow: &dyn PrimarySource,
 ) -> (i64, String) {
     gen_at(store, user, services, label, shadow, NOW, None)
 }
@@ -119,7 +120,7 @@ pub fn gen_at(
     user: &str,
     services: &[&str],
     label: &str,
-    shadow: &FakeShadow,
+    shadow: &dyn PrimarySource,
     now: i64,
     expires_at: Option<i64>,
 ) -> (i64, String) {
@@ -150,7 +151,7 @@ pub fn login(
     service: &str,
     password: &str,
     now: i64,
-    shadow: &FakeShadow,
+    shadow: &dyn PrimarySource,
 ) -> Outcome {
     let secret = NormalizedSecret::from_candidate(password.as_bytes()).unwrap();
     let req = LoginRequest {
@@ -171,7 +172,7 @@ pub fn ok(o: &Outcome) -> bool {
 pub fn only_password(
     store: &mut dyn Store,
     user: &str,
-    shadow: &FakeShadow,
+    shadow: &dyn PrimarySource,
 ) -> apppass_core::store::Password {
     let mut rows = admin::list(store, Some(user), true, NOW, shadow, ADMIN)
         .unwrap()
@@ -186,7 +187,7 @@ pub fn login_from(
     user: &str,
     password: &str,
     now: i64,
-    shadow: &FakeShadow,
+    shadow: &dyn PrimarySource,
     rhost: &str,
 ) -> Outcome {
     let secret = NormalizedSecret::from_candidate(password.as_bytes()).unwrap();

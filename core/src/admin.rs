@@ -2,16 +2,17 @@
 
 use crate::effects::{Effect, Effects};
 use crate::expiry::ExpiryError;
-use crate::fingerprint::{self, Check, Primary, Shadow, ShadowSource};
+use crate::fingerprint::{self, Check, Primary, Shadow};
 use crate::hashing::{make_credential, HashError};
 use crate::networks::Networks;
 use crate::policy::{self, PolicyError, Scope, DEFAULT_MAX_ACTIVE};
+use crate::primary::{Observed, PrimarySource};
 use crate::retention::{self, idle_deadline, REASON_IDLE};
 use crate::revocation::{remove_user, sign_out, wipe, Retired};
 use crate::secret::NormalizedSecret;
 use crate::store::{
-    Actor, Credential, Event, EventKind, Finish, NewPassword, Password, Status, Store, StoreError,
-    WriteError,
+    Actor, Credential, Event, EventKind, FingerprintSource, Finish, NewPassword, Password, Status,
+    Store, StoreError, WriteError,
 };
 use rand_core::{CryptoRng, RngCore};
 use std::fmt;
@@ -39,9 +40,11 @@ pub enum AdminError {
     NotStored(StoreError),
     Store(StoreError),
     Hash(HashError),
-    /// A fingerprint was taken but the shadow entry cannot be read now.
-    ShadowUnavailable {
+    /// A fingerprint was taken, or is to be taken, but the source of the
+    /// primary password cannot say anything now. `why` holds no secret.
+    PrimaryUnavailable {
         user: String,
+        why: String,
     },
 }
 
@@ -73,9 +76,9 @@ impl fmt::Display for AdminError {
             ),
             AdminError::Store(e) => e.fmt(f),
             AdminError::Hash(e) => e.fmt(f),
-            AdminError::ShadowUnavailable { user } => write!(
+            AdminError::PrimaryUnavailable { user, why } => write!(
                 f,
-                "cannot read the shadow entry of {} to check its primary-password fingerprint; run apppass as root",
+                "cannot check the primary-password fingerprint of {}: {why}; nothing was changed",
                 esc(user)
             ),
         }
@@ -99,12 +102,41 @@ impl From<PolicyError> for AdminError {
 /// Something the administrator should be told, on stderr.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Notice {
-    Wiped { user: String, count: usize },
-    AccountLocked { user: String },
-    UserRemoved { user: String, count: usize },
-    FirstPrimaryPassword { user: String },
-    NoPrimaryPassword { user: String },
-    NoFingerprint { user: String },
+    Wiped {
+        user: String,
+        count: usize,
+    },
+    AccountLocked {
+        user: String,
+    },
+    UserRemoved {
+        user: String,
+        count: usize,
+    },
+    FirstPrimaryPassword {
+        user: String,
+    },
+    NoPrimaryPassword {
+        user: String,
+    },
+    NoFingerprint {
+        user: String,
+    },
+    /// A directory knows the user but gives nothing to fingerprint.
+    NothingToFingerprint {
+        user: String,
+        source: FingerprintSource,
+    },
+    /// Neither the directory nor /etc/shadow knows the user.
+    UnknownToDirectory {
+        user: String,
+        source: FingerprintSource,
+    },
+    /// The fingerprint was taken again from the source configured now.
+    Retaken {
+        user: String,
+        source: FingerprintSource,
+    },
 }
 
 impl fmt::Display for Notice {
@@ -142,6 +174,29 @@ impl fmt::Display for Notice {
                 "warning: /etc/shadow is not readable here, so no primary-password fingerprint was recorded for {}: a primary-password change made outside the PAM password stack (chpasswd, usermod -p) will not revoke this password; run apppass as root",
                 esc(user)
             ),
+            Notice::NothingToFingerprint { user, source } => write!(
+                f,
+                "warning: {} gives nothing to fingerprint for {}, so no primary-password fingerprint was recorded: a reset of its primary password will not revoke this password; {}, then run apppass check-primary {}",
+                fingerprint::name(*source),
+                esc(user),
+                match source {
+                    FingerprintSource::Dovecot => "add the passdb field the README shows (doveadm auth lookup -x service=apppass USER must show it)",
+                    _ => "let the bind DN read the attribute (ldap_attribute)",
+                },
+                esc(user)
+            ),
+            Notice::UnknownToDirectory { user, source } => write!(
+                f,
+                "warning: neither {} nor /etc/shadow knows {}, so no primary-password fingerprint was recorded; check the user name",
+                fingerprint::name(*source),
+                esc(user)
+            ),
+            Notice::Retaken { user, source } => write!(
+                f,
+                "note: the primary-password fingerprint of {} was taken again from {} (the source apppass.conf names now)",
+                esc(user),
+                fingerprint::name(*source)
+            ),
         }
     }
 }
@@ -152,17 +207,37 @@ impl fmt::Display for Notice {
 pub fn reconcile(
     store: &mut dyn Store,
     user: &str,
-    shadow: &dyn ShadowSource,
+    primary: &dyn PrimarySource,
     now: i64,
     effects: &mut Effects,
     by: Actor,
 ) -> Result<Option<Notice>, AdminError> {
     expire_idle(store, user, now)?;
-    match fingerprint::check(store, user, shadow)? {
+    let check = fingerprint::check(store, user, primary)?;
+    settle(store, user, check, now, effects, by)
+}
+
+/// Acts on what the fingerprint comparison found for `user`.
+fn settle(
+    store: &mut dyn Store,
+    user: &str,
+    check: Check,
+    now: i64,
+    effects: &mut Effects,
+    by: Actor,
+) -> Result<Option<Notice>, AdminError> {
+    match check {
         Check::NotTaken | Check::Unchanged => Ok(None),
         Check::FirstPasswordSet(fp) => {
-            fingerprint::record(store, user, &fp, now)?;
+            fingerprint::record(store, user, &fingerprint::shadow(fp), now)?;
             Ok(Some(Notice::FirstPrimaryPassword { user: user.into() }))
+        }
+        Check::Retake(fp) => {
+            fingerprint::record(store, user, &fp, now)?;
+            Ok(Some(Notice::Retaken {
+                user: user.into(),
+                source: fp.source,
+            }))
         }
         Check::UserRemoved => {
             let retired = remove_user(store, user, now, by)?;
@@ -180,7 +255,10 @@ pub fn reconcile(
             }))
         }
         Check::Locked => Ok(Some(Notice::AccountLocked { user: user.into() })),
-        Check::Unavailable => Err(AdminError::ShadowUnavailable { user: user.into() }),
+        Check::Unavailable(why) => Err(AdminError::PrimaryUnavailable {
+            user: user.into(),
+            why,
+        }),
         Check::Changed => {
             let retired = wipe(store, user, now, by)?;
             let count = retired.len();
@@ -263,36 +341,54 @@ pub fn generate<R: RngCore + CryptoRng>(
     req: &GenerateRequest<'_>,
     now: i64,
     rng: &mut R,
-    shadow: &dyn ShadowSource,
+    primary: &dyn PrimarySource,
     deliver: &mut dyn FnMut(&Generated) -> std::io::Result<()>,
 ) -> Result<Generated, AdminError> {
     policy::check_user(req.user)?;
     policy::check_label(req.label)?;
     let mut effects = Effects::default();
-    let mut notices: Vec<Notice> = reconcile(store, req.user, shadow, now, &mut effects, req.by)?
+    expire_idle(store, req.user, now)?;
+    // The source is asked once: a directory lookup costs milliseconds.
+    let observed = primary.observe(req.user);
+    if let Observed::Unavailable { why, .. } = &observed {
+        // Issued without a fingerprint, a password would outlive the next
+        // reset of the primary password.
+        return Err(AdminError::PrimaryUnavailable {
+            user: req.user.into(),
+            why: why.clone(),
+        });
+    }
+    let check = match store.fingerprint(req.user)? {
+        Some(recorded) => fingerprint::compare(&store.key()[..], req.user, &recorded, &observed),
+        None => Check::NotTaken,
+    };
+    let mut notices: Vec<Notice> = settle(store, req.user, check, now, &mut effects, req.by)?
         .into_iter()
         .collect();
-    let fp = match shadow.lookup(req.user) {
-        Shadow::Hash(field) => {
-            match Primary::of(&field) {
-                Primary::NotSet => notices.push(Notice::NoPrimaryPassword {
-                    user: req.user.into(),
-                }),
-                Primary::Locked(_) if notices.is_empty() => notices.push(Notice::AccountLocked {
-                    user: req.user.into(),
-                }),
-                _ => {}
-            }
-            Some(fingerprint::of_field(&store.key()[..], req.user, &field))
-        }
-        Shadow::Unavailable => {
-            notices.push(Notice::NoFingerprint {
+    match &observed {
+        Observed::Shadow(Shadow::Hash(field)) => match Primary::of(field) {
+            Primary::NotSet => notices.push(Notice::NoPrimaryPassword {
                 user: req.user.into(),
-            });
-            None
-        }
-        Shadow::NoEntry | Shadow::NoAccount => None,
-    };
+            }),
+            Primary::Locked(_) if notices.is_empty() => notices.push(Notice::AccountLocked {
+                user: req.user.into(),
+            }),
+            _ => {}
+        },
+        Observed::Shadow(Shadow::Unavailable) => notices.push(Notice::NoFingerprint {
+            user: req.user.into(),
+        }),
+        Observed::Nothing(source) => notices.push(Notice::NothingToFingerprint {
+            user: req.user.into(),
+            source: *source,
+        }),
+        Observed::Unknown(source) => notices.push(Notice::UnknownToDirectory {
+            user: req.user.into(),
+            source: *source,
+        }),
+        _ => {}
+    }
+    let fp = fingerprint::take(&store.key()[..], req.user, &observed);
     let secret = NormalizedSecret::generate(rng);
     // Hash before the write transaction so the lock is held for microseconds.
     let cred = make_credential(&secret, rng).map_err(AdminError::Hash)?;
@@ -441,7 +537,7 @@ pub fn list(
     user: Option<&str>,
     all: bool,
     now: i64,
-    shadow: &dyn ShadowSource,
+    primary: &dyn PrimarySource,
     by: Actor,
 ) -> Result<Listing, AdminError> {
     let mut notices = Vec::new();
@@ -452,7 +548,7 @@ pub fn list(
     };
     users.dedup();
     for u in &users {
-        if let Some(n) = reconcile(store, u, shadow, now, &mut effects, by)? {
+        if let Some(n) = reconcile(store, u, primary, now, &mut effects, by)? {
             notices.push(n);
         }
     }

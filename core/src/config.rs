@@ -149,11 +149,127 @@ impl Default for WebSettings {
 
 pub const DEFAULT_WEB_USER: &str = "apppass-web";
 
+/// Where the primary password is read from for its fingerprint.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum PrimaryChoice {
+    /// /etc/shadow.
+    #[default]
+    Shadow,
+    /// A field of Dovecot's passdb through its auth-master socket, then
+    /// /etc/shadow for the users Dovecot does not know.
+    Dovecot { socket: PathBuf, field: String },
+    /// An attribute of the user's LDAP entry, then /etc/shadow for the
+    /// users the directory does not know.
+    Ldap(LdapSettings),
+}
+
+/// `primary = ldap`: where and how the user's entry is read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LdapSettings {
+    /// `ldaps://host[:port]` or `ldap://host[:port]` (then with StartTLS).
+    pub uri: String,
+    pub starttls: bool,
+    /// The CA certificates the server's certificate must chain to.
+    pub ca_file: PathBuf,
+    pub base: String,
+    /// With `%u` where the user name goes (escaped per RFC 4515).
+    pub filter: String,
+    /// `None`: an anonymous search.
+    pub bind_dn: Option<String>,
+    pub bind_password_file: Option<PathBuf>,
+    pub attribute: String,
+}
+
+pub const DEFAULT_LDAP_CA_FILE: &str = "/etc/ssl/certs/ca-certificates.crt";
+pub const DEFAULT_LDAP_FILTER: &str = "(uid=%u)";
+pub const DEFAULT_LDAP_ATTRIBUTE: &str = "userPassword";
+
+/// The `ldap_*` keys, each as written, by line.
+#[derive(Default)]
+struct LdapLines {
+    uri: Option<(usize, String)>,
+    starttls: Option<(usize, bool)>,
+    ca_file: Option<(usize, PathBuf)>,
+    base: Option<(usize, String)>,
+    filter: Option<(usize, String)>,
+    bind_dn: Option<(usize, String)>,
+    bind_password_file: Option<(usize, PathBuf)>,
+    attribute: Option<(usize, String)>,
+}
+
+impl LdapLines {
+    fn any_line(&self) -> Option<usize> {
+        [
+            self.uri.as_ref().map(|v| v.0),
+            self.starttls.as_ref().map(|v| v.0),
+            self.ca_file.as_ref().map(|v| v.0),
+            self.base.as_ref().map(|v| v.0),
+            self.filter.as_ref().map(|v| v.0),
+            self.bind_dn.as_ref().map(|v| v.0),
+            self.bind_password_file.as_ref().map(|v| v.0),
+            self.attribute.as_ref().map(|v| v.0),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
+    }
+}
+
+/// Whether `filter` is one LDAP filter with `%u` where the user name goes:
+/// in parentheses, balanced outside escapes, and no other `%`.
+fn filter_ok(filter: &str) -> bool {
+    if !filter.starts_with('(') || !filter.ends_with(')') || !filter.contains("%u") {
+        return false;
+    }
+    if filter.replace("%u", "").contains('%') {
+        return false;
+    }
+    // One filter: the first parenthesis closes at the very end.
+    let mut depth = 0i32;
+    let mut chars = filter.char_indices();
+    while let Some((i, c)) = chars.next() {
+        match c {
+            '\\' => {
+                chars.next();
+            }
+            '(' => depth += 1,
+            ')' => {
+                depth -= 1;
+                if depth < 0 || (depth == 0 && i + 1 != filter.len()) {
+                    return false;
+                }
+            }
+            _ => {}
+        }
+    }
+    depth == 0
+}
+
+/// An attribute description: a name with options (`userPassword`,
+/// `pwdChangedTime`, `cn;lang-en`) or a numeric OID.
+fn attribute_ok(a: &str) -> bool {
+    let mut parts = a.split(';');
+    let name = parts.next().unwrap_or_default();
+    let is_name = name.starts_with(|c: char| c.is_ascii_alphabetic())
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-');
+    let is_oid = !name.is_empty()
+        && name
+            .split('.')
+            .all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_digit()));
+    (is_name || is_oid)
+        && a.len() <= 128
+        && parts.all(|o| !o.is_empty() && o.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'))
+}
+
+pub const DEFAULT_DOVECOT_AUTH_MASTER: &str = "/run/dovecot/auth-master";
+pub const DEFAULT_DOVECOT_PRIMARY_FIELD: &str = "apppass_primary";
+
 /// Everything apppass.conf says.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Config {
     pub store: StoreChoice,
     pub web: WebSettings,
+    pub primary: PrimaryChoice,
 }
 
 /// A configuration file that cannot be used.
@@ -215,7 +331,9 @@ fn strip_comment(line: &str) -> &str {
     line
 }
 
-const KEYS: &str = "store, db, conninfo, admin_conninfo, key, web_user, web_auth";
+const KEYS: &str = "store, db, conninfo, admin_conninfo, key, web_user, web_auth, primary, \
+     dovecot_auth_master, dovecot_primary_field, ldap_uri, ldap_starttls, ldap_ca_file, ldap_base, \
+     ldap_filter, ldap_bind_dn, ldap_bind_password_file, ldap_attribute";
 
 /// Parses the text of a configuration file named `file`: the store.
 pub fn parse(text: &str, file: &Path) -> Result<StoreChoice, ConfigError> {
@@ -236,6 +354,10 @@ pub fn parse_config(text: &str, file: &Path) -> Result<Config, ConfigError> {
     let mut key: Option<(usize, PathBuf)> = None;
     let mut web_user: Option<String> = None;
     let mut web_auth: Option<WebAuth> = None;
+    let mut primary: Option<(usize, String)> = None;
+    let mut dovecot_master: Option<(usize, PathBuf)> = None;
+    let mut dovecot_field: Option<(usize, String)> = None;
+    let mut ldap = LdapLines::default();
     for (n, raw) in text.lines().enumerate() {
         let n = n + 1;
         let line = strip_comment(raw).trim();
@@ -326,6 +448,106 @@ pub fn parse_config(text: &str, file: &Path) -> Result<Config, ConfigError> {
                     ));
                 });
             }
+            "primary" => {
+                if primary.is_some() {
+                    return Err(twice("primary"));
+                }
+                if !["shadow", "dovecot", "ldap"].contains(&value) {
+                    return Err(err(n, "primary must be shadow, dovecot or ldap".into()));
+                }
+                primary = Some((n, value.to_owned()));
+            }
+            "dovecot_auth_master" => {
+                if dovecot_master.is_some() {
+                    return Err(twice("dovecot_auth_master"));
+                }
+                dovecot_master = Some((n, absolute("dovecot_auth_master")?));
+            }
+            "dovecot_primary_field" => {
+                if dovecot_field.is_some() {
+                    return Err(twice("dovecot_primary_field"));
+                }
+                let field_char = |c: char| c.is_ascii_alphanumeric() || "_.-".contains(c);
+                if value.len() > 64 || !value.chars().all(field_char) {
+                    return Err(err(
+                        n,
+                        "dovecot_primary_field must be a Dovecot field name (letters, digits, _ . -; at most 64)".into(),
+                    ));
+                }
+                dovecot_field = Some((n, value.to_owned()));
+            }
+            "ldap_uri" => {
+                if ldap.uri.is_some() {
+                    return Err(twice("ldap_uri"));
+                }
+                let scheme_ok = value.starts_with("ldaps://") || value.starts_with("ldap://");
+                if !scheme_ok || value.contains(char::is_whitespace) {
+                    return Err(err(
+                        n,
+                        "ldap_uri must be one ldaps://HOST[:PORT] or ldap://HOST[:PORT] URI".into(),
+                    ));
+                }
+                ldap.uri = Some((n, value.to_owned()));
+            }
+            "ldap_starttls" => {
+                if ldap.starttls.is_some() {
+                    return Err(twice("ldap_starttls"));
+                }
+                let on = match value {
+                    "yes" => true,
+                    "no" => false,
+                    _ => return Err(err(n, "ldap_starttls must be yes or no".into())),
+                };
+                ldap.starttls = Some((n, on));
+            }
+            "ldap_ca_file" => {
+                if ldap.ca_file.is_some() {
+                    return Err(twice("ldap_ca_file"));
+                }
+                ldap.ca_file = Some((n, absolute("ldap_ca_file")?));
+            }
+            "ldap_base" => {
+                if ldap.base.is_some() {
+                    return Err(twice("ldap_base"));
+                }
+                ldap.base = Some((n, value.to_owned()));
+            }
+            "ldap_filter" => {
+                if ldap.filter.is_some() {
+                    return Err(twice("ldap_filter"));
+                }
+                if !filter_ok(value) {
+                    return Err(err(
+                        n,
+                        "ldap_filter must be an LDAP filter in parentheses with %u where the user name goes, such as (uid=%u) (no other %)".into(),
+                    ));
+                }
+                ldap.filter = Some((n, value.to_owned()));
+            }
+            "ldap_bind_dn" => {
+                if ldap.bind_dn.is_some() {
+                    return Err(twice("ldap_bind_dn"));
+                }
+                ldap.bind_dn = Some((n, value.to_owned()));
+            }
+            "ldap_bind_password_file" => {
+                if ldap.bind_password_file.is_some() {
+                    return Err(twice("ldap_bind_password_file"));
+                }
+                ldap.bind_password_file = Some((n, absolute("ldap_bind_password_file")?));
+            }
+            "ldap_attribute" => {
+                if ldap.attribute.is_some() {
+                    return Err(twice("ldap_attribute"));
+                }
+                if !attribute_ok(value) {
+                    return Err(err(
+                        n,
+                        "ldap_attribute must be one attribute, such as userPassword or pwdChangedTime".into(),
+                    ));
+                }
+                ldap.attribute = Some((n, value.to_owned()));
+            }
             other => {
                 return Err(err(
                     n,
@@ -341,6 +563,13 @@ pub fn parse_config(text: &str, file: &Path) -> Result<Config, ConfigError> {
         user: web_user.unwrap_or_else(|| DEFAULT_WEB_USER.into()),
         auth: web_auth.unwrap_or(WebAuth::Pam),
     };
+    let primary = primary_choice(
+        primary.as_ref().map(|(_, p)| p.as_str()),
+        dovecot_master,
+        dovecot_field,
+        ldap,
+        file,
+    )?;
     let kind = store.as_ref().map_or("sqlite", |(_, s)| s.as_str());
     if kind == "sqlite" {
         if let Some((n, _)) = conninfo.as_ref().or(admin.as_ref()) {
@@ -354,6 +583,7 @@ pub fn parse_config(text: &str, file: &Path) -> Result<Config, ConfigError> {
         return Ok(Config {
             store: StoreChoice::Sqlite { db, key },
             web,
+            primary,
         });
     }
     if let Some((n, _)) = db {
@@ -372,6 +602,96 @@ pub fn parse_config(text: &str, file: &Path) -> Result<Config, ConfigError> {
             key: key.map_or_else(|| PathBuf::from(DEFAULT_SERVER_KEY), |(_, k)| k),
         },
         web,
+        primary,
+    })
+}
+
+/// The `primary` setting with the keys that go with it, each refused
+/// where it does not belong.
+fn primary_choice(
+    primary: Option<&str>,
+    dovecot_master: Option<(usize, PathBuf)>,
+    dovecot_field: Option<(usize, String)>,
+    ldap: LdapLines,
+    file: &Path,
+) -> Result<PrimaryChoice, ConfigError> {
+    let err = |line: usize, message: &str| ConfigError::Line {
+        file: file.to_path_buf(),
+        line,
+        message: message.into(),
+    };
+    let dovecot_line =
+        (dovecot_master.as_ref().map(|(n, _)| *n)).or(dovecot_field.as_ref().map(|(n, _)| *n));
+    if primary != Some("dovecot") {
+        if let Some(n) = dovecot_line {
+            return Err(err(
+                n,
+                "dovecot_auth_master and dovecot_primary_field are for 'primary = dovecot'",
+            ));
+        }
+    }
+    if primary != Some("ldap") {
+        if let Some(n) = ldap.any_line() {
+            return Err(err(n, "the ldap_ settings are for 'primary = ldap'"));
+        }
+    }
+    Ok(match primary {
+        Some("dovecot") => PrimaryChoice::Dovecot {
+            socket: dovecot_master
+                .map_or_else(|| PathBuf::from(DEFAULT_DOVECOT_AUTH_MASTER), |(_, p)| p),
+            field: dovecot_field
+                .map_or_else(|| DEFAULT_DOVECOT_PRIMARY_FIELD.to_owned(), |(_, f)| f),
+        },
+        Some("ldap") => {
+            let (Some((uri_line, uri)), Some((_, base))) = (ldap.uri, ldap.base) else {
+                return Err(ConfigError::File {
+                    file: file.to_path_buf(),
+                    message: "'primary = ldap' needs ldap_uri and ldap_base lines".into(),
+                });
+            };
+            let starttls = ldap.starttls.is_some_and(|(_, on)| on);
+            if uri.starts_with("ldap://") && !starttls {
+                return Err(err(
+                    uri_line,
+                    "ldap_uri ldap:// would send the bind password and the entry unencrypted; use ldaps:// or set ldap_starttls = yes",
+                ));
+            }
+            if uri.starts_with("ldaps://") && starttls {
+                return Err(err(
+                    uri_line,
+                    "ldap_starttls = yes is for ldap:// URIs; an ldaps:// URI is already encrypted",
+                ));
+            }
+            match (&ldap.bind_dn, &ldap.bind_password_file) {
+                (Some((n, _)), None) => {
+                    return Err(err(
+                        *n,
+                        "ldap_bind_dn needs ldap_bind_password_file (the password is never written in apppass.conf)",
+                    ))
+                }
+                (None, Some((n, _))) => {
+                    return Err(err(*n, "ldap_bind_password_file needs ldap_bind_dn"))
+                }
+                _ => {}
+            }
+            PrimaryChoice::Ldap(LdapSettings {
+                uri,
+                starttls,
+                ca_file: ldap
+                    .ca_file
+                    .map_or_else(|| PathBuf::from(DEFAULT_LDAP_CA_FILE), |(_, p)| p),
+                base,
+                filter: ldap
+                    .filter
+                    .map_or_else(|| DEFAULT_LDAP_FILTER.to_owned(), |(_, f)| f),
+                bind_dn: ldap.bind_dn.map(|(_, d)| d),
+                bind_password_file: ldap.bind_password_file.map(|(_, p)| p),
+                attribute: ldap
+                    .attribute
+                    .map_or_else(|| DEFAULT_LDAP_ATTRIBUTE.to_owned(), |(_, a)| a),
+            })
+        }
+        _ => PrimaryChoice::Shadow,
     })
 }
 
@@ -467,11 +787,13 @@ pub fn resolve_config(
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => Config {
                     store: StoreChoice::sqlite(Path::new(DEFAULT_DB)),
                     web: WebSettings::default(),
+                    primary: PrimaryChoice::Shadow,
                 },
                 // `db` alone never depends on the default file being usable.
                 _ if db.is_some() => Config {
                     store: StoreChoice::sqlite(Path::new(DEFAULT_DB)),
                     web: WebSettings::default(),
+                    primary: PrimaryChoice::Shadow,
                 },
                 _ => load_config(default, euid)?,
             }
@@ -583,5 +905,96 @@ mod tests {
         }
         let e = p("store = postgresql\n").unwrap_err().to_string();
         assert!(e.contains("needs a conninfo line"), "{e}");
+    }
+
+    fn primary_of(text: &str) -> PrimaryChoice {
+        parse_config(text, Path::new("/etc/apppass/apppass.conf"))
+            .unwrap()
+            .primary
+    }
+
+    #[test]
+    fn primary_sources_and_their_settings() {
+        assert_eq!(primary_of(""), PrimaryChoice::Shadow);
+        assert_eq!(primary_of("primary = shadow\n"), PrimaryChoice::Shadow);
+        assert_eq!(
+            primary_of("primary = dovecot\n"),
+            PrimaryChoice::Dovecot {
+                socket: PathBuf::from(DEFAULT_DOVECOT_AUTH_MASTER),
+                field: DEFAULT_DOVECOT_PRIMARY_FIELD.into(),
+            }
+        );
+        let ldap = "primary = ldap\nldap_uri = ldaps://ldap.example.org\nldap_base = ou=people,dc=example,dc=org\n";
+        let PrimaryChoice::Ldap(s) = primary_of(ldap) else {
+            panic!("not ldap")
+        };
+        assert_eq!(s.filter, "(uid=%u)");
+        assert_eq!(s.attribute, "userPassword");
+        assert_eq!(s.ca_file, PathBuf::from(DEFAULT_LDAP_CA_FILE));
+        assert!(!s.starttls && s.bind_dn.is_none());
+        let full = format!(
+            "{ldap}ldap_filter = (&(objectClass=person)(|(uid=%u)(mail=%u)))\nldap_attribute = pwdChangedTime\nldap_bind_dn = cn=apppass,dc=example,dc=org\nldap_bind_password_file = /etc/apppass/ldap.secret\n"
+        );
+        let PrimaryChoice::Ldap(s) = primary_of(&full) else {
+            panic!("not ldap")
+        };
+        assert_eq!(s.attribute, "pwdChangedTime");
+        assert_eq!(s.bind_dn.as_deref(), Some("cn=apppass,dc=example,dc=org"));
+    }
+
+    #[test]
+    fn primary_settings_are_refused_with_the_fix() {
+        let base = "primary = ldap\nldap_uri = ldaps://l\nldap_base = dc=x\n";
+        for (text, words) in [
+            ("primary = nis\n", "shadow, dovecot or ldap"),
+            ("dovecot_auth_master = /run/x\n", "for 'primary = dovecot'"),
+            (
+                "primary = dovecot\ndovecot_auth_master = run/x\n",
+                "absolute path",
+            ),
+            (
+                "primary = dovecot\ndovecot_primary_field = a b\n",
+                "Dovecot field name",
+            ),
+            ("ldap_uri = ldaps://l\n", "for 'primary = ldap'"),
+            ("primary = ldap\nldap_uri = http://l\n", "ldaps://"),
+            (
+                "primary = ldap\nldap_uri = ldap://l\nldap_base = dc=x\n",
+                "unencrypted",
+            ),
+            (
+                "primary = ldap\nldap_uri = ldaps://l\nldap_base = dc=x\nldap_starttls = yes\n",
+                "already encrypted",
+            ),
+            (&format!("{base}ldap_filter = uid=%u\n"), "LDAP filter"),
+            (&format!("{base}ldap_filter = (uid=%u\n"), "LDAP filter"),
+            (&format!("{base}ldap_filter = (uid=%s)\n"), "LDAP filter"),
+            (
+                &format!("{base}ldap_filter = (uid=%u)(cn=%d)\n"),
+                "LDAP filter",
+            ),
+            (
+                &format!("{base}ldap_filter = (uid=%u)(cn=x)\n"),
+                "LDAP filter",
+            ),
+            (&format!("{base}ldap_attribute = *\n"), "one attribute"),
+            (&format!("{base}ldap_attribute = a,b\n"), "one attribute"),
+            (
+                &format!("{base}ldap_bind_dn = cn=a\n"),
+                "needs ldap_bind_password_file",
+            ),
+            (
+                &format!("{base}ldap_bind_password_file = /s\n"),
+                "needs ldap_bind_dn",
+            ),
+            (&format!("{base}ldap_starttls = maybe\n"), "yes or no"),
+        ] {
+            let e = p(text).unwrap_err().to_string();
+            assert!(e.contains(words), "{text:?}: {e}");
+        }
+        let e = p("primary = ldap\nldap_uri = ldaps://l\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("needs ldap_uri and ldap_base"), "{e}");
     }
 }

@@ -12,7 +12,8 @@
 //!   mail-only account. App passwords are then the only way in; they work,
 //!   and setting a first primary password later keeps them.
 
-use crate::store::{Store, StoreError};
+use crate::primary::{Observed, PrimarySource};
+use crate::store::{FingerprintSource, Recorded, Store, StoreError};
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 use subtle::ConstantTimeEq;
@@ -74,7 +75,7 @@ impl<'a> Primary<'a> {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Check {
     /// No fingerprint was taken for this user: nothing to compare.
     NotTaken,
@@ -82,8 +83,9 @@ pub enum Check {
     Changed,
     /// The account is locked (`passwd -l`): refuse, wipe nothing.
     Locked,
-    /// A fingerprint was taken but the shadow entry cannot be read now.
-    Unavailable,
+    /// A fingerprint was taken but its source cannot say anything now:
+    /// fail closed, wipe nothing. Why, without a secret.
+    Unavailable(String),
     /// The account had no primary password and now has one: not a change
     /// of a password anybody could have leaked. Record this fingerprint
     /// and go on.
@@ -91,6 +93,10 @@ pub enum Check {
     /// A fingerprint was taken but the account no longer exists: its app
     /// passwords are revoked (`user removed`).
     UserRemoved,
+    /// The fingerprint was taken from another source than the one asked
+    /// now (`primary` changed, or a user moved between a directory and
+    /// /etc/shadow): not a change of password. Record this one and go on.
+    Retake(Recorded),
 }
 
 pub fn compute(key: &[u8], user: &str, material: &[u8]) -> [u8; 32] {
@@ -109,57 +115,160 @@ pub fn of_field(key: &[u8], user: &str, field: &[u8]) -> [u8; 32] {
     compute(key, user, Primary::of(field).material())
 }
 
+/// The fingerprint of a directory's material: the source's name goes in
+/// too, so the same bytes from Dovecot and from LDAP never compare equal.
+pub fn of_directory(
+    key: &[u8],
+    user: &str,
+    source: FingerprintSource,
+    material: &[u8],
+) -> [u8; 32] {
+    let mut tagged = Zeroizing::new(Vec::with_capacity(material.len() + 8));
+    tagged.extend_from_slice(source.as_str().as_bytes());
+    tagged.push(0);
+    tagged.extend_from_slice(material);
+    compute(key, user, &tagged)
+}
+
+/// What to record for `user` from `observed`, when it gives anything.
+pub fn take(key: &[u8], user: &str, observed: &Observed) -> Option<Recorded> {
+    match observed {
+        Observed::Shadow(Shadow::Hash(field)) => Some(Recorded {
+            fp: of_field(key, user, field),
+            source: FingerprintSource::Shadow,
+        }),
+        Observed::Value { source, material } => Some(Recorded {
+            fp: of_directory(key, user, *source, material),
+            source: *source,
+        }),
+        _ => None,
+    }
+}
+
 fn same(a: &[u8], b: &[u8]) -> bool {
     bool::from(a.ct_eq(b))
 }
 
+/// Compares `user`'s recorded fingerprint with what `primary` says now.
+/// The source is not asked for a user without a fingerprint.
 pub fn check(
     store: &mut dyn Store,
     user: &str,
-    shadow: &dyn ShadowSource,
+    primary: &dyn PrimarySource,
 ) -> Result<Check, StoreError> {
     let Some(recorded) = store.fingerprint(user)? else {
         return Ok(Check::NotTaken);
     };
-    let key = &store.key()[..];
-    Ok(match shadow.lookup(user) {
-        Shadow::Hash(field) => {
-            let no_password = compute(key, user, b"");
-            match Primary::of(&field) {
-                Primary::Locked(_) => Check::Locked,
-                Primary::Set(hash) => {
-                    let now = compute(key, user, hash);
-                    if same(&now, &recorded) {
-                        Check::Unchanged
-                    } else if same(&no_password, &recorded) {
-                        Check::FirstPasswordSet(now)
-                    } else {
-                        Check::Changed
-                    }
-                }
-                Primary::NotSet => {
-                    // Earlier versions took it over the field without one
-                    // leading `!` (`*` for `*`); that is the same state.
-                    let legacy = compute(key, user, field.strip_prefix(b"!").unwrap_or(&field));
-                    if same(&no_password, &recorded) || same(&legacy, &recorded) {
-                        Check::Unchanged
-                    } else {
-                        // The primary password was removed: a change.
-                        Check::Changed
-                    }
-                }
+    Ok(compare(
+        &store.key()[..],
+        user,
+        &recorded,
+        &primary.observe(user),
+    ))
+}
+
+/// `recorded` against `observed`. Only /etc/shadow can say that an
+/// account is gone: a directory that does not know a user, or gives
+/// nothing for one it fingerprinted, fails closed and wipes nothing.
+pub fn compare(key: &[u8], user: &str, recorded: &Recorded, observed: &Observed) -> Check {
+    let from_shadow = recorded.source == FingerprintSource::Shadow;
+    match observed {
+        Observed::Shadow(Shadow::Hash(field)) if !from_shadow => match Primary::of(field) {
+            Primary::Locked(_) => Check::Locked,
+            _ => Check::Retake(Recorded {
+                fp: of_field(key, user, field),
+                source: FingerprintSource::Shadow,
+            }),
+        },
+        Observed::Shadow(Shadow::Hash(field)) => shadow_field(key, user, &recorded.fp, field),
+        Observed::Shadow(Shadow::NoAccount) if from_shadow => Check::UserRemoved,
+        Observed::Value { source, material } => {
+            let now = of_directory(key, user, *source, material);
+            if *source != recorded.source {
+                Check::Retake(Recorded {
+                    fp: now,
+                    source: *source,
+                })
+            } else if same(&now, &recorded.fp) {
+                Check::Unchanged
+            } else {
+                Check::Changed
             }
         }
-        Shadow::NoAccount => Check::UserRemoved,
-        Shadow::NoEntry | Shadow::Unavailable => Check::Unavailable,
-    })
+        Observed::Shadow(Shadow::NoAccount) => Check::Unavailable(format!(
+            "the fingerprint was taken from {} and /etc/shadow has no such account",
+            name(recorded.source)
+        )),
+        Observed::Shadow(Shadow::NoEntry) => {
+            Check::Unavailable("the account has no shadow entry".into())
+        }
+        Observed::Shadow(Shadow::Unavailable) => {
+            Check::Unavailable("/etc/shadow is not readable (not root, or an NSS outage)".into())
+        }
+        Observed::Nothing(source) => Check::Unavailable(format!(
+            "{} gives nothing to fingerprint for this user",
+            name(*source)
+        )),
+        Observed::Unknown(source) => Check::Unavailable(format!(
+            "neither {} nor /etc/shadow knows this user",
+            name(*source)
+        )),
+        Observed::Unavailable { why, .. } => Check::Unavailable(why.clone()),
+    }
+}
+
+/// A source as messages name it.
+pub fn name(source: FingerprintSource) -> &'static str {
+    match source {
+        FingerprintSource::Shadow => "/etc/shadow",
+        FingerprintSource::Dovecot => "Dovecot's passdb",
+        FingerprintSource::Ldap => "the LDAP directory",
+    }
+}
+
+/// A fingerprint of a shadow field's hash, as [`Check::FirstPasswordSet`]
+/// carries it, ready to record.
+pub fn shadow(fp: [u8; 32]) -> Recorded {
+    Recorded {
+        fp,
+        source: FingerprintSource::Shadow,
+    }
+}
+
+/// A shadow password field against a fingerprint taken from one.
+fn shadow_field(key: &[u8], user: &str, recorded: &[u8; 32], field: &[u8]) -> Check {
+    let no_password = compute(key, user, b"");
+    match Primary::of(field) {
+        Primary::Locked(_) => Check::Locked,
+        Primary::Set(hash) => {
+            let now = compute(key, user, hash);
+            if same(&now, recorded) {
+                Check::Unchanged
+            } else if same(&no_password, recorded) {
+                Check::FirstPasswordSet(now)
+            } else {
+                Check::Changed
+            }
+        }
+        Primary::NotSet => {
+            // Earlier versions took it over the field without one
+            // leading `!` (`*` for `*`); that is the same state.
+            let legacy = compute(key, user, field.strip_prefix(b"!").unwrap_or(field));
+            if same(&no_password, recorded) || same(&legacy, recorded) {
+                Check::Unchanged
+            } else {
+                // The primary password was removed: a change.
+                Check::Changed
+            }
+        }
+    }
 }
 
 /// Records (or replaces) the fingerprint of `user`.
 pub fn record(
     store: &mut dyn Store,
     user: &str,
-    fp: &[u8; 32],
+    fp: &Recorded,
     now: i64,
 ) -> Result<(), StoreError> {
     store

@@ -7,8 +7,10 @@
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 pub mod admin;
+pub mod check_primary;
 pub mod config;
 pub mod doctor;
+pub mod dovecot_wire;
 pub mod effects;
 pub mod escape;
 pub mod expiry;
@@ -19,6 +21,7 @@ pub mod login;
 pub mod module_args;
 pub mod networks;
 pub mod policy;
+pub mod primary;
 pub mod retention;
 pub mod revocation;
 pub mod scratch;

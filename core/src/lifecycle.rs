@@ -4,8 +4,8 @@
 use crate::admin::{self, AdminError, GenerateRequest, Generated};
 use crate::effects::{Effect, Effects};
 use crate::escape::for_message as esc;
-use crate::fingerprint::ShadowSource;
 use crate::policy;
+use crate::primary::PrimarySource;
 use crate::retention;
 use crate::store::{Actor, Event, EventKind, Finish, Password, Status, Store, WriteError};
 use rand_core::{CryptoRng, RngCore};
@@ -152,7 +152,7 @@ pub fn rotate<R: RngCore + CryptoRng>(
     (user, which, by): (&str, Which<'_>, Actor),
     now: i64,
     rng: &mut R,
-    shadow: &dyn ShadowSource,
+    primary: &dyn PrimarySource,
     deliver: &mut dyn FnMut(&Generated) -> std::io::Result<()>,
 ) -> Result<Generated, AdminError> {
     policy::check_user(user)?;
@@ -168,5 +168,5 @@ pub fn rotate<R: RngCore + CryptoRng>(
         by,
         replaces: Some(old.id),
     };
-    admin::generate(store, &req, now, rng, shadow, deliver)
+    admin::generate(store, &req, now, rng, primary, deliver)
 }

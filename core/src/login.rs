@@ -1,7 +1,8 @@
 //! The login decision, shared by the PAM module and `apppass verify`.
 
-use crate::fingerprint::{self, Check, ShadowSource};
+use crate::fingerprint::{self, Check};
 use crate::hashing::{tag, Argon2Memory, HashError, StoredHash};
+use crate::primary::PrimarySource;
 use crate::retention::{
     idle_deadline, KEEP_RETIRED_SECS, REASON_IDLE, TRIED_THROTTLE_SECS, TRIPWIRE_EVENT_EVERY_SECS,
 };
@@ -111,8 +112,12 @@ pub enum LoginError {
         id: i64,
         err: HashError,
     },
-    /// A fingerprint was taken but the shadow entry cannot be read now.
-    ShadowUnavailable,
+    /// A fingerprint was taken but the source of the primary password
+    /// (/etc/shadow, Dovecot's passdb, LDAP) cannot say anything now; `why`
+    /// holds no secret.
+    PrimaryUnavailable {
+        why: String,
+    },
 }
 
 impl fmt::Display for LoginError {
@@ -120,8 +125,9 @@ impl fmt::Display for LoginError {
         match self {
             LoginError::Store(e) => e.fmt(f),
             LoginError::BadHash { id, err } => write!(f, "app password {id}: {err}"),
-            LoginError::ShadowUnavailable => f.write_str(
-                "the primary password's fingerprint cannot be checked: the shadow entry is unreadable",
+            LoginError::PrimaryUnavailable { why } => write!(
+                f,
+                "the primary password's fingerprint cannot be checked: {why}"
             ),
         }
     }
@@ -133,7 +139,7 @@ impl LoginError {
         match self {
             LoginError::BadHash { .. } => true,
             LoginError::Store(e) => e.is_corruption(),
-            LoginError::ShadowUnavailable => false,
+            LoginError::PrimaryUnavailable { .. } => false,
         }
     }
 }
@@ -223,7 +229,7 @@ pub fn authenticate<M: Argon2Memory>(
     req: &LoginRequest<'_>,
     secret: &NormalizedSecret,
     memory: &mut M,
-    shadow: &dyn ShadowSource,
+    primary: &dyn PrimarySource,
 ) -> Result<Outcome, LoginError> {
     let rows = store.candidates(req.user)?;
     let idle = if rows.iter().any(|r| r.revoked.is_none()) {
@@ -263,11 +269,16 @@ pub fn authenticate<M: Argon2Memory>(
     let Some(row) = matched else {
         return refuse(store, req, secret, memory, !usable.is_empty(), others);
     };
-    match fingerprint::check(store, req.user, shadow)? {
+    match fingerprint::check(store, req.user, primary)? {
         Check::NotTaken | Check::Unchanged => {}
         Check::FirstPasswordSet(fp) => {
             if req.side_effects {
                 // Best effort: the next login records it otherwise.
+                let _ = fingerprint::record(store, req.user, &fingerprint::shadow(fp), req.now);
+            }
+        }
+        Check::Retake(fp) => {
+            if req.side_effects {
                 let _ = fingerprint::record(store, req.user, &fp, req.now);
             }
         }
@@ -280,7 +291,7 @@ pub fn authenticate<M: Argon2Memory>(
             return Ok(Outcome::Refused(Refusal::UserRemoved { revoked }));
         }
         Check::Locked => return Ok(Outcome::Refused(Refusal::AccountLocked)),
-        Check::Unavailable => return Err(LoginError::ShadowUnavailable),
+        Check::Unavailable(why) => return Err(LoginError::PrimaryUnavailable { why }),
         Check::Changed => {
             let wiped = if req.side_effects {
                 wipe(store, req.user, req.now, Actor::Module)?.len()

@@ -9,8 +9,8 @@
 use crate::networks::Networks;
 use crate::policy::Scope;
 use crate::store::{
-    Actor, Credential, Event, EventKind, Finish, LastUse, Password, Revocation, Snapshot, Store,
-    StoreError, WriteError,
+    Actor, Credential, Event, EventKind, FingerprintRow, FingerprintSource, Finish, LastUse,
+    Password, Recorded, Revocation, Snapshot, Store, StoreError, WriteError,
 };
 use serde_json::{json, Map, Value};
 use std::fmt;
@@ -117,7 +117,10 @@ pub fn export(snap: &Snapshot, now: i64) -> Zeroizing<String> {
     let fingerprints: Vec<Value> = snap
         .fingerprints
         .iter()
-        .map(|(user, fp, at)| json!({"user": user, "fingerprint": hex(fp), "taken_at": at}))
+        .map(|f| {
+            json!({"user": f.user, "fingerprint": hex(&f.recorded.fp),
+                   "source": f.recorded.source.as_str(), "taken_at": f.taken_at})
+        })
         .collect();
     let settings: Map<String, Value> = snap
         .settings
@@ -336,7 +339,16 @@ pub fn parse(text: &str) -> Result<Snapshot, TransferError> {
         let user = f.text("user")?;
         crate::policy::check_user(&user)
             .map_err(|e| TransferError::Format(format!("{}: {e}", f.what)))?;
-        snap.fingerprints.push((user, fp, f.int("taken_at")?));
+        // An export made before sources were recorded holds shadow's.
+        let source = match f.opt_text("source")? {
+            None => FingerprintSource::Shadow,
+            Some(s) => FingerprintSource::parse(&s).ok_or_else(|| f.bad("source"))?,
+        };
+        snap.fingerprints.push(FingerprintRow {
+            user,
+            recorded: Recorded { fp, source },
+            taken_at: f.int("taken_at")?,
+        });
     }
     let settings = doc
         .get("settings")
@@ -377,8 +389,8 @@ pub fn import(store: &mut dyn Store, snap: &Snapshot) -> Result<(), TransferErro
         for (user, e) in &snap.events {
             w.add_event(user, e)?;
         }
-        for (user, fp, at) in &snap.fingerprints {
-            w.set_fingerprint(user, fp, *at)?;
+        for f in &snap.fingerprints {
+            w.set_fingerprint(&f.user, &f.recorded, f.taken_at)?;
         }
         for (name, value) in &snap.settings {
             w.set_setting(name, *value)?;

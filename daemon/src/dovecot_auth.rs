@@ -3,6 +3,7 @@
 //! v1: handshake, one `AUTH … PLAIN`, then `OK` or `FAIL`. Their primary
 //! password lives in Dovecot, not in /etc/shadow, so PAM cannot check it.
 
+use apppass_core::dovecot_wire::{escape, unescape, MAX_LINE};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::IpAddr;
 use std::os::unix::net::UnixStream;
@@ -12,8 +13,6 @@ use zeroize::Zeroizing;
 
 /// Dovecot answers in milliseconds; its own failure delay is 2 s.
 const TIMEOUT: Duration = Duration::from_secs(15);
-/// Dovecot's lines fit in 16 KiB.
-const MAX_LINE: usize = 16 * 1024;
 
 pub use apppass_core::signin::Verdict;
 
@@ -112,43 +111,6 @@ fn read_line<R: BufRead>(r: &mut R) -> Result<String, String> {
     String::from_utf8(line).map_err(|_| "Dovecot's auth socket sent something not UTF-8".into())
 }
 
-/// Dovecot's tab-escaping, with \001 as the escape character.
-fn escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '\x01' => out.push_str("\x011"),
-            '\0' => out.push_str("\x010"),
-            '\t' => out.push_str("\x01t"),
-            '\r' => out.push_str("\x01r"),
-            '\n' => out.push_str("\x01n"),
-            c => out.push(c),
-        }
-    }
-    out
-}
-
-fn unescape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    let mut chars = s.chars();
-    while let Some(c) = chars.next() {
-        if c != '\x01' {
-            out.push(c);
-            continue;
-        }
-        match chars.next() {
-            Some('0') => out.push('\0'),
-            Some('1') => out.push('\x01'),
-            Some('t') => out.push('\t'),
-            Some('r') => out.push('\r'),
-            Some('n') | Some('l') => out.push('\n'),
-            Some(other) => out.push(other),
-            None => {}
-        }
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -207,11 +169,5 @@ mod tests {
     #[test]
     fn an_absent_socket_is_an_error_not_a_refusal() {
         assert!(authenticate(Path::new("/nonexistent/auth"), "s", "u", "p", None).is_err());
-    }
-
-    #[test]
-    fn escaping_round_trips() {
-        let s = "a\tb\nc\x01d\0";
-        assert_eq!(unescape(&escape(s)), s);
     }
 }

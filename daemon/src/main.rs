@@ -151,6 +151,7 @@ fn main() -> ExitCode {
         service: "apppass".into(),
         pam_dir: args.pam_dir,
         dovecot_config: args.dovecot_config,
+        primary: config.primary,
     };
     listener::run(
         listener,

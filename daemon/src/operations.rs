@@ -12,7 +12,6 @@ use apppass_core::policy::{self, Scope};
 use apppass_core::revocation::{self, RevokeTarget};
 use apppass_core::selfservice::{self, Refusal};
 use apppass_core::store::{Actor, Store};
-use apppass_core::sys::SystemShadow;
 use apppass_protocol::records::{EventRecord, IssuedRecord, Named, PasswordRecord};
 use apppass_protocol::{Reply, Request};
 
@@ -159,6 +158,7 @@ pub(crate) fn perform(
     acting: Acting<'_>,
 ) -> Result<(), Failure> {
     let by = acting.by;
+    let primary = apppass_stores::primary(&settings.primary);
     let effects = match operation {
         Operation::Generate {
             scope,
@@ -180,7 +180,7 @@ pub(crate) fn perform(
                 &req,
                 now,
                 &mut rand::rngs::OsRng,
-                &SystemShadow,
+                &primary,
                 &mut |g| conn.deliver(g),
             )?;
             tell_issued(conn, &g)?;
@@ -192,7 +192,7 @@ pub(crate) fn perform(
                 (user, which.which(), by),
                 now,
                 &mut rand::rngs::OsRng,
-                &SystemShadow,
+                &primary,
                 &mut |g| conn.deliver(g),
             )?;
             tell_issued(conn, &g)?;
@@ -211,7 +211,7 @@ pub(crate) fn perform(
             done.effects
         }
         Operation::List { all } => {
-            let listing = admin::list(store, Some(user), all, now, &SystemShadow, by)?;
+            let listing = admin::list(store, Some(user), all, now, &primary, by)?;
             tell_notices(conn, &listing.notices)?;
             let passwords = listing
                 .passwords

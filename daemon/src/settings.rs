@@ -1,6 +1,6 @@
 //! What the daemon was started with.
 
-use apppass_core::config::{StoreChoice, WebSettings};
+use apppass_core::config::{PrimaryChoice, StoreChoice, WebSettings};
 use std::path::PathBuf;
 
 pub struct Settings {
@@ -14,6 +14,8 @@ pub struct Settings {
     pub web: WebSettings,
     /// Where web sessions are kept.
     pub session_dir: PathBuf,
+    /// Where primary passwords are read from for their fingerprints.
+    pub primary: PrimaryChoice,
 }
 
 impl Settings {

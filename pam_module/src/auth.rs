@@ -7,7 +7,7 @@ use apppass_core::login::{authenticate as decide, LoginError, LoginRequest, Outc
 use apppass_core::module_args::{self, ModuleArgs};
 use apppass_core::scratch::MappedMemory;
 use apppass_core::secret::NormalizedSecret;
-use apppass_core::sys::{self, SystemShadow};
+use apppass_core::sys;
 use pam::constants::PamResultCode;
 use pam::module::PamHandle;
 use std::ffi::CStr;
@@ -57,10 +57,11 @@ pub fn authenticate(pamh: &mut PamHandle, args: &[&CStr]) -> PamResultCode {
     };
     let service = service.to_owned();
     let rhost = items::rhost(pamh).map(|r| String::from_utf8_lossy(r).into_owned());
-    let mut store = match crate::store::open(&opts) {
+    let (mut store, primary) = match crate::store::open_with_primary(&opts) {
         Ok(s) => s,
         Err(e) => return e.report(pamh, ""),
     };
+    let primary = apppass_stores::primary(&primary);
     let req = LoginRequest {
         user: user_str,
         service: &service,
@@ -74,7 +75,7 @@ pub fn authenticate(pamh: &mut PamHandle, args: &[&CStr]) -> PamResultCode {
         &req,
         &secret,
         &mut MappedMemory::default(),
-        &SystemShadow,
+        &primary,
     );
     if opts.debug {
         let us = started.elapsed().as_micros();

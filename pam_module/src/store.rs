@@ -18,10 +18,29 @@ pub enum OpenError {
 }
 
 pub fn open(opts: &ModuleArgs) -> Result<Box<dyn Store>, OpenError> {
+    open_with_primary(opts).map(|(store, _)| store)
+}
+
+/// The store, and where the primary password is read from (`primary`).
+pub fn open_with_primary(
+    opts: &ModuleArgs,
+) -> Result<(Box<dyn Store>, config::PrimaryChoice), OpenError> {
     let euid = sys::euid();
-    let choice = config::resolve(opts.config.as_deref(), opts.db.as_deref(), euid)
-        .map_err(OpenError::Config)?;
-    apppass_stores::open(&choice, euid, Opener::Module).map_err(OpenError::Store)
+    // `db=` names the store alone: no configuration file is read, and the
+    // primary password is /etc/shadow's.
+    let (choice, primary) = match &opts.db {
+        Some(db) => (
+            config::StoreChoice::sqlite(db),
+            config::PrimaryChoice::Shadow,
+        ),
+        None => {
+            let found = config::resolve_config(opts.config.as_deref(), None, euid)
+                .map_err(OpenError::Config)?;
+            (found.store, found.primary)
+        }
+    };
+    let store = apppass_stores::open(&choice, euid, Opener::Module).map_err(OpenError::Store)?;
+    Ok((store, primary))
 }
 
 impl OpenError {

@@ -40,7 +40,7 @@ impl Status {
             AdminError::Store(_)
             | AdminError::NotStored(_)
             | AdminError::Hash(_)
-            | AdminError::ShadowUnavailable { .. } => Status::Unavailable,
+            | AdminError::PrimaryUnavailable { .. } => Status::Unavailable,
         }
     }
 

@@ -6,9 +6,9 @@ use crate::{hex, PgStore};
 use apppass_core::networks::Networks;
 use apppass_core::policy::Scope;
 use apppass_core::store::{
-    Actor, Candidate, Change, Credential, Event, EventKind, Fingerprint, Finish, Key, LastUse,
-    LoggedEvent, NewPassword, Password, Revocation, SchemaDrift, SignInAttempts, Snapshot, Store,
-    StoreError, WriteError, Writer,
+    Actor, Candidate, Change, Credential, Event, EventKind, Fingerprint, FingerprintRow,
+    FingerprintSource, Finish, Key, LastUse, LoggedEvent, NewPassword, Password, Recorded,
+    Revocation, SchemaDrift, SignInAttempts, Snapshot, Store, StoreError, WriteError, Writer,
 };
 
 /// Every password of a user that a login may compare with: active ones,
@@ -260,16 +260,21 @@ fn text_setting(conn: &mut Conn, name: &str) -> Result<Option<String>, StoreErro
         .next())
 }
 
-fn fingerprint(conn: &mut Conn, user: &str) -> Result<Option<Fingerprint>, StoreError> {
+fn fingerprint(conn: &mut Conn, user: &str) -> Result<Option<Recorded>, StoreError> {
     let rows = conn.exec(
-        "SELECT fingerprint FROM apppass.fingerprints WHERE username = $1",
+        "SELECT fingerprint, source FROM apppass.fingerprints WHERE username = $1",
         &[Some(user)],
     )?;
     let target = conn.target.clone();
-    each(rows, &target, |c| {
-        fingerprint_of(c.bytes("fingerprint")?.unwrap_or_default(), c.target)
+    each(rows, &target, recorded).map(|v| v.into_iter().next())
+}
+
+fn recorded(c: &Cells<'_>) -> Result<Recorded, StoreError> {
+    Ok(Recorded {
+        fp: fingerprint_of(c.bytes("fingerprint")?.unwrap_or_default(), c.target)?,
+        source: FingerprintSource::parse(&c.req_text("source")?)
+            .ok_or_else(|| malformed(c.target, "a fingerprint's source"))?,
     })
-    .map(|v| v.into_iter().next())
 }
 
 impl Store for PgStore {
@@ -312,7 +317,7 @@ impl Store for PgStore {
         })
     }
 
-    fn fingerprint(&mut self, user: &str) -> Result<Option<Fingerprint>, StoreError> {
+    fn fingerprint(&mut self, user: &str) -> Result<Option<Recorded>, StoreError> {
         fingerprint(self.conn()?, user)
     }
 
@@ -504,15 +509,16 @@ impl Store for PgStore {
             )?;
             snap.events = each(rows, &target, event)?;
             let rows = conn.exec(
-                "SELECT username, fingerprint, taken_at FROM apppass.fingerprints ORDER BY username",
+                "SELECT username, fingerprint, source, taken_at FROM apppass.fingerprints
+                  ORDER BY username",
                 &[],
             )?;
             snap.fingerprints = each(rows, &target, |c| {
-                Ok((
-                    c.req_text("username")?,
-                    fingerprint_of(c.bytes("fingerprint")?.unwrap_or_default(), c.target)?,
-                    c.req_int("taken_at")?,
-                ))
+                Ok(FingerprintRow {
+                    user: c.req_text("username")?,
+                    recorded: recorded(c)?,
+                    taken_at: c.req_int("taken_at")?,
+                })
             })?;
             let rows = conn.exec(
                 "SELECT name, value FROM apppass.settings ORDER BY name",
@@ -628,7 +634,7 @@ impl Writer for PgWriter<'_> {
         setting(self.conn, name)
     }
 
-    fn fingerprint(&mut self, user: &str) -> Result<Option<Fingerprint>, StoreError> {
+    fn fingerprint(&mut self, user: &str) -> Result<Option<Recorded>, StoreError> {
         fingerprint(self.conn, user)
     }
 
@@ -726,11 +732,16 @@ impl Writer for PgWriter<'_> {
         Ok(!rows.rows.is_empty())
     }
 
-    fn set_fingerprint(&mut self, user: &str, fp: &Fingerprint, at: i64) -> Result<(), StoreError> {
+    fn set_fingerprint(&mut self, user: &str, fp: &Recorded, at: i64) -> Result<(), StoreError> {
         self.conn
             .exec(
-                "SELECT apppass.set_fingerprint($1, $2::bytea, $3::bigint)",
-                &[Some(user), Some(&hex::encode(fp)), Some(&at.to_string())],
+                "SELECT apppass.set_fingerprint($1, $2::bytea, $3::bigint, $4)",
+                &[
+                    Some(user),
+                    Some(&hex::encode(&fp.fp)),
+                    Some(&at.to_string()),
+                    Some(fp.source.as_str()),
+                ],
             )
             .map(drop)
     }

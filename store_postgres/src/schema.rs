@@ -101,6 +101,12 @@ pub const MIGRATIONS: &[&str] = &[
        BEGIN PERFORM pg_notify('apppass', NEW.id::text); RETURN NULL; END $n$;
      CREATE TRIGGER events_notify AFTER INSERT ON apppass.events
        FOR EACH ROW EXECUTE FUNCTION apppass.notify_event();",
+    // 5 -> 6: where each fingerprint's material came from (`primary`), so
+    // changing the source retakes fingerprints instead of wiping. The
+    // function that records one takes the source too.
+    "ALTER TABLE apppass.fingerprints ADD COLUMN source text NOT NULL DEFAULT 'shadow'
+        CHECK (source IN ('shadow', 'dovecot', 'ldap'));
+     DROP FUNCTION IF EXISTS apppass.set_fingerprint(text, bytea, bigint);",
 ];
 
 pub const LATEST: i64 = MIGRATIONS.len() as i64;
@@ -192,10 +198,12 @@ RETURNS bigint LANGUAGE sql SECURITY DEFINER SET search_path = pg_catalog, pg_te
   SELECT count(*) FROM erased
 $$;
 
-CREATE OR REPLACE FUNCTION apppass.set_fingerprint(p_user text, p_fp bytea, p_at bigint)
+CREATE OR REPLACE FUNCTION apppass.set_fingerprint(p_user text, p_fp bytea, p_at bigint, p_source text)
 RETURNS void LANGUAGE sql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
-  INSERT INTO apppass.fingerprints (username, fingerprint, taken_at) VALUES (p_user, p_fp, p_at)
-  ON CONFLICT (username) DO UPDATE SET fingerprint = excluded.fingerprint, taken_at = excluded.taken_at
+  INSERT INTO apppass.fingerprints (username, fingerprint, taken_at, source)
+  VALUES (p_user, p_fp, p_at, p_source)
+  ON CONFLICT (username) DO UPDATE SET fingerprint = excluded.fingerprint,
+                                       taken_at = excluded.taken_at, source = excluded.source
 $$;
 
 CREATE OR REPLACE FUNCTION apppass.forget_fingerprint(p_user text)
@@ -208,7 +216,7 @@ CREATE OR REPLACE TRIGGER events_notify AFTER INSERT ON apppass.events
 
 REVOKE ALL ON FUNCTION apppass.record_use(bigint, bigint, text, text, text, integer) FROM PUBLIC;
 REVOKE ALL ON FUNCTION apppass.revoke(text, bigint, bigint, text, text, text) FROM PUBLIC;
-REVOKE ALL ON FUNCTION apppass.set_fingerprint(text, bytea, bigint) FROM PUBLIC;
+REVOKE ALL ON FUNCTION apppass.set_fingerprint(text, bytea, bigint, text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION apppass.forget_fingerprint(text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION apppass.expire(text, bigint, bigint, text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION apppass.record_tried(text, bigint, bigint, bigint, text, text) FROM PUBLIC;
@@ -236,7 +244,7 @@ pub const FUNCTION_SIGNATURES: &[&str] = &[
     "record_tried(text, bigint, bigint, bigint, text, text)",
     "record_use(bigint, bigint, text, text, text, integer)",
     "revoke(text, bigint, bigint, text, text, text)",
-    "set_fingerprint(text, bytea, bigint)",
+    "set_fingerprint(text, bytea, bigint, text)",
 ];
 
 /// The triggers apppass makes, as `table.trigger`.
@@ -277,7 +285,7 @@ pub fn grants(role: &str) -> String {
          GRANT SELECT ON apppass.meta, apppass.settings, apppass.text_settings, apppass.passwords, apppass.fingerprints, apppass.events, apppass.addresses TO {role};
          GRANT EXECUTE ON FUNCTION apppass.record_use(bigint, bigint, text, text, text, integer) TO {role};
          GRANT EXECUTE ON FUNCTION apppass.revoke(text, bigint, bigint, text, text, text) TO {role};
-         GRANT EXECUTE ON FUNCTION apppass.set_fingerprint(text, bytea, bigint) TO {role};
+         GRANT EXECUTE ON FUNCTION apppass.set_fingerprint(text, bytea, bigint, text) TO {role};
          GRANT EXECUTE ON FUNCTION apppass.forget_fingerprint(text) TO {role};
          GRANT EXECUTE ON FUNCTION apppass.expire(text, bigint, bigint, text) TO {role};
          GRANT EXECUTE ON FUNCTION apppass.record_tried(text, bigint, bigint, bigint, text, text) TO {role};

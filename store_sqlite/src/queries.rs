@@ -7,9 +7,9 @@ use crate::SqliteStore;
 use apppass_core::networks::Networks;
 use apppass_core::policy::Scope;
 use apppass_core::store::{
-    Actor, Candidate, Credential, Event, EventKind, Fingerprint, Finish, Key, LastUse, LoggedEvent,
-    NewPassword, Password, Revocation, SchemaDrift, SignInAttempts, Snapshot, Store, StoreError,
-    WriteError, Writer,
+    Actor, Candidate, Credential, Event, EventKind, Fingerprint, FingerprintRow, FingerprintSource,
+    Finish, Key, LastUse, LoggedEvent, NewPassword, Password, Recorded, Revocation, SchemaDrift,
+    SignInAttempts, Snapshot, Store, StoreError, WriteError, Writer,
 };
 use rusqlite::{
     named_params, params, Connection, OptionalExtension, Transaction, TransactionBehavior,
@@ -219,15 +219,35 @@ fn record_signin(
     .map(drop)
 }
 
-fn fingerprint(conn: &Connection, user: &str) -> rusqlite::Result<Option<Fingerprint>> {
+fn source_of(text: String) -> rusqlite::Result<FingerprintSource> {
+    FingerprintSource::parse(&text).ok_or_else(|| {
+        rusqlite::Error::FromSqlConversionFailure(
+            0,
+            rusqlite::types::Type::Text,
+            "a fingerprint's source is not shadow, dovecot or ldap".into(),
+        )
+    })
+}
+
+fn recorded(r: &Named<'_>) -> rusqlite::Result<Recorded> {
+    Ok(Recorded {
+        fp: fingerprint_of(r.get("fingerprint")?)?,
+        source: source_of(r.get("source")?)?,
+    })
+}
+
+fn fingerprint(conn: &Connection, user: &str) -> rusqlite::Result<Option<Recorded>> {
     conn.query_row(
-        "SELECT fingerprint FROM fingerprints WHERE user = ?1",
+        "SELECT fingerprint, source FROM fingerprints WHERE user = ?1",
         [user],
-        |r| r.get::<_, Vec<u8>>("fingerprint"),
+        |r| {
+            Ok(Recorded {
+                fp: fingerprint_of(r.get("fingerprint")?)?,
+                source: source_of(r.get("source")?)?,
+            })
+        },
     )
-    .optional()?
-    .map(fingerprint_of)
-    .transpose()
+    .optional()
 }
 
 impl Store for SqliteStore {
@@ -284,7 +304,7 @@ impl Store for SqliteStore {
         rows.map_err(on(&self.path))
     }
 
-    fn fingerprint(&mut self, user: &str) -> Result<Option<Fingerprint>, StoreError> {
+    fn fingerprint(&mut self, user: &str) -> Result<Option<Recorded>, StoreError> {
         fingerprint(self.conn.get(&self.path)?, user).map_err(on(&self.path))
     }
 
@@ -527,15 +547,19 @@ impl Store for SqliteStore {
                 .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
                 .map_err(&err)?;
             let mut stmt = tx
-                .prepare("SELECT user, fingerprint, taken_at FROM fingerprints ORDER BY user")
+                .prepare(
+                    "SELECT user, fingerprint, source, taken_at FROM fingerprints ORDER BY user",
+                )
                 .map_err(&err)?;
+            let columns = Columns::of(&stmt);
             snap.fingerprints = stmt
                 .query_map([], |r| {
-                    Ok((
-                        r.get("user")?,
-                        fingerprint_of(r.get("fingerprint")?)?,
-                        r.get("taken_at")?,
-                    ))
+                    let r = columns.on(r);
+                    Ok(FingerprintRow {
+                        user: r.get("user")?,
+                        recorded: recorded(&r)?,
+                        taken_at: r.get("taken_at")?,
+                    })
                 })
                 .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
                 .map_err(&err)?;
@@ -632,7 +656,7 @@ impl Writer for SqliteWriter<'_> {
         setting(self.tx, name).map_err(on(self.path))
     }
 
-    fn fingerprint(&mut self, user: &str) -> Result<Option<Fingerprint>, StoreError> {
+    fn fingerprint(&mut self, user: &str) -> Result<Option<Recorded>, StoreError> {
         fingerprint(self.tx, user).map_err(on(self.path))
     }
 
@@ -725,13 +749,15 @@ impl Writer for SqliteWriter<'_> {
             .map_err(on(self.path))
     }
 
-    fn set_fingerprint(&mut self, user: &str, fp: &Fingerprint, at: i64) -> Result<(), StoreError> {
+    fn set_fingerprint(&mut self, user: &str, fp: &Recorded, at: i64) -> Result<(), StoreError> {
         self.tx
             .execute(
-                "INSERT INTO fingerprints (user, fingerprint, taken_at) VALUES (?1, ?2, ?3)
+                "INSERT INTO fingerprints (user, fingerprint, source, taken_at)
+                 VALUES (?1, ?2, ?3, ?4)
                  ON CONFLICT (user) DO UPDATE SET fingerprint = excluded.fingerprint,
+                                                  source = excluded.source,
                                                   taken_at = excluded.taken_at",
-                params![user, &fp[..], at],
+                params![user, &fp.fp[..], fp.source.as_str(), at],
             )
             .map(drop)
             .map_err(on(self.path))

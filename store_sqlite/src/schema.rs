@@ -125,6 +125,9 @@ pub const MIGRATIONS: &[&str] = &[
         last_at     INTEGER NOT NULL,
         PRIMARY KEY (password_id, address)
      ) WITHOUT ROWID;",
+    // 6 -> 7: where each fingerprint's material came from (`primary`), so
+    // changing the source retakes fingerprints instead of wiping.
+    "ALTER TABLE fingerprints ADD COLUMN source TEXT NOT NULL DEFAULT 'shadow';",
 ];
 
 pub const LATEST: i64 = MIGRATIONS.len() as i64;

@@ -8,7 +8,8 @@
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 #![forbid(unsafe_code)]
 
-use apppass_core::config::StoreChoice;
+use apppass_core::config::{PrimaryChoice, StoreChoice};
+use apppass_core::primary::Configured;
 use apppass_core::store::{Opener, Store, StoreError};
 use apppass_store_postgres::PgStore;
 use apppass_store_sqlite::SqliteStore;
@@ -34,6 +35,20 @@ pub fn open(choice: &StoreChoice, euid: u32, opener: Opener) -> Result<Box<dyn S
             };
             Ok(Box::new(PgStore::open(which, key, euid, opener)?))
         }
+    }
+}
+
+/// Where primary passwords are read from, as apppass.conf says
+/// (`primary`): /etc/shadow, or a directory with /etc/shadow behind it for
+/// the users the directory does not know.
+pub fn primary(choice: &PrimaryChoice) -> Configured {
+    match choice {
+        PrimaryChoice::Ldap(settings) => {
+            Configured::new(Some(Box::new(apppass_primary_ldap::LdapPrimary {
+                settings: settings.clone(),
+            })))
+        }
+        other => Configured::without_libraries(other).unwrap_or_else(|| Configured::new(None)),
     }
 }
 

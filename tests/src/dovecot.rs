@@ -210,11 +210,16 @@ service submission-login {{
             std::fs::write(&path, &stack).unwrap();
             dc.pam_files.push(path);
         }
+        dc.launch();
+        dc
+    }
+
+    fn launch(&self) {
         // Not output(): the daemonised master would hold the pipes open.
-        let errors = dc.dir.path().join("start.err");
+        let errors = self.dir.path().join("start.err");
         let status = Command::new("dovecot")
             .arg("-c")
-            .arg(&dc.conf)
+            .arg(&self.conf)
             .stdin(std::process::Stdio::null())
             .stdout(std::process::Stdio::null())
             .stderr(std::fs::File::create(&errors).unwrap())
@@ -225,8 +230,33 @@ service submission-login {{
             "dovecot: {}",
             std::fs::read_to_string(&errors).unwrap_or_default()
         );
-        dc.wait_ready();
-        dc
+        self.wait_ready();
+    }
+
+    /// Stops this Dovecot (its PAM files stay) and waits until it is gone.
+    pub fn stop(&self) {
+        let _ = Command::new("doveadm")
+            .arg("-c")
+            .arg(&self.conf)
+            .arg("stop")
+            .stderr(std::process::Stdio::null())
+            .status();
+        // doveadm stop returns before every child is gone; wait for the master.
+        let pid_file = self.dir.path().join("run/master.pid");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while pid_file.exists() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Starts it again after [`Dovecot::stop`], on the same ports.
+    pub fn start_again(&self) {
+        self.launch();
+    }
+
+    /// Dovecot's auth-master socket, where `primary = dovecot` looks users up.
+    pub fn auth_master(&self) -> PathBuf {
+        self.dir.path().join("run/auth-master")
     }
 
     fn wait_ready(&self) {
@@ -260,18 +290,7 @@ service submission-login {{
 
 impl Drop for Dovecot {
     fn drop(&mut self) {
-        let _ = Command::new("doveadm")
-            .arg("-c")
-            .arg(&self.conf)
-            .arg("stop")
-            .stderr(std::process::Stdio::null())
-            .status();
-        // doveadm stop returns before every child is gone; wait for the master.
-        let pid_file = self.dir.path().join("run/master.pid");
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while pid_file.exists() && Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        self.stop();
         for f in &self.pam_files {
             let _ = std::fs::remove_file(f);
         }

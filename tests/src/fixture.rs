@@ -136,6 +136,25 @@ impl Fixture {
         f
     }
 
+    /// Names this SQLite store through a configuration file holding `extra`
+    /// lines too: the CLI gets `--config`, PAM files written from now on
+    /// `config=`. Called again, it rewrites the file.
+    pub fn configure(&mut self, extra: &str) {
+        let conf = self.dir.path().join("apppass.conf");
+        std::fs::write(
+            &conf,
+            format!(
+                "# written by the tests
+db = {}
+{extra}",
+                self.db.display()
+            ),
+        )
+        .unwrap();
+        std::fs::set_permissions(&conf, std::fs::Permissions::from_mode(0o600)).unwrap();
+        self.config = Some(conf);
+    }
+
     /// Writes a PAM service file from `lines` (see [`Fixture::expand`]).
     pub fn service(&self, name: &str, lines: &str) {
         std::fs::write(self.confdir.join(name), self.expand(lines)).unwrap();
@@ -271,6 +290,17 @@ impl Fixture {
     pub fn sql(&self, statement: &str) {
         let c = rusqlite::Connection::open(&self.db).unwrap();
         c.execute_batch(statement).unwrap();
+    }
+
+    /// How many unrevoked passwords `user` has, read from the store.
+    pub fn active(&self, user: &str) -> usize {
+        let c = rusqlite::Connection::open(&self.db).unwrap();
+        c.query_row(
+            "SELECT count(*) FROM passwords WHERE user = ?1 AND revoked_at IS NULL",
+            [user],
+            |r| r.get(0),
+        )
+        .unwrap()
     }
 
     /// The number a counting query on the store gives.

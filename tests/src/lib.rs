@@ -13,6 +13,8 @@ pub mod fixture;
 pub mod pam;
 pub mod pgbouncer;
 pub mod postgres;
+pub mod slapd;
+pub mod sqlpassdb;
 pub mod sshd;
 pub mod sweep;
 pub mod system;

@@ -555,6 +555,80 @@ fn doctor_warns_of_a_2_3_cache_key_without_the_client_address_behind_doveconf() 
     }
 }
 
+/// `primary = dovecot`: the auth-master socket apppass.conf names must be
+/// there, the sweep's timer enabled where systemd runs, and Dovecot's auth
+/// cache (which hides a reset until it expires) is worth a warning.
+#[test]
+fn doctor_checks_what_primary_dovecot_needs() {
+    let t = clean_tree();
+    let r = t.path();
+    let conf = "primary = dovecot\ndovecot_auth_master = /run/dovecot/auth-master\n";
+    write(r, "etc/apppass/apppass.conf", conf);
+    std::fs::set_permissions(
+        r.join("etc/apppass/apppass.conf"),
+        std::fs::Permissions::from_mode(0o644),
+    )
+    .unwrap();
+    let (found, _) = doctor(r);
+    assert_eq!(checks(&found), ["primary-dovecot-socket"], "{found:?}");
+
+    std::fs::create_dir_all(r.join("run/dovecot")).unwrap();
+    let _socket =
+        std::os::unix::net::UnixListener::bind(r.join("run/dovecot/auth-master")).unwrap();
+    let (found, _) = doctor(r);
+    assert!(checks(&found).is_empty(), "{found:?}");
+
+    // Where systemd runs, the timer must be enabled.
+    std::fs::create_dir_all(r.join("run/systemd/system")).unwrap();
+    let (found, _) = doctor(r);
+    assert_eq!(checks(&found), ["primary-timer"], "{found:?}");
+    std::fs::create_dir_all(r.join("etc/systemd/system/timers.target.wants")).unwrap();
+    std::os::unix::fs::symlink(
+        "/lib/systemd/system/apppass-check-primary.timer",
+        r.join("etc/systemd/system/timers.target.wants/apppass-check-primary.timer"),
+    )
+    .unwrap();
+    let (found, _) = doctor(r);
+    assert!(checks(&found).is_empty(), "{found:?}");
+
+    // Dovecot's auth cache on: a reset is seen late.
+    write(
+        r,
+        "etc/dovecot/conf.d/10-auth.conf",
+        "auth_mechanisms = plain\nauth_cache_size = 1M\nauth_cache_ttl = 1 min\npassdb {\n  driver = pam\n  args = %s\n}\n",
+    );
+    let (found, _) = doctor(r);
+    assert_eq!(checks(&found), ["primary-dovecot-cache"], "{found:?}");
+}
+
+/// `primary = ldap`: the bind password file must be private and hold a
+/// password, and the CA file readable.
+#[test]
+fn doctor_checks_the_ldap_bind_password_and_ca_files() {
+    let t = clean_tree();
+    let r = t.path();
+    write(
+        r,
+        "etc/apppass/apppass.conf",
+        "primary = ldap\nldap_uri = ldaps://ldap.example.org\nldap_base = ou=people,dc=example,dc=org\nldap_ca_file = /etc/apppass/ca.pem\nldap_bind_dn = cn=apppass,dc=example,dc=org\nldap_bind_password_file = /etc/apppass/ldap.secret\n",
+    );
+    write(r, "etc/apppass/ca.pem", "-----BEGIN CERTIFICATE-----\n");
+    write(r, "etc/apppass/ldap.secret", "bind-secret\n");
+    let secret = r.join("etc/apppass/ldap.secret");
+    std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let (found, _) = doctor(r);
+    assert!(checks(&found).is_empty(), "{found:?}");
+    std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let (found, _) = doctor(r);
+    assert_eq!(checks(&found), ["primary-bind-password"], "{found:?}");
+    let (json, _) = doctor_json(r);
+    assert!(!format!("{json:?}").contains("bind-secret"), "{json:?}");
+    std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o600)).unwrap();
+    std::fs::remove_file(r.join("etc/apppass/ca.pem")).unwrap();
+    let (found, _) = doctor(r);
+    assert_eq!(checks(&found), ["primary-ca-file"], "{found:?}");
+}
+
 /// Files of the Debian 13 root as they were, put back on drop.
 struct Saved(&'static Debian13, Vec<(String, Option<Vec<u8>>)>);
 

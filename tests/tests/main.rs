@@ -15,6 +15,7 @@ mod pam_corpus;
 mod pam_stack;
 mod password_change;
 mod postgres_hosts;
+mod primary_directory;
 mod revocation;
 mod selfservice;
 mod services;

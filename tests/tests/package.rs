@@ -279,7 +279,14 @@ fn the_units_pass_systemd_analyze_verify() {
         .status()
         .unwrap();
     assert!(x.success());
-    let ours = ["apppassd.socket", "apppassd.service", "apppass-web.service"];
+    let ours = [
+        "apppassd.socket",
+        "apppassd.service",
+        "apppass-web.service",
+        "apppass-watch.service",
+        "apppass-check-primary.service",
+        "apppass-check-primary.timer",
+    ];
     let out = Command::new("systemd-analyze")
         .args(["verify", "--man=no"])
         .arg(format!("--root={}", root.path().display()))

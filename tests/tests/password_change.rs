@@ -30,16 +30,6 @@ fn setup() -> (Fixture, SystemUser, String) {
     (f, user, pw)
 }
 
-fn active(f: &Fixture, user: &str) -> usize {
-    let c = rusqlite::Connection::open(&f.db).unwrap();
-    c.query_row(
-        "SELECT count(*) FROM passwords WHERE user = ?1 AND revoked_at IS NULL",
-        [user],
-        |r| r.get(0),
-    )
-    .unwrap()
-}
-
 fn change(f: &Fixture, user: &SystemUser, layout: &str, answers: &[&str]) -> (i32, Vec<String>) {
     f.service("passwd", layout);
     let answers: Vec<&[u8]> = answers.iter().map(|a| a.as_bytes()).collect();
@@ -74,7 +64,7 @@ fn passwd_through_the_debian_stack_wipes_that_users_passwords_only() {
         "the primary password really changed"
     );
     // Wiped by the password hook itself, before any login could compare fingerprints.
-    assert_eq!(active(&f, &user.name), 0);
+    assert_eq!(f.active(&user.name), 0);
     assert_eq!(
         login(&f.confdir, "mail", &user.name, pw.as_bytes()).0,
         PAM_AUTH_ERR
@@ -115,7 +105,7 @@ fn a_failed_change_wipes_nothing_in_either_layout() {
         let (rc, _) = change(&f, &user, layout, &[]);
         assert_ne!(rc, PAM_SUCCESS);
         assert_eq!(user.shadow_hash(), before);
-        assert_eq!(active(&f, &user.name), 1, "nothing wiped");
+        assert_eq!(f.active(&user.name), 1, "nothing wiped");
         assert_eq!(
             login(&f.confdir, "mail", &user.name, pw.as_bytes()).0,
             PAM_SUCCESS
@@ -135,7 +125,7 @@ fn the_preliminary_phase_alone_wipes_nothing() {
     let layout = "password optional @MODULE@ db=@DB@\npassword requisite pam_deny.so\n";
     let (rc, _) = change(&f, &user, layout, &[NEW_PRIMARY, NEW_PRIMARY]);
     assert_ne!(rc, PAM_SUCCESS);
-    assert_eq!(active(&f, &user.name), 1);
+    assert_eq!(f.active(&user.name), 1);
 }
 
 #[test]
@@ -150,7 +140,7 @@ fn chpasswd_and_usermod_are_caught_by_the_fingerprint() {
         login(&f.confdir, "mail", &user.name, pw.as_bytes()).0,
         PAM_AUTH_ERR
     );
-    assert_eq!(active(&f, &user.name), 0, "both revoked at once");
+    assert_eq!(f.active(&user.name), 0, "both revoked at once");
     assert_eq!(
         login(&f.confdir, "mail", &user.name, second.as_bytes()).0,
         PAM_AUTH_ERR
@@ -178,7 +168,7 @@ fn chpasswd_and_usermod_are_caught_by_the_fingerprint() {
         login(&f.confdir, "mail", &user.name, fresh.as_bytes()).0,
         PAM_AUTH_ERR
     );
-    assert_eq!(active(&f, &user.name), 0);
+    assert_eq!(f.active(&user.name), 0);
 }
 
 #[test]
@@ -192,7 +182,7 @@ fn a_locked_account_is_refused_without_wiping_and_unlocking_restores_it() {
         login(&f.confdir, "mail", &user.name, pw.as_bytes()).0,
         PAM_AUTH_ERR
     );
-    assert_eq!(active(&f, &user.name), 1);
+    assert_eq!(f.active(&user.name), 1);
     user.run("passwd", &["-u"]);
     assert_eq!(
         login(&f.confdir, "mail", &user.name, pw.as_bytes()).0,
@@ -235,7 +225,7 @@ fn unreadable_shadow_or_missing_key_fails_closed_and_wipes_nothing() {
         .arg(f.dir.path())
         .status()
         .unwrap();
-    assert_eq!(active(&f, &user.name), 1);
+    assert_eq!(f.active(&user.name), 1);
 
     // Key gone and the primary password changed: still no wipe.
     user.chpasswd("Changed-While-Keyless-1!");
@@ -245,7 +235,7 @@ fn unreadable_shadow_or_missing_key_fails_closed_and_wipes_nothing() {
         login(&f.confdir, "mail", &user.name, pw.as_bytes()).0,
         PAM_AUTHINFO_UNAVAIL
     );
-    assert_eq!(active(&f, &user.name), 1);
+    assert_eq!(f.active(&user.name), 1);
     std::fs::write(f.key(), key).unwrap();
 }
 
@@ -370,14 +360,14 @@ fn an_account_without_a_primary_password_uses_app_passwords_and_keeps_them_when_
         login(&f.confdir, "mail", &user.name, pw.as_bytes()).0,
         PAM_SUCCESS
     );
-    assert_eq!(active(&f, &user.name), 1);
+    assert_eq!(f.active(&user.name), 1);
     // Locking that password is a lock, and changing it is a change.
     user.run("passwd", &["-l"]);
     assert_eq!(
         login(&f.confdir, "mail", &user.name, pw.as_bytes()).0,
         PAM_AUTH_ERR
     );
-    assert_eq!(active(&f, &user.name), 1);
+    assert_eq!(f.active(&user.name), 1);
     user.run("passwd", &["-u"]);
     assert_eq!(
         login(&f.confdir, "mail", &user.name, pw.as_bytes()).0,
@@ -388,7 +378,7 @@ fn an_account_without_a_primary_password_uses_app_passwords_and_keeps_them_when_
         login(&f.confdir, "mail", &user.name, pw.as_bytes()).0,
         PAM_AUTH_ERR
     );
-    assert_eq!(active(&f, &user.name), 0);
+    assert_eq!(f.active(&user.name), 0);
 }
 
 #[test]
@@ -404,7 +394,7 @@ fn a_first_primary_password_set_through_the_password_stack_keeps_app_passwords()
     let (rc, prompts) = change(&f, &user, PLAIN_LAYOUT, &[NEW_PRIMARY, NEW_PRIMARY]);
     assert_eq!(rc, PAM_SUCCESS, "{prompts:?}");
     assert_ne!(user.shadow_hash(), "!");
-    assert_eq!(active(&f, &user.name), 1);
+    assert_eq!(f.active(&user.name), 1);
     assert_eq!(
         login(&f.confdir, "mail", &user.name, pw.as_bytes()).0,
         PAM_SUCCESS
@@ -417,7 +407,7 @@ fn a_first_primary_password_set_through_the_password_stack_keeps_app_passwords()
         &["Another-Primary-3!", "Another-Primary-3!"],
     );
     assert_eq!(rc, PAM_SUCCESS);
-    assert_eq!(active(&f, &user.name), 0);
+    assert_eq!(f.active(&user.name), 0);
 }
 
 #[test]

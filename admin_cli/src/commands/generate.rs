@@ -5,7 +5,7 @@ use apppass_core::admin::{self, GenerateRequest};
 use apppass_core::escape::for_message as esc;
 use apppass_core::networks::Networks;
 use apppass_core::policy::{self, Scope};
-use apppass_core::sys::{self, SystemShadow};
+use apppass_core::sys;
 use apppass_protocol::records::{IssuedRecord, NewPasswordRecord};
 
 pub fn run(cli: &Cli, a: &GenerateArgs) -> Result<(), CliError> {
@@ -46,7 +46,7 @@ pub fn run(cli: &Cli, a: &GenerateArgs) -> Result<(), CliError> {
         &req,
         now,
         &mut rand::rngs::OsRng,
-        &SystemShadow,
+        &super::primary(cli)?,
         &mut deliver,
     )?;
     drop(store);

@@ -4,7 +4,6 @@ use crate::cli::{Cli, RotateArgs, SuspendArgs, WhichArgs};
 use crate::error::CliError;
 use crate::output;
 use apppass_core::lifecycle::{self, Which};
-use apppass_core::sys::SystemShadow;
 use apppass_protocol::records::{IssuedRecord, Named, NewPasswordRecord};
 
 fn which(a: &WhichArgs) -> Result<Which<'_>, CliError> {
@@ -59,7 +58,7 @@ pub fn rotate(cli: &Cli, a: &RotateArgs) -> Result<(), CliError> {
         (user, which, super::actor()),
         super::now(),
         &mut rand::rngs::OsRng,
-        &SystemShadow,
+        &super::primary(cli)?,
         &mut |g| output::secret(&NewPasswordRecord::of(g), a.json),
     )?;
     drop(store);

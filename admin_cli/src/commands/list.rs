@@ -2,7 +2,6 @@ use crate::cli::{Cli, ListArgs};
 use crate::error::CliError;
 use crate::output;
 use apppass_core::admin;
-use apppass_core::sys::SystemShadow;
 use apppass_protocol::records::PasswordRecord;
 
 pub fn run(cli: &Cli, a: &ListArgs) -> Result<(), CliError> {
@@ -13,7 +12,7 @@ pub fn run(cli: &Cli, a: &ListArgs) -> Result<(), CliError> {
         a.user.as_deref(),
         a.all,
         now,
-        &SystemShadow,
+        &super::primary(cli)?,
         super::actor(),
     )?;
     drop(store);

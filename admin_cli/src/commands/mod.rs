@@ -1,6 +1,7 @@
 //! One function per subcommand.
 
 mod backup;
+mod check_primary;
 mod config;
 mod doctor;
 mod generate;
@@ -32,6 +33,7 @@ pub fn dispatch(cli: &Cli) -> Result<ExitCode, CliError> {
         Command::List(a) => list::run(cli, a),
         Command::Revoke(a) => revoke::run(cli, a),
         Command::History(a) => history::run(cli, a),
+        Command::CheckPrimary(a) => check_primary::run(cli, a),
         Command::Suspend(a) => lifecycle::suspend(cli, a, true),
         Command::Resume(a) => lifecycle::suspend(cli, a, false),
         Command::Rotate(a) => lifecycle::rotate(cli, a),
@@ -55,6 +57,18 @@ pub(crate) fn choice(cli: &Cli) -> Result<StoreChoice, CliError> {
         apppass_core::sys::euid(),
     )
     .map_err(|e| CliError::Store(format!("unusable configuration: {e}")))
+}
+
+/// Where the primary password is read from, as apppass.conf says
+/// (`primary`); /etc/shadow with `--db` alone.
+pub(crate) fn primary(cli: &Cli) -> Result<apppass_core::primary::Configured, CliError> {
+    let config = apppass_core::config::resolve_config(
+        cli.config.as_deref(),
+        cli.db.as_deref(),
+        apppass_core::sys::euid(),
+    )
+    .map_err(|e| CliError::Store(format!("unusable configuration: {e}")))?;
+    Ok(apppass_stores::primary(&config.primary))
 }
 
 /// The store the command line names, behind core's trait.

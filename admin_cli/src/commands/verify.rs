@@ -5,7 +5,6 @@ use apppass_core::hashing::HeapMemory;
 use apppass_core::login::{authenticate, LoginRequest, Outcome};
 use apppass_core::policy;
 use apppass_core::secret::NormalizedSecret;
-use apppass_core::sys::SystemShadow;
 use std::io::{BufRead, IsTerminal};
 use zeroize::Zeroizing;
 
@@ -35,7 +34,7 @@ pub fn run(cli: &Cli, a: &VerifyArgs) -> Result<(), CliError> {
         &req,
         &secret,
         &mut HeapMemory::default(),
-        &SystemShadow,
+        &super::primary(cli)?,
     )? {
         Outcome::Success { id, label } => {
             eprintln!(

@@ -477,6 +477,19 @@ pub(super) fn check(root: &Path, doveconf: Option<&str>, found: &mut Vec<Finding
     if !cache_on {
         return;
     }
+    if let Some(crate::config::PrimaryChoice::Dovecot { .. }) = super::primary::configured(root) {
+        let size = conf.get("auth_cache_size");
+        found.push(Finding {
+            check: "primary-dovecot-cache",
+            severity: Severity::Warning,
+            file: size
+                .and_then(|s| s.file.clone())
+                .or_else(|| Some(PathBuf::from(&shown))),
+            line: size.map(|s| s.line).filter(|l| *l > 0),
+            problem: "apppass reads primary passwords from Dovecot's passdb (primary = dovecot) and Dovecot's auth cache is on: a reset of a primary password is seen, and the user's app passwords revoked, only once the cached lookup expires (auth_cache_ttl)".into(),
+            fix: "after a reset run doveadm auth cache flush USER, keep auth_cache_ttl short, or add use_cache = no to the passdb of protocol apppass (2.4)".into(),
+        });
+    }
     let mut keys: Vec<&PamPassdb> = passdbs.iter().filter(|d| d.caches).collect();
     // doveconf -n hides 2.3's cache_key values: look for them in the files.
     let from_files;

@@ -13,8 +13,9 @@ pub use drift::{Change, SchemaDrift};
 pub use error::{diagnose, Cause, Hint, StoreError};
 pub use key::{key_path, Key};
 pub use model::{
-    Actor, Candidate, Credential, Event, EventKind, Fingerprint, LastUse, LoggedEvent, NewPassword,
-    Password, Revocation, SignInAttempts, Snapshot, Status,
+    Actor, Candidate, Credential, Event, EventKind, Fingerprint, FingerprintRow, FingerprintSource,
+    LastUse, LoggedEvent, NewPassword, Password, Recorded, Revocation, SignInAttempts, Snapshot,
+    Status,
 };
 pub use traits::{Finish, Store, WriteError, Writer};
 

@@ -291,13 +291,61 @@ pub struct NewPassword {
 /// A user's primary-password fingerprint (HMAC with the store's key).
 pub type Fingerprint = [u8; 32];
 
+/// Where a fingerprint's material came from (`primary` in apppass.conf),
+/// recorded with it: a fingerprint taken from another source than the one
+/// configured now is retaken, never read as a changed password, so
+/// changing `primary` wipes nobody.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FingerprintSource {
+    /// /etc/shadow (the default).
+    Shadow,
+    /// A field of Dovecot's passdb, through its auth-master socket.
+    Dovecot,
+    /// An attribute of the user's LDAP entry.
+    Ldap,
+}
+
+impl FingerprintSource {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FingerprintSource::Shadow => "shadow",
+            FingerprintSource::Dovecot => "dovecot",
+            FingerprintSource::Ldap => "ldap",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "shadow" => Some(FingerprintSource::Shadow),
+            "dovecot" => Some(FingerprintSource::Dovecot),
+            "ldap" => Some(FingerprintSource::Ldap),
+            _ => None,
+        }
+    }
+}
+
+/// A recorded fingerprint and where its material came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Recorded {
+    pub fp: Fingerprint,
+    pub source: FingerprintSource,
+}
+
+/// A fingerprint as `export` writes it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FingerprintRow {
+    pub user: String,
+    pub recorded: Recorded,
+    pub taken_at: i64,
+}
+
 /// A whole store in plain values: what `export` writes and `import` reads.
 /// Passwords keep their IDs and, while kept, their credentials.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Snapshot {
     pub passwords: Vec<(Password, Option<Credential>)>,
     pub events: Vec<(String, Event)>,
-    pub fingerprints: Vec<(String, Fingerprint, i64)>,
+    pub fingerprints: Vec<FingerprintRow>,
     pub settings: Vec<(String, i64)>,
     pub text_settings: Vec<(String, String)>,
 }

@@ -4,8 +4,8 @@
 //! wipe takes, what the history says — is decided in core.
 
 use super::model::{
-    Actor, Candidate, Credential, Event, EventKind, Fingerprint, LastUse, LoggedEvent, NewPassword,
-    Password, SignInAttempts, Snapshot,
+    Actor, Candidate, Credential, Event, EventKind, LastUse, LoggedEvent, NewPassword, Password,
+    Recorded, SignInAttempts, Snapshot,
 };
 use super::{Key, SchemaDrift, StoreError};
 
@@ -56,7 +56,8 @@ pub trait Store {
     /// unrevoked one, and revoked or expired ones not yet erased.
     fn candidates(&mut self, user: &str) -> Result<Vec<Candidate>, StoreError>;
 
-    fn fingerprint(&mut self, user: &str) -> Result<Option<Fingerprint>, StoreError>;
+    /// The fingerprint recorded for `user`, and where it was taken from.
+    fn fingerprint(&mut self, user: &str) -> Result<Option<Recorded>, StoreError>;
 
     /// Records a login with an unrevoked password, and its client address
     /// among the password's addresses when `used.rhost` is an IP address
@@ -152,7 +153,7 @@ pub trait Writer {
 
     fn setting(&mut self, name: &str) -> Result<Option<i64>, StoreError>;
 
-    fn fingerprint(&mut self, user: &str) -> Result<Option<Fingerprint>, StoreError>;
+    fn fingerprint(&mut self, user: &str) -> Result<Option<Recorded>, StoreError>;
 
     /// Stores a new password and returns its ID (never reused).
     fn insert_password(&mut self, new: &NewPassword) -> Result<i64, StoreError>;
@@ -182,7 +183,7 @@ pub trait Writer {
     fn set_suspended(&mut self, user: &str, id: i64, at: Option<i64>) -> Result<bool, StoreError>;
 
     /// Records or replaces the fingerprint of `user`.
-    fn set_fingerprint(&mut self, user: &str, fp: &Fingerprint, at: i64) -> Result<(), StoreError>;
+    fn set_fingerprint(&mut self, user: &str, fp: &Recorded, at: i64) -> Result<(), StoreError>;
 
     fn forget_fingerprint(&mut self, user: &str) -> Result<(), StoreError>;
 

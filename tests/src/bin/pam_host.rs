@@ -140,6 +140,9 @@ fn main() {
             "libpq_mapped": std::fs::read_to_string("/proc/self/maps")
                 .unwrap_or_default()
                 .contains("libpq.so"),
+            "libldap_mapped": std::fs::read_to_string("/proc/self/maps")
+                .unwrap_or_default()
+                .contains("libldap"),
             "last_rc": last_rc,
         })
     );
