@@ -15,7 +15,9 @@
 //! 6. RSS and open descriptors over 10,000 logins in one process;
 //! 7. what revoking's sign-out adds to a login (a new client address
 //!    recorded, a session registered), and how soon a revoke on one host
-//!    closes an IMAP connection on another (PostgreSQL, apppass watch).
+//!    closes an IMAP connection on another (PostgreSQL, apppass watch);
+//! 8. a login with the primary password read from LDAP or Dovecot's
+//!    passdb beside /etc/shadow.
 //!
 //! Parts that need root or PostgreSQL say SKIPPED when they cannot run.
 
@@ -23,6 +25,7 @@ mod chart;
 mod imap;
 mod logins;
 mod peers;
+mod primary;
 mod report;
 mod revoke_reach;
 mod store_size;
@@ -302,6 +305,23 @@ fn targets(r: &mut Report) {
             );
         }
     }
+    let shadow = r.get(primary::SECTION, primary::SHADOW_RIGHT, SQLITE);
+    for (name, case) in [
+        ("primary = ldap", primary::LDAP_RIGHT),
+        ("primary = dovecot", primary::DOVECOT_RIGHT),
+    ] {
+        let over = r
+            .get(primary::SECTION, case, SQLITE)
+            .zip(shadow)
+            .map(|(v, s)| v - s);
+        r.limit(
+            &format!("right login, {name}, over primary = shadow"),
+            "ms a right login takes with it, less with /etc/shadow, in turns",
+            over,
+            2.0,
+            "ms",
+        );
+    }
     r.limit(
         "revoke to disconnect across hosts, median",
         "seconds from `apppass revoke` on host A to host B's IMAP connection closed, median of 20",
@@ -319,7 +339,7 @@ fn targets(r: &mut Report) {
 }
 
 /// The parts `make bench PARTS="…"` may name; all of them by default.
-const PARTS: [&str; 8] = [
+const PARTS: [&str; 9] = [
     "argon2",
     "logins",
     "postgres",
@@ -328,6 +348,7 @@ const PARTS: [&str; 8] = [
     "dovecot",
     "steady",
     "revoke",
+    "primary",
 ];
 
 fn main() {
@@ -405,6 +426,13 @@ fn main() {
         }
     }
 
+    if wants("primary") {
+        match &sys {
+            Some(u) if apppass_e2e::slapd::available() => primary::run(&mut r, u),
+            Some(_) => r.skip("primary sources: needs slapd and ldap-utils (make test-deps)"),
+            None => r.skip("primary sources: need root for a system user and Dovecot"),
+        }
+    }
     if wants("revoke") {
         if is_root() && apppass_e2e::postgres::available() {
             revoke_reach::run(&mut r);
