@@ -33,7 +33,7 @@ APT_GET := DEBIAN_FRONTEND=noninteractive apt-get -y -q -o Dpkg::Use-Pty=0
 BUILD_DEPS := gcc libc6-dev make pkg-config libpam0g-dev libpam-modules libsqlite3-dev \
               build-essential debhelper dpkg-dev
 TEST_DEPS  := binutils util-linux passwd openssl sqlite3 \
-              dovecot-core dovecot-imapd dovecot-pop3d dovecot-submissiond dovecot-sqlite \
+              dovecot-core dovecot-imapd dovecot-pop3d dovecot-submissiond dovecot-sqlite dovecot-ldap \
               openssh-server openssh-client sshpass bubblewrap debootstrap \
               postgresql-15 postgresql-client-15 libpq5 pgbouncer libpam-oath oathtool \
               chromium chromium-driver nginx-light fail2ban \

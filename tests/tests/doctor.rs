@@ -599,6 +599,31 @@ fn doctor_checks_what_primary_dovecot_needs() {
     );
     let (found, _) = doctor(r);
     assert_eq!(checks(&found), ["primary-dovecot-cache"], "{found:?}");
+
+    // A user with an app password and no fingerprint: a reset revokes
+    // nothing, which the doctor says.
+    write(
+        r,
+        "etc/dovecot/conf.d/10-auth.conf",
+        "auth_mechanisms = plain\npassdb {\n  driver = pam\n  args = %s\n}\n",
+    );
+    let out = Command::new(apppass_bin())
+        .arg("--db")
+        .arg(r.join("var/lib/apppass/apppass.db"))
+        .args([
+            "generate",
+            "ann@example.org",
+            "--virtual",
+            "--service",
+            "imap",
+            "--label",
+            "Phone",
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let (found, _) = doctor(r);
+    assert_eq!(checks(&found), ["primary-no-fingerprint"], "{found:?}");
 }
 
 /// `primary = ldap`: the bind password file must be private and hold a

@@ -27,15 +27,23 @@ fn here() -> Ipv4Addr {
 /// `for_apppass`, the passdb only the service `apppass` sees; apppass.conf
 /// says `primary = dovecot` with that Dovecot's auth-master socket.
 fn setup(for_apppass: bool) -> (Fixture, SqlPassdb, Dovecot) {
-    let mut f = Fixture::new();
-    f.configure("");
     let sql = SqlPassdb::create();
     sql.set_password(ANN, "Ann-Primary-1!");
     sql.set_password(BOB, "Bob-Primary-1!");
+    let (f, dc) = with_dovecot(sql.passdbs(for_apppass));
+    (f, sql, dc)
+}
+
+/// A store named by a configuration file and a Dovecot with `passdbs`
+/// first, then PAM for app passwords; apppass.conf says `primary =
+/// dovecot` with that Dovecot's auth-master socket.
+fn with_dovecot(passdbs: String) -> (Fixture, Dovecot) {
+    let mut f = Fixture::new();
+    f.configure("");
     let dc = Dovecot::start(
         &f,
         Options {
-            passdb: Passdb::FirstThenPerProtocol(sql.passdbs(for_apppass)),
+            passdb: Passdb::FirstThenPerProtocol(passdbs),
             cache: false,
             stack: STACK.into(),
             files_for: vec!["imap"],
@@ -45,7 +53,7 @@ fn setup(for_apppass: bool) -> (Fixture, SqlPassdb, Dovecot) {
         "primary = dovecot\ndovecot_auth_master = {}\n",
         dc.auth_master().display()
     ));
-    (f, sql, dc)
+    (f, dc)
 }
 
 /// `apppass ARGS…`, which must succeed: the password it printed, and
@@ -501,4 +509,57 @@ fn a_long_lived_host_keeps_one_ldap_connection_starts_no_thread_and_a_shadow_hos
     let r = apppass_e2e::fixture::pam_host(&shadow.confdir, &["mail", "alice", &pw, "20", "2"]);
     assert_eq!(r["right_ok"], 10, "{r}");
     assert_eq!(r["libldap_mapped"], false, "{r}");
+}
+
+/// The README's OpenLDAP + Dovecot example: Dovecot's LDAP passdb hands
+/// apppass a hash of userPassword for the service apppass (`primary =
+/// dovecot`), and a reset with ldappasswd revokes that user's passwords.
+#[test]
+fn a_reset_in_ldap_behind_dovecots_ldap_passdb_wipes_that_users_app_passwords() {
+    if !ldap_ready("a_reset_in_ldap_behind_dovecots_ldap_passdb_wipes_that_users_app_passwords") {
+        return;
+    }
+    if !std::path::Path::new("/usr/lib/dovecot/modules/auth/libauthdb_ldap.so").exists() {
+        eprintln!("*** SKIPPED a_reset_in_ldap_behind_dovecots_ldap_passdb_wipes_that_users_app_passwords: dovecot-ldap is not installed (make test-deps)");
+        return;
+    }
+    let ldap = Slapd::start(&[("alice", "Alice-1!"), ("bob", "Bob-1!")]);
+    let conf = tempfile::Builder::new()
+        .prefix("apppass-dovecot-ldap-")
+        .tempdir()
+        .unwrap();
+    let args = conf.path().join("dovecot-ldap-apppass.conf.ext");
+    std::fs::write(
+        &args,
+        format!(
+            "uris = {}\ntls_ca_cert_file = {}\ntls_require_cert = hard\ndn = {BIND_DN}\ndnpass = bind-secret\nbase = {BASE}\nldap_version = 3\nauth_bind = no\npass_filter = (uid=%u)\npass_attrs = uid=user, userPassword=password, =apppass_primary=%{{ldap:userPassword}}\n",
+            ldap.ldaps_uri(),
+            ldap.ca().display()
+        ),
+    )
+    .unwrap();
+    let passdb = format!(
+        "passdb {{\n  driver = passwd-file\n  args = /dev/null\n}}\nprotocol apppass {{\n  passdb {{\n    driver = ldap\n    args = {}\n    override_fields = apppass_primary=%{{sha256:passdb:apppass_primary}}\n  }}\n}}\n",
+        args.display()
+    );
+    let (f, dc) = with_dovecot(passdb);
+    let (alice, said) = generate(&f, &dc, "alice");
+    assert!(!said.contains("fingerprint"), "{said}");
+    let (bob, _) = generate(&f, &dc, "bob");
+    assert_eq!(
+        sources(&f),
+        [
+            ("alice".into(), "dovecot".into()),
+            ("bob".into(), "dovecot".into())
+        ]
+    );
+    assert!(imap_login(dc.imap, here(), "alice", &alice), "{}", dc.log());
+    ldap.passwd("alice", "Alice-2!");
+    assert!(
+        !imap_login(dc.imap, here(), "alice", &alice),
+        "the app password outlived the reset\n{}",
+        dc.log()
+    );
+    assert_eq!(f.active("alice"), 0);
+    assert!(imap_login(dc.imap, here(), "bob", &bob), "{}", dc.log());
 }

@@ -29,12 +29,23 @@ fn schema(root: &Path) -> Option<SchemaSeen> {
     let (choice, file) = doctor::store_under(root)?;
     let seen = apppass_stores::open(&choice, apppass_core::sys::euid(), Opener::Admin).and_then(
         |mut store| {
+            let now = super::now();
+            let fingerprinted = store.fingerprinted_users()?;
+            let mut unfingerprinted: Vec<String> = store
+                .passwords(None)?
+                .into_iter()
+                .filter(|p| p.is_live(now) && !fingerprinted.contains(&p.user))
+                .map(|p| p.user)
+                .collect();
+            unfingerprinted.sort();
+            unfingerprinted.dedup();
             Ok(SchemaSeen {
                 store: file
                     .as_ref()
                     .map_or_else(|| store.describe(), |f| f.display().to_string()),
                 drift: store.schema_drift()?,
                 file: file.clone(),
+                unfingerprinted,
             })
         },
     );

@@ -64,7 +64,7 @@ pub fn examine(root: &Path, inputs: &Inputs) -> Vec<Finding> {
     files::check_all(root, &mut found);
     schema::check(inputs.schema.as_ref(), &mut found);
     watcher::check(root, &mut found);
-    primary::check(root, &mut found);
+    primary::check(root, inputs.schema.as_ref(), &mut found);
     found.sort_by(|a, b| (a.severity, &a.file, a.line).cmp(&(b.severity, &b.file, b.line)));
     found
 }

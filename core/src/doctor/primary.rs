@@ -25,7 +25,7 @@ pub(super) fn configured(root: &Path) -> Option<PrimaryChoice> {
 
 const TIMER: &str = "apppass-check-primary.timer";
 
-pub(super) fn check(root: &Path, found: &mut Vec<Finding>) {
+pub(super) fn check(root: &Path, seen: Option<&super::SchemaSeen>, found: &mut Vec<Finding>) {
     let what = match configured(root) {
         Some(PrimaryChoice::Dovecot { socket, .. }) => {
             dovecot_socket(root, &socket, found);
@@ -37,6 +37,30 @@ pub(super) fn check(root: &Path, found: &mut Vec<Finding>) {
         }
         _ => return,
     };
+    if let Some(seen) = seen.filter(|s| !s.unfingerprinted.is_empty()) {
+        let users = &seen.unfingerprinted;
+        let shown: Vec<String> = users
+            .iter()
+            .take(5)
+            .map(|u| crate::escape::for_message(u))
+            .collect();
+        let more = match users.len() {
+            n if n > 5 => format!(" and {} more", n - 5),
+            _ => String::new(),
+        };
+        found.push(Finding {
+            check: "primary-no-fingerprint",
+            severity: Severity::Warning,
+            file: seen.file.clone(),
+            line: None,
+            problem: format!(
+                "{} users with app passwords have no primary-password fingerprint ({}{more}): a reset of their primary password in {what} revokes nothing",
+                users.len(),
+                shown.join(", ")
+            ),
+            fix: "make the source give their password (the passdb field, or the bind DN's right to read the attribute), then run apppass check-primary, which takes the fingerprints".into(),
+        });
+    }
     let systemd = under(root, Path::new("/run/systemd/system")).is_dir();
     let wants = PathBuf::from("/etc/systemd/system/timers.target.wants").join(TIMER);
     if systemd && std::fs::symlink_metadata(under(root, &wants)).is_err() {

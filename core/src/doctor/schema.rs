@@ -18,6 +18,9 @@ pub struct SchemaSeen {
     /// The store's file on the host, for an SQLite store.
     pub file: Option<PathBuf>,
     pub drift: Vec<SchemaDrift>,
+    /// Users with an active or suspended password and no primary-password
+    /// fingerprint, sorted.
+    pub unfingerprinted: Vec<String>,
 }
 
 /// The store the configuration under `root` names (the default SQLite
