@@ -111,7 +111,9 @@ login does, for USER or for every user with an active or suspended app password:
 primary password revokes all of that user's app passwords (reason 'primary password changed'), \
 so a reset revokes even the passwords nobody tries. A user without a fingerprint gets one when \
 the source gives one. Nothing is revoked because a source did not answer (exit 3; the next run \
-checks again), and never because this host's /etc/shadow does not know a user. \
+checks again), and never because this host's /etc/shadow does not know a user. A fingerprint \
+taken from a directory is never handed over to /etc/shadow by itself (a user disabled or moved \
+in the directory must not escape a reset there): --retake does it when intended. \
 apppass-check-primary.timer runs it every 15 minutes. Root only."
     )]
     CheckPrimary(CheckPrimaryArgs),
@@ -307,6 +309,13 @@ pub struct CheckPrimaryArgs {
     /// Print a JSON array, one object per user checked
     #[arg(long)]
     pub json: bool,
+
+    /// Take the fingerprint again from the source apppass.conf names now
+    /// for users whose fingerprint came from a source that no longer gives
+    /// them (you moved them from a directory to /etc/shadow on purpose);
+    /// without it their logins fail closed
+    #[arg(long)]
+    pub retake: bool,
 }
 
 #[derive(Args, Debug)]

@@ -3,6 +3,7 @@
 pub use crate::beyond::*;
 use crate::support::*;
 use apppass_core::admin::{self, AdminError, GenerateRequest, Notice};
+use apppass_core::check_primary::{self, Found};
 use apppass_core::hashing::HeapMemory;
 use apppass_core::login::{authenticate, LoginRequest, Outcome, Refusal};
 use apppass_core::primary::{DirectoryFirst, Observed};
@@ -590,8 +591,21 @@ pub fn fingerprints_keep_their_source_and_a_directory_fails_closed(b: &dyn Backe
         "nothing was revoked"
     );
 
-    // Switching `primary` to shadow for a user shadow knows: retaken.
+    // The directory no longer knowing her while /etc/shadow does (her
+    // entry disabled there, say), or apppass.conf naming /etc/shadow
+    // alone: her directory fingerprint is never handed over by itself.
     sh.set("ann@example.org", "$y$j9T$ann$hash");
+    assert!(authenticate(s, &req, &secret, &mut HeapMemory::default(), &both).is_err());
+    assert!(authenticate(s, &req, &secret, &mut HeapMemory::default(), &sh).is_err());
+    assert_eq!(
+        s.fingerprint("ann@example.org").unwrap().unwrap().source,
+        FingerprintSource::Dovecot
+    );
+    // check-primary without --retake says so; with it, retakes.
+    let report = check_primary::sweep(s, Some("ann@example.org"), &sh, NOW, ADMIN, false).unwrap();
+    assert!(matches!(report.found[0].1, Found::NotChecked(_)));
+    let report = check_primary::sweep(s, Some("ann@example.org"), &sh, NOW, ADMIN, true).unwrap();
+    assert_eq!(report.found[0].1, Found::Retaken(FingerprintSource::Shadow));
     assert!(ok(&login(s, "ann@example.org", "imap", &ann, NOW, &sh)));
     assert_eq!(
         s.fingerprint("ann@example.org").unwrap().unwrap().source,

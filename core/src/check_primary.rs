@@ -42,12 +42,16 @@ pub struct Report {
 }
 
 /// Checks `user`, or every user with an active or suspended password.
+/// With `retake`, a fingerprint taken from a source that no longer gives
+/// the user is taken again from the one that does (the administrator
+/// moved them on purpose); without it, such a user is not checked.
 pub fn sweep(
     store: &mut dyn Store,
     user: Option<&str>,
     primary: &dyn PrimarySource,
     now: i64,
     by: Actor,
+    retake: bool,
 ) -> Result<Report, AdminError> {
     let mut users: Vec<String> = match user {
         Some(u) => vec![u.to_string()],
@@ -65,7 +69,7 @@ pub fn sweep(
         effects: Effects::default(),
     };
     for u in users {
-        let found = one(store, &u, primary, now, by, &mut report.effects)?;
+        let found = one(store, &u, primary, (now, by, retake), &mut report.effects)?;
         report.found.push((u, found));
     }
     Ok(report)
@@ -75,8 +79,7 @@ fn one(
     store: &mut dyn Store,
     user: &str,
     primary: &dyn PrimarySource,
-    now: i64,
-    by: Actor,
+    (now, by, retake): (i64, Actor, bool),
     effects: &mut Effects,
 ) -> Result<Found, AdminError> {
     let observed = primary.observe(user);
@@ -117,7 +120,17 @@ fn one(
             }
             Check::Locked => Found::Locked,
             Check::UserRemoved => Found::Gone,
-            Check::Unavailable(why) => Found::NotChecked(why),
+            Check::Unavailable(why) => {
+                let moved = fingerprint::take(&key[..], user, &observed)
+                    .filter(|fp| retake && fp.source != recorded.source);
+                match moved {
+                    Some(fp) => {
+                        fingerprint::record(store, user, &fp, now)?;
+                        Found::Retaken(fp.source)
+                    }
+                    None => Found::NotChecked(why),
+                }
+            }
         },
     )
 }

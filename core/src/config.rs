@@ -480,8 +480,18 @@ pub fn parse_config(text: &str, file: &Path) -> Result<Config, ConfigError> {
                 if ldap.uri.is_some() {
                     return Err(twice("ldap_uri"));
                 }
-                let scheme_ok = value.starts_with("ldaps://") || value.starts_with("ldap://");
-                if !scheme_ok || value.contains(char::is_whitespace) {
+                // One server: libldap would also take a list ("ldaps://a,
+                // ldap://b") and fall over to a later, unencrypted one.
+                let host = value
+                    .strip_prefix("ldaps://")
+                    .or_else(|| value.strip_prefix("ldap://"))
+                    .map(|h| h.strip_suffix('/').unwrap_or(h));
+                let one_host = host.is_some_and(|h| {
+                    !h.is_empty()
+                        && h.chars()
+                            .all(|c| c.is_ascii_alphanumeric() || ".-:[]".contains(c))
+                });
+                if !one_host {
                     return Err(err(
                         n,
                         "ldap_uri must be one ldaps://HOST[:PORT] or ldap://HOST[:PORT] URI".into(),
@@ -958,6 +968,18 @@ mod tests {
             ),
             ("ldap_uri = ldaps://l\n", "for 'primary = ldap'"),
             ("primary = ldap\nldap_uri = http://l\n", "ldaps://"),
+            (
+                "primary = ldap\nldap_uri = ldaps://a,ldap://b\n",
+                "ldaps://",
+            ),
+            (
+                "primary = ldap\nldap_uri = ldaps://a ldap://b\n",
+                "ldaps://",
+            ),
+            (
+                "primary = ldap\nldap_uri = ldaps://a/dc=x??sub\n",
+                "ldaps://",
+            ),
             (
                 "primary = ldap\nldap_uri = ldap://l\nldap_base = dc=x\n",
                 "unencrypted",

@@ -173,15 +173,17 @@ pub fn check(
 pub fn compare(key: &[u8], user: &str, recorded: &Recorded, observed: &Observed) -> Check {
     let from_shadow = recorded.source == FingerprintSource::Shadow;
     match observed {
-        Observed::Shadow(Shadow::Hash(field)) if !from_shadow => match Primary::of(field) {
-            Primary::Locked(_) => Check::Locked,
-            _ => Check::Retake(Recorded {
-                fp: of_field(key, user, field),
-                source: FingerprintSource::Shadow,
-            }),
-        },
+        // A directory's fingerprint is never handed over to /etc/shadow:
+        // the directory no longer giving the user (an entry disabled or
+        // moved, apppass.conf no longer naming it, a PAM file with db=)
+        // must not let a reset made there go unseen. `check-primary
+        // --retake` moves such a user on, by hand.
+        Observed::Shadow(_) if !from_shadow => Check::Unavailable(format!(
+            "the fingerprint was taken from {} and it does not give this user now (it no longer knows them, or apppass.conf no longer names it); run apppass check-primary --retake USER once that is intended",
+            name(recorded.source)
+        )),
         Observed::Shadow(Shadow::Hash(field)) => shadow_field(key, user, &recorded.fp, field),
-        Observed::Shadow(Shadow::NoAccount) if from_shadow => Check::UserRemoved,
+        Observed::Shadow(Shadow::NoAccount) => Check::UserRemoved,
         Observed::Value { source, material } => {
             let now = of_directory(key, user, *source, material);
             if *source != recorded.source {
@@ -195,10 +197,6 @@ pub fn compare(key: &[u8], user: &str, recorded: &Recorded, observed: &Observed)
                 Check::Changed
             }
         }
-        Observed::Shadow(Shadow::NoAccount) => Check::Unavailable(format!(
-            "the fingerprint was taken from {} and /etc/shadow has no such account",
-            name(recorded.source)
-        )),
         Observed::Shadow(Shadow::NoEntry) => {
             Check::Unavailable("the account has no shadow entry".into())
         }

@@ -16,7 +16,14 @@ struct Kept {
     pid: u32,
     settings: LdapSettings,
     conn: Connection,
+    /// When it last answered: one idle for longer is not trusted (a
+    /// firewall may have dropped it silently, and a search on it would wait
+    /// out the whole deadline).
+    used: Instant,
 }
+
+/// How long a kept connection may sit idle before it is opened anew.
+const IDLE: std::time::Duration = std::time::Duration::from_secs(60);
 
 // SAFETY: a libldap handle may be used from any thread, one at a time; the
 // mutex around it sees to that.
@@ -52,7 +59,7 @@ pub fn search(
                 unsafe { libc::close(fd) };
             }
             std::mem::forget(k);
-        } else if k.settings == *s {
+        } else if k.settings == *s && k.used.elapsed() < IDLE {
             *guard = Some(k);
         }
     }
@@ -62,12 +69,17 @@ pub fn search(
             pid,
             settings: s.clone(),
             conn: open()?,
+            used: Instant::now(),
         });
     }
-    let Some(k) = guard.as_ref() else {
+    let Some(k) = guard.as_mut() else {
         return Err("the LDAP connection could not be kept".into());
     };
-    match k.conn.search(s, user, deadline) {
+    let found = k.conn.search(s, user, deadline);
+    if found.is_ok() {
+        k.used = Instant::now();
+    }
+    match found {
         Err(Failed::Lost(_)) if !fresh => {
             // Dropped by the server while idle: once more, on a new one.
             *guard = None;
@@ -78,6 +90,7 @@ pub fn search(
                     pid,
                     settings: s.clone(),
                     conn,
+                    used: Instant::now(),
                 });
             }
             found.map_err(Failed::why)

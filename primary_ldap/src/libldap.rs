@@ -60,6 +60,9 @@ pub struct Api {
     pub set_option: unsafe extern "C" fn(*mut Ldap, c_int, *const c_void) -> c_int,
     pub get_option: unsafe extern "C" fn(*mut Ldap, c_int, *mut c_void) -> c_int,
     pub start_tls_s: unsafe extern "C" fn(*mut Ldap, *mut c_void, *mut c_void) -> c_int,
+    /// Opens the connection (and, for ldaps://, its TLS session) now, so
+    /// that the bind that follows gets only what is left of the deadline.
+    pub connect: unsafe extern "C" fn(*mut Ldap) -> c_int,
     #[allow(clippy::type_complexity)]
     pub sasl_bind_s: unsafe extern "C" fn(
         *mut Ldap,
@@ -143,6 +146,7 @@ fn load() -> Result<Api, String> {
         set_option: sym!("ldap_set_option"),
         get_option: sym!("ldap_get_option"),
         start_tls_s: sym!("ldap_start_tls_s"),
+        connect: sym!("ldap_connect"),
         sasl_bind_s: sym!("ldap_sasl_bind_s"),
         search_ext_s: sym!("ldap_search_ext_s"),
         count_entries: sym!("ldap_count_entries"),

@@ -96,6 +96,12 @@ impl Connection {
         }
         let c = Connection { api, ld };
         c.options(s)?;
+        c.timeouts(left(deadline, "connect")?);
+        // SAFETY: a live handle with its options set.
+        let rc = unsafe { (api.connect)(c.ld) };
+        if rc != LDAP_SUCCESS {
+            return Err(Failed::Other(format!("connect: {}", api.error(rc))));
+        }
         if s.starttls {
             c.timeouts(left(deadline, "StartTLS")?);
             // SAFETY: a live handle; no controls.
@@ -301,9 +307,13 @@ impl Connection {
                 if v.is_null() {
                     break;
                 }
-                // SAFETY: each berval points at bv_len bytes.
-                let bytes = unsafe {
-                    std::slice::from_raw_parts((*v).bv_val.cast::<u8>(), (*v).bv_len as usize)
+                // SAFETY: a berval from the array; its pointer is read only.
+                let (data, len) = unsafe { ((*v).bv_val, (*v).bv_len as usize) };
+                let bytes = if data.is_null() || len == 0 {
+                    &[][..]
+                } else {
+                    // SAFETY: a non-null bv_val points at bv_len bytes.
+                    unsafe { std::slice::from_raw_parts(data.cast::<u8>(), len) }
                 };
                 out.push(Zeroizing::new(bytes.to_vec()));
                 i += 1;

@@ -24,6 +24,7 @@ pub fn run(cli: &Cli, a: &CheckPrimaryArgs) -> Result<(), CliError> {
         &primary,
         super::now(),
         super::actor(),
+        a.retake,
     )?;
     drop(store);
     super::apply(cli, &report.effects);

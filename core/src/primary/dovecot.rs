@@ -90,8 +90,7 @@ pub enum Reply {
 pub fn pass_lookup(socket: &Path, user: &str, deadline: Duration) -> Result<Reply, String> {
     let until = Instant::now() + deadline;
     let at = || format!("Dovecot's auth-master socket {}", socket.display());
-    let mut stream =
-        UnixStream::connect(socket).map_err(|e| format!("cannot reach {} ({e})", at()))?;
+    let mut stream = connect(socket, until, &at)?;
     let request = format!(
         "VERSION\t1\t0\nPASS\t1\t{}\tservice={SERVICE}\n",
         escape(user)
@@ -145,6 +144,26 @@ pub fn pass_lookup(socket: &Path, user: &str, deadline: Duration) -> Result<Repl
             }
         });
     }
+}
+
+/// Connects within the deadline: a blocking connect to a Unix socket whose
+/// backlog is full waits as long as the send timeout allows, which std's
+/// `UnixStream::connect` leaves unbounded.
+fn connect(socket: &Path, until: Instant, at: &dyn Fn() -> String) -> Result<UnixStream, String> {
+    use socket2::{Domain, SockAddr, Socket, Type};
+    let fail = |e: std::io::Error| format!("cannot reach {} ({e})", at());
+    let s = Socket::new(Domain::UNIX, Type::STREAM, None).map_err(fail)?;
+    s.set_write_timeout(Some(left(until, at)?)).map_err(fail)?;
+    let address = SockAddr::unix(socket).map_err(fail)?;
+    s.connect(&address).map_err(|e| match e.kind() {
+        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut => format!(
+            "{} did not accept the connection within {} s",
+            at(),
+            DEADLINE.as_secs()
+        ),
+        _ => fail(e),
+    })?;
+    Ok(s.into())
 }
 
 /// The time left before `until`, or the error that says it ran out.
