@@ -310,10 +310,11 @@ pub struct CheckPrimaryArgs {
     #[arg(long)]
     pub json: bool,
 
-    /// Take the fingerprint again from the source apppass.conf names now
-    /// for users whose fingerprint came from a source that no longer gives
-    /// them (you moved them from a directory to /etc/shadow on purpose);
-    /// without it their logins fail closed
+    /// Take every fingerprint again from what the source gives now and
+    /// revoke nothing: run it right after moving users from a directory to
+    /// /etc/shadow, or after changing ldap_attribute, ldap_filter,
+    /// ldap_base or dovecot_primary_field (which would otherwise look like
+    /// every user's primary password changed)
     #[arg(long)]
     pub retake: bool,
 }

@@ -640,6 +640,18 @@ pub fn fingerprints_keep_their_source_and_a_directory_fails_closed(b: &dyn Backe
         FingerprintSource::Shadow
     );
 
+    // What is fingerprinted changed on purpose (another attribute): with
+    // --retake, taken again and nothing revoked.
+    dir.entries
+        .borrow_mut()
+        .insert("bob@example.org".into(), Some("bob-stamp".into()));
+    let report = check_primary::sweep(s, Some("bob@example.org"), &both, NOW, ADMIN, true).unwrap();
+    assert_eq!(
+        report.found[0].1,
+        Found::Retaken(FingerprintSource::Dovecot)
+    );
+    assert!(ok(&login(s, "bob@example.org", "imap", &bob, NOW, &both)));
+
     // The directory's reset wipes that user only.
     dir.entries
         .borrow_mut()

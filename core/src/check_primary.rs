@@ -42,9 +42,12 @@ pub struct Report {
 }
 
 /// Checks `user`, or every user with an active or suspended password.
-/// With `retake`, a fingerprint taken from a source that no longer gives
-/// the user is taken again from the one that does (the administrator
-/// moved them on purpose); without it, such a user is not checked.
+/// With `retake`, every fingerprint is taken again from what the source
+/// gives now and nothing is revoked: after the administrator moved users
+/// from a directory to /etc/shadow (without it they are not checked), or
+/// changed what a directory's fingerprint is taken over (`ldap_attribute`,
+/// `ldap_filter`, `dovecot_primary_field`), which would otherwise look
+/// like every user's primary password changed.
 pub fn sweep(
     store: &mut dyn Store,
     user: Option<&str>,
@@ -99,6 +102,16 @@ fn one(
     Ok(
         match fingerprint::compare(&key[..], user, &recorded, &observed) {
             Check::NotTaken | Check::Unchanged => Found::Unchanged,
+            // The administrator changed what is fingerprinted (another
+            // attribute, field or filter) and says the values now are
+            // the ones to keep: taken again, nothing revoked.
+            Check::Changed if retake => match fingerprint::take(&key[..], user, &observed) {
+                Some(fp) => {
+                    fingerprint::record(store, user, &fp, now)?;
+                    Found::Retaken(fp.source)
+                }
+                None => Found::NotChecked("nothing to take the fingerprint from".into()),
+            },
             Check::Changed => {
                 let retired = crate::revocation::wipe(store, user, now, by)?;
                 effects.push(Effect::revoked_all(
