@@ -156,7 +156,7 @@ fn with_cli_writer(kind: Kind) {
     check(kind, "with the CLI writing", &tally, writes.load(SeqCst));
 }
 
-/// 50 clients of apppassd at once (10 each for 5 system users), each
+/// 50 clients of apppassd at once (5 each for 10 system users), each
 /// signing in, generating and revoking its own passwords, beside the loops.
 fn with_self_service(kind: Kind) {
     if !is_root() {
@@ -175,7 +175,13 @@ fn with_self_service(kind: Kind) {
         .status
         .success());
     const PRIMARY: &str = "Soak-Primary-Pass-7!";
-    let users: Vec<SystemUser> = (0..5).map(|_| SystemUser::new(PRIMARY)).collect();
+    // Five clients per user: one user's sign-ins under way fill at most
+    // the account's places (signin::MAX_FAILURES). With more at once, the
+    // rest wait up to signin::PATIENCE for a place by design, and on a
+    // loaded machine some would be refused as locked out.
+    let users: Vec<SystemUser> = (0..CLIENTS / apppass_core::signin::MAX_FAILURES)
+        .map(|_| SystemUser::new(PRIMARY))
+        .collect();
     let d = Daemon::start(
         f,
         "auth required pam_unix.so\naccount required pam_unix.so\n",
@@ -202,17 +208,23 @@ fn with_self_service(kind: Kind) {
                             &["generate", "--service", "mail", "--label", &label],
                             &stdin,
                         );
-                        let ok = out.status.success()
-                            && d.apppass_as(name, &["revoke", "--label", &label], &stdin)
-                                .status
-                                .success();
-                        if ok {
-                            writes.fetch_add(2, SeqCst);
+                        // Each failure is reported with the step that
+                        // failed and that step's own stderr.
+                        let failed = if !out.status.success() {
+                            Some(("generate", out))
                         } else {
-                            failures
-                                .lock()
-                                .unwrap()
-                                .push(String::from_utf8_lossy(&out.stderr).to_string());
+                            let out = d.apppass_as(name, &["revoke", "--label", &label], &stdin);
+                            (!out.status.success()).then_some(("revoke", out))
+                        };
+                        match failed {
+                            None => {
+                                writes.fetch_add(2, SeqCst);
+                            }
+                            Some((step, out)) => failures.lock().unwrap().push(format!(
+                                "{step} ({}): {}",
+                                out.status,
+                                String::from_utf8_lossy(&out.stderr)
+                            )),
                         }
                         i += 1;
                     }
