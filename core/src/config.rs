@@ -270,6 +270,8 @@ pub struct Config {
     pub store: StoreChoice,
     pub web: WebSettings,
     pub primary: PrimaryChoice,
+    /// What devices are set up with (servers, names, profile signing).
+    pub setup: crate::setup::DeviceSetup,
 }
 
 /// A configuration file that cannot be used.
@@ -333,7 +335,9 @@ fn strip_comment(line: &str) -> &str {
 
 const KEYS: &str = "store, db, conninfo, admin_conninfo, key, web_user, web_auth, primary, \
      dovecot_auth_master, dovecot_primary_field, ldap_uri, ldap_starttls, ldap_ca_file, ldap_base, \
-     ldap_filter, ldap_bind_dn, ldap_bind_password_file, ldap_attribute";
+     ldap_filter, ldap_bind_dn, ldap_bind_password_file, ldap_attribute, \
+     imap_host, imap_port, pop3_host, pop3_port, smtp_host, smtp_port, caldav_url, carddav_url, \
+     service_name.SVC, service_setup.SVC, profile_sign_cert, profile_sign_key, web_url";
 
 /// Parses the text of a configuration file named `file`: the store.
 pub fn parse(text: &str, file: &Path) -> Result<StoreChoice, ConfigError> {
@@ -358,6 +362,8 @@ pub fn parse_config(text: &str, file: &Path) -> Result<Config, ConfigError> {
     let mut dovecot_master: Option<(usize, PathBuf)> = None;
     let mut dovecot_field: Option<(usize, String)> = None;
     let mut ldap = LdapLines::default();
+    let mut setup = crate::setup::DeviceSetup::default();
+    let mut setup_lines = std::collections::HashMap::new();
     for (n, raw) in text.lines().enumerate() {
         let n = n + 1;
         let line = strip_comment(raw).trim();
@@ -559,15 +565,22 @@ pub fn parse_config(text: &str, file: &Path) -> Result<Config, ConfigError> {
                 ldap.attribute = Some((n, value.to_owned()));
             }
             other => {
+                if setup.set(other, value).map_err(|m| err(n, m))? {
+                    setup_lines.insert(other.to_owned(), n);
+                    continue;
+                }
                 return Err(err(
                     n,
                     format!(
                         "unknown key '{}' (keys: {KEYS})",
                         crate::escape::for_message(other)
                     ),
-                ))
+                ));
             }
         }
+    }
+    if let Err((key, m)) = setup.finish() {
+        return Err(err(setup_lines.get(key).copied().unwrap_or(1), m));
     }
     let web = WebSettings {
         user: web_user.unwrap_or_else(|| DEFAULT_WEB_USER.into()),
@@ -594,6 +607,7 @@ pub fn parse_config(text: &str, file: &Path) -> Result<Config, ConfigError> {
             store: StoreChoice::Sqlite { db, key },
             web,
             primary,
+            setup,
         });
     }
     if let Some((n, _)) = db {
@@ -613,6 +627,7 @@ pub fn parse_config(text: &str, file: &Path) -> Result<Config, ConfigError> {
         },
         web,
         primary,
+        setup,
     })
 }
 
@@ -798,12 +813,14 @@ pub fn resolve_config(
                     store: StoreChoice::sqlite(Path::new(DEFAULT_DB)),
                     web: WebSettings::default(),
                     primary: PrimaryChoice::Shadow,
+                    setup: Default::default(),
                 },
                 // `db` alone never depends on the default file being usable.
                 _ if db.is_some() => Config {
                     store: StoreChoice::sqlite(Path::new(DEFAULT_DB)),
                     web: WebSettings::default(),
                     primary: PrimaryChoice::Shadow,
+                    setup: Default::default(),
                 },
                 _ => load_config(default, euid)?,
             }

@@ -29,6 +29,7 @@ pub mod secret;
 pub mod selfservice;
 pub mod sessions;
 pub mod settings;
+pub mod setup;
 pub mod signin;
 pub mod store;
 pub mod sys;
