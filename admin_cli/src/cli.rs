@@ -299,6 +299,13 @@ pub struct GenerateArgs {
     /// Print a JSON object instead of the bare password
     #[arg(long)]
     pub json: bool,
+
+    /// Also write a configuration profile for Apple devices (mail,
+    /// calendars, contacts, with the password inside) to FILE: new, mode
+    /// 0600, never over an existing file. The servers come from
+    /// apppass.conf (imap_host, smtp_host, caldav_url...)
+    #[arg(long, value_name = "FILE")]
+    pub profile: Option<std::path::PathBuf>,
 }
 
 #[derive(Args, Debug)]

@@ -5,6 +5,7 @@ pub mod cli;
 mod commands;
 pub mod error;
 mod output;
+mod profile_file;
 pub mod render;
 mod selfservice;
 

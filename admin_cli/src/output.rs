@@ -29,6 +29,14 @@ pub(crate) fn secret(new: &NewPasswordRecord, json: bool) -> std::io::Result<()>
     out.flush()
 }
 
+/// Where the profile went, and what to do with it.
+pub(crate) fn profile_written(path: &std::path::Path) {
+    notice(&format!(
+        "the configuration profile is in {} (mode 0600; it holds the password): open it on the device, then delete it",
+        path.display()
+    ));
+}
+
 /// The line after a password was stored.
 pub(crate) fn issued(g: &IssuedRecord) {
     notice(&render::generated_summary(g));

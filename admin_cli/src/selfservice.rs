@@ -5,9 +5,10 @@
 //! terminal. What it sends back is printed as the command prints it as
 //! root.
 
-use crate::cli::{Cli, Command};
+use crate::cli::{Cli, Command, GenerateArgs};
 use crate::error::CliError;
 use crate::output;
+use crate::profile_file::ProfileFile;
 use crate::render;
 use apppass_protocol::client::{Client, ClientError};
 use apppass_protocol::records::Named;
@@ -78,6 +79,7 @@ fn request(cli: &Cli) -> Result<(Request, bool), CliError> {
                 label: a.label.clone(),
                 expires: a.expires.clone(),
                 from: a.from.clone(),
+                profile: a.profile.is_some(),
             };
             (request, a.json)
         }
@@ -119,6 +121,7 @@ fn request(cli: &Cli) -> Result<(Request, bool), CliError> {
             let request = Request::Rotate {
                 id,
                 label: a.which.label.clone(),
+                profile: false,
             };
             (request, a.json)
         }
@@ -184,6 +187,16 @@ pub fn dispatch(cli: &Cli) -> Result<(), CliError> {
         each_reply: EACH_REPLY,
     };
     let fail = |e| client_error(cli, e);
+    // The profile's file is made first: a password is never stored for a
+    // profile that cannot be written.
+    let mut profile = match &cli.command {
+        Command::Generate(GenerateArgs {
+            profile: Some(path),
+            ..
+        }) => Some(ProfileFile::create(path)?),
+        _ => None,
+    };
+    let mut profile_problem = None;
     let mut conv = client.start(&Envelope::new(request)).map_err(fail)?;
     // What revoke and suspend print as JSON once everything is known.
     let mut changed: Option<Changed> = None;
@@ -198,9 +211,24 @@ pub fn dispatch(cli: &Cli) -> Result<(), CliError> {
             Reply::Notice { text } => output::notice(&text),
             Reply::Passwords { passwords } => output::list(&passwords, all, json),
             Reply::History { user, events } => output::history(&user, &events, json),
-            Reply::NewPassword { password } => {
-                // Only a password that reached its reader is kept.
-                let shown = output::secret(&password, json).is_ok();
+            Reply::NewPassword { mut password } => {
+                // Only a password that reached its reader (and its
+                // profile, when one was asked for) is kept.
+                let bytes = password.take_profile();
+                let written = match (profile.as_mut(), bytes) {
+                    (None, _) => true,
+                    (Some(file), Some(bytes)) => file
+                        .write(&bytes)
+                        .map_err(|e| profile_problem = Some(e.to_string()))
+                        .is_ok(),
+                    (Some(_), None) => {
+                        profile_problem = Some(password.profile_problem.take().unwrap_or_else(
+                            || "apppassd sent no profile".into(),
+                        ));
+                        false
+                    }
+                };
+                let shown = written && output::secret(&password, json).is_ok();
                 conv.delivered(shown).map_err(fail)?;
             }
             Reply::Issued { password } => output::issued(&password),
@@ -229,6 +257,9 @@ pub fn dispatch(cli: &Cli) -> Result<(), CliError> {
                 ended.extend(e);
             }
             Reply::Done => {
+                if let Some(file) = profile.take() {
+                    output::profile_written(&file.keep());
+                }
                 match changed.filter(|_| json) {
                     Some(Changed::Revoked(user, passwords)) => {
                         println!("{}", render::revoked_json(&user, &passwords, &ended))
@@ -242,12 +273,18 @@ pub fn dispatch(cli: &Cli) -> Result<(), CliError> {
                 return Ok(());
             }
             Reply::Failed { status, error, .. } => {
+                if let Some(why) = profile_problem {
+                    return Err(CliError::Usage(format!(
+                        "{}; nothing was stored",
+                        apppass_core::escape::for_message(&why)
+                    )));
+                }
                 return Err(CliError::Relayed(
                     status,
                     apppass_core::escape::for_message(&error),
                 ))
             }
-            Reply::Busy | Reply::Session { .. } | Reply::WebInfo { .. } => {
+            Reply::Busy | Reply::Session { .. } | Reply::WebInfo { .. } | Reply::Setup { .. } => {
                 return Err(CliError::Store(
                     "apppassd sent something this apppass does not expect; use apppass and apppassd of the same release".into(),
                 ))

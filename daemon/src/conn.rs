@@ -8,7 +8,6 @@
 
 use crate::failure::Failure;
 use crate::pam::Message;
-use apppass_core::admin::Generated;
 use apppass_protocol::codec::Channel;
 use apppass_protocol::messages::BadRequest;
 use apppass_protocol::records::NewPasswordRecord;
@@ -76,10 +75,8 @@ impl Conn {
 
     /// Hands a new password to the client inside the write transaction:
     /// kept only once the client says, in time, that it showed it.
-    pub(crate) fn deliver(&mut self, g: &Generated) -> std::io::Result<()> {
-        let reply = Reply::NewPassword {
-            password: NewPasswordRecord::of(g),
-        };
+    pub(crate) fn deliver(&mut self, password: NewPasswordRecord) -> std::io::Result<()> {
+        let reply = Reply::NewPassword { password };
         self.channel.send(&reply, WRITE_TIMEOUT)?;
         match self.channel.recv::<Followup>(CONFIRM_TIMEOUT) {
             Ok(Followup::Delivered(true)) => Ok(()),

@@ -152,6 +152,7 @@ fn main() -> ExitCode {
         pam_dir: args.pam_dir,
         dovecot_config: args.dovecot_config,
         primary: config.primary,
+        setup: config.setup,
     };
     listener::run(
         listener,

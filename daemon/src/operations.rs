@@ -4,15 +4,19 @@
 
 use crate::conn::Conn;
 use crate::failure::Failure;
-use crate::settings::Settings;
+use crate::settings::{audit, Settings};
 use apppass_core::admin::{self, GenerateRequest};
+use apppass_core::escape::field;
 use apppass_core::lifecycle::{self, Which};
 use apppass_core::networks::Networks;
 use apppass_core::policy::{self, Scope};
 use apppass_core::revocation::{self, RevokeTarget};
 use apppass_core::selfservice::{self, Refusal};
 use apppass_core::store::{Actor, Store};
-use apppass_protocol::records::{EventRecord, IssuedRecord, Named, PasswordRecord};
+use apppass_device::profile::ProfileFor;
+use apppass_protocol::records::{
+    EventRecord, IssuedRecord, Named, NewPasswordRecord, PasswordRecord,
+};
 use apppass_protocol::{Reply, Request};
 
 /// A request with its arguments checked against policy and parsed.
@@ -22,6 +26,7 @@ pub(crate) enum Operation {
         networks: Networks,
         label: String,
         expires_at: Option<i64>,
+        profile: bool,
     },
     Suspend {
         which: Pick,
@@ -29,6 +34,7 @@ pub(crate) enum Operation {
     },
     Rotate {
         which: Pick,
+        profile: bool,
     },
     List {
         all: bool,
@@ -81,6 +87,7 @@ pub(crate) fn check(request: Request, allowed: &[String], now: i64) -> Result<Op
             label,
             expires,
             from,
+            profile,
         } => {
             if services.iter().any(|s| s == "*") {
                 return Err(Refusal::AnyService.into());
@@ -99,6 +106,7 @@ pub(crate) fn check(request: Request, allowed: &[String], now: i64) -> Result<Op
                 networks,
                 label,
                 expires_at,
+                profile,
             }
         }
         Request::Suspend { id, label } => Operation::Suspend {
@@ -109,8 +117,9 @@ pub(crate) fn check(request: Request, allowed: &[String], now: i64) -> Result<Op
             which: Pick::new(id, label)?,
             suspend: false,
         },
-        Request::Rotate { id, label } => Operation::Rotate {
+        Request::Rotate { id, label, profile } => Operation::Rotate {
             which: Pick::new(id, label)?,
+            profile,
         },
         Request::List { all } => Operation::List { all },
         Request::Revoke {
@@ -138,6 +147,7 @@ pub(crate) fn check(request: Request, allowed: &[String], now: i64) -> Result<Op
         Request::WebSignIn { .. } | Request::WebInfo {} | Request::WebSignOut {} => {
             return Err(Failure::usage("that request belongs to the web page"))
         }
+        Request::Setup {} => return Err(Failure::usage("setup asks for no sign-in")),
     })
 }
 
@@ -165,6 +175,7 @@ pub(crate) fn perform(
             networks,
             label,
             expires_at,
+            profile,
         } => {
             let req = GenerateRequest {
                 networks,
@@ -181,19 +192,19 @@ pub(crate) fn perform(
                 now,
                 &mut rand::rngs::OsRng,
                 &primary,
-                &mut |g| conn.deliver(g),
+                &mut |g| conn.deliver(new_password(g, user, profile.then_some(settings))),
             )?;
             tell_issued(conn, &g)?;
             g.effects
         }
-        Operation::Rotate { which } => {
+        Operation::Rotate { which, profile } => {
             let g = lifecycle::rotate(
                 store,
                 (user, which.which(), by),
                 now,
                 &mut rand::rngs::OsRng,
                 &primary,
-                &mut |g| conn.deliver(g),
+                &mut |g| conn.deliver(new_password(g, user, profile.then_some(settings))),
             )?;
             tell_issued(conn, &g)?;
             g.effects
@@ -257,6 +268,38 @@ pub(crate) fn perform(
         })?;
     }
     Ok(())
+}
+
+/// The new password as sent, with the profile when `profile_from` is
+/// given (built and signed here: the signing key is root's).
+fn new_password(
+    g: &admin::Generated,
+    user: &str,
+    profile_from: Option<&Settings>,
+) -> NewPasswordRecord {
+    let record = NewPasswordRecord::of(g);
+    let Some(settings) = profile_from else {
+        return record;
+    };
+    let shown = g.secret.display();
+    let made = apppass_device::profile_for(
+        &settings.setup,
+        &ProfileFor {
+            user,
+            id: g.id,
+            label: &g.label,
+            services: &g.services,
+            password: &shown,
+        },
+    );
+    if let Err(why) = &made {
+        audit(&format!(
+            "no profile for app password {} of user={}: {why}",
+            g.id,
+            field(user)
+        ));
+    }
+    record.with_profile(made.as_ref().map(|b| b.as_slice()).map_err(Clone::clone))
 }
 
 fn tell_notices(conn: &mut Conn, notices: &[admin::Notice]) -> Result<(), Failure> {

@@ -6,6 +6,7 @@ use crate::conn::Conn;
 use crate::failure::Failure;
 use crate::settings::Settings;
 use apppass_core::escape::for_message as esc;
+use apppass_protocol::records::SetupRecord;
 use apppass_protocol::{Refused, Reply, Status};
 use std::os::unix::net::UnixStream;
 
@@ -22,6 +23,12 @@ pub fn serve(stream: UnixStream, uid: u32, settings: &Settings) {
 
 fn handle(conn: &mut Conn, uid: u32, settings: &Settings) -> Result<(), Failure> {
     let envelope = conn.request()?;
+    if let apppass_protocol::Request::Setup {} = envelope.request {
+        // Public: what anyone's device is set up with.
+        return conn.send(&Reply::Setup {
+            setup: SetupRecord::of(&settings.setup),
+        });
+    }
     if settings.web_uid() == Some(uid) {
         return crate::web::serve(conn, settings, envelope);
     }

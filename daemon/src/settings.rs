@@ -16,6 +16,8 @@ pub struct Settings {
     pub session_dir: PathBuf,
     /// Where primary passwords are read from for their fingerprints.
     pub primary: PrimaryChoice,
+    /// What devices are set up with (apppass.conf's imap_host…).
+    pub setup: apppass_core::setup::DeviceSetup,
 }
 
 impl Settings {

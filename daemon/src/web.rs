@@ -16,6 +16,7 @@ use apppass_core::escape::field;
 use apppass_core::selfservice;
 use apppass_core::signin::{self, SignInError, Via};
 use apppass_core::store::Actor;
+use apppass_protocol::records::SetupRecord;
 use apppass_protocol::{Envelope, Reply, Request, Status};
 use std::net::IpAddr;
 
@@ -126,7 +127,11 @@ fn in_session(
         Request::WebInfo {} => {
             let mut store = settings.open_store()?;
             let services = apppass_core::settings::self_service_services(store.as_mut())?;
-            conn.send(&Reply::WebInfo { user, services })
+            conn.send(&Reply::WebInfo {
+                user,
+                services,
+                setup: SetupRecord::of(&settings.setup),
+            })
         }
         Request::WebSignIn { .. } => Err(Failure::usage(
             "this session is signed in already; sign out first",

@@ -1,7 +1,7 @@
 //! The messages: a client's request and follow-ups, the daemon's replies.
 
 use crate::records::{
-    EndedRecord, EventRecord, IssuedRecord, Named, NewPasswordRecord, PasswordRecord,
+    EndedRecord, EventRecord, IssuedRecord, Named, NewPasswordRecord, PasswordRecord, SetupRecord,
 };
 use crate::status::{Refused, Status};
 use crate::VERSION;
@@ -23,6 +23,9 @@ pub enum Request {
         /// Networks (`--from`), at most [`apppass_core::networks::MAX_NETWORKS`].
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         from: Vec<String>,
+        /// Send a configuration profile with the new password.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        profile: bool,
     },
     List {
         #[serde(default)]
@@ -56,6 +59,9 @@ pub enum Request {
         id: Option<i64>,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         label: Option<String>,
+        /// Send a configuration profile with the new password.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        profile: bool,
     },
     /// The web page signs `user` in; `rhost` is the browser's address.
     WebSignIn {
@@ -65,6 +71,9 @@ pub enum Request {
     },
     WebInfo {},
     WebSignOut {},
+    /// What devices are set up with (servers, service names): public, for
+    /// the web page's autoconfig; asks for no sign-in.
+    Setup {},
 }
 
 impl Request {
@@ -225,8 +234,16 @@ pub enum Reply {
         token: Zeroizing<String>,
         user: String,
     },
-    /// Who a web session belongs to and what they may choose.
-    WebInfo { user: String, services: Vec<String> },
+    /// Who a web session belongs to and what they may choose, with what
+    /// devices are set up with.
+    WebInfo {
+        user: String,
+        services: Vec<String>,
+        #[serde(default)]
+        setup: SetupRecord,
+    },
+    /// What devices are set up with.
+    Setup { setup: SetupRecord },
     /// The request was carried out.
     Done,
     /// It was not: the exit code, one sentence, and what kind of refusal.
@@ -275,6 +292,7 @@ mod tests {
                 label: "P".into(),
                 expires: Some("90d".into()),
                 from: vec!["10.0.0.0/8".into()],
+                profile: true,
             },
             Request::List { all: true },
             Request::Revoke {
@@ -291,7 +309,9 @@ mod tests {
             Request::Rotate {
                 id: None,
                 label: Some("P".into()),
+                profile: false,
             },
+            Request::Setup {},
             Request::WebSignIn {
                 user: "alice".into(),
                 rhost: Some("::1".into()),

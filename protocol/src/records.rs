@@ -177,6 +177,12 @@ pub struct NewPasswordRecord {
     #[serde(flatten)]
     pub issued: IssuedRecord,
     pub password: Zeroizing<String>,
+    /// The configuration profile asked for, base64 (it holds the password).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub profile: Option<Zeroizing<String>>,
+    /// Why no profile came when one was asked for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub profile_problem: Option<String>,
 }
 
 impl NewPasswordRecord {
@@ -184,7 +190,48 @@ impl NewPasswordRecord {
         NewPasswordRecord {
             issued: IssuedRecord::of(g),
             password: g.secret.display(),
+            profile: None,
+            profile_problem: None,
         }
+    }
+
+    /// With the profile `made` (its bytes, or why there are none).
+    pub fn with_profile(mut self, made: Result<&[u8], String>) -> NewPasswordRecord {
+        use base64ct::{Base64, Encoding};
+        match made {
+            Ok(bytes) => self.profile = Some(Zeroizing::new(Base64::encode_string(bytes))),
+            Err(why) => self.profile_problem = Some(why),
+        }
+        self
+    }
+
+    /// The profile's bytes, taken out of the record.
+    pub fn take_profile(&mut self) -> Option<Zeroizing<Vec<u8>>> {
+        use base64ct::{Base64, Encoding};
+        let text = self.profile.take()?;
+        Base64::decode_vec(&text).ok().map(Zeroizing::new)
+    }
+}
+
+/// What apppass.conf says devices are set up with, as its lines
+/// (`imap_host`, `service_name.imap`…, never the signing key's place);
+/// read back through [`apppass_core::setup::DeviceSetup::from_lines`].
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SetupRecord {
+    pub lines: Vec<(String, String)>,
+}
+
+impl SetupRecord {
+    pub fn of(setup: &apppass_core::setup::DeviceSetup) -> SetupRecord {
+        SetupRecord {
+            lines: setup.lines(),
+        }
+    }
+
+    /// The settings again; what does not read back is left out (the
+    /// daemon checked it all at load).
+    pub fn setup(&self) -> apppass_core::setup::DeviceSetup {
+        apppass_core::setup::DeviceSetup::from_lines(&self.lines)
     }
 }
 

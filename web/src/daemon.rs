@@ -31,6 +31,8 @@ impl std::fmt::Display for Unreachable {
 pub struct Info {
     pub user: String,
     pub services: Vec<String>,
+    /// What devices are set up with (apppass.conf's imap_host…).
+    pub setup: apppass_core::setup::DeviceSetup,
 }
 
 /// What a request in a session brought back.
@@ -81,7 +83,17 @@ impl Daemon {
             match conv.reply().map_err(lost)? {
                 Reply::Passwords { passwords } => got.passwords = Some(passwords),
                 Reply::History { events, .. } => got.events = Some(events),
-                Reply::WebInfo { user, services } => got.info = Some(Info { user, services }),
+                Reply::WebInfo {
+                    user,
+                    services,
+                    setup,
+                } => {
+                    got.info = Some(Info {
+                        user,
+                        services,
+                        setup: setup.setup(),
+                    })
+                }
                 Reply::NewPassword { password } => {
                     // In hand: it is shown on the page next.
                     conv.delivered(true).map_err(lost)?;
@@ -112,7 +124,8 @@ impl Daemon {
                 | Reply::Info { .. }
                 | Reply::Error { .. }
                 | Reply::Busy
-                | Reply::Session { .. } => {}
+                | Reply::Session { .. }
+                | Reply::Setup { .. } => {}
             }
         }
     }

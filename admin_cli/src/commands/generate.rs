@@ -1,11 +1,14 @@
 use crate::cli::{Cli, GenerateArgs};
 use crate::error::CliError;
 use crate::output::{self, stdout_discarded};
+use crate::profile_file::ProfileFile;
 use apppass_core::admin::{self, GenerateRequest};
 use apppass_core::escape::for_message as esc;
 use apppass_core::networks::Networks;
 use apppass_core::policy::{self, Scope};
+use apppass_core::setup::DeviceSetup;
 use apppass_core::sys;
+use apppass_device::profile::{ProfileError, ProfileFor};
 use apppass_protocol::records::{IssuedRecord, NewPasswordRecord};
 
 pub fn run(cli: &Cli, a: &GenerateArgs) -> Result<(), CliError> {
@@ -30,6 +33,10 @@ pub fn run(cli: &Cli, a: &GenerateArgs) -> Result<(), CliError> {
         .transpose()
         .map_err(|e| CliError::Usage(e.to_string()))?;
     let networks = Networks::parse(&a.from).map_err(|e| CliError::Usage(e.to_string()))?;
+    let mut profile = match &a.profile {
+        Some(path) => Some(ready_profile(cli, path, &scope)?),
+        None => None,
+    };
     let mut store = super::open(cli)?;
     let req = GenerateRequest {
         user,
@@ -40,7 +47,21 @@ pub fn run(cli: &Cli, a: &GenerateArgs) -> Result<(), CliError> {
         by: super::actor(),
         replaces: None,
     };
-    let mut deliver = |g: &admin::Generated| output::secret(&NewPasswordRecord::of(g), a.json);
+    let mut deliver = |g: &admin::Generated| {
+        if let Some((file, setup)) = profile.as_mut() {
+            let shown = g.secret.display();
+            let p = ProfileFor {
+                user,
+                id: g.id,
+                label: &g.label,
+                services: &g.services,
+                password: &shown,
+            };
+            let bytes = apppass_device::profile_for(setup, &p).map_err(std::io::Error::other)?;
+            file.write(&bytes)?;
+        }
+        output::secret(&NewPasswordRecord::of(g), a.json)
+    };
     let g = admin::generate(
         store.as_mut(),
         &req,
@@ -52,8 +73,33 @@ pub fn run(cli: &Cli, a: &GenerateArgs) -> Result<(), CliError> {
     drop(store);
     super::print_notices(&g.notices);
     output::issued(&IssuedRecord::of(&g));
+    if let Some((file, _)) = profile {
+        output::profile_written(&file.keep());
+    }
     super::apply(cli, &g.effects);
     Ok(())
+}
+
+/// Before anything is generated: apppass.conf sets up something these
+/// services cover, the signing certificate and key work, and `path` is
+/// made, new and 0600.
+fn ready_profile(
+    cli: &Cli,
+    path: &std::path::Path,
+    scope: &Scope,
+) -> Result<(ProfileFile, DeviceSetup), CliError> {
+    let setup = super::device_setup(cli)?;
+    if apppass_device::profile::parts_in_profile(&setup, &scope.names()).is_empty() {
+        return Err(CliError::Usage(format!(
+            "{}; nothing was generated",
+            ProfileError::NothingToSetUp
+        )));
+    }
+    if let (Some(cert), Some(key)) = (&setup.sign_cert, &setup.sign_key) {
+        apppass_device::sign::sign(b"", cert, key)
+            .map_err(|e| CliError::Store(format!("{e}; nothing was generated")))?;
+    }
+    Ok((ProfileFile::create(path)?, setup))
 }
 
 /// The passwd checks: catch typos, keep root out unless asked.

@@ -71,6 +71,18 @@ pub(crate) fn primary(cli: &Cli) -> Result<apppass_core::primary::Configured, Cl
     Ok(apppass_stores::primary(&config.primary))
 }
 
+/// What devices are set up with, as apppass.conf says; nothing with
+/// `--db` alone.
+pub(crate) fn device_setup(cli: &Cli) -> Result<apppass_core::setup::DeviceSetup, CliError> {
+    let config = apppass_core::config::resolve_config(
+        cli.config.as_deref(),
+        cli.db.as_deref(),
+        apppass_core::sys::euid(),
+    )
+    .map_err(|e| CliError::Store(format!("unusable configuration: {e}")))?;
+    Ok(config.setup)
+}
+
 /// The store the command line names, behind core's trait.
 pub(crate) fn open(cli: &Cli) -> Result<Box<dyn Store>, CliError> {
     Ok(apppass_stores::open(

@@ -127,6 +127,7 @@ pub async fn create(State(app): State<Shared>, f: SignedInForm) -> Page {
             .filter(|n| !n.is_empty())
             .map(str::to_owned)
             .collect(),
+        profile: false,
     };
     match call(&app, &s, request).await? {
         Err(e) => {
@@ -191,6 +192,7 @@ pub async fn rotate(State(app): State<Shared>, f: SignedInForm) -> Page {
     let request = Request::Rotate {
         id: Some(id),
         label: None,
+        profile: false,
     };
     match call(&app, &f.s, request).await? {
         Err(e) => refused(&app, &f.s, &e).await,
