@@ -30,7 +30,7 @@ SHELL := /bin/bash
 .SHELLFLAGS := -o pipefail -c
 
 APT_GET := DEBIAN_FRONTEND=noninteractive apt-get -y -q -o Dpkg::Use-Pty=0
-BUILD_DEPS := gcc libc6-dev make pkg-config libpam0g-dev libpam-modules libsqlite3-dev \
+BUILD_DEPS := gcc libc6-dev make pkg-config libpam0g-dev libpam-modules libsqlite3-dev libssl-dev \
               build-essential debhelper dpkg-dev
 TEST_DEPS  := binutils util-linux passwd openssl sqlite3 \
               dovecot-core dovecot-imapd dovecot-pop3d dovecot-submissiond dovecot-sqlite dovecot-ldap \

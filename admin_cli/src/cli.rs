@@ -192,7 +192,10 @@ self-service on, `config self-service-services none` turns it off (the default).
 give a shell, root or a desktop are refused. `config idle-expiry 90d` makes a password that was \
 not used for 90 days (counted from its creation when never used) stop working, recorded in the \
 history as expired (reason idle) at the moment the limit was reached; `config idle-expiry off` \
-(the default) turns it off. It is decided at each login; nothing runs in the background."
+(the default) turns it off. It is decided at each login; nothing runs in the background. \
+Without arguments it also shows what apppass.conf says devices are set up with (imap_host, \
+smtp_host with port and security, caldav_url, service_name.SVC...): those are changed in \
+apppass.conf, not here."
     )]
     Config(ConfigArgs),
 

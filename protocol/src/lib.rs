@@ -12,7 +12,8 @@
 //! {"v":2,"op":"revoke","id":3}            (or "label":"Phone", or "all":true; "reason" optional)
 //! {"v":2,"op":"history"}
 //! {"v":2,"op":"suspend","id":3}           (or "label":"Phone"; "resume" likewise)
-//! {"v":2,"op":"rotate","id":3}
+//! {"v":2,"op":"rotate","id":3}            ("profile":true with generate or rotate: a configuration profile too)
+//! {"v":2,"op":"setup"}                    (what devices are set up with; public, no sign-in)
 //! {"v":2,"op":"web-sign-in","user":"alice","rhost":"203.0.113.7"}
 //! {"v":2,"session":"TOKEN","op":"list","all":true}   (the web page, in a session)
 //! {"v":2,"session":"TOKEN","op":"web-info"}

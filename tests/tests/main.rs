@@ -3,6 +3,7 @@
 mod beyond;
 mod cli;
 mod debian13;
+mod device_setup;
 mod docs;
 mod doctor;
 mod exports;

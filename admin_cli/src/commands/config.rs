@@ -21,6 +21,10 @@ pub fn run(cli: &Cli, a: &ConfigArgs) -> Result<(), CliError> {
                 shown(&all.self_service_services)
             );
             println!("idle-expiry {}", show_idle(all.idle_expiry));
+            // What apppass.conf says devices are set up with.
+            for (key, value) in super::device_setup(cli)?.shown() {
+                println!("{key} {value}");
+            }
         }
         (Some(Setting::IdleExpiry), None) => {
             println!("{}", show_idle(settings::idle_expiry(store.as_mut())?))
