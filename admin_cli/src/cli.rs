@@ -193,6 +193,11 @@ give a shell, root or a desktop are refused. `config idle-expiry 90d` makes a pa
 not used for 90 days (counted from its creation when never used) stop working, recorded in the \
 history as expired (reason idle) at the moment the limit was reached; `config idle-expiry off` \
 (the default) turns it off. It is decided at each login; nothing runs in the background. \
+`config entitled-group mailusers` lets only members of that group (primary or supplementary, \
+through NSS) be given app passwords, by root, apppassd or the web page; a password whose owner \
+left the group is refused at login (logged 'not entitled') and listed as not-entitled, and works \
+again when they rejoin; users without a passwd entry (virtual mail users) are not concerned. \
+`config entitled-group none` (the default) lifts it. \
 Without arguments it also shows what apppass.conf says devices are set up with (imap_host, \
 smtp_host with port and security, caldav_url, service_name.SVC...): those are changed in \
 apppass.conf, not here."
@@ -474,6 +479,8 @@ pub enum Setting {
     SelfServiceServices,
     /// Passwords unused this long stop working (off by default)
     IdleExpiry,
+    /// Only members of this group may have app passwords (none: everyone)
+    EntitledGroup,
 }
 
 #[derive(Args, Debug)]

@@ -346,6 +346,7 @@ pub fn generate<R: RngCore + CryptoRng>(
 ) -> Result<Generated, AdminError> {
     policy::check_user(req.user)?;
     policy::check_label(req.label)?;
+    crate::settings::require_entitled(store, req.user)?;
     let mut effects = Effects::default();
     expire_idle(store, req.user, now)?;
     // The source is asked once: a directory lookup costs milliseconds.
@@ -528,6 +529,9 @@ pub struct Listing {
     pub passwords: Vec<Password>,
     pub notices: Vec<Notice>,
     pub effects: Effects,
+    /// The users listed whom `entitled-group` leaves out: their passwords
+    /// are refused at login until they join.
+    pub not_entitled: Vec<String>,
 }
 
 /// Passwords of one user or of everyone; only active and suspended ones
@@ -556,10 +560,21 @@ pub fn list(
     if !all {
         passwords.retain(|r| r.is_live(now));
     }
+    let mut not_entitled = Vec::new();
+    if let Some(group) = crate::settings::entitled_group(store)? {
+        for p in &passwords {
+            if !not_entitled.contains(&p.user)
+                && crate::groups::entitled(&p.user, &group) == Ok(false)
+            {
+                not_entitled.push(p.user.clone());
+            }
+        }
+    }
     Ok(Listing {
         passwords,
         notices,
         effects,
+        not_entitled,
     })
 }
 

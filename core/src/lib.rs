@@ -15,6 +15,7 @@ pub mod effects;
 pub mod escape;
 pub mod expiry;
 pub mod fingerprint;
+pub mod groups;
 pub mod hashing;
 pub mod lifecycle;
 pub mod login;

@@ -69,6 +69,11 @@ pub enum Refusal {
     OutsideNetworks {
         id: i64,
     },
+    /// The right secret of a user outside `entitled-group`.
+    NotEntitled {
+        id: i64,
+        group: String,
+    },
 }
 
 impl fmt::Display for Refusal {
@@ -100,6 +105,11 @@ impl fmt::Display for Refusal {
                 f,
                 "app password {id} may not be used from this address (its --from networks)"
             ),
+            Refusal::NotEntitled { id, group } => write!(
+                f,
+                "app password {id}: not entitled (not a member of the group {})",
+                crate::escape::for_message(group)
+            ),
         }
     }
 }
@@ -118,6 +128,10 @@ pub enum LoginError {
     PrimaryUnavailable {
         why: String,
     },
+    /// `entitled-group` is set and NSS cannot say whether the user is in it.
+    GroupUnavailable {
+        why: String,
+    },
 }
 
 impl fmt::Display for LoginError {
@@ -129,6 +143,9 @@ impl fmt::Display for LoginError {
                 f,
                 "the primary password's fingerprint cannot be checked: {why}"
             ),
+            LoginError::GroupUnavailable { why } => {
+                write!(f, "entitled-group cannot be checked: {why}")
+            }
         }
     }
 }
@@ -139,7 +156,7 @@ impl LoginError {
         match self {
             LoginError::BadHash { .. } => true,
             LoginError::Store(e) => e.is_corruption(),
-            LoginError::PrimaryUnavailable { .. } => false,
+            LoginError::PrimaryUnavailable { .. } | LoginError::GroupUnavailable { .. } => false,
         }
     }
 }
@@ -299,6 +316,16 @@ pub fn authenticate<M: Argon2Memory>(
                 0
             };
             return Ok(Outcome::Refused(Refusal::PrimaryChanged { wiped }));
+        }
+    }
+    // Asked only once a password matched: a wrong one costs nothing more.
+    if let Some(group) = crate::settings::entitled_group(store)? {
+        match crate::groups::entitled(req.user, &group) {
+            Ok(true) => {}
+            Ok(false) => {
+                return Ok(Outcome::Refused(Refusal::NotEntitled { id: row.id, group }));
+            }
+            Err(why) => return Err(LoginError::GroupUnavailable { why }),
         }
     }
     // Written at most once a minute per password, but at once from a new

@@ -12,6 +12,8 @@ pub const MAX_ACTIVE: &str = "max_active";
 pub const IDLE_EXPIRY: &str = "idle_expiry";
 /// The services users may choose, space-separated (a text setting).
 pub const SELF_SERVICE_SERVICES: &str = "self_service_services";
+/// The group whose members alone may have app passwords (a text setting).
+pub const ENTITLED_GROUP: &str = "entitled_group";
 
 /// The shortest and longest idle expiry `config idle-expiry` accepts.
 pub const MIN_IDLE_SECS: i64 = 3600;
@@ -25,6 +27,8 @@ pub struct Settings {
     pub idle_expiry: Option<i64>,
     /// Empty: self-service is off.
     pub self_service_services: Vec<String>,
+    /// Only its members may have app passwords; `None`: everyone.
+    pub entitled_group: Option<String>,
 }
 
 pub fn read(store: &mut dyn Store) -> Result<Settings, StoreError> {
@@ -32,6 +36,7 @@ pub fn read(store: &mut dyn Store) -> Result<Settings, StoreError> {
         max_active: max_active(store)?,
         idle_expiry: idle_expiry(store)?,
         self_service_services: self_service_services(store)?,
+        entitled_group: entitled_group(store)?,
     })
 }
 
@@ -148,6 +153,60 @@ pub fn set_self_service_services(
         })
         .map_err(WriteError::into_store_error)?;
     Ok(list)
+}
+
+/// The group whose members alone may have app passwords.
+pub fn entitled_group(store: &mut dyn Store) -> Result<Option<String>, StoreError> {
+    store.text_setting(ENTITLED_GROUP)
+}
+
+/// Sets `entitled-group` (`None`: everyone may have app passwords). The
+/// group must exist now; passwords of non-members are kept and refused at
+/// login until they join.
+pub fn set_entitled_group(store: &mut dyn Store, group: Option<&str>) -> Result<(), AdminError> {
+    if let Some(g) = group {
+        let bad = |why: String| AdminError::Policy(PolicyError::User(why));
+        match crate::groups::gid(g) {
+            Ok(Some(_)) => {}
+            Ok(None) => {
+                return Err(bad(format!(
+                    "there is no group {} in the group database (getent group {0}); make it first (addgroup), or give none",
+                    crate::escape::for_message(g)
+                )))
+            }
+            Err(e) => {
+                return Err(bad(format!(
+                    "cannot look up the group {} (error {e}); check NSS",
+                    crate::escape::for_message(g)
+                )))
+            }
+        }
+    }
+    store
+        .write(None, &mut |w| {
+            w.set_text_setting(ENTITLED_GROUP, group)?;
+            Ok(Finish::Commit)
+        })
+        .map_err(WriteError::into_store_error)?;
+    Ok(())
+}
+
+/// Refuses an app password for `user` when `entitled-group` leaves them
+/// out: the rule for every front end that issues one.
+pub fn require_entitled(store: &mut dyn Store, user: &str) -> Result<(), AdminError> {
+    let Some(group) = entitled_group(store)? else {
+        return Ok(());
+    };
+    let bad = |why: String| AdminError::Policy(PolicyError::User(why));
+    match crate::groups::entitled(user, &group) {
+        Ok(true) => Ok(()),
+        Ok(false) => Err(bad(format!(
+            "{} is not a member of the group {}, and only its members may have app passwords (entitled-group); add them with 'adduser {0} {1}' first",
+            crate::escape::for_message(user),
+            crate::escape::for_message(&group)
+        ))),
+        Err(why) => Err(bad(why)),
+    }
 }
 
 /// Sets a numeric setting in its own transaction.

@@ -9,24 +9,21 @@ use crate::fingerprint::{Shadow, ShadowSource};
 use std::ffi::{CStr, CString};
 use zeroize::Zeroizing;
 
-/// Runs a `getpw*_r` look-up with a buffer that grows as needed and reads
-/// the entry with `read`: `Ok(None)` when there is no entry, `Err(errno)`
-/// when NSS could not answer.
-fn passwd_entry<T>(
-    mut call: impl FnMut(
-        *mut libc::passwd,
-        *mut libc::c_char,
-        usize,
-        *mut *mut libc::passwd,
-    ) -> libc::c_int,
-    read: impl FnOnce(&libc::passwd) -> T,
+/// One NSS look-up through a `get*_r` call (`getpwnam_r`, `getgrnam_r`),
+/// its buffer grown while the entry does not fit, the entry read with
+/// `read`: `Ok(None)` when there is no entry, `Err(errno)` when NSS could
+/// not answer. `E` is the C library's entry struct, plain old data.
+pub(crate) fn nss_entry<E, T>(
+    mut call: impl FnMut(*mut E, *mut libc::c_char, usize, *mut *mut E) -> libc::c_int,
+    read: impl FnOnce(&E) -> T,
 ) -> Result<Option<T>, i32> {
     let mut buf = vec![0u8; 4096];
     loop {
-        // SAFETY: passwd is plain old data, valid when zeroed.
-        let mut pwd: libc::passwd = unsafe { std::mem::zeroed() };
-        let mut result: *mut libc::passwd = std::ptr::null_mut();
-        let rc = call(&mut pwd, buf.as_mut_ptr().cast(), buf.len(), &mut result);
+        // SAFETY: E is one of libc's entry structs, plain old data, valid
+        // when zeroed.
+        let mut entry: E = unsafe { std::mem::zeroed() };
+        let mut result: *mut E = std::ptr::null_mut();
+        let rc = call(&mut entry, buf.as_mut_ptr().cast(), buf.len(), &mut result);
         if rc == libc::ERANGE && buf.len() < 1 << 20 {
             buf.resize(buf.len() * 4, 0);
             continue;
@@ -38,7 +35,7 @@ fn passwd_entry<T>(
             };
         }
         // The entry's strings point into buf, alive here.
-        return Ok(Some(read(&pwd)));
+        return Ok(Some(read(&entry)));
     }
 }
 
@@ -48,20 +45,32 @@ pub fn passwd_uid(user: &str) -> Result<Option<u32>, i32> {
     let Ok(name) = CString::new(user) else {
         return Ok(None);
     };
-    passwd_entry(
+    nss_entry(
         // SAFETY: every pointer is valid for the call and the length is
         // the buffer's size.
         |pwd, buf, len, result| unsafe { libc::getpwnam_r(name.as_ptr(), pwd, buf, len, result) },
-        |p| p.pw_uid,
+        |p: &libc::passwd| p.pw_uid,
+    )
+}
+
+/// A passwd entry's primary group, as [`passwd_uid`].
+pub fn passwd_gid(user: &str) -> Result<Option<u32>, i32> {
+    let Ok(name) = CString::new(user) else {
+        return Ok(None);
+    };
+    nss_entry(
+        // SAFETY: as above.
+        |pwd, buf, len, result| unsafe { libc::getpwnam_r(name.as_ptr(), pwd, buf, len, result) },
+        |p: &libc::passwd| p.pw_gid,
     )
 }
 
 /// The user name of `uid` from its passwd entry.
 pub fn user_name(uid: u32) -> Result<Option<String>, i32> {
-    passwd_entry(
+    nss_entry(
         // SAFETY: as above.
         |pwd, buf, len, result| unsafe { libc::getpwuid_r(uid, pwd, buf, len, result) },
-        |p| {
+        |p: &libc::passwd| {
             // SAFETY: pw_name points into the look-up's buffer, NUL-terminated.
             let name = unsafe { CStr::from_ptr(p.pw_name) };
             name.to_string_lossy().into_owned()

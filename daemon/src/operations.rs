@@ -224,11 +224,7 @@ pub(crate) fn perform(
         Operation::List { all } => {
             let listing = admin::list(store, Some(user), all, now, &primary, by)?;
             tell_notices(conn, &listing.notices)?;
-            let passwords = listing
-                .passwords
-                .iter()
-                .map(|p| PasswordRecord::of(p, now))
-                .collect();
+            let passwords = PasswordRecord::all_of(&listing, now);
             conn.send(&Reply::Passwords { passwords })?;
             listing.effects
         }

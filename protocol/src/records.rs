@@ -50,6 +50,8 @@ pub enum Standing {
     Suspended,
     Revoked,
     Expired,
+    /// Active or suspended, of a user `entitled-group` leaves out.
+    NotEntitled,
 }
 
 impl Standing {
@@ -59,6 +61,7 @@ impl Standing {
             Standing::Suspended => "suspended",
             Standing::Revoked => "revoked",
             Standing::Expired => "expired",
+            Standing::NotEntitled => "not-entitled",
         }
     }
 }
@@ -94,9 +97,28 @@ impl PasswordRecord {
         }
     }
 
-    /// In use: active or suspended (both count toward the limit).
+    /// Every password of a listing, as it stands at `now`.
+    pub fn all_of(listing: &apppass_core::admin::Listing, now: i64) -> Vec<PasswordRecord> {
+        listing
+            .passwords
+            .iter()
+            .map(|p| {
+                let mut r = PasswordRecord::of(p, now);
+                if r.live() && listing.not_entitled.contains(&p.user) {
+                    r.status = Standing::NotEntitled;
+                }
+                r
+            })
+            .collect()
+    }
+
+    /// In use: active or suspended (both count toward the limit), or
+    /// waiting for its user to join `entitled-group`.
     pub fn live(&self) -> bool {
-        matches!(self.status, Standing::Active | Standing::Suspended)
+        matches!(
+            self.status,
+            Standing::Active | Standing::Suspended | Standing::NotEntitled
+        )
     }
 
     /// Limited to some networks.

@@ -179,3 +179,54 @@ pub fn capture_syslog(dir: &Path, program: &Path, args: &[String]) -> Vec<String
     );
     lines
 }
+
+/// A system group made for a test (`groupadd`), removed when dropped.
+pub struct SystemGroup {
+    pub name: String,
+}
+
+impl SystemGroup {
+    pub fn new() -> Self {
+        let name = format!(
+            "aptestg{}x{}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::SeqCst)
+        );
+        let _ = Command::new("groupdel")
+            .arg(&name)
+            .stderr(Stdio::null())
+            .status();
+        let ok = Command::new("groupadd")
+            .arg(&name)
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "groupadd {name} failed");
+        SystemGroup { name }
+    }
+
+    /// Adds (`true`) or removes `user` as a supplementary member.
+    pub fn set_member(&self, user: &str, member: bool) {
+        let flag = if member { "-a" } else { "-d" };
+        let out = Command::new("gpasswd")
+            .args([flag, user, &self.name])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "gpasswd {flag} {user} {}", self.name);
+    }
+}
+
+impl Default for SystemGroup {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Drop for SystemGroup {
+    fn drop(&mut self) {
+        let _ = Command::new("groupdel")
+            .arg(&self.name)
+            .stderr(Stdio::null())
+            .status();
+    }
+}

@@ -743,3 +743,31 @@ fn debian13_doctor_names_the_service_without_a_pam_file_in_each_2_4_form() {
         assert_eq!(keyed(), 1, "{snippets:?} without apppass_client, cache on");
     }
 }
+
+/// `entitled-group` naming a group that was removed since: every system
+/// user's app password is refused, which the doctor says.
+#[test]
+fn doctor_reports_an_entitled_group_that_is_gone() {
+    if !apppass_e2e::system::require_root("doctor_reports_an_entitled_group_that_is_gone") {
+        return;
+    }
+    let root = clean_tree();
+    let r = root.path();
+    let g = apppass_e2e::system::SystemGroup::new();
+    let out = Command::new(apppass_bin())
+        .arg("--db")
+        .arg(r.join("var/lib/apppass/apppass.db"))
+        .args(["config", "entitled-group", &g.name])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let (found, _) = doctor(r);
+    assert!(checks(&found).is_empty(), "{found:?}");
+    let name = g.name.clone();
+    drop(g);
+    let (found, _) = doctor(r);
+    assert_eq!(checks(&found), ["entitled-group-missing"], "{found:?}");
+    let (json, _) = doctor_json(r);
+    let problem = json[0]["problem"].as_str().unwrap_or_default();
+    assert!(problem.contains(&name), "{json:?}");
+}

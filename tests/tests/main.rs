@@ -6,6 +6,7 @@ mod debian13;
 mod device_setup;
 mod docs;
 mod doctor;
+mod entitlement;
 mod exports;
 mod hostile_clients;
 mod logging;

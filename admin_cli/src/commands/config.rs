@@ -21,6 +21,10 @@ pub fn run(cli: &Cli, a: &ConfigArgs) -> Result<(), CliError> {
                 shown(&all.self_service_services)
             );
             println!("idle-expiry {}", show_idle(all.idle_expiry));
+            println!(
+                "entitled-group {}",
+                all.entitled_group.as_deref().unwrap_or("none")
+            );
             // What apppass.conf says devices are set up with.
             for (key, value) in super::device_setup(cli)?.shown() {
                 println!("{key} {value}");
@@ -81,6 +85,25 @@ pub fn run(cli: &Cli, a: &ConfigArgs) -> Result<(), CliError> {
                 );
             }
             apppass_effects::audit::record(&format!("set self-service-services={}", shown(&set)));
+        }
+        (Some(Setting::EntitledGroup), None) => println!(
+            "{}",
+            settings::entitled_group(store.as_mut())?.unwrap_or_else(|| "none".into())
+        ),
+        (Some(Setting::EntitledGroup), Some(v)) => {
+            let group = (v != "none").then_some(v);
+            settings::set_entitled_group(store.as_mut(), group)?;
+            match group {
+                Some(g) => eprintln!(
+                    "apppass: only members of the group {} may have app passwords now; the passwords of others are refused at login until they join",
+                    apppass_core::escape::for_message(g)
+                ),
+                None => eprintln!("apppass: every user may have app passwords"),
+            }
+            apppass_effects::audit::record(&format!(
+                "set entitled-group={}",
+                apppass_core::escape::field(group.unwrap_or("none"))
+            ));
         }
         (None, Some(_)) => {
             return Err(CliError::Usage(

@@ -46,6 +46,7 @@ fn schema(root: &Path) -> Option<SchemaSeen> {
                 drift: store.schema_drift()?,
                 file: file.clone(),
                 unfingerprinted,
+                entitled_group: apppass_core::settings::entitled_group(store.as_mut())?,
             })
         },
     );

@@ -18,11 +18,7 @@ pub fn run(cli: &Cli, a: &ListArgs) -> Result<(), CliError> {
     drop(store);
     super::print_notices(&listing.notices);
     super::apply(cli, &listing.effects);
-    let rows: Vec<PasswordRecord> = listing
-        .passwords
-        .iter()
-        .map(|p| PasswordRecord::of(p, now))
-        .collect();
+    let rows = PasswordRecord::all_of(&listing, now);
     output::list(&rows, a.all, a.json);
     Ok(())
 }

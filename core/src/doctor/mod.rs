@@ -6,6 +6,7 @@
 //! fixture trees without touching the host.
 
 mod dovecot;
+mod entitlement;
 mod files;
 mod pam;
 mod primary;
@@ -65,6 +66,7 @@ pub fn examine(root: &Path, inputs: &Inputs) -> Vec<Finding> {
     schema::check(inputs.schema.as_ref(), &mut found);
     watcher::check(root, &mut found);
     primary::check(root, inputs.schema.as_ref(), &mut found);
+    entitlement::check(inputs.schema.as_ref(), &mut found);
     found.sort_by(|a, b| (a.severity, &a.file, a.line).cmp(&(b.severity, &b.file, b.line)));
     found
 }

@@ -21,6 +21,8 @@ pub struct SchemaSeen {
     /// Users with an active or suspended password and no primary-password
     /// fingerprint, sorted.
     pub unfingerprinted: Vec<String>,
+    /// The `entitled-group` setting, when one is set.
+    pub entitled_group: Option<String>,
 }
 
 /// The store the configuration under `root` names (the default SQLite
