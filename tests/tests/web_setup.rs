@@ -316,6 +316,17 @@ fn a_label_with_markup_makes_a_well_formed_profile_and_is_escaped_on_the_page() 
     // The page lists the calendar and contacts servers for `dav`.
     assert!(page.body.contains("https://dav.example.org/cal/"));
     assert!(page.body.contains("https://dav.example.org:8443/card/"));
+
+    // Replacing the password offers a profile with the new one.
+    let id = f.row(&alice.name, label)["id"].to_string();
+    let page = a.post("/rotate", &[("csrf", &csrf), ("id", &id)]);
+    assert_eq!(page.status, 200, "{}", page.body);
+    let replaced = a.get(&profile_href(&page));
+    assert_eq!(replaced.status, 200);
+    assert_eq!(
+        mail_payload(&plist(&replaced))["IncomingPassword"].as_string(),
+        Some(shown_password(&page).as_str())
+    );
 }
 
 #[test]
