@@ -171,7 +171,7 @@ soak: test-deps build
 # toolchain and cargo-fuzz (cargo install cargo-fuzz). New inputs land in
 # fuzz/corpus/TARGET; `make check` replays that corpus on stable.
 FUZZ_SECONDS ?= 60
-FUZZ_TARGETS := normalize expiry module_args phc daemon_request web_form pam_authenticate
+FUZZ_TARGETS := normalize expiry module_args phc daemon_request web_form web_link pam_authenticate
 # pam_authenticate logs in through libpam into the built module: build first.
 fuzz: need-cargo build
 	@if ! $(CARGO) +nightly fuzz --version >/dev/null 2>&1; then \

@@ -41,3 +41,34 @@ fn form_names(data: &[u8]) -> Vec<String> {
         .map(|(name, _)| name.into_owned())
         .collect()
 }
+
+/// What apppass-web must do with any path segment or query it is sent
+/// for device setup: a profile id or token is looked up only when it is
+/// exactly the 43 URL-safe characters made here; a Host header makes a QR
+/// link only when it is a plain host[:port]; autoconfig's emailaddress
+/// yields a host name or nothing. Never a panic. Shared by the
+/// `web_link` fuzz target and web/tests/fuzz_corpus.rs.
+pub fn web_link(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    if apppass_web::profiles::well_formed(text) {
+        assert_eq!(text.len(), apppass_web::profiles::KEY_LEN);
+        assert!(text
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'));
+    }
+    if apppass_web::qr::host_and_port(text) {
+        assert!(text.len() <= 260, "{text:?}");
+        assert!(
+            text.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b".-:[]".contains(&b)),
+            "{text:?}"
+        );
+    }
+    if let Some(domain) = apppass_web::routes::autoconfig::domain_of(Some(text)) {
+        assert!(apppass_core::setup::is_host(&domain), "{domain:?}");
+        assert_eq!(domain, domain.to_ascii_lowercase());
+        assert!(!domain.contains(['@', '<', '&', '"']), "{domain:?}");
+    }
+}

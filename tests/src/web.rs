@@ -5,6 +5,7 @@
 
 use crate::apppassd::Daemon;
 use crate::dovecot::free_port;
+use crate::fake_clock::FakeClock;
 use crate::fixture::{apppass_web_bin, Fixture};
 use std::collections::BTreeMap;
 use std::io::Read;
@@ -64,17 +65,29 @@ pub struct Web {
     child: Child,
     bin: PathBuf,
     args: Vec<std::ffi::OsString>,
+    env: Vec<(String, String)>,
 }
 
-/// apppass-web as its own user with `args`, once it answers on `port`.
-fn spawn_page(bin: &Path, args: &[std::ffi::OsString], log: &Path, port: u16) -> Child {
+/// apppass-web as its own user with `args` and only `env`, once it
+/// answers on `port`. `env` is set by env(1) after the switch of user:
+/// a preloaded library (libfaketime) then starts as that user, not as
+/// root in setpriv, whose semaphore the user could not open.
+fn spawn_page(
+    bin: &Path,
+    args: &[std::ffi::OsString],
+    env: &[(String, String)],
+    log: &Path,
+    port: u16,
+) -> Child {
     let child = Command::new("setpriv")
         .args([
             &format!("--reuid={WEB_USER}"),
             &format!("--regid={WEB_USER}"),
             "--init-groups",
             "--",
+            "/usr/bin/env",
         ])
+        .args(env.iter().map(|(k, v)| format!("{k}={v}")))
         .arg(bin)
         .args(args)
         .env_clear()
@@ -134,6 +147,22 @@ impl Web {
     }
 
     pub fn start_with(f: &Fixture, opts: Options<'_>) -> Web {
+        Self::start_in(f, opts, Vec::new())
+    }
+
+    /// [`Web::start`] with apppass-web's clocks (wall and monotonic)
+    /// under `clock`'s control.
+    pub fn start_with_clock(f: &Fixture, stack: &str, clock: &FakeClock) -> Web {
+        let opts = Options {
+            stack,
+            daemon_args: Vec::new(),
+            tls: None,
+            web_args: Vec::new(),
+        };
+        Self::start_in(f, opts, clock.env())
+    }
+
+    fn start_in(f: &Fixture, opts: Options<'_>, env: Vec<(String, String)>) -> Web {
         ensure_web_user();
         let dir = tempfile::Builder::new()
             .prefix("apppass-web-")
@@ -166,7 +195,7 @@ impl Web {
             ]);
         }
         args.extend(opts.web_args.iter().map(Into::into));
-        let child = spawn_page(&bin, &args, &log, port);
+        let child = spawn_page(&bin, &args, &env, &log, port);
         let scheme = if opts.tls.is_some() { "https" } else { "http" };
         Web {
             daemon,
@@ -178,6 +207,7 @@ impl Web {
             child,
             bin,
             args,
+            env,
         }
     }
 
@@ -186,7 +216,7 @@ impl Web {
     pub fn restart_page(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
-        self.child = spawn_page(&self.bin, &self.args, &self.log, self.port);
+        self.child = spawn_page(&self.bin, &self.args, &self.env, &self.log, self.port);
     }
 
     pub fn pid(&self) -> u32 {

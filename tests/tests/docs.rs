@@ -410,6 +410,9 @@ fn the_readme_sets_up_the_web_page_behind_nginx_with_its_pictures() {
         "--tls-cert",
         "docs/web-phone.png",
         "docs/web-desktop.png",
+        "docs/web-setup-phone.png",
+        "docs/web-setup-desktop.png",
+        "/.well-known/autoconfig/mail/config-v1.1.xml",
         // Without systemd: started as the unit starts it, kept by hand.
         "apppass-web --listen 127.0.0.1:8380 --trusted-proxy 127.0.0.1",
         "service nginx start",
@@ -419,7 +422,12 @@ fn the_readme_sets_up_the_web_page_behind_nginx_with_its_pictures() {
     ] {
         assert!(text.contains(needle), "{needle}");
     }
-    for picture in ["docs/web-phone.png", "docs/web-desktop.png"] {
+    for picture in [
+        "docs/web-phone.png",
+        "docs/web-desktop.png",
+        "docs/web-setup-phone.png",
+        "docs/web-setup-desktop.png",
+    ] {
         assert!(repo().join(picture).exists(), "{picture}");
     }
     let unit =

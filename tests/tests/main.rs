@@ -29,3 +29,5 @@ mod web_browser;
 mod web_http;
 mod web_limits;
 mod web_proxy;
+mod web_setup;
+mod web_setup_browser;

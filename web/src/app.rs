@@ -7,7 +7,9 @@ use crate::form::MAX_BODY;
 use crate::http::Frontage;
 use crate::limits::Limits;
 use crate::pending::Pending;
-use crate::routes::{history, passwords, sign_in};
+use crate::profiles::Profiles;
+use crate::routes::{autoconfig, device, history, passwords, sign_in};
+use crate::setup_cache::SetupCache;
 use crate::{assets, pages};
 use axum::extract::{ConnectInfo, DefaultBodyLimit, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
@@ -24,6 +26,10 @@ pub struct App {
     pub front: Frontage,
     pub limits: Mutex<Limits>,
     pub pending: Pending,
+    /// Profiles made with new passwords, waiting to be fetched.
+    pub profiles: Profiles,
+    /// apppass.conf's device settings, for autoconfig.
+    pub setup_cache: SetupCache,
 }
 
 pub type Shared = Arc<App>;
@@ -35,6 +41,8 @@ impl App {
             front,
             limits: Mutex::new(Limits::default()),
             pending: Pending::default(),
+            profiles: Profiles::default(),
+            setup_cache: SetupCache::default(),
         })
     }
 
@@ -56,11 +64,22 @@ pub fn router(app: Shared) -> Router {
         .route("/resume", post(passwords::resume))
         .route("/rotate", post(passwords::rotate))
         .route("/history", get(history::page))
+        .route("/profile/{id}", get(device::by_session))
+        .route("/setup/{token}", get(device::by_token))
+        .route(
+            "/.well-known/autoconfig/mail/config-v1.1.xml",
+            get(autoconfig::serve),
+        )
+        .route("/mail/config-v1.1.xml", get(autoconfig::serve))
         .route("/static/style.css", get(|| assets::serve(assets::CSS)))
         .route("/static/copy.js", get(|| assets::serve(assets::JS)))
         .route("/static/icon.svg", get(|| assets::serve(assets::ICON)))
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(MAX_BODY))
+        .layer(middleware::from_fn_with_state(
+            app.clone(),
+            device::leave_page,
+        ))
         .layer(middleware::from_fn_with_state(
             app.clone(),
             security_headers,

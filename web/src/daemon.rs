@@ -131,6 +131,24 @@ impl Daemon {
     }
 }
 
+impl Daemon {
+    /// What devices are set up with: public, asked without a session.
+    pub fn setup(&self) -> Result<apppass_core::setup::DeviceSetup, Unreachable> {
+        let mut conv = self.start(&Envelope::new(Request::Setup {}))?;
+        let mut setup = None;
+        loop {
+            match conv.reply().map_err(lost)? {
+                Reply::Setup { setup: s } => setup = Some(s.setup()),
+                Reply::Done => {
+                    return setup.ok_or_else(|| Unreachable("apppassd sent no setup".into()))
+                }
+                Reply::Failed { error, .. } => return Err(Unreachable(error)),
+                _ => {}
+            }
+        }
+    }
+}
+
 fn lost(e: ClientError) -> Unreachable {
     Unreachable(e.to_string())
 }

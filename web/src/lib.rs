@@ -15,4 +15,7 @@ pub mod http;
 pub mod limits;
 pub mod pages;
 pub mod pending;
+pub mod profiles;
+pub mod qr;
 pub mod routes;
+pub mod setup_cache;

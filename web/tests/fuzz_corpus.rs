@@ -32,3 +32,31 @@ fn random_forms_never_panic_and_keep_their_limits() {
     ];
     replay::noise(&pieces, 40, web_properties::web_form);
 }
+
+#[test]
+fn web_link_corpus() {
+    replay::replay("web_link", web_properties::web_link);
+}
+
+#[test]
+fn random_links_never_panic_and_keep_their_limits() {
+    let pieces: [&[u8]; 16] = [
+        b"A",
+        b"z",
+        b"-",
+        b"_",
+        b".",
+        b":",
+        b"[",
+        b"]",
+        b"::1",
+        b"443",
+        b"@",
+        b"emailaddress=",
+        b"%40",
+        b"&",
+        b"example.org",
+        b"\xc3\xa9",
+    ];
+    replay::noise(&pieces, 50, web_properties::web_link);
+}

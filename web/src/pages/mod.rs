@@ -5,6 +5,7 @@ pub mod created;
 pub mod history;
 pub mod layout;
 pub mod passwords;
+pub mod setup;
 pub mod sign_in;
 
 use maud::{html, Markup};

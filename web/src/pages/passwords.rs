@@ -3,6 +3,7 @@
 
 use super::layout::{alert, notice, page, Header};
 use super::when;
+use apppass_core::setup::DeviceSetup;
 use apppass_protocol::records::{PasswordRecord as Password, Standing};
 use maud::{html, Markup};
 
@@ -20,6 +21,8 @@ pub struct View<'a> {
     pub csrf: &'a str,
     /// The services the user may choose (self-service-services).
     pub allowed: &'a [String],
+    /// What users read for each service (`service_name.*`).
+    pub setup: &'a DeviceSetup,
     pub passwords: &'a [Password],
     pub error: Option<&'a str>,
     pub notice: Option<&'a str>,
@@ -40,7 +43,7 @@ pub fn page_for(v: &View<'_>) -> Markup {
                 p { "You have no app passwords in use." }
             } @else {
                 ul.cards {
-                    @for p in &active { li { (card(p, v.csrf)) } }
+                    @for p in &active { li { (card(p, v)) } }
                 }
                 form method="post" action="/revoke-all" {
                     input type="hidden" name="csrf" value=(v.csrf);
@@ -52,7 +55,7 @@ pub fn page_for(v: &View<'_>) -> Markup {
             details {
                 summary { "Revoked and expired (" (inactive.len()) ")" }
                 ul.cards {
-                    @for p in &inactive { li { (card(p, v.csrf)) } }
+                    @for p in &inactive { li { (card(p, v)) } }
                 }
             }
         }
@@ -86,7 +89,7 @@ fn create_form(v: &View<'_>) -> Markup {
                         div.check {
                             input type="checkbox" id={ "service-" (s) } name="service" value=(s)
                                 checked[v.draft.services.contains(&s.as_str()) || v.allowed.len() == 1];
-                            label for={ "service-" (s) } { (s) }
+                            label for={ "service-" (s) } { (v.setup.name_of(s)) }
                         }
                     }
                 }
@@ -108,17 +111,19 @@ fn create_form(v: &View<'_>) -> Markup {
     }
 }
 
-fn card(p: &Password, csrf: &str) -> Markup {
+fn card(p: &Password, v: &View<'_>) -> Markup {
+    let csrf = v.csrf;
     let heading = format!("pw-{}", p.id);
+    let names: Vec<&str> = p.services.iter().map(|s| v.setup.name_of(s)).collect();
     html! {
         article.card aria-labelledby=(heading) {
             h3 #(heading) { (p.label) }
             dl {
-                dt { "Services" } dd { (p.services.join(", ")) }
+                dt { "Services" } dd { (names.join(", ")) }
                 dt { "From" } dd { (if p.networks.is_empty() { "anywhere".to_string() } else { p.networks.join(", ") }) }
                 dt { "Created" } dd { (when(p.created_at)) }
                 dt { "Expires" } dd { (p.expires_at.map_or("never".into(), when)) }
-                dt { "Last used" } dd { (last_used(p)) }
+                dt { "Last used" } dd { (last_used(p, v.setup)) }
                 dt { "Status" } dd { (status(p)) }
                 @if let Some(tried) = p.last_tried_at {
                     dt { "Tried after it stopped" } dd { (when(tried)) }
@@ -154,13 +159,13 @@ fn card(p: &Password, csrf: &str) -> Markup {
     }
 }
 
-fn last_used(p: &Password) -> String {
+fn last_used(p: &Password, setup: &DeviceSetup) -> String {
     let Some(used) = &p.last_used else {
         return "never".into();
     };
     let mut s = when(used.at);
     if let Some(svc) = &used.service {
-        s.push_str(&format!(" for {svc}"));
+        s.push_str(&format!(" for {}", setup.name_of(svc)));
     }
     if let Some(from) = &used.rhost {
         s.push_str(&format!(" from {from}"));

@@ -16,7 +16,7 @@ pub async fn page(State(app): State<Shared>, s: SignedIn) -> Result<Response, Ap
             let events = got
                 .events
                 .ok_or_else(|| AppError::Unavailable("apppassd sent no history".into()))?;
-            let page = pages::history::page_for(&s.info.user, &s.csrf, &events);
+            let page = pages::history::page_for(&s.info.user, &s.csrf, &s.info.setup, &events);
             Ok((StatusCode::OK, page).into_response())
         }
         Err(e) => Err(AppError::Unavailable(e)),

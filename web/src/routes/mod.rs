@@ -1,6 +1,8 @@
 //! The handlers, one file per page: each checks its form, asks apppassd
 //! through `daemon`, and renders a page from `pages`.
 
+pub mod autoconfig;
+pub mod device;
 pub mod history;
 pub mod passwords;
 pub mod sign_in;

@@ -1,16 +1,17 @@
 //! The signed-in page: the list, the create form, and what each password's
 //! buttons do (revoke with a confirmation, suspend, resume, replace).
 
-use super::{call, sentence};
+use super::{call, device, sentence};
 use crate::app::Shared;
 use crate::error::{see_other, AppError};
 use crate::extract::{SignedIn, SignedInForm};
 use crate::form::Form;
 use crate::pages::{self, passwords::Draft};
-use apppass_protocol::records::PasswordRecord;
+use apppass_device::profile::parts_in_profile;
+use apppass_protocol::records::{NewPasswordRecord, PasswordRecord};
 use apppass_protocol::Request;
 use axum::extract::{Query, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 
@@ -73,6 +74,7 @@ async fn list_page(
         user: &s.info.user,
         csrf: &s.csrf,
         allowed: &s.info.services,
+        setup: &s.info.setup,
         passwords: &list,
         error,
         notice,
@@ -95,7 +97,7 @@ async fn refused(app: &Shared, s: &SignedIn, why: &str) -> Page {
     .await
 }
 
-pub async fn create(State(app): State<Shared>, f: SignedInForm) -> Page {
+pub async fn create(State(app): State<Shared>, headers: HeaderMap, f: SignedInForm) -> Page {
     let SignedInForm { s, form } = f;
     let label = form.get("label").unwrap_or_default().trim();
     let services = form.all("service");
@@ -118,8 +120,11 @@ pub async fn create(State(app): State<Shared>, f: SignedInForm) -> Page {
     if let Some(text) = problem {
         return list_page(&app, &s, unprocessable, Some(text), None, draft()).await;
     }
+    let chosen: Vec<String> = services.iter().map(|s| s.to_string()).collect();
+    // A profile only where it would set something up.
+    let profile = !parts_in_profile(&s.info.setup, &chosen).is_empty();
     let request = Request::Generate {
-        services: services.iter().map(|s| s.to_string()).collect(),
+        services: chosen,
         label: label.to_owned(),
         expires: (!expires.is_empty()).then(|| expires.to_owned()),
         from: networks
@@ -127,27 +132,36 @@ pub async fn create(State(app): State<Shared>, f: SignedInForm) -> Page {
             .filter(|n| !n.is_empty())
             .map(str::to_owned)
             .collect(),
-        profile: false,
+        profile,
     };
     match call(&app, &s, request).await? {
         Err(e) => {
             let text = sentence(&e);
             list_page(&app, &s, unprocessable, Some(&text), None, draft()).await
         }
-        Ok(got) => show_new_password(&s, got.new_password),
+        Ok(got) => show_new_password(&app, &s, &headers, got.new_password, profile),
     }
 }
 
-/// The page that shows a new password once (after create or replace).
+/// The page that shows a new password once (after create or replace),
+/// with the profile apppassd made when `asked`.
 fn show_new_password(
+    app: &Shared,
     s: &SignedIn,
-    new: Option<apppass_protocol::records::NewPasswordRecord>,
+    headers: &HeaderMap,
+    new: Option<NewPasswordRecord>,
+    asked: bool,
 ) -> Page {
-    let g = new.ok_or_else(|| AppError::Unavailable("apppassd sent no new password".into()))?;
-    Ok(html(
-        StatusCode::OK,
-        pages::created::page_for(&s.info.user, &s.csrf, &g),
-    ))
+    let mut g = new.ok_or_else(|| AppError::Unavailable("apppassd sent no new password".into()))?;
+    let offer = device::keep_profile(app, s, headers, &mut g, asked);
+    let page = pages::created::Created {
+        user: &s.info.user,
+        csrf: &s.csrf,
+        setup: &s.info.setup,
+        password: &g,
+        offer,
+    };
+    Ok(html(StatusCode::OK, pages::created::page_for(&page)))
 }
 
 /// The password a form names by its hidden `id`.
@@ -187,16 +201,24 @@ pub async fn resume(State(app): State<Shared>, f: SignedInForm) -> Page {
 
 /// A new secret for the same label, services, networks and expiry, shown
 /// once; the old one stops working at once.
-pub async fn rotate(State(app): State<Shared>, f: SignedInForm) -> Page {
+pub async fn rotate(State(app): State<Shared>, headers: HeaderMap, f: SignedInForm) -> Page {
     let id = form_id(&f.form)?;
+    // A profile only where it would set something up: the password's
+    // services decide, and only the list says what they are.
+    let profile = f.s.info.setup.any_server()
+        && passwords(&app, &f.s)
+            .await?
+            .iter()
+            .find(|p| p.id == id)
+            .is_some_and(|p| !parts_in_profile(&f.s.info.setup, &p.services).is_empty());
     let request = Request::Rotate {
         id: Some(id),
         label: None,
-        profile: false,
+        profile,
     };
     match call(&app, &f.s, request).await? {
         Err(e) => refused(&app, &f.s, &e).await,
-        Ok(got) => show_new_password(&f.s, got.new_password),
+        Ok(got) => show_new_password(&app, &f.s, &headers, got.new_password, profile),
     }
 }
 
