@@ -138,6 +138,11 @@ pub(crate) fn check(request: Request, allowed: &[String], now: i64) -> Result<Op
         Request::WebSignIn { .. } | Request::WebInfo {} | Request::WebSignOut {} => {
             return Err(Failure::usage("that request belongs to the web page"))
         }
+        Request::Check { .. } => {
+            return Err(Failure::usage(
+                "a login check is pam_apppass.so's, never made in a session",
+            ))
+        }
     })
 }
 

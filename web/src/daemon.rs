@@ -112,7 +112,9 @@ impl Daemon {
                 | Reply::Info { .. }
                 | Reply::Error { .. }
                 | Reply::Busy
-                | Reply::Session { .. } => {}
+                | Reply::Session { .. }
+                | Reply::Accepted { .. }
+                | Reply::Rejected { .. } => {}
             }
         }
     }
