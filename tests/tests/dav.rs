@@ -248,6 +248,21 @@ fn a_worker_without_the_store_asks_apppassd_which_answers_only_login_checkers() 
     let nobody = host_as("nobody", &confdir, &[&service, carol, &pw, "1", "1"]);
     assert_eq!(nobody["last_rc"], PAM_AUTHINFO_UNAVAIL, "{nobody}");
 
+    // apppassd frozen: refused once the module's 5 seconds are up.
+    let pid = daemon.pid() as i32;
+    // SAFETY: signals the apppassd this test started.
+    unsafe { libc::kill(pid, libc::SIGSTOP) };
+    let t = Instant::now();
+    let frozen = host_as(WORKER, &confdir, &[&service, carol, &pw, "1", "1"]);
+    let waited = t.elapsed();
+    // SAFETY: as above.
+    unsafe { libc::kill(pid, libc::SIGCONT) };
+    assert_eq!(frozen["last_rc"], PAM_AUTHINFO_UNAVAIL, "{frozen}");
+    assert!(
+        waited >= Duration::from_secs(4) && waited < Duration::from_secs(8),
+        "{waited:?}"
+    );
+
     // apppassd gone: refused at once, never let in.
     daemon.stop();
     let t = Instant::now();
