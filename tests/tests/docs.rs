@@ -502,7 +502,7 @@ fn the_readme_wires_calendars_and_contacts_behind_nginx() {
         "`radicale/config` as `/etc/radicale/config`",
         "`nginx/dav.conf` as `/etc/nginx/sites-available/dav`",
         "--service dav",
-        "a quarter of apppassd's places",
+        "quarter of apppassd's places",
     ] {
         assert!(text.contains(needle), "{needle}");
     }
