@@ -63,37 +63,39 @@ pub fn expiry(data: &[u8]) {
 }
 
 /// Module arguments (NUL-separated, as libpam hands them over as C
-/// strings) parse exactly when every one is known, `db=` and `config=`
-/// come at most once each and name an absolute UTF-8 path. A refusal is printable and bounded, so
-/// a hostile argument cannot flood or forge syslog lines.
+/// strings) parse exactly when every one is known, `db=`, `config=` and
+/// `socket=` come at most once each and name an absolute UTF-8 path. A
+/// refusal is printable and bounded, so a hostile argument cannot flood or
+/// forge syslog lines.
 pub fn module_args(data: &[u8]) {
     let args: Vec<&[u8]> = if data.is_empty() {
         Vec::new()
     } else {
         data.split(|b| *b == 0).collect()
     };
-    let (mut dbs, mut configs) = (0, 0);
+    let mut counts = [0; 3];
     let absolute = |path: &[u8]| std::str::from_utf8(path).is_ok_and(|p| p.starts_with('/'));
     let model_ok = args.iter().all(|a| match *a {
         b"debug" | b"use_first_pass" | b"try_first_pass" => true,
-        _ => match (a.strip_prefix(b"db="), a.strip_prefix(b"config=")) {
-            (Some(path), _) => {
-                dbs += 1;
-                absolute(path)
+        _ => {
+            let named = [&b"db="[..], b"config=", b"socket="]
+                .iter()
+                .position(|p| a.starts_with(p));
+            match named {
+                Some(i) => {
+                    counts[i] += 1;
+                    absolute(&a[[3, 7, 7][i]..])
+                }
+                None => false,
             }
-            (_, Some(path)) => {
-                configs += 1;
-                absolute(path)
-            }
-            _ => false,
-        },
-    }) && dbs <= 1
-        && configs <= 1;
+        }
+    }) && counts.iter().all(|&n| n <= 1);
     match module_args::parse(&args) {
         Ok(parsed) => {
             assert!(model_ok, "accepted {args:?}");
             assert!(parsed.db.is_none_or(|d| d.is_absolute()));
             assert!(parsed.config.is_none_or(|c| c.is_absolute()));
+            assert!(parsed.socket.is_none_or(|s| s.is_absolute()));
             assert_eq!(parsed.debug, args.contains(&&b"debug"[..]));
         }
         Err(e) => {

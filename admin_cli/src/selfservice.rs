@@ -284,7 +284,12 @@ pub fn dispatch(cli: &Cli) -> Result<(), CliError> {
                     apppass_core::escape::for_message(&error),
                 ))
             }
-            Reply::Busy | Reply::Session { .. } | Reply::WebInfo { .. } | Reply::Setup { .. } => {
+            Reply::Busy
+            | Reply::Session { .. }
+            | Reply::WebInfo { .. }
+            | Reply::Setup { .. }
+            | Reply::Accepted { .. }
+            | Reply::Rejected { .. } => {
                 return Err(CliError::Store(
                     "apppassd sent something this apppass does not expect; use apppass and apppassd of the same release".into(),
                 ))

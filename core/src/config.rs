@@ -272,6 +272,7 @@ pub struct Config {
     pub primary: PrimaryChoice,
     /// What devices are set up with (servers, names, profile signing).
     pub setup: crate::setup::DeviceSetup,
+    pub login_checkers: Vec<LoginChecker>,
 }
 
 /// A configuration file that cannot be used.
@@ -335,7 +336,7 @@ fn strip_comment(line: &str) -> &str {
 
 const KEYS: &str = "store, db, conninfo, admin_conninfo, key, web_user, web_auth, primary, \
      dovecot_auth_master, dovecot_primary_field, ldap_uri, ldap_starttls, ldap_ca_file, ldap_base, \
-     ldap_filter, ldap_bind_dn, ldap_bind_password_file, ldap_attribute, \
+     ldap_filter, ldap_bind_dn, ldap_bind_password_file, ldap_attribute, login_checker, \
      imap_host, imap_port, pop3_host, pop3_port, smtp_host, smtp_port, caldav_url, carddav_url, \
      service_name.SVC, service_setup.SVC, profile_sign_cert, profile_sign_key, web_url";
 
@@ -364,6 +365,7 @@ pub fn parse_config(text: &str, file: &Path) -> Result<Config, ConfigError> {
     let mut ldap = LdapLines::default();
     let mut setup = crate::setup::DeviceSetup::default();
     let mut setup_lines = std::collections::HashMap::new();
+    let mut login_checkers: Vec<(usize, LoginChecker)> = Vec::new();
     for (n, raw) in text.lines().enumerate() {
         let n = n + 1;
         let line = strip_comment(raw).trim();
@@ -564,6 +566,19 @@ pub fn parse_config(text: &str, file: &Path) -> Result<Config, ConfigError> {
                 }
                 ldap.attribute = Some((n, value.to_owned()));
             }
+            "login_checker" => {
+                let checker = login_checker(value).map_err(|m| err(n, m))?;
+                if login_checkers.iter().any(|(_, c)| c.user == checker.user) {
+                    return Err(err(
+                        n,
+                        format!(
+                            "login_checker {} is given twice; name all its services on one line",
+                            checker.user
+                        ),
+                    ));
+                }
+                login_checkers.push((n, checker));
+            }
             other => {
                 if setup.set(other, value).map_err(|m| err(n, m))? {
                     setup_lines.insert(other.to_owned(), n);
@@ -586,6 +601,16 @@ pub fn parse_config(text: &str, file: &Path) -> Result<Config, ConfigError> {
         user: web_user.unwrap_or_else(|| DEFAULT_WEB_USER.into()),
         auth: web_auth.unwrap_or(WebAuth::Pam),
     };
+    if let Some((n, c)) = login_checkers.iter().find(|(_, c)| c.user == web.user) {
+        return Err(err(
+            *n,
+            format!(
+                "login_checker {} is the web page's user (web_user); give the web server a user of its own",
+                c.user
+            ),
+        ));
+    }
+    let login_checkers = login_checkers.into_iter().map(|(_, c)| c).collect();
     let primary = primary_choice(
         primary.as_ref().map(|(_, p)| p.as_str()),
         dovecot_master,
@@ -608,6 +633,7 @@ pub fn parse_config(text: &str, file: &Path) -> Result<Config, ConfigError> {
             web,
             primary,
             setup,
+            login_checkers,
         });
     }
     if let Some((n, _)) = db {
@@ -628,6 +654,7 @@ pub fn parse_config(text: &str, file: &Path) -> Result<Config, ConfigError> {
         web,
         primary,
         setup,
+        login_checkers,
     })
 }
 
@@ -717,6 +744,68 @@ fn primary_choice(
             })
         }
         _ => PrimaryChoice::Shadow,
+    })
+}
+
+/// `login_checker = USER SERVICE[,SERVICE…]`: a system user whose
+/// processes run pam_apppass.so without the rights to open the store (a web
+/// server's worker, such as nginx's with `auth_pam`), for whom apppassd
+/// checks app passwords, for these PAM services only.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoginChecker {
+    pub user: String,
+    /// Lower-cased, as libpam names services.
+    pub services: Vec<String>,
+}
+
+impl LoginChecker {
+    /// Whether this user may have passwords checked for `service`.
+    pub fn allows(&self, service: &str) -> bool {
+        self.services.contains(&service.to_ascii_lowercase())
+    }
+}
+
+/// One `login_checker` value: the user, then services separated by commas
+/// or spaces. Root needs no help; a privileged service is never checked
+/// for another user.
+fn login_checker(value: &str) -> Result<LoginChecker, String> {
+    let mut words = value
+        .split(|c: char| c.is_whitespace() || c == ',')
+        .filter(|w| !w.is_empty());
+    let user = words.next().unwrap_or_default();
+    if crate::policy::check_user(user).is_err() || user.contains('@') {
+        return Err(
+            "login_checker must start with a system user name, such as login_checker = www-data dav"
+                .into(),
+        );
+    }
+    if user == "root" {
+        return Err(
+            "login_checker root: a service running as root opens the store itself; name the unprivileged user it runs as"
+                .into(),
+        );
+    }
+    let mut services = Vec::new();
+    for word in words {
+        let service =
+            crate::policy::normalize_service(word).map_err(|e| format!("login_checker: {e}"))?;
+        if crate::policy::PRIVILEGED_SERVICES.contains(&service.as_str()) {
+            return Err(format!(
+                "login_checker: '{service}' gives more than mail, calendars or files; apppassd never checks it for another user"
+            ));
+        }
+        if !services.contains(&service) {
+            services.push(service);
+        }
+    }
+    if services.is_empty() {
+        return Err(format!(
+            "login_checker {user} names no PAM service; write login_checker = {user} dav"
+        ));
+    }
+    Ok(LoginChecker {
+        user: user.to_owned(),
+        services,
     })
 }
 
@@ -814,6 +903,7 @@ pub fn resolve_config(
                     web: WebSettings::default(),
                     primary: PrimaryChoice::Shadow,
                     setup: Default::default(),
+                    login_checkers: Vec::new(),
                 },
                 // `db` alone never depends on the default file being usable.
                 _ if db.is_some() => Config {
@@ -821,6 +911,7 @@ pub fn resolve_config(
                     web: WebSettings::default(),
                     primary: PrimaryChoice::Shadow,
                     setup: Default::default(),
+                    login_checkers: Vec::new(),
                 },
                 _ => load_config(default, euid)?,
             }
@@ -893,6 +984,67 @@ mod tests {
             "web_user = pam\nweb_user = x",
         ] {
             assert!(parse_config(bad, path).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn login_checkers_are_read_and_checked() {
+        let path = Path::new("/etc/apppass/apppass.conf");
+        assert!(parse_config("", path).unwrap().login_checkers.is_empty());
+        let c = parse_config(
+            "login_checker = www-data dav, CalDAV carddav dav\nlogin_checker = _lighttpd dav\n",
+            path,
+        )
+        .unwrap();
+        assert_eq!(
+            c.login_checkers,
+            vec![
+                LoginChecker {
+                    user: "www-data".into(),
+                    services: vec!["dav".into(), "caldav".into(), "carddav".into()],
+                },
+                LoginChecker {
+                    user: "_lighttpd".into(),
+                    services: vec!["dav".into()],
+                },
+            ]
+        );
+        assert!(c.login_checkers[0].allows("DAV") && !c.login_checkers[0].allows("imap"));
+        for (text, line, words) in [
+            ("login_checker = www-data\n", 1, "names no PAM service"),
+            (
+                "\nlogin_checker = root dav\n",
+                2,
+                "root opens the store itself",
+            ),
+            ("login_checker = a@b dav\n", 1, "system user name"),
+            ("login_checker = www-data sshd\n", 1, "'sshd' gives more"),
+            (
+                "login_checker = www-data apppass-web\n",
+                1,
+                "manage their own",
+            ),
+            (
+                "login_checker = www-data da*v\n",
+                1,
+                "not a PAM service name",
+            ),
+            (
+                "login_checker = www-data dav\nlogin_checker = www-data caldav\n",
+                2,
+                "given twice",
+            ),
+            (
+                "web_user = www-data\nlogin_checker = www-data dav\n",
+                2,
+                "the web page's user",
+            ),
+        ] {
+            let e = parse_config(text, path).unwrap_err().to_string();
+            assert!(
+                e.contains(&format!("apppass.conf, line {line}: ")) && e.contains(words),
+                "{text:?}: {e}"
+            );
         }
     }
 

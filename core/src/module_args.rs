@@ -12,6 +12,10 @@ pub struct ModuleArgs {
     /// `config=PATH`: the configuration file (default: /etc/apppass/apppass.conf
     /// when it exists).
     pub config: Option<PathBuf>,
+    /// `socket=PATH`: apppassd's socket, asked to decide a login when the
+    /// module lacks the rights to open the store (default:
+    /// /run/apppass/apppassd.sock).
+    pub socket: Option<PathBuf>,
     pub debug: bool,
     /// `use_first_pass`: never prompt. `try_first_pass` is what
     /// `pam_get_authtok` does by default; both are read by libpam itself.
@@ -52,6 +56,7 @@ pub fn parse(args: &[&[u8]]) -> Result<ModuleArgs, ArgError> {
             b"try_first_pass" => out.try_first_pass = true,
             _ if arg.starts_with(b"db=") => out.db = Some(path_arg("db", &out.db)?),
             _ if arg.starts_with(b"config=") => out.config = Some(path_arg("config", &out.config)?),
+            _ if arg.starts_with(b"socket=") => out.socket = Some(path_arg("socket", &out.socket)?),
             _ => return Err(ArgError(format!("unknown module argument '{shown}'"))),
         }
     }
@@ -71,6 +76,8 @@ mod tests {
         assert_eq!(c.config, Some(PathBuf::from("/etc/apppass/other.conf")));
         assert!(a.debug && a.use_first_pass && !a.try_first_pass);
         assert!(parse(&[b"try_first_pass"]).unwrap().try_first_pass);
+        let s = parse(&[b"socket=/run/x/apppassd.sock"]).unwrap();
+        assert_eq!(s.socket, Some(PathBuf::from("/run/x/apppassd.sock")));
     }
 
     #[test]
@@ -78,8 +85,9 @@ mod tests {
         use rand::rngs::StdRng;
         use rand::{Rng, SeedableRng};
         let mut rng = StdRng::seed_from_u64(3);
-        let pieces: [&[u8]; 9] = [
+        let pieces: [&[u8]; 10] = [
             b"db=",
+            b"socket=",
             b"config=",
             b"/",
             b"debug",
@@ -111,6 +119,8 @@ mod tests {
         assert!(parse(&[b"db=/a", b"db=/b"]).is_err());
         assert!(parse(&[b"config=etc/x"]).is_err());
         assert!(parse(&[b"config=/a", b"config=/b"]).is_err());
+        assert!(parse(&[b"socket=run/apppassd.sock"]).is_err());
+        assert!(parse(&[b"socket=/a", b"socket=/b"]).is_err());
         assert!(parse(&[b"nullok"]).is_err());
         assert!(parse(&[b"DEBUG"]).is_err());
         let e = parse(&[b"x\n"]).unwrap_err();

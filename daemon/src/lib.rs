@@ -4,6 +4,7 @@
 //! conversation relayed to them, and performs one operation through core.
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod check;
 mod conn;
 pub mod dovecot_auth;
 mod failure;

@@ -24,7 +24,9 @@ by systemd (apppassd.socket, /run/apppass/apppassd.sock) and leaving when idle. 
 connection it learns the caller's uid from the kernel, signs them in with the PAM service \
 `apppass` (prompts relayed to them), and performs one operation on their own passwords. \
 Self-service stays off until `apppass config self-service-services` names the services \
-users may choose."
+users may choose. It also decides logins for pam_apppass.so where the module runs without \
+the rights to open the store (nginx's auth_pam, as www-data), for the users and services \
+apppass.conf names in login_checker lines."
 )]
 struct Args {
     /// Listen on this socket instead of the one systemd passes
@@ -153,6 +155,7 @@ fn main() -> ExitCode {
         dovecot_config: args.dovecot_config,
         primary: config.primary,
         setup: config.setup,
+        login_checkers: config.login_checkers,
     };
     listener::run(
         listener,

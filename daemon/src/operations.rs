@@ -148,6 +148,11 @@ pub(crate) fn check(request: Request, allowed: &[String], now: i64) -> Result<Op
             return Err(Failure::usage("that request belongs to the web page"))
         }
         Request::Setup {} => return Err(Failure::usage("setup asks for no sign-in")),
+        Request::Check { .. } => {
+            return Err(Failure::usage(
+                "a login check is pam_apppass.so's, never made in a session",
+            ))
+        }
     })
 }
 

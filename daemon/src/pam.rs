@@ -1,6 +1,8 @@
 //! libpam as an application: authenticate one user with the service
-//! `apppass` (or `apppass-web`), relaying every prompt to the client. The
-//! only FFI of the daemon; it is linked against the system's libpam.
+//! `apppass` (or `apppass-web`), relaying every prompt to the client; or
+//! run a service's account lines alone, for a login decided for a
+//! `login_checker`. The only FFI of the daemon; it is linked against the
+//! system's libpam.
 
 use apppass_core::signin::Verdict;
 use std::ffi::{c_char, c_int, c_void, CStr, CString};
@@ -59,6 +61,7 @@ unsafe extern "C" {
     fn pam_authenticate(pamh: *mut c_void, flags: c_int) -> c_int;
     fn pam_acct_mgmt(pamh: *mut c_void, flags: c_int) -> c_int;
     fn pam_set_item(pamh: *mut c_void, item: c_int, value: *const c_void) -> c_int;
+    fn pam_strerror(pamh: *mut c_void, errnum: c_int) -> *const c_char;
 }
 
 /// One PAM message for the client.
@@ -186,12 +189,79 @@ pub fn authenticate(
     confdir: Option<&Path>,
     relay: &mut Relay<'_>,
 ) -> Result<Verdict, String> {
-    let service_c = CString::new(service).map_err(|_| "bad service name".to_string())?;
-    let user_c = CString::new(user).map_err(|_| "bad user name".to_string())?;
-    let confdir_c = confdir
-        .map(|d| CString::new(d.as_os_str().as_encoded_bytes()))
-        .transpose()
-        .map_err(|_| "bad PAM directory".to_string())?;
+    let names = Names::new(service, user, confdir)?;
+    let (rc, _) = transaction(&names, ruser, rhost, relay, |pamh| {
+        // SAFETY: pamh is live for both calls.
+        let rc = unsafe { pam_authenticate(pamh, PAM_DISALLOW_NULL_AUTHTOK | PAM_SILENT) };
+        if rc != PAM_SUCCESS {
+            return rc;
+        }
+        // SAFETY: as above.
+        unsafe { pam_acct_mgmt(pamh, PAM_DISALLOW_NULL_AUTHTOK | PAM_SILENT) }
+    })?;
+    Ok(if rc == PAM_SUCCESS {
+        Verdict::Accepted(user.to_owned())
+    } else {
+        Verdict::Refused(None)
+    })
+}
+
+/// Runs only the `account` lines of `service` for `user` (as root, where
+/// pam_unix can read /etc/shadow): for a login apppassd decided for a
+/// `login_checker`, whose own process could not run them. `Ok(None)` when
+/// they pass, `Ok(Some(why))` when they refuse (libpam's words). No
+/// prompt is answered.
+pub fn account(
+    service: &str,
+    user: &str,
+    rhost: Option<&str>,
+    confdir: Option<&Path>,
+) -> Result<Option<String>, String> {
+    let names = Names::new(service, user, confdir)?;
+    // An account module may say something (a password about to expire);
+    // it may not ask anything.
+    let mut quiet = |m: Message<'_>| match m {
+        Message::Prompt { .. } => None,
+        Message::Info(_) | Message::Error(_) => Some(Zeroizing::new(String::new())),
+    };
+    let (rc, words) = transaction(&names, None, rhost, &mut quiet, |pamh| {
+        // SAFETY: pamh is live.
+        unsafe { pam_acct_mgmt(pamh, PAM_DISALLOW_NULL_AUTHTOK | PAM_SILENT) }
+    })?;
+    Ok((rc != PAM_SUCCESS).then_some(words))
+}
+
+/// The service, the user and the PAM directory as C strings.
+struct Names {
+    service: CString,
+    user: CString,
+    confdir: Option<CString>,
+}
+
+impl Names {
+    fn new(service: &str, user: &str, confdir: Option<&Path>) -> Result<Names, String> {
+        Ok(Names {
+            service: CString::new(service).map_err(|_| "bad service name".to_string())?,
+            user: CString::new(user).map_err(|_| "bad user name".to_string())?,
+            confdir: confdir
+                .map(|d| CString::new(d.as_os_str().as_encoded_bytes()))
+                .transpose()
+                .map_err(|_| "bad PAM directory".to_string())?,
+        })
+    }
+}
+
+/// One PAM transaction: a handle for `names` (`confdir` replacing
+/// /etc/pam.d), PAM_RUSER and PAM_RHOST set when given, talking through
+/// `relay`; runs `steps` on it, then ends it. Returns the code `steps`
+/// gave and libpam's words for it.
+fn transaction(
+    names: &Names,
+    ruser: Option<&str>,
+    rhost: Option<&str>,
+    relay: &mut Relay<'_>,
+    steps: impl FnOnce(*mut c_void) -> c_int,
+) -> Result<(c_int, String), String> {
     let mut state = ConvState { relay, messages: 0 };
     let conv = PamConv {
         conv: converse,
@@ -202,35 +272,38 @@ pub fn authenticate(
     // and state outlive it too (pam_end is called below, in this frame).
     let rc = unsafe {
         pam_start_confdir(
-            service_c.as_ptr(),
-            user_c.as_ptr(),
+            names.service.as_ptr(),
+            names.user.as_ptr(),
             &conv,
-            confdir_c.as_ref().map_or(std::ptr::null(), |c| c.as_ptr()),
+            names
+                .confdir
+                .as_ref()
+                .map_or(std::ptr::null(), |c| c.as_ptr()),
             &mut pamh,
         )
     };
     if rc != PAM_SUCCESS || pamh.is_null() {
         return Err(format!("pam_start failed ({rc})"));
     }
-    if let Some(r) = ruser.and_then(|r| CString::new(r).ok()) {
-        // SAFETY: pamh is live; libpam copies the item.
-        unsafe { pam_set_item(pamh, PAM_RUSER, r.as_ptr().cast()) };
+    for (item, value) in [(PAM_RUSER, ruser), (PAM_RHOST, rhost)] {
+        if let Some(v) = value.and_then(|v| CString::new(v).ok()) {
+            // SAFETY: pamh is live; libpam copies the item.
+            unsafe { pam_set_item(pamh, item, v.as_ptr().cast()) };
+        }
     }
-    if let Some(r) = rhost.and_then(|r| CString::new(r).ok()) {
-        // SAFETY: as above.
-        unsafe { pam_set_item(pamh, PAM_RHOST, r.as_ptr().cast()) };
-    }
-    // SAFETY: pamh is live for both calls.
-    let mut rc = unsafe { pam_authenticate(pamh, PAM_DISALLOW_NULL_AUTHTOK | PAM_SILENT) };
-    if rc == PAM_SUCCESS {
-        // SAFETY: as above.
-        rc = unsafe { pam_acct_mgmt(pamh, PAM_DISALLOW_NULL_AUTHTOK | PAM_SILENT) };
-    }
+    let rc = steps(pamh);
+    // SAFETY: pamh is live; the answer is a static NUL-terminated string
+    // (or NULL), copied at once.
+    let text = unsafe { pam_strerror(pamh, rc) };
+    let words = if text.is_null() {
+        format!("PAM error {rc}")
+    } else {
+        // SAFETY: non-NULL: a NUL-terminated string libpam owns.
+        unsafe { CStr::from_ptr(text) }
+            .to_string_lossy()
+            .into_owned()
+    };
     // SAFETY: pamh is ended once, here.
     unsafe { pam_end(pamh, rc) };
-    Ok(if rc == PAM_SUCCESS {
-        Verdict::Accepted(user.to_owned())
-    } else {
-        Verdict::Refused(None)
-    })
+    Ok((rc, words))
 }

@@ -1,13 +1,15 @@
-//! One client connection, in a process of its own: who is asking (from the
-//! kernel) decides the way in — the web page's user acts through `web`,
-//! anyone else through `local` — and the last reply says how it ended.
+//! One client connection, in a process of its own: a `check` goes to
+//! `check`, which answers only apppass.conf's `login_checker` users;
+//! otherwise who is asking (from the kernel) decides the way in — the web
+//! page's user acts through `web`, anyone else through `local` — and the
+//! last reply says how it ended.
 
 use crate::conn::Conn;
 use crate::failure::Failure;
 use crate::settings::Settings;
 use apppass_core::escape::for_message as esc;
 use apppass_protocol::records::SetupRecord;
-use apppass_protocol::{Refused, Reply, Status};
+use apppass_protocol::{Envelope, Refused, Reply, Request, Status};
 use std::os::unix::net::UnixStream;
 
 /// Serves one connection from `uid` to its end. Never panics on what a
@@ -22,8 +24,28 @@ pub fn serve(stream: UnixStream, uid: u32, settings: &Settings) {
 }
 
 fn handle(conn: &mut Conn, uid: u32, settings: &Settings) -> Result<(), Failure> {
-    let envelope = conn.request()?;
-    if let apppass_protocol::Request::Setup {} = envelope.request {
+    let envelope = match conn.request()? {
+        Envelope {
+            session: None,
+            request:
+                Request::Check {
+                    user,
+                    service,
+                    password,
+                    rhost,
+                },
+        } => {
+            let asked = crate::check::Asked {
+                user,
+                service,
+                password,
+                rhost,
+            };
+            return crate::check::serve(conn, uid, settings, asked);
+        }
+        other => other,
+    };
+    if let Request::Setup {} = envelope.request {
         // Public: what anyone's device is set up with.
         return conn.send(&Reply::Setup {
             setup: SetupRecord::of(&settings.setup),

@@ -1,6 +1,6 @@
 //! What the daemon was started with.
 
-use apppass_core::config::{PrimaryChoice, StoreChoice, WebSettings};
+use apppass_core::config::{LoginChecker, PrimaryChoice, StoreChoice, WebSettings};
 use std::path::PathBuf;
 
 pub struct Settings {
@@ -18,6 +18,8 @@ pub struct Settings {
     pub primary: PrimaryChoice,
     /// What devices are set up with (apppass.conf's imap_host…).
     pub setup: apppass_core::setup::DeviceSetup,
+    /// The users for whom logins are checked (`login_checker`).
+    pub login_checkers: Vec<LoginChecker>,
 }
 
 impl Settings {
@@ -27,6 +29,13 @@ impl Settings {
             .ok()
             .flatten()
             .filter(|&u| u != 0)
+    }
+
+    /// The `login_checker` entry whose user has `uid`, if any.
+    pub fn login_checker(&self, uid: u32) -> Option<&LoginChecker> {
+        self.login_checkers
+            .iter()
+            .find(|c| apppass_core::sys::passwd_uid(&c.user) == Ok(Some(uid)))
     }
 
     pub(crate) fn open_store(

@@ -3,10 +3,14 @@
 use crate::ffi::{self, LOG_ALERT, LOG_DEBUG, LOG_ERR};
 use crate::items;
 use crate::log::Attempt;
-use apppass_core::login::{authenticate as decide, LoginError, LoginRequest, Outcome, Refusal};
+use apppass_core::config::PrimaryChoice;
+use apppass_core::login::{
+    authenticate as decide, LoginError, LoginRequest, Outcome, Refusal, Tripwire,
+};
 use apppass_core::module_args::{self, ModuleArgs};
 use apppass_core::scratch::MappedMemory;
 use apppass_core::secret::NormalizedSecret;
+use apppass_core::store::Store;
 use apppass_core::sys;
 use pam::constants::PamResultCode;
 use pam::module::PamHandle;
@@ -14,6 +18,9 @@ use std::ffi::CStr;
 
 /// pam data key: the user this handle authenticated with an app password.
 const AUTHENTICATED: &str = "pam_apppass:authenticated_user";
+/// pam data key: the user whose login apppassd decided for this handle,
+/// account lines included.
+const ACCOUNT_CHECKED: &str = "pam_apppass:account_checked_by_apppassd";
 
 /// Module arguments, or `PAM_SERVICE_ERR` after a LOG_ERR line.
 pub fn parse_args(pamh: &PamHandle, args: &[&CStr]) -> Result<ModuleArgs, PamResultCode> {
@@ -57,11 +64,6 @@ pub fn authenticate(pamh: &mut PamHandle, args: &[&CStr]) -> PamResultCode {
     };
     let service = service.to_owned();
     let rhost = items::rhost(pamh).map(|r| String::from_utf8_lossy(r).into_owned());
-    let (mut store, primary) = match crate::store::open_with_primary(&opts) {
-        Ok(s) => s,
-        Err(e) => return e.report(pamh, ""),
-    };
-    let primary = apppass_stores::primary(&primary);
     let req = LoginRequest {
         user: user_str,
         service: &service,
@@ -69,11 +71,109 @@ pub fn authenticate(pamh: &mut PamHandle, args: &[&CStr]) -> PamResultCode {
         now: items::now(),
         side_effects: true,
     };
+    let mut by_apppassd = false;
+    let decided = match crate::store::open_with_primary(&opts) {
+        Ok((store, primary)) => decide_here(pamh, &opts, &attempt, store, &primary, &req, &secret),
+        // No rights to the store here (a web server's worker): apppassd
+        // decides, if apppass.conf lets this user ask. `db=` names a store
+        // of the module's own, which apppassd does not serve.
+        Err(e) if opts.db.is_none() && e.lacks_rights() => {
+            by_apppassd = true;
+            crate::remote::decide(&opts, &req, &secret)
+        }
+        Err(e) => return e.report(pamh, ""),
+    };
+    match decided {
+        Ok(Decision::Accepted { id, label }) => {
+            crate::session::remember(pamh, id, user_str);
+            if by_apppassd
+                && pamh
+                    .set_data(ACCOUNT_CHECKED, Box::new(user.clone()))
+                    .is_err()
+            {
+                ffi::syslog(
+                    pamh,
+                    LOG_ERR,
+                    "could not record the login for the account hook",
+                );
+            }
+            if pamh.set_data(AUTHENTICATED, Box::new(user)).is_err() {
+                ffi::syslog(
+                    pamh,
+                    LOG_ERR,
+                    "could not record the login for the account hook",
+                );
+            }
+            attempt.success(pamh, &label);
+            PamResultCode::PAM_SUCCESS
+        }
+        Ok(Decision::Refused { reason, tripwire }) => {
+            attempt.failure(pamh, &reason);
+            if let Some(t) = &tripwire {
+                attempt.tripwire(pamh, t);
+            }
+            PamResultCode::PAM_AUTH_ERR
+        }
+        Err(Undecided { priority, message }) => {
+            let msg = format!("user={}: {message}", attempt.user);
+            ffi::syslog(pamh, priority, &msg);
+            PamResultCode::PAM_AUTHINFO_UNAVAIL
+        }
+    }
+}
+
+/// What was decided, here or by apppassd.
+pub enum Decision {
+    Accepted {
+        id: i64,
+        label: String,
+    },
+    /// `reason` for the log; `tripwire` when a password that stopped
+    /// working was presented.
+    Refused {
+        reason: String,
+        tripwire: Option<Tripwire>,
+    },
+}
+
+impl Decision {
+    fn of(outcome: Outcome) -> Decision {
+        match outcome {
+            Outcome::Success { id, label } => Decision::Accepted { id, label },
+            Outcome::Refused(r) => Decision::Refused {
+                reason: r.to_string(),
+                tripwire: match r {
+                    Refusal::Retired(t) => Some(t),
+                    _ => None,
+                },
+            },
+        }
+    }
+}
+
+/// Why nothing was decided: logged at `priority`, answered with
+/// `PAM_AUTHINFO_UNAVAIL`.
+pub struct Undecided {
+    pub priority: std::ffi::c_int,
+    pub message: String,
+}
+
+/// The login decided in this process, on the store it opened.
+fn decide_here(
+    pamh: &PamHandle,
+    opts: &ModuleArgs,
+    attempt: &Attempt,
+    mut store: Box<dyn Store>,
+    primary: &PrimaryChoice,
+    req: &LoginRequest<'_>,
+    secret: &NormalizedSecret,
+) -> Result<Decision, Undecided> {
+    let primary = apppass_stores::primary(primary);
     let started = std::time::Instant::now();
     let outcome = decide(
         store.as_mut(),
-        &req,
-        &secret,
+        req,
+        secret,
         &mut MappedMemory::default(),
         &primary,
     );
@@ -88,36 +188,13 @@ pub fn authenticate(pamh: &mut PamHandle, args: &[&CStr]) -> PamResultCode {
         ffi::syslog(pamh, LOG_DEBUG, &msg);
     }
     drop(store);
-    match outcome {
-        Ok(Outcome::Success { id, label }) => {
-            crate::session::remember(pamh, id, user_str);
-            if pamh.set_data(AUTHENTICATED, Box::new(user)).is_err() {
-                ffi::syslog(
-                    pamh,
-                    LOG_ERR,
-                    "could not record the login for the account hook",
-                );
-            }
-            attempt.success(pamh, &label);
-            PamResultCode::PAM_SUCCESS
-        }
-        Ok(Outcome::Refused(reason)) => {
-            attempt.failure(pamh, &reason.to_string());
-            if let Refusal::Retired(t) = &reason {
-                attempt.tripwire(pamh, t);
-            }
-            PamResultCode::PAM_AUTH_ERR
-        }
-        Err(e) => {
-            let detail = match &e {
-                LoginError::Store(e) => crate::store::message(e),
-                other => other.to_string(),
-            };
-            let msg = format!("user={}: {detail}", attempt.user);
-            ffi::syslog(pamh, priority(e.is_corruption()), &msg);
-            PamResultCode::PAM_AUTHINFO_UNAVAIL
-        }
-    }
+    outcome.map(Decision::of).map_err(|e| Undecided {
+        priority: priority(e.is_corruption()),
+        message: match &e {
+            LoginError::Store(e) => crate::store::message(e),
+            other => other.to_string(),
+        },
+    })
 }
 
 fn priority(corruption: bool) -> std::ffi::c_int {
@@ -137,7 +214,9 @@ fn fail_code(code: PamResultCode) -> PamResultCode {
     }
 }
 
-/// `PAM_IGNORE` for system users (pam_unix enforces account expiry);
+/// `PAM_SUCCESS` for a user whose login apppassd decided for this handle
+/// (it ran the service's account lines as root, which this process could
+/// not); `PAM_IGNORE` for system users (pam_unix enforces account expiry);
 /// `PAM_SUCCESS` for a user without a passwd entry whom this very handle
 /// authenticated with an app password; `PAM_IGNORE` otherwise.
 pub fn account(pamh: &mut PamHandle, args: &[&CStr]) -> PamResultCode {
@@ -148,14 +227,19 @@ pub fn account(pamh: &mut PamHandle, args: &[&CStr]) -> PamResultCode {
         Ok(u) => u.to_bytes().to_vec(),
         Err(_) => return PamResultCode::PAM_IGNORE,
     };
+    // SAFETY: only this module stores data under ACCOUNT_CHECKED and
+    // AUTHENTICATED, and always a Box<Vec<u8>>, so the type read back is
+    // the type written.
+    if matches!(unsafe { pamh.get_data::<Vec<u8>>(ACCOUNT_CHECKED) }, Ok(who) if *who == user) {
+        return PamResultCode::PAM_SUCCESS;
+    }
     let Ok(user_str) = std::str::from_utf8(&user) else {
         return PamResultCode::PAM_IGNORE;
     };
     if !matches!(sys::passwd_uid(user_str), Ok(None)) {
         return PamResultCode::PAM_IGNORE;
     }
-    // SAFETY: only this module stores data under AUTHENTICATED, and always a
-    // Box<Vec<u8>>, so the type read back is the type written.
+    // SAFETY: as above.
     match unsafe { pamh.get_data::<Vec<u8>>(AUTHENTICATED) } {
         Ok(who) if *who == user => PamResultCode::PAM_SUCCESS,
         _ => PamResultCode::PAM_IGNORE,

@@ -8,6 +8,7 @@ mod chauthtok;
 mod ffi;
 mod items;
 mod log;
+mod remote;
 mod session;
 mod store;
 

@@ -44,6 +44,16 @@ pub fn open_with_primary(
 }
 
 impl OpenError {
+    /// Whether this process, not being root, may not read the store or the
+    /// configuration file that names it: the case apppassd decides for.
+    pub fn lacks_rights(&self) -> bool {
+        let e = match self {
+            OpenError::Store(e) | OpenError::Config(ConfigError::Unsafe(e)) => e,
+            OpenError::Config(_) => return false,
+        };
+        sys::euid() != 0 && e.hint() == Some(Hint::Privilege)
+    }
+
     /// Logs why (LOG_ERR, LOG_ALERT for corruption), prefixed by `context`,
     /// and returns the PAM code that fails closed.
     pub fn report(&self, pamh: &pam::module::PamHandle, context: &str) -> PamResultCode {

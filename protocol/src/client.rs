@@ -6,7 +6,7 @@ use crate::codec::{Channel, RecvError};
 use crate::messages::{Envelope, Followup, Reply};
 use std::io;
 use std::os::unix::net::UnixStream;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 use zeroize::Zeroizing;
 
@@ -80,11 +80,11 @@ impl Client {
         request: &Envelope,
         within: Duration,
     ) -> Result<Option<Conversation>, ClientError> {
-        let stream = UnixStream::connect(&self.socket).map_err(ClientError::Unreachable)?;
+        let stream = connect(&self.socket, within)?;
         let mut channel = Channel::new(stream);
         // A busy apppassd answers and hangs up without reading: its answer
         // is there to read even when sending failed.
-        let sent = channel.send(&request.to_value(), WRITE_TIMEOUT);
+        let sent = channel.send(request, WRITE_TIMEOUT);
         let first = match channel.recv::<Reply>(within) {
             Ok(Reply::Busy) => return Ok(None),
             Ok(reply) => reply,
@@ -100,6 +100,29 @@ impl Client {
             first: Some(first),
             each_reply: self.each_reply,
         }))
+    }
+}
+
+/// Connects within `within`: a blocking connect to a Unix socket whose
+/// backlog is full (apppassd at its cap) waits as long as the send timeout
+/// allows, which std's `UnixStream::connect` leaves unbounded.
+fn connect(socket: &Path, within: Duration) -> Result<UnixStream, ClientError> {
+    use socket2::{Domain, SockAddr, Socket, Type};
+    let s = Socket::new(Domain::UNIX, Type::STREAM, None).map_err(ClientError::Unreachable)?;
+    s.set_write_timeout(Some(within.max(Duration::from_millis(1))))
+        .map_err(ClientError::Unreachable)?;
+    let address = SockAddr::unix(socket).map_err(ClientError::Unreachable)?;
+    match s.connect(&address) {
+        Ok(()) => Ok(s.into()),
+        Err(e)
+            if matches!(
+                e.kind(),
+                io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+            ) =>
+        {
+            Err(ClientError::Busy)
+        }
+        Err(e) => Err(ClientError::Unreachable(e)),
     }
 }
 

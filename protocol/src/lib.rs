@@ -18,10 +18,14 @@
 //! {"v":2,"session":"TOKEN","op":"list","all":true}   (the web page, in a session)
 //! {"v":2,"session":"TOKEN","op":"web-info"}
 //! {"v":2,"session":"TOKEN","op":"web-sign-out"}
+//! {"v":2,"op":"check","user":"alice","service":"dav","password":"…","rhost":"203.0.113.7"}
 //! ```
 //!
 //! There is no user in a request: apppassd acts for the uid the kernel
-//! reports, or for a web session's user. The daemon then sends [`Reply`]
+//! reports, or for a web session's user. The exception, `check`, changes
+//! nothing of the user's own: pam_apppass.so running as a `login_checker`
+//! (apppass.conf) asks for a login to be decided, and gets `accepted` or
+//! `rejected`, then `done`. The daemon then sends [`Reply`]
 //! lines, each `{"reply":KIND,...}`, ending with `done` or `failed`; the
 //! client answers a `prompt` with `{"answer":"..."}` and a `new-password`
 //! with `{"delivered":true}` once it has shown it (it is kept only then).
@@ -35,6 +39,9 @@ pub mod status;
 
 pub use messages::{Envelope, Followup, Reply, Request};
 pub use status::{Refused, Status};
+
+/// Where apppassd listens (the socket unit's path).
+pub const DEFAULT_SOCKET: &str = "/run/apppass/apppassd.sock";
 
 /// The protocol version this release speaks.
 pub const VERSION: u64 = 2;

@@ -2,6 +2,7 @@
 
 use crate::records::{
     EndedRecord, EventRecord, IssuedRecord, Named, NewPasswordRecord, PasswordRecord, SetupRecord,
+    TripwireRecord,
 };
 use crate::status::{Refused, Status};
 use crate::VERSION;
@@ -74,6 +75,28 @@ pub enum Request {
     /// What devices are set up with (servers, service names): public, for
     /// the web page's autoconfig; asks for no sign-in.
     Setup {},
+    /// pam_apppass.so, running as a `login_checker` without the rights to
+    /// open the store, asks apppassd to decide a login as it would: `user`
+    /// and `service` as PAM has them, the password normalised (16
+    /// letters), `rhost` the client's address.
+    Check {
+        user: String,
+        service: String,
+        password: Password,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        rhost: Option<String>,
+    },
+}
+
+/// A candidate password on the wire: zeroized, never shown by `Debug`.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Password(pub Zeroizing<String>);
+
+impl fmt::Debug for Password {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Password(…)")
+    }
 }
 
 impl Request {
@@ -102,6 +125,27 @@ impl fmt::Debug for Envelope {
     }
 }
 
+/// Written straight to the line, never through a `Value`: a `check`
+/// carries a password, and no unzeroized copy of it is left behind.
+impl Serialize for Envelope {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        #[derive(Serialize)]
+        struct Wire<'a> {
+            v: u64,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            session: Option<&'a str>,
+            #[serde(flatten)]
+            request: &'a Request,
+        }
+        Wire {
+            v: VERSION,
+            session: self.session.as_ref().map(|s| s.as_str()),
+            request: &self.request,
+        }
+        .serialize(serializer)
+    }
+}
+
 /// Why a request line was refused; the sentence goes back to the client.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BadRequest(pub String);
@@ -123,14 +167,7 @@ impl Envelope {
 
     /// The request as sent: `{"v":2,"session":…,"op":…}`.
     pub fn to_value(&self) -> Value {
-        let mut value = serde_json::to_value(&self.request).unwrap_or(Value::Null);
-        if let Some(obj) = value.as_object_mut() {
-            obj.insert("v".into(), Value::from(VERSION));
-            if let Some(s) = &self.session {
-                obj.insert("session".into(), Value::String(s.to_string()));
-            }
-        }
-        value
+        serde_json::to_value(self).unwrap_or(Value::Null)
     }
 
     /// Parses an opening request: an object with `"v"` this release
@@ -244,6 +281,16 @@ pub enum Reply {
     },
     /// What devices are set up with.
     Setup { setup: SetupRecord },
+    /// A `check`: the app password `id` logged in.
+    Accepted { id: i64, label: String },
+    /// A `check`: refused, and why, for the module's log only (never for
+    /// the client that typed the password); `tripwire` when the password
+    /// presented is one that stopped working.
+    Rejected {
+        reason: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        tripwire: Option<TripwireRecord>,
+    },
     /// The request was carried out.
     Done,
     /// It was not: the exit code, one sentence, and what kind of refusal.
@@ -316,6 +363,12 @@ mod tests {
                 user: "alice".into(),
                 rhost: Some("::1".into()),
             },
+            Request::Check {
+                user: "alice".into(),
+                service: "dav".into(),
+                password: Password(Zeroizing::new("abcdefghijklmnop".into())),
+                rhost: Some("203.0.113.7".into()),
+            },
         ] {
             let sent = Envelope::new(request).to_value().to_string();
             let got = parse(&sent).unwrap();
@@ -338,8 +391,28 @@ mod tests {
             r#"{"v":2,"op":"web-sign-in"}"#,
             r#"{"v":2,"op":"rotate","id":3,"user":"bob"}"#,
             r#"{"v":2,"op":"generate","services":["imap"],"label":"P","from":"10.0.0.0/8"}"#,
+            r#"{"v":2,"op":"check","user":"a","service":"dav"}"#,
+            r#"{"v":2,"op":"check","user":"a","service":"dav","password":7}"#,
+            r#"{"v":2,"op":"check","user":"a","service":"dav","password":"x","uid":0}"#,
         ] {
             assert!(parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_check_is_written_whole_and_never_shows_its_password() {
+        let check = Envelope::new(Request::Check {
+            user: "alice".into(),
+            service: "dav".into(),
+            password: Password(Zeroizing::new("abcdefghijklmnop".into())),
+            rhost: None,
+        });
+        assert!(!format!("{check:?}").contains("abcdefghijklmnop"));
+        let in_session = Envelope::in_session(Request::List { all: true }, "tok");
+        for e in [check, in_session] {
+            let line = serde_json::to_string(&e).unwrap();
+            assert!(line.starts_with(r#"{"v":2,"#), "{line}");
+            assert_eq!(parse(&line).unwrap(), e);
         }
     }
 

@@ -4,6 +4,7 @@
 //! output, so both print the same.
 
 use apppass_core::admin::Generated;
+use apppass_core::login::Tripwire;
 use apppass_core::store::{Event, Password};
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -304,5 +305,36 @@ impl Named {
                 label: label.clone(),
             })
             .collect()
+    }
+}
+
+/// A password that stopped working, presented again (core's [`Tripwire`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TripwireRecord {
+    pub id: i64,
+    pub label: String,
+    /// When it stopped working.
+    pub at: i64,
+    /// Why: the revocation's reason, `expired` or `idle`.
+    pub reason: String,
+}
+
+impl TripwireRecord {
+    pub fn of(t: &Tripwire) -> TripwireRecord {
+        TripwireRecord {
+            id: t.id,
+            label: t.label.clone(),
+            at: t.at,
+            reason: t.reason.clone(),
+        }
+    }
+
+    pub fn to_tripwire(&self) -> Tripwire {
+        Tripwire {
+            id: self.id,
+            label: self.label.clone(),
+            at: self.at,
+            reason: self.reason.clone(),
+        }
     }
 }

@@ -14,7 +14,7 @@ fn daemon_request_corpus() {
 #[test]
 fn random_requests_never_panic() {
     // A cheap stand-in for the fuzzer on stable: structured noise.
-    let pieces: [&[u8]; 12] = [
+    let pieces: [&[u8]; 15] = [
         b"{",
         b"}",
         b"\"v\":2",
@@ -25,6 +25,9 @@ fn random_requests_never_panic() {
         b"[",
         b"]",
         b"\"services\":",
+        b"\"check\"",
+        b"\"user\":\"a\",\"service\":\"dav\"",
+        b"\"password\":",
         b"\n",
         b"\xff",
     ];

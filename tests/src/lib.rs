@@ -5,6 +5,7 @@
 pub mod apppassd;
 pub mod browser;
 pub mod clients;
+pub mod dav;
 pub mod debian13;
 pub mod dovecot;
 pub mod draw;

@@ -33,6 +33,11 @@ pub fn leftovers() {
                 && !owner_alive(&name, crate::pgbouncer::DIR_PREFIX)
             {
                 crate::pgbouncer::sweep(&path);
+            } else if name.starts_with(crate::dav::DIR_PREFIX)
+                && !owner_alive(&name, crate::dav::DIR_PREFIX)
+            {
+                crate::dav::stop(&path);
+                let _ = std::fs::remove_dir_all(&path);
             } else if name.starts_with("apppass-sshd-") && !owner_alive(&name, "apppass-sshd-") {
                 if let Ok(pid) = std::fs::read_to_string(path.join("sshd.pid")) {
                     let _ = Command::new("kill").arg(pid.trim()).status();

@@ -91,6 +91,7 @@ fn every_module_argument_is_in_pam_apppass_8() {
     for arg in [
         "db=",
         "config=",
+        "socket=",
         "try_first_pass",
         "use_first_pass",
         "debug",
@@ -99,7 +100,14 @@ fn every_module_argument_is_in_pam_apppass_8() {
     }
     // Every key of the configuration file, as the parser knows them.
     let config = std::fs::read_to_string(repo().join("core/src/config.rs")).unwrap();
-    for key in ["store", "db", "conninfo", "admin_conninfo", "key"] {
+    for key in [
+        "store",
+        "db",
+        "conninfo",
+        "admin_conninfo",
+        "key",
+        "login_checker",
+    ] {
         assert!(
             config.contains(&format!("\"{key}\"")),
             "the parser lost {key}"
@@ -117,6 +125,7 @@ fn every_module_argument_is_in_pam_apppass_8() {
         "b\"try_first_pass\"",
         "b\"db=\"",
         "b\"config=\"",
+        "b\"socket=\"",
     ] {
         assert!(
             src.contains(arg),
@@ -485,5 +494,46 @@ fn the_readme_shows_the_targets_of_the_published_bench_run() {
             "| not met |"
         };
         assert!(text.contains(verdict), "{}", t["name"]);
+    }
+}
+
+#[test]
+fn the_readme_wires_calendars_and_contacts_behind_nginx() {
+    let text = section(
+        &readme(),
+        "### Calendars and contacts: nginx and Radicale (CalDAV, CardDAV)",
+    );
+    for needle in [
+        "libnginx-mod-http-auth-pam radicale",
+        "login_checker = www-data dav",
+        "`dav` as `/etc/pam.d/dav`",
+        "`radicale/config` as `/etc/radicale/config`",
+        "`nginx/dav.conf` as `/etc/nginx/sites-available/dav`",
+        "--service dav",
+        "quarter of apppassd's places",
+    ] {
+        assert!(text.contains(needle), "{needle}");
+    }
+    let shipped = |p: &str| std::fs::read_to_string(repo().join(p)).unwrap();
+    let nginx = shipped("packaging/nginx/dav.conf");
+    for needle in [
+        "auth_pam_service_name \"dav\";",
+        "proxy_set_header X-Remote-User $remote_user;",
+        "proxy_pass http://127.0.0.1:5232;",
+    ] {
+        assert!(nginx.contains(needle), "{needle}");
+    }
+    let radicale = shipped("packaging/radicale/config");
+    assert!(radicale.contains("type = http_x_remote_user"));
+    assert!(radicale.contains("hosts = 127.0.0.1:5232"));
+    assert!(shipped("packaging/apppass.conf").contains("#login_checker = www-data dav"));
+    let makefile = shipped("Makefile");
+    for needle in [
+        "packaging/nginx/dav.conf",
+        "packaging/radicale/config",
+        "libnginx-mod-http-auth-pam",
+        "python3-caldav",
+    ] {
+        assert!(makefile.contains(needle), "{needle}");
     }
 }

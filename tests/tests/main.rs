@@ -2,6 +2,7 @@
 
 mod beyond;
 mod cli;
+mod dav;
 mod debian13;
 mod device_setup;
 mod docs;

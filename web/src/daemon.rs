@@ -125,7 +125,9 @@ impl Daemon {
                 | Reply::Error { .. }
                 | Reply::Busy
                 | Reply::Session { .. }
-                | Reply::Setup { .. } => {}
+                | Reply::Setup { .. }
+                | Reply::Accepted { .. }
+                | Reply::Rejected { .. } => {}
             }
         }
     }

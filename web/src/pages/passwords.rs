@@ -174,6 +174,10 @@ fn last_used(p: &Password, setup: &DeviceSetup) -> String {
 }
 
 fn status(p: &Password) -> String {
+    if p.status == Standing::NotEntitled {
+        // Not the user's doing: say who can change it.
+        return "not usable now: your account is not among those allowed app passwords; ask your administrator".into();
+    }
     let status = p.status.as_str();
     match (p.revoked_at, &p.revoked_reason) {
         (Some(at), Some(reason)) => format!("{status} {} ({reason})", when(at)),

@@ -1,0 +1,279 @@
+//! Calendars and contacts behind nginx's auth_pam, as the README wires
+//! them: nginx's worker runs the PAM stack as www-data, which cannot open
+//! the store, so pam_apppass.so asks apppassd (apppass.conf's
+//! `login_checker`), which decides the login as the module would and
+//! answers nobody else. A real DAV client (python3-caldav) and plain
+//! requests with their status codes.
+
+use apppass_e2e::apppassd::Daemon;
+use apppass_e2e::dav::{self, Dav, WORKER};
+use apppass_e2e::fixture::{pam_host_bin, run_pam_host, stderr, Fixture};
+use apppass_e2e::pam::{PAM_AUTHINFO_UNAVAIL, PAM_AUTH_ERR, PAM_SUCCESS};
+use apppass_e2e::system::{require_root, SystemUser};
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+const PRIMARY: &str = "Primary-Dav-Pass-7!";
+
+/// A store whose apppass.conf lets www-data have logins checked for a
+/// PAM service of this test's own, and apppassd on it.
+fn setup() -> (Fixture, Daemon, String) {
+    let mut f = Fixture::new();
+    let service = dav::service_name();
+    f.configure(&format!("login_checker = {WORKER} {service}\n"));
+    let daemon = Daemon::start(&f, "auth required pam_deny.so\n");
+    (f, daemon, service)
+}
+
+fn basic(user: &str, password: &str) -> String {
+    let raw = format!("{user}:{password}");
+    format!(
+        "Basic {}",
+        <base64ct::Base64 as base64ct::Encoding>::encode_string(raw.as_bytes())
+    )
+}
+
+/// One request; its status and body, whatever the status.
+fn request(
+    method: &str,
+    url: &str,
+    auth: Option<(&str, &str)>,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> (u16, String) {
+    let mut r = ureq::request(method, url).timeout(Duration::from_secs(30));
+    if let Some((user, password)) = auth {
+        r = r.set("Authorization", &basic(user, password));
+    }
+    for (name, value) in headers {
+        r = r.set(name, value);
+    }
+    match r.send_string(body) {
+        Ok(resp) => (resp.status(), resp.into_string().unwrap_or_default()),
+        Err(ureq::Error::Status(code, resp)) => (code, resp.into_string().unwrap_or_default()),
+        Err(e) => panic!("{method} {url}: {e}"),
+    }
+}
+
+const PROPFIND: &str = r#"<?xml version="1.0" encoding="utf-8"?>
+<propfind xmlns="DAV:"><prop><current-user-principal/><resourcetype/></prop></propfind>"#;
+
+fn event(uid: &str, summary: &str) -> String {
+    format!(
+        "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//apppass tests//EN\r\nBEGIN:VEVENT\r\nUID:{uid}\r\nDTSTART:20260102T100000Z\r\nDTEND:20260102T110000Z\r\nDTSTAMP:20260101T090000Z\r\nSUMMARY:{summary}\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n"
+    )
+}
+
+/// python3-caldav, as a calendar app would use it: finds the principal,
+/// makes a calendar, saves an event and reads it back by its UID. Prints
+/// what it saw as JSON, or the error's class.
+const CALDAV_CLIENT: &str = r#"
+import json, sys
+import caldav
+url, user, password, uid, ics = sys.argv[1:6]
+try:
+    principal = caldav.DAVClient(url=url, username=user, password=password).principal()
+    calendar = principal.make_calendar(name="Work", cal_id="work")
+    calendar.save_event(ics)
+    found = calendar.event_by_uid(uid)
+    names = [str(c.url) for c in principal.calendars()]
+    print(json.dumps({"principal": str(principal.url), "calendars": names, "event": found.data}))
+except Exception as e:
+    print(json.dumps({"error": type(e).__name__}))
+"#;
+
+fn caldav(dir: &Path, url: &str, user: &str, password: &str, uid: &str) -> serde_json::Value {
+    let script = dir.join("client.py");
+    std::fs::write(&script, CALDAV_CLIENT).unwrap();
+    // Debian's python3, where python3-caldav is installed.
+    let out = Command::new("/usr/bin/python3")
+        .arg(&script)
+        .args([url, user, password, uid, &event(uid, "Planning")])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "caldav client: {}", stderr(&out));
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!("{e}: {}", String::from_utf8_lossy(&out.stdout));
+    })
+}
+
+#[test]
+fn radicale_behind_nginx_takes_app_passwords_for_dav_only() {
+    if !require_root("radicale_behind_nginx_takes_app_passwords_for_dav_only") {
+        return;
+    }
+    let started = Instant::now();
+    let (f, daemon, service) = setup();
+    let u = SystemUser::new(PRIMARY);
+    let name = u.name.as_str();
+    let pw = f.issue(&[name, "--service", &service, "--label", "Phone"]);
+    let mail = f.issue(&[name, "--service", "imap", "--label", "Mail"]);
+    let old = f.issue(&[name, "--service", &service, "--label", "Old"]);
+    f.revoke(name, "Old");
+    let dav = Dav::start(&f, &daemon, &service);
+    let base = dav.url.clone();
+    let log = || dav.error_log();
+
+    // Plain requests, with their status codes.
+    let me = Some((name, pw.as_str()));
+    let depth0 = [("Depth", "0"), ("Content-Type", "application/xml")];
+    let (status, body) = request("PROPFIND", &format!("{base}/"), me, &depth0, PROPFIND);
+    assert_eq!(status, 207, "{body}\n{}", log());
+    assert!(body.contains(&format!("/{name}/")), "{body}");
+    let cal = format!("{base}/{name}/cal/");
+    let (status, body) = request("MKCALENDAR", &cal, me, &[], "");
+    assert_eq!(status, 201, "{body}");
+    let ics = event("apppass-dav-1", "Dentist");
+    let item = format!("{cal}dentist.ics");
+    let ical = [("Content-Type", "text/calendar; charset=utf-8")];
+    let (status, body) = request("PUT", &item, me, &ical, &ics);
+    assert_eq!(status, 201, "{body}");
+    // A client cannot name another user to Radicale: nginx sets the header.
+    let claim = [("X-Remote-User", "someone-else")];
+    let (status, body) = request("GET", &item, me, &claim, "");
+    assert_eq!(status, 200);
+    assert_eq!(body.replace("\r\n", "\n"), ics.replace("\r\n", "\n"));
+
+    // A real DAV client.
+    let got = caldav(dav.dir.path(), &base, name, &pw, "apppass-dav-2");
+    assert!(got.get("error").is_none(), "{got}\n{}", log());
+    assert!(
+        got["principal"]
+            .as_str()
+            .unwrap()
+            .ends_with(&format!("/{name}/")),
+        "{got}"
+    );
+    assert!(got["event"].as_str().unwrap().contains("SUMMARY:Planning"));
+    let calendars = got["calendars"].to_string();
+    assert!(
+        calendars.contains("/cal/") && calendars.contains("/work/"),
+        "{got}"
+    );
+    let refused = caldav(dav.dir.path(), &base, name, PRIMARY, "apppass-dav-3");
+    assert_eq!(refused["error"], "AuthorizationError", "{refused}");
+
+    // Refused: the primary password, a password for another service, a
+    // revoked one, none at all.
+    for (who, password) in [(name, PRIMARY), (name, &mail), (name, &old)] {
+        let (status, _) = request(
+            "PROPFIND",
+            &format!("{base}/"),
+            Some((who, password)),
+            &depth0,
+            PROPFIND,
+        );
+        assert_eq!(status, 401, "{password}");
+    }
+    let (status, _) = request("GET", &item, None, &[], "");
+    assert_eq!(status, 401);
+
+    // apppassd decided as the module does, side effects included: the last
+    // use, with nginx's client address, and the revoked one's tripwire.
+    let row = f.row(name, "Phone");
+    assert_eq!(row["last_used_service"], service.as_str(), "{row}");
+    assert_eq!(row["last_used_rhost"], "127.0.0.1", "{row}");
+    assert!(!f.row(name, "Old")["last_tried_at"].is_null());
+    assert!(f.row(name, "Mail")["last_used_at"].is_null());
+
+    // The account's expiry still counts: apppassd runs the service's
+    // account lines as root, where pam_unix can read /etc/shadow.
+    u.run("chage", &["-E", "0"]);
+    let (status, _) = request("PROPFIND", &format!("{base}/"), me, &depth0, PROPFIND);
+    assert_eq!(status, 401);
+    eprintln!(
+        "radicale_behind_nginx_takes_app_passwords_for_dav_only: {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+}
+
+/// pam-host as `user` (a long-lived PAM host like nginx's worker) against
+/// `confdir`: `cycles` logins, every `every`th with `password`, then one
+/// in a forked child.
+fn host_as(user: &str, confdir: &Path, args: &[&str]) -> serde_json::Value {
+    let group = if user == "nobody" { "nogroup" } else { user };
+    let mut cmd = Command::new("setpriv");
+    cmd.args([
+        &format!("--reuid={user}"),
+        &format!("--regid={group}"),
+        "--clear-groups",
+    ])
+    .arg(pam_host_bin());
+    run_pam_host(cmd, confdir, args)
+}
+
+#[test]
+fn a_worker_without_the_store_asks_apppassd_which_answers_only_login_checkers() {
+    if !require_root("a_worker_without_the_store_asks_apppassd_which_answers_only_login_checkers") {
+        return;
+    }
+    let (f, mut daemon, service) = setup();
+    let carol = "carol@example.org";
+    let pw = f.generate(carol, &[&service], "Tablet");
+    let dir = dav::open_dir();
+    let module = dav::module_copy(&f, dir.path());
+    let confdir = dir.path().join("pam.d");
+    std::fs::create_dir(&confdir).unwrap();
+    let stack = dav::pam_file(&module, &daemon.socket, f.config.as_ref().unwrap());
+    for s in [service.as_str(), "other"] {
+        std::fs::write(confdir.join(s), &stack).unwrap();
+    }
+
+    // Three right and three wrong logins, then one in a forked child: no
+    // thread started, no descriptor kept, the child's login as good.
+    let r = host_as(WORKER, &confdir, &[&service, carol, &pw, "6", "2", "fork"]);
+    assert_eq!(
+        (r["right_ok"].as_i64(), r["wrong_bad"].as_i64()),
+        (Some(3), Some(3)),
+        "{r}"
+    );
+    assert_eq!(r["fork_ok"], true, "{r}");
+    assert_eq!(r["parent_after_fork_ok"], true, "{r}");
+    assert_eq!(r["threads_end"], 1, "{r}");
+    assert_eq!(r["fds_end"], r["fds_baseline"], "{r}");
+    assert_eq!(
+        host_as(WORKER, &confdir, &[&service, carol, "wrong", "1", "1"])["last_rc"],
+        PAM_AUTH_ERR
+    );
+    assert_eq!(
+        f.row(carol, "Tablet")["last_used_service"],
+        service.as_str()
+    );
+
+    // Not a service www-data may ask for, nor a user apppass.conf names:
+    // apppassd refuses, and the module fails closed.
+    let other = host_as(WORKER, &confdir, &["other", carol, &pw, "1", "1"]);
+    assert_eq!(other["last_rc"], PAM_AUTHINFO_UNAVAIL, "{other}");
+    let nobody = host_as("nobody", &confdir, &[&service, carol, &pw, "1", "1"]);
+    assert_eq!(nobody["last_rc"], PAM_AUTHINFO_UNAVAIL, "{nobody}");
+
+    // apppassd frozen: refused once the module's 5 seconds are up.
+    let pid = daemon.pid() as i32;
+    // SAFETY: signals the apppassd this test started.
+    unsafe { libc::kill(pid, libc::SIGSTOP) };
+    let t = Instant::now();
+    let frozen = host_as(WORKER, &confdir, &[&service, carol, &pw, "1", "1"]);
+    let waited = t.elapsed();
+    // SAFETY: as above.
+    unsafe { libc::kill(pid, libc::SIGCONT) };
+    assert_eq!(frozen["last_rc"], PAM_AUTHINFO_UNAVAIL, "{frozen}");
+    assert!(
+        waited >= Duration::from_secs(4) && waited < Duration::from_secs(8),
+        "{waited:?}"
+    );
+
+    // apppassd gone: refused at once, never let in.
+    daemon.stop();
+    let t = Instant::now();
+    let gone = host_as(WORKER, &confdir, &[&service, carol, &pw, "1", "1"]);
+    assert_eq!(gone["last_rc"], PAM_AUTHINFO_UNAVAIL, "{gone}");
+    assert!(t.elapsed() < Duration::from_secs(5), "{:?}", t.elapsed());
+    // Root opens the store itself and needs no apppassd.
+    let root = run_pam_host(
+        Command::new(pam_host_bin()),
+        &confdir,
+        &[&service, carol, &pw, "1", "1"],
+    );
+    assert_eq!(root["last_rc"], PAM_SUCCESS, "{root}");
+}
