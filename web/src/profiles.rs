@@ -18,6 +18,9 @@ use zeroize::Zeroizing;
 pub const TTL: Duration = Duration::from_secs(10 * 60);
 /// Profiles kept at once (one per session at most).
 pub const MAX_PROFILES: usize = 256;
+/// Profiles kept at once for one user, however many sessions they hold:
+/// one user cannot take every place.
+pub const MAX_PER_USER: usize = 4;
 /// How long a used or expired link is remembered, to say "gone" rather
 /// than "not found".
 const GONE_KEPT: Duration = Duration::from_secs(60 * 60);
@@ -50,6 +53,7 @@ pub enum Found {
 
 struct Entry {
     session: [u8; 32],
+    user: [u8; 32],
     token: [u8; 32],
     profile: Profile,
     since: Instant,
@@ -143,9 +147,15 @@ impl Profiles {
         self.store.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Keeps `profile` for `session` (in place of any it had); its links,
-    /// or `None` when too many are kept.
-    pub fn insert(&self, session: &str, profile: Profile, now: Instant) -> Option<Made> {
+    /// Keeps `profile` for `session` of `user` (in place of any it had);
+    /// its links, or `None` when too many are kept, in all or for `user`.
+    pub fn insert(
+        &self,
+        session: &str,
+        user: &str,
+        profile: Profile,
+        now: Instant,
+    ) -> Option<Made> {
         let mut store = self.lock();
         store.sweep(now);
         let owner = session_key(session);
@@ -158,7 +168,9 @@ impl Profiles {
         for id in own {
             store.retire(&id, now);
         }
-        if store.entries.len() >= MAX_PROFILES {
+        let user = hash(b"user", &[user.as_bytes()]);
+        let theirs = store.entries.values().filter(|e| e.user == user).count();
+        if store.entries.len() >= MAX_PROFILES || theirs >= MAX_PER_USER {
             return None;
         }
         let id = crate::csrf::random();
@@ -167,6 +179,7 @@ impl Profiles {
             id.clone(),
             Entry {
                 session: owner,
+                user,
                 token: token_key(&token),
                 profile,
                 since: now,
@@ -190,8 +203,10 @@ impl Profiles {
         }
     }
 
-    /// The profile whose QR link holds `token`, once.
-    pub fn by_token(&self, token: &str, now: Instant) -> Found {
+    /// The profile whose QR link holds `token`, once; `peek` (a HEAD
+    /// request, a link previewer) says what it would find and uses
+    /// nothing up.
+    pub fn by_token(&self, token: &str, now: Instant, peek: bool) -> Found {
         let mut store = self.lock();
         store.sweep(now);
         let key = token_key(token);
@@ -204,7 +219,7 @@ impl Profiles {
         match hit {
             Some(e) if e.qr_used => Found::Gone,
             Some(e) => {
-                e.qr_used = true;
+                e.qr_used |= !peek;
                 Found::Profile(e.profile.clone())
             }
             None if gone => Found::Gone,
@@ -216,6 +231,9 @@ impl Profiles {
     /// working.
     pub fn leave(&self, session: &str, now: Instant) {
         let mut store = self.lock();
+        // Every page load of every user passes here: expired profiles are
+        // dropped (and zeroized) soon, even when nobody asks for them.
+        store.sweep(now);
         let owner = session_key(session);
         let own: Vec<String> = store
             .entries
@@ -291,15 +309,17 @@ mod tests {
     fn the_session_fetches_its_own_and_the_qr_link_works_once() {
         let p = Profiles::default();
         let t0 = Instant::now();
-        let made = p.insert("session-a", profile(), t0).unwrap();
+        let made = p.insert("session-a", "ann", profile(), t0).unwrap();
         assert!(well_formed(&made.id) && well_formed(&made.token));
         assert!(is_profile(p.by_session("session-a", &made.id, t0)));
         assert!(is_profile(p.by_session("session-a", &made.id, t0)));
         assert!(is_unknown(p.by_session("session-b", &made.id, t0)));
-        assert!(is_unknown(p.by_token(&made.id, t0)));
-        assert!(is_profile(p.by_token(&made.token, t0)));
-        assert!(is_gone(p.by_token(&made.token, t0)));
-        assert!(is_unknown(p.by_token(&crate::csrf::random(), t0)));
+        assert!(is_unknown(p.by_token(&made.id, t0, false)));
+        // A HEAD (a link previewer) uses nothing up.
+        assert!(is_profile(p.by_token(&made.token, t0, true)));
+        assert!(is_profile(p.by_token(&made.token, t0, false)));
+        assert!(is_gone(p.by_token(&made.token, t0, false)));
+        assert!(is_unknown(p.by_token(&crate::csrf::random(), t0, false)));
         // The session's own link still works until the page is left.
         assert!(is_profile(p.by_session("session-a", &made.id, t0)));
         p.leave("session-b", t0);
@@ -307,7 +327,7 @@ mod tests {
         p.leave("session-a", t0);
         assert!(is_gone(p.by_session("session-a", &made.id, t0)));
         assert!(is_unknown(p.by_session("session-b", &made.id, t0)));
-        assert!(is_gone(p.by_token(&made.token, t0)));
+        assert!(is_gone(p.by_token(&made.token, t0, false)));
         assert!(p.is_empty());
     }
 
@@ -315,18 +335,22 @@ mod tests {
     fn ten_minutes_end_both_links_and_a_new_profile_replaces_the_last() {
         let p = Profiles::default();
         let t0 = Instant::now();
-        let made = p.insert("s", profile(), t0).unwrap();
+        let made = p.insert("s", "ann", profile(), t0).unwrap();
         let later = t0 + TTL - Duration::from_secs(1);
         assert!(is_profile(p.by_session("s", &made.id, later)));
         assert!(is_gone(p.by_session("s", &made.id, t0 + TTL)));
-        assert!(is_gone(p.by_token(&made.token, t0 + TTL)));
-        let first = p.insert("s", profile(), t0).unwrap();
-        let second = p.insert("s", profile(), t0).unwrap();
+        assert!(is_gone(p.by_token(&made.token, t0 + TTL, false)));
+        let first = p.insert("s", "ann", profile(), t0).unwrap();
+        let second = p.insert("s", "ann", profile(), t0).unwrap();
         assert_eq!(p.len(), 1);
-        assert!(is_gone(p.by_token(&first.token, t0)));
-        assert!(is_profile(p.by_token(&second.token, t0)));
+        assert!(is_gone(p.by_token(&first.token, t0, false)));
+        assert!(is_profile(p.by_token(&second.token, t0, false)));
         // Gone links are forgotten after a while: then just unknown.
-        assert!(is_unknown(p.by_token(&first.token, t0 + GONE_KEPT * 2)));
+        assert!(is_unknown(p.by_token(
+            &first.token,
+            t0 + GONE_KEPT * 2,
+            false
+        )));
     }
 
     #[test]
@@ -334,12 +358,30 @@ mod tests {
         let p = Profiles::default();
         let t0 = Instant::now();
         for i in 0..MAX_PROFILES {
-            assert!(p.insert(&format!("s{i}"), profile(), t0).is_some());
+            assert!(p
+                .insert(&format!("s{i}"), &format!("u{i}"), profile(), t0)
+                .is_some());
         }
-        assert!(p.insert("one more", profile(), t0).is_none());
+        assert!(p.insert("one more", "ann", profile(), t0).is_none());
         // Expired ones make room.
-        assert!(p.insert("one more", profile(), t0 + TTL).is_some());
+        assert!(p.insert("one more", "ann", profile(), t0 + TTL).is_some());
         assert_eq!(p.len(), 1);
+    }
+
+    #[test]
+    fn one_user_cannot_take_every_place() {
+        let p = Profiles::default();
+        let t0 = Instant::now();
+        for i in 0..MAX_PER_USER {
+            assert!(p.insert(&format!("s{i}"), "ann", profile(), t0).is_some());
+        }
+        assert!(p.insert("another of ann's", "ann", profile(), t0).is_none());
+        assert!(p.insert("bob's", "bob", profile(), t0).is_some());
+        // Leaving a page frees its place; expired ones are swept on any leave.
+        p.leave("s0", t0);
+        assert!(p.insert("another of ann's", "ann", profile(), t0).is_some());
+        p.leave("nobody's", t0 + TTL);
+        assert!(p.is_empty());
     }
 
     #[test]

@@ -19,8 +19,26 @@ pub fn link_base(setup: &DeviceSetup, secure: bool, headers: &HeaderMap) -> Opti
     if !host_and_port(host) {
         return None;
     }
+    // The link carries the profile, password inside: plain HTTP only to
+    // this very machine (a page tried out on loopback), never across a
+    // network.
+    if !secure && !loopback(host) {
+        return None;
+    }
     let scheme = if secure { "https" } else { "http" };
     Some(format!("{scheme}://{}", host.to_ascii_lowercase()))
+}
+
+/// Whether `host[:port]` names this machine.
+fn loopback(host_port: &str) -> bool {
+    let host = match host_port.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or_default(),
+        None => host_port.split(':').next().unwrap_or_default(),
+    };
+    host.eq_ignore_ascii_case("localhost")
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|a| a.is_loopback())
 }
 
 /// `host`, `host:port`, `[v6]` or `[v6]:port`, nothing else.
@@ -89,6 +107,15 @@ mod tests {
             link_base(&setup, false, &with_host("127.0.0.1:8380")).as_deref(),
             Some("http://127.0.0.1:8380")
         );
+        // Plain HTTP across a network would carry the password in clear.
+        for remote in ["mail.example.org", "192.0.2.7:8380", "[2001:db8::1]"] {
+            assert!(
+                link_base(&setup, false, &with_host(remote)).is_none(),
+                "{remote}"
+            );
+        }
+        assert!(link_base(&setup, false, &with_host("[::1]:8380")).is_some());
+        assert!(link_base(&setup, false, &with_host("localhost")).is_some());
         assert_eq!(
             link_base(&setup, true, &with_host("[2001:db8::1]:443")).as_deref(),
             Some("https://[2001:db8::1]:443")

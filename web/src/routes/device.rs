@@ -39,7 +39,10 @@ pub fn keep_profile(
         bytes,
         filename: profiles::filename(&g.issued.label),
     };
-    let Some(made) = app.profiles.insert(&s.token, profile, Instant::now()) else {
+    let Some(made) = app
+        .profiles
+        .insert(&s.token, &s.info.user, profile, Instant::now())
+    else {
         return Offer {
             download: None,
             note: Some("The profile cannot be offered right now: enter the settings by hand."),
@@ -77,12 +80,18 @@ pub async fn by_session(
     )
 }
 
-/// The QR code's link: no session, once.
-pub async fn by_token(State(app): State<Shared>, Path(token): Path<String>) -> Response {
+/// The QR code's link: no session, once. A HEAD request (a link
+/// previewer, a scanner) gets the headers and uses nothing up.
+pub async fn by_token(
+    State(app): State<Shared>,
+    method: Method,
+    Path(token): Path<String>,
+) -> Response {
     if !profiles::well_formed(&token) {
         return not_found();
     }
-    match app.profiles.by_token(&token, Instant::now()) {
+    let peek = method == Method::HEAD;
+    match app.profiles.by_token(&token, Instant::now(), peek) {
         Found::Profile(p) => serve(p),
         Found::Gone => gone(),
         Found::Unknown => not_found(),
