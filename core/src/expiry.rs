@@ -69,7 +69,7 @@ pub fn parse(text: &str, now: i64) -> Result<i64, ExpiryError> {
 }
 
 /// `Some(None)`: shaped like a date but not a real one; `None`: not date-shaped.
-fn parse_date(text: &str) -> Option<Option<(i64, u32, u32)>> {
+pub(crate) fn parse_date(text: &str) -> Option<Option<(i64, u32, u32)>> {
     let b = text.as_bytes();
     let shaped = b.len() == 10
         && b[4] == b'-'

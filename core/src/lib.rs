@@ -23,6 +23,7 @@ pub mod module_args;
 pub mod networks;
 pub mod policy;
 pub mod primary;
+pub mod primary_until;
 pub mod retention;
 pub mod revocation;
 pub mod scratch;

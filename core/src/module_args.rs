@@ -21,6 +21,9 @@ pub struct ModuleArgs {
     /// `pam_get_authtok` does by default; both are read by libpam itself.
     pub use_first_pass: bool,
     pub try_first_pass: bool,
+    /// `primary_until=YYYY-MM-DD|enrolled`: a token that is no app password
+    /// is passed on until then instead of refused.
+    pub primary_until: Option<crate::primary_until::PrimaryUntil>,
 }
 
 /// An argument the module does not understand, escaped for the log.
@@ -57,6 +60,15 @@ pub fn parse(args: &[&[u8]]) -> Result<ModuleArgs, ArgError> {
             _ if arg.starts_with(b"db=") => out.db = Some(path_arg("db", &out.db)?),
             _ if arg.starts_with(b"config=") => out.config = Some(path_arg("config", &out.config)?),
             _ if arg.starts_with(b"socket=") => out.socket = Some(path_arg("socket", &out.socket)?),
+            _ if arg.starts_with(b"primary_until=") => {
+                if out.primary_until.is_some() {
+                    return Err(ArgError(format!("primary_until= given twice ({shown})")));
+                }
+                let value = std::str::from_utf8(&arg[b"primary_until=".len()..])
+                    .map_err(|_| ArgError(format!("primary_until= is not UTF-8 ({shown})")))?;
+                out.primary_until =
+                    Some(crate::primary_until::PrimaryUntil::parse(value).map_err(ArgError)?);
+            }
             _ => return Err(ArgError(format!("unknown module argument '{shown}'"))),
         }
     }
@@ -85,9 +97,12 @@ mod tests {
         use rand::rngs::StdRng;
         use rand::{Rng, SeedableRng};
         let mut rng = StdRng::seed_from_u64(3);
-        let pieces: [&[u8]; 10] = [
+        let pieces: [&[u8]; 13] = [
             b"db=",
             b"socket=",
+            b"primary_until=",
+            b"2027-03-01",
+            b"enrolled",
             b"config=",
             b"/",
             b"debug",

@@ -4,10 +4,12 @@ use crate::ffi::{self, LOG_ALERT, LOG_DEBUG, LOG_ERR};
 use crate::items;
 use crate::log::Attempt;
 use apppass_core::config::PrimaryChoice;
+use apppass_core::escape::for_log;
 use apppass_core::login::{
     authenticate as decide, LoginError, LoginRequest, Outcome, Refusal, Tripwire,
 };
 use apppass_core::module_args::{self, ModuleArgs};
+use apppass_core::primary_until::Verdict;
 use apppass_core::scratch::MappedMemory;
 use apppass_core::secret::NormalizedSecret;
 use apppass_core::store::Store;
@@ -18,6 +20,9 @@ use std::ffi::CStr;
 
 /// pam data key: the user this handle authenticated with an app password.
 const AUTHENTICATED: &str = "pam_apppass:authenticated_user";
+/// pam data key: a token passed on under `primary_until=` (what the log
+/// line says of the date).
+const PRIMARY_PASSED: &str = "pam_apppass:primary_passed_on";
 /// pam data key: the user whose login apppassd decided for this handle,
 /// account lines included.
 const ACCOUNT_CHECKED: &str = "pam_apppass:account_checked_by_apppassd";
@@ -52,6 +57,9 @@ pub fn authenticate(pamh: &mut PamHandle, args: &[&CStr]) -> PamResultCode {
     };
     let attempt = Attempt::new(pamh, &user);
     let Some(secret) = secret else {
+        if let Some(code) = other_token(pamh, &opts, &user) {
+            return code;
+        }
         attempt.failure(pamh, &Refusal::NoMatch.to_string());
         return PamResultCode::PAM_AUTH_ERR;
     };
@@ -107,7 +115,18 @@ pub fn authenticate(pamh: &mut PamHandle, args: &[&CStr]) -> PamResultCode {
             attempt.success(pamh, &label);
             PamResultCode::PAM_SUCCESS
         }
-        Ok(Decision::Refused { reason, tripwire }) => {
+        Ok(Decision::Refused {
+            reason,
+            tripwire,
+            refusal,
+        }) => {
+            // Not an app password, where the primary password may still be
+            // used: pam_unix decides; the account hook logs its success.
+            if let Some(r) = &refusal {
+                if pass_on(pamh, &opts, r, req.now) {
+                    return PamResultCode::PAM_IGNORE;
+                }
+            }
             attempt.failure(pamh, &reason);
             if let Some(t) = &tripwire {
                 attempt.tripwire(pamh, t);
@@ -133,6 +152,8 @@ pub enum Decision {
     Refused {
         reason: String,
         tripwire: Option<Tripwire>,
+        /// Why, when decided here (`primary_until=` needs it).
+        refusal: Option<Refusal>,
     },
 }
 
@@ -142,13 +163,78 @@ impl Decision {
             Outcome::Success { id, label } => Decision::Accepted { id, label },
             Outcome::Refused(r) => Decision::Refused {
                 reason: r.to_string(),
-                tripwire: match r {
-                    Refusal::Retired(t) => Some(t),
+                tripwire: match &r {
+                    Refusal::Retired(t) => Some(t.clone()),
                     _ => None,
                 },
+                refusal: Some(r),
             },
         }
     }
+}
+
+/// Under `primary_until=`, whether a token refused for `why` goes on to
+/// the next module (recorded for the account hook); `false` without it.
+fn pass_on(pamh: &mut PamHandle, opts: &ModuleArgs, why: &Refusal, now: i64) -> bool {
+    let Some(until) = &opts.primary_until else {
+        return false;
+    };
+    if until.verdict(why, now) != Verdict::PassOn {
+        return false;
+    }
+    if pamh
+        .set_data(PRIMARY_PASSED, Box::new(until.describe().into_bytes()))
+        .is_err()
+    {
+        ffi::syslog(
+            pamh,
+            LOG_ERR,
+            "could not record the pass-on for the account hook",
+        );
+    }
+    if opts.debug {
+        ffi::syslog(
+            pamh,
+            LOG_DEBUG,
+            "not an app password; passed on to the next module (primary_until)",
+        );
+    }
+    true
+}
+
+/// A token that cannot be an app password, under `primary_until=`: passed
+/// on (`PAM_IGNORE`) or refused as the rule says, after asking the store
+/// whether the user has app passwords; `None` without `primary_until=`.
+fn other_token(pamh: &mut PamHandle, opts: &ModuleArgs, user: &[u8]) -> Option<PamResultCode> {
+    opts.primary_until.as_ref()?;
+    let now = items::now();
+    let why = match std::str::from_utf8(user) {
+        Err(_) => Refusal::NoPasswords,
+        Ok(user) => {
+            let asked = crate::store::open_with_primary(opts)
+                .map_err(|e| e.report(pamh, ""))
+                .and_then(|(mut store, _)| {
+                    apppass_core::primary_until::refusal_for_other_token(store.as_mut(), user, now)
+                        .map_err(|e| {
+                            let msg = format!(
+                                "user={}: {}",
+                                for_log(user.as_bytes()),
+                                crate::store::message(&e)
+                            );
+                            ffi::syslog(pamh, priority(e.is_corruption()), &msg);
+                            PamResultCode::PAM_AUTHINFO_UNAVAIL
+                        })
+                });
+            match asked {
+                Ok(why) => why,
+                Err(code) => return Some(code),
+            }
+        }
+    };
+    if pass_on(pamh, opts, &why, now) {
+        return Some(PamResultCode::PAM_IGNORE);
+    }
+    None
 }
 
 /// Why nothing was decided: logged at `priority`, answered with
@@ -227,6 +313,14 @@ pub fn account(pamh: &mut PamHandle, args: &[&CStr]) -> PamResultCode {
         Ok(u) => u.to_bytes().to_vec(),
         Err(_) => return PamResultCode::PAM_IGNORE,
     };
+    // SAFETY: only this module stores data under PRIMARY_PASSED, and always
+    // a Box<Vec<u8>>.
+    if let Ok(when) = unsafe { pamh.get_data::<Vec<u8>>(PRIMARY_PASSED) } {
+        // The auth stack succeeded after the module passed the token on:
+        // the primary password was used.
+        let when = String::from_utf8_lossy(when).into_owned();
+        Attempt::new(pamh, &user).primary_used(pamh, &when);
+    }
     // SAFETY: only this module stores data under ACCOUNT_CHECKED and
     // AUTHENTICATED, and always a Box<Vec<u8>>, so the type read back is
     // the type written.

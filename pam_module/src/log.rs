@@ -52,6 +52,19 @@ impl Attempt {
         );
     }
 
+    /// A login with the primary password where `primary_until=` will
+    /// refuse it (`when`: "from 2027-03-01"), at LOG_NOTICE.
+    pub fn primary_used(&self, pamh: &PamHandle, when: &str) {
+        ffi::syslog(
+            pamh,
+            LOG_NOTICE,
+            &format!(
+                "primary password used; user={} service={} rhost={}; app passwords required {when}",
+                self.user, self.service, self.rhost
+            ),
+        );
+    }
+
     /// The tripwire: a revoked, wiped or expired password was presented.
     /// `rhost` comes last as well, for filters anchored at the end of the
     /// line.

@@ -57,6 +57,9 @@ pub fn decide(
         Reply::Rejected { reason, tripwire } => Ok(Decision::Refused {
             reason,
             tripwire: tripwire.map(|t| t.to_tripwire()),
+            // primary_until= is decided with the store in hand only: a
+            // token refused by apppassd is refused.
+            refusal: None,
         }),
         Reply::Failed { error, .. } => Err(undecided(apppass_core::escape::for_message(&error))),
         other => Err(undecided(format!(

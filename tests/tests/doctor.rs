@@ -771,3 +771,32 @@ fn doctor_reports_an_entitled_group_that_is_gone() {
     let problem = json[0]["problem"].as_str().unwrap_or_default();
     assert!(problem.contains(&name), "{json:?}");
 }
+
+/// `primary_until=`: a stack that still lets the primary password through
+/// after the date, or that would refuse app passwords, is reported.
+#[test]
+fn doctor_checks_the_primary_until_form() {
+    let root = clean_tree();
+    let r = root.path();
+    let unix = "auth required pam_unix.so try_first_pass\naccount sufficient pam_apppass.so\naccount required pam_unix.so\n";
+    let good = format!("auth [success=done ignore=ignore default=die] pam_apppass.so primary_until=2020-01-01\n{unix}");
+    write(r, "etc/pam.d/imap", &good);
+    let (found, _) = doctor(r);
+    assert!(checks(&found).is_empty(), "{found:?}");
+    for (stack, severity) in [
+        (format!("auth sufficient pam_apppass.so primary_until=2020-01-01\n{unix}"), "critical"),
+        (format!("auth sufficient pam_apppass.so primary_until=enrolled\n{unix}"), "critical"),
+        (
+            format!("auth sufficient pam_unix.so try_first_pass\nauth [success=done ignore=ignore default=die] pam_apppass.so primary_until=2020-01-01\n{unix}"),
+            "critical",
+        ),
+        (format!("auth required pam_apppass.so primary_until=2999-01-01\n{unix}"), "warning"),
+    ] {
+        write(r, "etc/pam.d/imap", &stack);
+        let (found, _) = doctor(r);
+        let ours: Vec<_> = found.iter().filter(|f| f.0 == "pam-primary-until").collect();
+        assert_eq!(ours.len(), 1, "{stack}: {found:?}");
+        assert_eq!(ours[0].1, severity, "{stack}: {found:?}");
+        assert!(ours[0].2.starts_with("/etc/pam.d/imap:"), "{found:?}");
+    }
+}

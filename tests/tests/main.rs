@@ -19,6 +19,7 @@ mod pam_stack;
 mod password_change;
 mod postgres_hosts;
 mod primary_directory;
+mod primary_until;
 mod revocation;
 mod selfservice;
 mod services;

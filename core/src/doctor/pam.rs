@@ -2,6 +2,7 @@
 
 use super::{read, under, Finding, Severity};
 use crate::policy::PRIVILEGED_SERVICES;
+use crate::primary_until::PrimaryUntil;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -181,6 +182,7 @@ pub(super) fn check(root: &Path, found: &mut Vec<Finding>) {
                 });
             }
         }
+        primary_until(name, &stack, found);
         let first = stack.iter().position(|l| l.is("pam_apppass.so"));
         if let Some(at) = first {
             let apppass = &stack[at];
@@ -219,6 +221,75 @@ pub(super) fn check(root: &Path, found: &mut Vec<Finding>) {
                     .collect::<Vec<_>>()
                     .join(", ")
             ),
+        });
+    }
+}
+
+/// A `primary_until=` line that does not do what it says: pam_unix
+/// reachable with the primary password although the date has come (a
+/// pam_unix line before it, or a control that goes on after a refusal),
+/// or a control that does not end the stack on success (app passwords
+/// would then be asked of pam_unix too, and refused).
+fn primary_until(name: &str, stack: &[AuthLine], found: &mut Vec<Finding>) {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64);
+    for (at, l) in stack.iter().enumerate() {
+        let Some(until) = l
+            .args
+            .iter()
+            .find_map(|a| a.strip_prefix("primary_until="))
+            .filter(|_| l.is("pam_apppass.so"))
+            .and_then(|v| PrimaryUntil::parse(v).ok())
+        else {
+            continue;
+        };
+        let words: Vec<&str> = l
+            .control
+            .trim_matches(['[', ']'])
+            .split_whitespace()
+            .collect();
+        let bracket = l.control.starts_with('[');
+        let stops_on_refusal = l.control == "requisite"
+            || (bracket
+                && words
+                    .iter()
+                    .any(|w| *w == "default=die" || *w == "default=bad"));
+        let ends_on_success = bracket && words.contains(&"success=done");
+        let unix_before = stack[..at].iter().any(|l| l.is("pam_unix.so"));
+        let unix_after = stack[at + 1..].iter().any(|l| l.is("pam_unix.so"));
+        let in_force = matches!(until, PrimaryUntil::Enrolled) || until.passed(now);
+        let lets_primary_through = unix_before || (unix_after && !stops_on_refusal);
+        let (severity, problem) = if in_force && lets_primary_through {
+            (
+                Severity::Critical,
+                format!(
+                    "the stack of '{name}' still accepts the primary password although primary_until says app passwords are required {}: {}",
+                    until.describe(),
+                    if unix_before {
+                        "a pam_unix line comes before pam_apppass"
+                    } else {
+                        "its control goes on to pam_unix after a refusal"
+                    }
+                ),
+            )
+        } else if !ends_on_success || !stops_on_refusal || unix_before {
+            (
+                Severity::Warning,
+                format!(
+                    "the primary_until line of '{name}' is not in the form that works: app passwords may be refused, or the primary password accepted after the date"
+                ),
+            )
+        } else {
+            continue;
+        };
+        found.push(Finding {
+            check: "pam-primary-until",
+            severity,
+            file: Some(l.file.clone()),
+            line: Some(l.line),
+            problem,
+            fix: "make it the first auth line, as 'auth [success=done ignore=ignore default=die] pam_apppass.so primary_until=...', followed by 'auth required pam_unix.so try_first_pass' (see pam_apppass(8))".into(),
         });
     }
 }

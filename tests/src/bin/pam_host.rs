@@ -3,7 +3,10 @@
 //! what it saw as JSON: outcomes, fds, threads, RSS, and per-login times.
 //!
 //! pam-host CONFDIR SERVICE USER RIGHT_PASSWORD CYCLES RIGHT_EVERY [fork] [wrong=TOKEN] [rhost=ADDR]
-//!     [ruser=NAME] [tty=NAME]
+//!     [ruser=NAME] [tty=NAME] [account]
+//!
+//! `account`: pam_acct_mgmt after each successful pam_authenticate, as a
+//! service does (its code then counts).
 
 use apppass_e2e::pam::{Pam, PAM_RHOST, PAM_RUSER, PAM_SUCCESS, PAM_TTY};
 use std::path::Path;
@@ -40,6 +43,7 @@ fn main() {
         .iter()
         .find_map(|a| a.strip_prefix("wrong="))
         .map(str::to_owned);
+    let account = extra.iter().any(|a| a == "account");
     // The items a host sets before pam_authenticate, as given.
     let items: Vec<(i32, String)> = [
         ("rhost=", PAM_RHOST),
@@ -59,7 +63,11 @@ fn main() {
         for (item, value) in &items {
             p.set_item(*item, value);
         }
-        (p.authenticate(), 0)
+        let rc = p.authenticate();
+        if rc == PAM_SUCCESS && account {
+            return (p.acct_mgmt(), 0);
+        }
+        (rc, 0)
     };
     let wrong = wrong_arg
         .as_deref()
