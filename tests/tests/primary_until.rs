@@ -62,7 +62,7 @@ fn before_the_date_the_primary_password_passes_on_and_is_logged_and_from_it_is_r
 
     // The date has come: the primary password is refused, app passwords work.
     f.service("imap", &stack("2020-01-01"));
-    assert_eq!(auth(&f, &u.name, &PRIMARY), PAM_AUTH_ERR);
+    assert_eq!(auth(&f, &u.name, PRIMARY), PAM_AUTH_ERR);
     assert_eq!(full_login(&f, "imap", &u.name, &app), PAM_SUCCESS);
     // The right secret of a revoked password is refused before and after.
     let out = f.apppass(&["revoke", &u.name, "--label", "Phone"]);
@@ -81,12 +81,12 @@ fn enrolled_refuses_the_primary_password_once_the_user_has_an_app_password() {
     f.service("imap", &stack("enrolled"));
     assert_eq!(full_login(&f, "imap", &u.name, PRIMARY), PAM_SUCCESS);
     let app = f.issue(&[&u.name, "--service", "imap", "--label", "Phone"]);
-    assert_eq!(auth(&f, &u.name, &PRIMARY), PAM_AUTH_ERR);
+    assert_eq!(auth(&f, &u.name, PRIMARY), PAM_AUTH_ERR);
     assert_eq!(full_login(&f, "imap", &u.name, &app), PAM_SUCCESS);
     // An app password for another service only counts as enrolled too.
     let v = SystemUser::new(PRIMARY);
     f.issue(&[&v.name, "--service", "sieve", "--label", "Filters"]);
-    assert_eq!(auth(&f, &v.name, &PRIMARY), PAM_AUTH_ERR);
+    assert_eq!(auth(&f, &v.name, PRIMARY), PAM_AUTH_ERR);
 }
 
 #[test]
@@ -100,9 +100,9 @@ fn a_store_that_cannot_be_read_fails_closed_and_a_bad_date_is_a_service_error() 
         "imap",
         &stack("2999-01-01").replace("db=@DB@", "db=/nonexistent/apppass.db"),
     );
-    assert_eq!(auth(&f, &u.name, &PRIMARY), PAM_AUTHINFO_UNAVAIL);
+    assert_eq!(auth(&f, &u.name, PRIMARY), PAM_AUTHINFO_UNAVAIL);
     f.service("imap", &stack("2027-02-30"));
-    assert_ne!(auth(&f, &u.name, &PRIMARY), PAM_SUCCESS);
+    assert_ne!(auth(&f, &u.name, PRIMARY), PAM_SUCCESS);
 }
 
 #[test]
