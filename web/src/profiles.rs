@@ -137,6 +137,19 @@ impl Store {
         self.gone.insert(id_key(&e.session, id), now);
     }
 
+    /// Retires every profile of the session known as `owner`.
+    fn retire_session(&mut self, owner: &[u8; 32], now: Instant) {
+        let own: Vec<String> = self
+            .entries
+            .iter()
+            .filter(|(_, e)| e.session == *owner)
+            .map(|(id, _)| id.clone())
+            .collect();
+        for id in own {
+            self.retire(&id, now);
+        }
+    }
+
     fn is_gone(&self, key: &[u8; 32]) -> bool {
         self.gone.contains_key(key)
     }
@@ -159,15 +172,7 @@ impl Profiles {
         let mut store = self.lock();
         store.sweep(now);
         let owner = session_key(session);
-        let own: Vec<String> = store
-            .entries
-            .iter()
-            .filter(|(_, e)| e.session == owner)
-            .map(|(id, _)| id.clone())
-            .collect();
-        for id in own {
-            store.retire(&id, now);
-        }
+        store.retire_session(&owner, now);
         let user = hash(b"user", &[user.as_bytes()]);
         let theirs = store.entries.values().filter(|e| e.user == user).count();
         if store.entries.len() >= MAX_PROFILES || theirs >= MAX_PER_USER {
@@ -235,15 +240,7 @@ impl Profiles {
         // dropped (and zeroized) soon, even when nobody asks for them.
         store.sweep(now);
         let owner = session_key(session);
-        let own: Vec<String> = store
-            .entries
-            .iter()
-            .filter(|(_, e)| e.session == owner)
-            .map(|(id, _)| id.clone())
-            .collect();
-        for id in own {
-            store.retire(&id, now);
-        }
+        store.retire_session(&owner, now);
     }
 
     /// How many profiles are kept (for the tests).
