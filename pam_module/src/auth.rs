@@ -80,9 +80,10 @@ pub fn authenticate(pamh: &mut PamHandle, args: &[&CStr]) -> PamResultCode {
     let decided = match crate::store::open_with_primary(&opts) {
         Ok((store, primary)) => decide_here(pamh, &opts, &attempt, store, &primary, &req, &secret),
         // No rights to the store here (a web server's worker): apppassd
-        // decides, if apppass.conf lets this user ask. `db=` names a store
-        // of the module's own, which apppassd does not serve.
-        Err(e) if opts.db.is_none() && e.lacks_rights() => {
+        // decides, if apppass.conf lets this user ask. apppassd serves the
+        // store of /etc/apppass/apppass.conf: a line naming a store of its
+        // own (`db=`, `config=`) is never answered from that one.
+        Err(e) if opts.db.is_none() && opts.config.is_none() && e.lacks_rights() => {
             by_apppassd = true;
             crate::remote::decide(&opts, &req, &secret)
         }

@@ -47,24 +47,33 @@ pub fn open_dir() -> tempfile::TempDir {
 }
 
 /// The shipped /etc/pam.d/dav with the module at `module`, asking the
-/// daemon at `socket`, its configuration file named by `config` (which
-/// www-data cannot read).
-pub fn pam_file(module: &Path, socket: &Path, config: &Path) -> String {
+/// daemon at `socket`. Like the shipped file it names no store: as
+/// www-data the module finds the default one closed to it (see
+/// [`default_store_closed`]) and asks apppassd, which decides with the
+/// store of its own configuration file.
+pub fn pam_file(module: &Path, socket: &Path) -> String {
     repo_file("packaging/pam.d/dav")
         .lines()
         .filter(|l| !l.starts_with('#'))
         .map(|l| {
             l.replace(
                 "pam_apppass.so",
-                &format!(
-                    "{} socket={} config={}",
-                    module.display(),
-                    socket.display(),
-                    config.display()
-                ),
+                &format!("{} socket={}", module.display(), socket.display()),
             ) + "\n"
         })
         .collect()
+}
+
+/// A module line naming no store opens the default one, which must be
+/// closed to www-data for the module to ask apppassd, as on every host
+/// where apppass is installed (/var/lib/apppass, root's, 0700). On a host
+/// without apppass of its own, that directory is made so, empty.
+pub fn default_store_closed() {
+    let dir = Path::new("/var/lib/apppass");
+    if !Path::new("/etc/apppass/apppass.conf").exists() && !dir.exists() {
+        std::fs::create_dir_all(dir).unwrap();
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)).unwrap();
+    }
 }
 
 /// A copy of the fixture's module where www-data can load it (the
@@ -91,13 +100,11 @@ impl Dav {
         crate::sweep::leftovers();
         let dir = open_dir();
         let d = dir.path();
-        let config = f
-            .config
-            .as_ref()
-            .expect("the daemon reads a configuration file");
+        assert!(f.config.is_some(), "the daemon reads a configuration file");
+        default_store_closed();
         let module = module_copy(f, d);
         let pam_file = Path::new("/etc/pam.d").join(service);
-        let stack = self::pam_file(&module, &daemon.socket, config);
+        let stack = self::pam_file(&module, &daemon.socket);
         std::fs::write(&pam_file, &stack).unwrap();
         // apppassd runs the service's account lines from its own PAM
         // directory (--pam-dir): the same file.

@@ -8,7 +8,7 @@
 use apppass_e2e::apppassd::Daemon;
 use apppass_e2e::dav::{self, Dav, WORKER};
 use apppass_e2e::fixture::{pam_host_bin, run_pam_host, stderr, Fixture};
-use apppass_e2e::pam::{PAM_AUTHINFO_UNAVAIL, PAM_AUTH_ERR, PAM_SUCCESS};
+use apppass_e2e::pam::{PAM_AUTHINFO_UNAVAIL, PAM_AUTH_ERR, PAM_SERVICE_ERR, PAM_SUCCESS};
 use apppass_e2e::system::{require_root, SystemUser};
 use std::path::Path;
 use std::process::Command;
@@ -212,13 +212,32 @@ fn a_worker_without_the_store_asks_apppassd_which_answers_only_login_checkers() 
     let carol = "carol@example.org";
     let pw = f.generate(carol, &[&service], "Tablet");
     let dir = dav::open_dir();
+    dav::default_store_closed();
     let module = dav::module_copy(&f, dir.path());
     let confdir = dir.path().join("pam.d");
     std::fs::create_dir(&confdir).unwrap();
-    let stack = dav::pam_file(&module, &daemon.socket, f.config.as_ref().unwrap());
+    let stack = dav::pam_file(&module, &daemon.socket);
     for s in [service.as_str(), "other"] {
         std::fs::write(confdir.join(s), &stack).unwrap();
     }
+    // The same line naming the store's configuration file: the module
+    // reads it itself, and apppassd, which decides with its own store
+    // only, is never asked.
+    let config = f.config.as_ref().unwrap();
+    let named = dir.path().join("pam.d-named");
+    std::fs::create_dir(&named).unwrap();
+    std::fs::write(
+        named.join(&service),
+        stack.replace(
+            &format!("socket={}", daemon.socket.display()),
+            &format!(
+                "socket={} config={}",
+                daemon.socket.display(),
+                config.display()
+            ),
+        ),
+    )
+    .unwrap();
 
     // Three right and three wrong logins, then one in a forked child: no
     // thread started, no descriptor kept, the child's login as good.
@@ -240,6 +259,11 @@ fn a_worker_without_the_store_asks_apppassd_which_answers_only_login_checkers() 
         f.row(carol, "Tablet")["last_used_service"],
         service.as_str()
     );
+
+    let before = f.row(carol, "Tablet")["last_used_at"].clone();
+    let own = host_as(WORKER, &named, &[&service, carol, &pw, "1", "1"]);
+    assert_eq!(own["last_rc"], PAM_SERVICE_ERR, "{own}");
+    assert_eq!(f.row(carol, "Tablet")["last_used_at"], before);
 
     // Not a service www-data may ask for, nor a user apppass.conf names:
     // apppassd refuses, and the module fails closed.
@@ -269,10 +293,10 @@ fn a_worker_without_the_store_asks_apppassd_which_answers_only_login_checkers() 
     let gone = host_as(WORKER, &confdir, &[&service, carol, &pw, "1", "1"]);
     assert_eq!(gone["last_rc"], PAM_AUTHINFO_UNAVAIL, "{gone}");
     assert!(t.elapsed() < Duration::from_secs(5), "{:?}", t.elapsed());
-    // Root opens the store itself and needs no apppassd.
+    // Root opens the store its line names itself and needs no apppassd.
     let root = run_pam_host(
         Command::new(pam_host_bin()),
-        &confdir,
+        &named,
         &[&service, carol, &pw, "1", "1"],
     );
     assert_eq!(root["last_rc"], PAM_SUCCESS, "{root}");
