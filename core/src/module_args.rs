@@ -14,7 +14,8 @@ pub struct ModuleArgs {
     pub config: Option<PathBuf>,
     /// `socket=PATH`: apppassd's socket, asked to decide a login when the
     /// module lacks the rights to open the store and the line names none
-    /// (no `db=`, no `config=`) (default: /run/apppass/apppassd.sock).
+    /// (no `db=`, no `config=`), only when root listens on it (default:
+    /// /run/apppass/apppassd.sock).
     pub socket: Option<PathBuf>,
     pub debug: bool,
     /// `use_first_pass`: never prompt. `try_first_pass` is what

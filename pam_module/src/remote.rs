@@ -1,8 +1,9 @@
 //! Where the module runs without the rights to open the store (nginx's
 //! `auth_pam` runs the PAM stack in its worker, as www-data), apppassd
 //! decides the login: one `check` request on its socket, one answer, all
-//! within [`DEADLINE`]. apppassd answers only for the users apppass.conf
-//! names in a `login_checker` line, for the services named there. No
+//! within [`DEADLINE`], and only to a socket root listens on. apppassd
+//! answers only for the users apppass.conf names in a `login_checker`
+//! line, for the services named there. No
 //! thread is started and nothing is kept between calls, so a host that
 //! forks is safe.
 
@@ -51,7 +52,9 @@ pub fn decide(
             apppass_core::sys::euid()
         ),
     };
-    let mut conv = client.start(&request).map_err(|e| undecided(said(&e)))?;
+    let mut conv = client
+        .start_root_only(&request)
+        .map_err(|e| undecided(said(&e)))?;
     match conv.reply().map_err(|e| undecided(said(&e)))? {
         Reply::Accepted { id, label } => Ok(Decision::Accepted { id, label }),
         Reply::Rejected { reason, tripwire } => Ok(Decision::Refused {

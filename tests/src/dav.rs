@@ -127,6 +127,18 @@ impl Dav {
     }
 }
 
+/// `chown OWNER PATH`, which must work (the user is made by its package:
+/// radicale, nginx's www-data).
+pub fn chown(path: &Path, owner: &str) {
+    let ok = Command::new("chown")
+        .arg(owner)
+        .arg(path)
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok, "chown {owner} {} failed", path.display());
+}
+
 /// Radicale as the user the package made, from the shipped configuration
 /// with only its port and storage changed; once it answers.
 fn radicale(d: &Path, port: u16) -> Child {

@@ -10,6 +10,7 @@ use apppass_e2e::dav::{self, Dav, WORKER};
 use apppass_e2e::fixture::{pam_host_bin, run_pam_host, stderr, Fixture};
 use apppass_e2e::pam::{PAM_AUTHINFO_UNAVAIL, PAM_AUTH_ERR, PAM_SERVICE_ERR, PAM_SUCCESS};
 use apppass_e2e::system::{require_root, SystemUser};
+use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -188,19 +189,31 @@ fn radicale_behind_nginx_takes_app_passwords_for_dav_only() {
     );
 }
 
-/// pam-host as `user` (a long-lived PAM host like nginx's worker) against
-/// `confdir`: `cycles` logins, every `every`th with `password`, then one
-/// in a forked child.
-fn host_as(user: &str, confdir: &Path, args: &[&str]) -> serde_json::Value {
+/// `program` run as `user` (root: as this process is).
+fn as_user(user: &str, program: &str) -> Command {
+    if user == "root" {
+        return Command::new(program);
+    }
     let group = if user == "nobody" { "nogroup" } else { user };
     let mut cmd = Command::new("setpriv");
     cmd.args([
         &format!("--reuid={user}"),
         &format!("--regid={group}"),
         "--clear-groups",
-    ])
-    .arg(pam_host_bin());
-    run_pam_host(cmd, confdir, args)
+        program,
+    ]);
+    cmd
+}
+
+/// pam-host as `user` (a long-lived PAM host like nginx's worker) against
+/// `confdir`: `cycles` logins, every `every`th with `password`, then one
+/// in a forked child.
+fn host_as(user: &str, confdir: &Path, args: &[&str]) -> serde_json::Value {
+    run_pam_host(
+        as_user(user, &pam_host_bin().display().to_string()),
+        confdir,
+        args,
+    )
 }
 
 #[test]
@@ -300,4 +313,125 @@ fn a_worker_without_the_store_asks_apppassd_which_answers_only_login_checkers() 
         &[&service, carol, &pw, "1", "1"],
     );
     assert_eq!(root["last_rc"], PAM_SUCCESS, "{root}");
+}
+
+#[test]
+fn the_module_sends_nothing_to_a_socket_root_does_not_listen_on() {
+    if !require_root("the_module_sends_nothing_to_a_socket_root_does_not_listen_on") {
+        return;
+    }
+    // Whoever listens here answers every check "accepted", and keeps what
+    // it was sent.
+    const FAKE: &str = r#"
+import os, socket, sys
+path, got = sys.argv[1:3]
+s = socket.socket(socket.AF_UNIX)
+s.bind(path)
+os.chmod(path, 0o777)
+s.listen(8)
+print("ready", flush=True)
+while True:
+    c, _ = s.accept()
+    c.settimeout(2)
+    data = b""
+    try:
+        while not data.endswith(b"\n"):
+            d = c.recv(65536)
+            if not d:
+                break
+            data += d
+        with open(got, "ab") as f:
+            f.write(data)
+        c.sendall(b'{"reply":"accepted","id":1,"label":"Fake"}\n{"reply":"done"}\n')
+    except OSError:
+        pass
+    c.close()
+"#;
+    let f = Fixture::new();
+    let dir = dav::open_dir();
+    dav::default_store_closed();
+    let module = dav::module_copy(&f, dir.path());
+    let home = dir.path().join("nobody");
+    std::fs::create_dir(&home).unwrap();
+    dav::chown(&home, "nobody:nogroup");
+    let socket = home.join("apppassd.sock");
+    let got = home.join("got");
+    let mut fake = as_user("nobody", "/usr/bin/python3")
+        .args(["-c", FAKE])
+        .arg(&socket)
+        .arg(&got)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut ready = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(fake.stdout.as_mut().unwrap()),
+        &mut ready,
+    )
+    .unwrap();
+    assert_eq!(ready.trim(), "ready");
+    let confdir = dir.path().join("pam.d");
+    std::fs::create_dir(&confdir).unwrap();
+    std::fs::write(confdir.join("dav"), dav::pam_file(&module, &socket)).unwrap();
+    let pw = "qzvx-mbtd-hwke-ralc";
+    let r = host_as(
+        WORKER,
+        &confdir,
+        &["dav", "carol@example.org", pw, "1", "1"],
+    );
+    let _ = fake.kill();
+    let _ = fake.wait();
+    assert_eq!(r["last_rc"], PAM_AUTHINFO_UNAVAIL, "{r}");
+    let sent = std::fs::read_to_string(&got).unwrap_or_default();
+    assert!(
+        !sent.contains("qzvx"),
+        "the password reached uid nobody: {sent}"
+    );
+}
+
+#[test]
+fn a_host_that_does_not_ignore_sigpipe_outlives_apppassd_hanging_up() {
+    use std::os::unix::process::ExitStatusExt;
+    if !require_root("a_host_that_does_not_ignore_sigpipe_outlives_apppassd_hanging_up") {
+        return;
+    }
+    let f = Fixture::new();
+    let dir = dav::open_dir();
+    dav::default_store_closed();
+    let module = dav::module_copy(&f, dir.path());
+    // Root listens, as apppassd does, but stops reading halfway through
+    // a request too long for the socket's buffer: the module's next write
+    // meets a peer that will read no more.
+    let socket = dir.path().join("apppassd.sock");
+    let listener = std::os::unix::net::UnixListener::bind(&socket).unwrap();
+    std::fs::set_permissions(&socket, std::fs::Permissions::from_mode(0o777)).unwrap();
+    let server = std::thread::spawn(move || {
+        let (conn, _) = listener.accept().unwrap();
+        std::thread::sleep(Duration::from_millis(500));
+        conn.shutdown(std::net::Shutdown::Read).unwrap();
+        std::thread::sleep(Duration::from_millis(1000));
+    });
+    let service = dav::service_name();
+    let pam_file = Path::new("/etc/pam.d").join(&service);
+    std::fs::write(&pam_file, dav::pam_file(&module, &socket)).unwrap();
+    // pamtester, a C program, leaves SIGPIPE as it found it: deadly. A
+    // user name of control characters, six bytes each on the wire.
+    let user = "\u{1}".repeat(100_000);
+    let mut child = as_user(WORKER, "/usr/bin/pamtester")
+        .args([service.as_str(), &user, "authenticate"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("pamtester (apt-get install pamtester)");
+    {
+        use std::io::Write;
+        let mut stdin = child.stdin.take().unwrap();
+        writeln!(stdin, "qzvx-mbtd-hwke-ralc").unwrap();
+    }
+    let out = child.wait_with_output().unwrap();
+    server.join().unwrap();
+    let _ = std::fs::remove_file(&pam_file);
+    assert_eq!(out.status.signal(), None, "pamtester was killed: {out:?}");
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
 }
