@@ -57,8 +57,10 @@ pub fn decide(
         .map_err(|e| undecided(said(&e)))?;
     match conv.reply().map_err(|e| undecided(said(&e)))? {
         Reply::Accepted { id, label } => Ok(Decision::Accepted { id, label }),
-        Reply::Rejected { reason, tripwire } => Ok(Decision::Refused {
-            reason,
+        // apppassd tells no reason (it logs it itself), only the record of
+        // a password that stopped working, for the tripwire line.
+        Reply::Rejected { tripwire, .. } => Ok(Decision::Refused {
+            reason: "refused by apppassd, whose own log line says why".to_owned(),
             tripwire: tripwire.map(|t| t.to_tripwire()),
         }),
         Reply::Failed { error, .. } => Err(undecided(apppass_core::escape::for_message(&error))),

@@ -9,7 +9,7 @@ use apppass_e2e::apppassd::Daemon;
 use apppass_e2e::dav::{self, Dav, WORKER};
 use apppass_e2e::fixture::{pam_host_bin, run_pam_host, stderr, Fixture};
 use apppass_e2e::pam::{PAM_AUTHINFO_UNAVAIL, PAM_AUTH_ERR, PAM_SERVICE_ERR, PAM_SUCCESS};
-use apppass_e2e::system::{require_root, SystemUser};
+use apppass_e2e::system::{require_root, sandbox_works, SystemUser};
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::process::Command;
@@ -313,6 +313,116 @@ fn a_worker_without_the_store_asks_apppassd_which_answers_only_login_checkers() 
         &[&service, carol, &pw, "1", "1"],
     );
     assert_eq!(root["last_rc"], PAM_SUCCESS, "{root}");
+}
+
+/// What apppassd answers www-data for each `(user, password)`: its first
+/// reply line, as JSON, from a client of the test's own (Python).
+fn checks(socket: &Path, service: &str, asked: &[(&str, &str)]) -> Vec<serde_json::Value> {
+    const CLIENT: &str = r#"
+import json, socket, sys
+path, service = sys.argv[1:3]
+for line in sys.stdin:
+    user, password = json.loads(line)
+    s = socket.socket(socket.AF_UNIX)
+    s.connect(path)
+    s.sendall((json.dumps({"v": 2, "op": "check", "user": user, "service": service,
+                           "password": password, "rhost": "203.0.113.9"}) + "\n").encode())
+    print(s.makefile("rb").readline().decode().strip(), flush=True)
+    s.close()
+"#;
+    use std::io::Write;
+    let mut child = as_user(WORKER, "/usr/bin/python3")
+        .args(["-c", CLIENT])
+        .arg(socket)
+        .arg(service)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    for pair in asked {
+        writeln!(stdin, "{}", serde_json::json!([pair.0, pair.1])).unwrap();
+    }
+    drop(stdin);
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+#[test]
+fn apppassd_tells_a_login_checker_only_that_it_refused_and_logs_why_itself() {
+    let test = "apppassd_tells_a_login_checker_only_that_it_refused_and_logs_why_itself";
+    if !require_root(test) || !sandbox_works(test) {
+        return;
+    }
+    let mut f = Fixture::new();
+    let service = dav::service_name();
+    f.configure(&format!("login_checker = {WORKER} {service}\n"));
+    let log = f.dir.path().join("apppassd-log.sock");
+    let sock = std::os::unix::net::UnixDatagram::bind(&log).unwrap();
+    sock.set_read_timeout(Some(Duration::from_millis(300)))
+        .unwrap();
+    let daemon = Daemon::start_logged(&f, "auth required pam_deny.so\n", &log);
+    let carol = "carol@example.org";
+    let pw = f.generate(carol, &[&service], "Tablet");
+    let mail = f.generate(carol, &["imap"], "Mail");
+    let old = f.generate(carol, &[&service], "Old");
+    f.revoke(carol, "Old");
+    let wrong = "aaaa-bbbb-cccc-dddd";
+    let replies = checks(
+        &daemon.socket,
+        &service,
+        &[
+            (carol, &pw),
+            (carol, wrong),
+            (carol, &mail),
+            ("nobody-here@example.org", wrong),
+            (carol, &old),
+        ],
+    );
+    assert_eq!(replies[0]["reply"], "accepted", "{replies:?}");
+    assert_eq!(replies[0]["label"], "Tablet");
+    // No password for another service, nor a user without any, tells
+    // itself apart from a wrong password.
+    for r in &replies[1..4] {
+        assert_eq!(
+            r,
+            &serde_json::json!({"reply": "rejected", "reason": "refused"}),
+            "{replies:?}"
+        );
+    }
+    // The password that stopped working was typed: its record comes back
+    // for the module's tripwire line.
+    let tripwire = &replies[4];
+    assert_eq!(tripwire["reason"], "refused", "{tripwire}");
+    assert_eq!(tripwire["tripwire"]["label"], "Old", "{tripwire}");
+
+    let mut lines = Vec::new();
+    let mut buf = [0u8; 4096];
+    while let Ok(n) = sock.recv(&mut buf) {
+        lines.push(String::from_utf8_lossy(&buf[..n]).into_owned());
+    }
+    let all = lines.join("\n");
+    let id = Command::new("id").args(["-u", WORKER]).output().unwrap();
+    let uid = String::from_utf8_lossy(&id.stdout).trim().to_owned();
+    let mail_id = f.row(carol, "Mail")["id"].clone();
+    for why in [
+        format!("user={carol} service={service} rhost=203.0.113.9 refused: no matching app password"),
+        format!("refused: app password {mail_id} is not for this service"),
+        format!("uid={uid} user=nobody-here@example.org service={service} rhost=203.0.113.9 refused: user has no active app passwords"),
+        "refused: app password ".to_owned() + &f.row(carol, "Old")["id"].to_string() + " stopped working",
+    ] {
+        assert!(
+            lines.iter().any(|l| l.contains("apppassd") && l.contains(&why)),
+            "{why}\n{all}"
+        );
+    }
+    for secret in [pw.as_str(), wrong, &mail, &old] {
+        assert!(!all.contains(secret) && !all.contains(&secret.replace('-', "")));
+    }
 }
 
 #[test]
