@@ -130,11 +130,48 @@ fn radicale_behind_nginx_takes_app_passwords_for_dav_only() {
     let ical = [("Content-Type", "text/calendar; charset=utf-8")];
     let (status, body) = request("PUT", &item, me, &ical, &ics);
     assert_eq!(status, 201, "{body}");
-    // A client cannot name another user to Radicale: nginx sets the header.
-    let claim = [("X-Remote-User", "someone-else")];
-    let (status, body) = request("GET", &item, me, &claim, "");
-    assert_eq!(status, 200);
-    assert_eq!(body.replace("\r\n", "\n"), ics.replace("\r\n", "\n"));
+    // A client cannot name another user to Radicale: nginx sets the header
+    // (and drops the spelling gunicorn would read as the same one).
+    for claim in ["X-Remote-User", "X_Remote_User"] {
+        let (status, body) = request("GET", &item, me, &[(claim, "someone-else")], "");
+        assert_eq!(status, 200, "{claim}");
+        assert_eq!(body.replace("\r\n", "\n"), ics.replace("\r\n", "\n"));
+    }
+
+    // Nobody but nginx's workers reaches Radicale: another uid is refused
+    // at connect, and Radicale listens on no TCP port at all. Root, who
+    // may enter, gets the item with a header of its choosing: the socket
+    // itself trusts whoever reaches it.
+    let path = format!("/{name}/cal/dentist.ics");
+    for (uid, want) in [("nobody", "errno 13"), ("root", "HTTP/1.1 200")] {
+        let got = direct(uid, &dav.socket, &path, name);
+        assert!(got.starts_with(want), "{uid}: {got}");
+    }
+    let socket_inodes = socket_inodes(dav.radicale.id());
+    assert!(!socket_inodes.is_empty());
+    let unix = std::fs::read_to_string("/proc/net/unix").unwrap();
+    assert!(
+        unix.lines()
+            .any(|l| l.ends_with(&dav.socket.display().to_string())
+                && socket_inodes.contains(&l.split_whitespace().nth(6).unwrap().to_owned())),
+        "gunicorn does not hold {}",
+        dav.socket.display()
+    );
+    for table in ["/proc/net/tcp", "/proc/net/tcp6"] {
+        let text = std::fs::read_to_string(table).unwrap();
+        let listening: Vec<&str> = text
+            .lines()
+            .skip(1)
+            .filter(|l| {
+                let f: Vec<&str> = l.split_whitespace().collect();
+                f[3] == "0A" && socket_inodes.contains(&f[9].to_owned())
+            })
+            .collect();
+        assert!(
+            listening.is_empty(),
+            "Radicale listens on TCP: {listening:?}"
+        );
+    }
 
     // A real DAV client.
     let got = caldav(dav.dir.path(), &base, name, &pw, "apppass-dav-2");
@@ -189,6 +226,33 @@ fn radicale_behind_nginx_takes_app_passwords_for_dav_only() {
     );
 }
 
+/// One GET of `path` straight to Radicale's socket as `uid`, naming
+/// `user` in X-Remote-User as nginx would: the status line, or `errno N`
+/// when the connection was refused.
+fn direct(uid: &str, socket: &Path, path: &str, user: &str) -> String {
+    const CLIENT: &str = r#"
+import socket, sys
+path, target, user = sys.argv[1:4]
+s = socket.socket(socket.AF_UNIX)
+try:
+    s.connect(path)
+except OSError as e:
+    print("errno", e.errno)
+    sys.exit(0)
+s.sendall(("GET %s HTTP/1.1\r\nHost: localhost\r\nX-Remote-User: %s\r\nConnection: close\r\n\r\n" % (target, user)).encode())
+print(s.makefile("rb").readline().decode().strip())
+"#;
+    let mut cmd = as_user(uid, "/usr/bin/python3");
+    let out = cmd
+        .args(["-c", CLIENT])
+        .arg(socket)
+        .args([path, user])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
+
 /// `program` run as `user` (root: as this process is).
 fn as_user(user: &str, program: &str) -> Command {
     if user == "root" {
@@ -203,6 +267,31 @@ fn as_user(user: &str, program: &str) -> Command {
         program,
     ]);
     cmd
+}
+
+/// The inodes of the sockets `pid` and its children hold.
+fn socket_inodes(pid: u32) -> Vec<String> {
+    let children =
+        std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children")).unwrap_or_default();
+    let mut inodes = Vec::new();
+    for p in std::iter::once(pid.to_string()).chain(children.split_whitespace().map(str::to_owned))
+    {
+        for fd in std::fs::read_dir(format!("/proc/{p}/fd"))
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            let target = std::fs::read_link(fd.path()).unwrap_or_default();
+            let target = target.to_string_lossy();
+            if let Some(inode) = target
+                .strip_prefix("socket:[")
+                .and_then(|t| t.strip_suffix(']'))
+            {
+                inodes.push(inode.to_owned());
+            }
+        }
+    }
+    inodes
 }
 
 /// pam-host as `user` (a long-lived PAM host like nginx's worker) against
