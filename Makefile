@@ -36,7 +36,7 @@ TEST_DEPS  := binutils util-linux passwd openssl sqlite3 \
               dovecot-core dovecot-imapd dovecot-pop3d dovecot-submissiond dovecot-sqlite dovecot-ldap \
               openssh-server openssh-client sshpass bubblewrap debootstrap \
               postgresql-15 postgresql-client-15 libpq5 pgbouncer libpam-oath oathtool \
-              chromium chromium-driver nginx-light libnginx-mod-http-auth-pam radicale python3-caldav fail2ban \
+              chromium chromium-driver nginx-light libnginx-mod-http-auth-pam radicale gunicorn python3-caldav fail2ban \
               lintian systemd \
               pamtester libpam-pwdfile db5.3-util faketime slapd ldap-utils libldap-2.5-0
 
@@ -113,7 +113,7 @@ install-files:
 	install -m 0644 packaging/dovecot/2.3/* $(DESTDIR)$(DOCDIR)/examples/dovecot-2.3/
 	install -m 0644 packaging/dovecot/2.4/* $(DESTDIR)$(DOCDIR)/examples/dovecot-2.4/
 	install -m 0644 packaging/nginx/apppass-web.conf packaging/nginx/dav.conf $(DESTDIR)$(DOCDIR)/examples/nginx/
-	install -m 0644 packaging/radicale/config $(DESTDIR)$(DOCDIR)/examples/radicale/
+	install -m 0644 packaging/radicale/config packaging/radicale/override.conf $(DESTDIR)$(DOCDIR)/examples/radicale/
 	install -m 0644 packaging/apache/apppass-web.conf $(DESTDIR)$(DOCDIR)/examples/apache/
 	install -d $(DESTDIR)/etc/fail2ban/filter.d $(DESTDIR)$(DOCDIR)/examples/fail2ban
 	install -m 0644 packaging/fail2ban/filter.d/apppass.conf $(DESTDIR)/etc/fail2ban/filter.d/apppass.conf

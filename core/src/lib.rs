@@ -37,6 +37,7 @@ pub mod store;
 pub mod sys;
 pub mod time;
 pub mod transfer;
+pub mod unix_socket;
 pub mod watch;
 
 pub use argon2::Block as Argon2Block;

@@ -13,7 +13,8 @@ pub struct ModuleArgs {
     /// when it exists).
     pub config: Option<PathBuf>,
     /// `socket=PATH`: apppassd's socket, asked to decide a login when the
-    /// module lacks the rights to open the store (default:
+    /// module lacks the rights to open the store and the line names none
+    /// (no `db=`, no `config=`), only when root listens on it (default:
     /// /run/apppass/apppassd.sock).
     pub socket: Option<PathBuf>,
     pub debug: bool,

@@ -6,7 +6,12 @@
 //! the tripwire's record, a wipe after a primary-password change), then,
 //! for a system user, the service's own account lines, which the
 //! checker's process cannot run (pam_unix cannot read /etc/shadow there).
-//! The module logs the answer as it logs its own decisions.
+//! A refusal is answered with no reason: the checker (a web server, or
+//! whatever else runs as its user) would otherwise learn who has app
+//! passwords and that a password is right for another service. apppassd
+//! logs the reason itself; the module logs the refusal as it logs its own,
+//! and the tripwire from the record sent when a password that stopped
+//! working was presented (the caller typed that very password).
 
 use crate::conn::Conn;
 use crate::failure::Failure;
@@ -35,9 +40,10 @@ pub(crate) fn serve(
     asked: Asked,
 ) -> Result<(), Failure> {
     let who = format!(
-        "uid={uid} user={} service={}",
+        "uid={uid} user={} service={} rhost={}",
         field(&asked.user),
-        field(&asked.service)
+        field(&asked.service),
+        field(asked.rhost.as_deref().unwrap_or_default())
     );
     let allowed = settings
         .login_checker(uid)
@@ -58,10 +64,10 @@ pub(crate) fn serve(
     // What the module refuses before it looks at the store, refused the
     // same way here.
     let Some(secret) = NormalizedSecret::from_candidate(asked.password.0.as_bytes()) else {
-        return conn.send(&rejected(&Refusal::NoMatch));
+        return conn.send(&rejected(&who, &Refusal::NoMatch));
     };
     if apppass_core::policy::check_user(&asked.user).is_err() {
-        return conn.send(&rejected(&Refusal::NoPasswords));
+        return conn.send(&rejected(&who, &Refusal::NoPasswords));
     }
     let mut store =
         apppass_stores::open(&settings.store, apppass_core::sys::euid(), Opener::Module)?;
@@ -82,17 +88,19 @@ pub(crate) fn serve(
     );
     drop(store);
     match outcome {
-        Ok(Outcome::Success { id, label }) => match account(settings, &asked)? {
-            None => conn.send(&Reply::Accepted { id, label }),
-            Some(why) => conn.send(&Reply::Rejected {
-                reason: format!(
-                    "app password {id} is right, but the account lines of {} refuse the user: {why}",
-                    field(&asked.service)
-                ),
-                tripwire: None,
-            }),
-        },
-        Ok(Outcome::Refused(r)) => conn.send(&rejected(&r)),
+        Ok(Outcome::Success { id, label }) => {
+            match account(settings, &asked)? {
+                None => conn.send(&Reply::Accepted { id, label }),
+                Some(why) => {
+                    log_refusal(
+                    &who,
+                    &format!("app password {id} is right, but the account lines refuse the user: {why}"),
+                );
+                    conn.send(&coarse(None))
+                }
+            }
+        }
+        Ok(Outcome::Refused(r)) => conn.send(&rejected(&who, &r)),
         Err(e) => {
             if e.is_corruption() {
                 audit(&format!("login check for {who}: {e}"));
@@ -120,12 +128,25 @@ fn account(settings: &Settings, asked: &Asked) -> Result<Option<String>, Failure
     .map_err(|e| Failure::unavailable(format!("the account lines could not run: {e}")))
 }
 
-fn rejected(r: &Refusal) -> Reply {
+/// `r` logged here, and the answer that does not say it.
+fn rejected(who: &str, r: &Refusal) -> Reply {
+    log_refusal(who, &r.to_string());
+    coarse(match r {
+        Refusal::Retired(t) => Some(TripwireRecord::of(t)),
+        _ => None,
+    })
+}
+
+fn coarse(tripwire: Option<TripwireRecord>) -> Reply {
     Reply::Rejected {
-        reason: r.to_string(),
-        tripwire: match r {
-            Refusal::Retired(t) => Some(TripwireRecord::of(t)),
-            _ => None,
-        },
+        reason: REFUSED.to_owned(),
+        tripwire,
     }
+}
+
+/// The only reason a refusal carries.
+const REFUSED: &str = "refused";
+
+fn log_refusal(who: &str, reason: &str) {
+    audit(&format!("login check from {who} refused: {reason}"));
 }

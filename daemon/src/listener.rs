@@ -206,7 +206,7 @@ pub fn run(
             continue;
         };
         last_activity = Instant::now();
-        let Some(uid) = crate::conn::peer_uid(&stream) else {
+        let Some(uid) = apppass_core::unix_socket::peer_uid(&stream) else {
             turn_away(stream, "cannot tell who is asking", false);
             continue;
         };

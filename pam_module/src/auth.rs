@@ -36,6 +36,11 @@ pub fn parse_args(pamh: &PamHandle, args: &[&CStr]) -> Result<ModuleArgs, PamRes
 }
 
 pub fn authenticate(pamh: &mut PamHandle, args: &[&CStr]) -> PamResultCode {
+    // A host may authenticate twice on one handle: what an earlier success
+    // left for the account hook must not outlive a later failure.
+    if let Err(code) = forget_logins(pamh) {
+        return code;
+    }
     let opts = match parse_args(pamh, args) {
         Ok(o) => o,
         Err(code) => return code,
@@ -83,9 +88,10 @@ pub fn authenticate(pamh: &mut PamHandle, args: &[&CStr]) -> PamResultCode {
     let decided = match crate::store::open_with_primary(&opts) {
         Ok((store, primary)) => decide_here(pamh, &opts, &attempt, store, &primary, &req, &secret),
         // No rights to the store here (a web server's worker): apppassd
-        // decides, if apppass.conf lets this user ask. `db=` names a store
-        // of the module's own, which apppassd does not serve.
-        Err(e) if opts.db.is_none() && e.lacks_rights() => {
+        // decides, if apppass.conf lets this user ask. apppassd serves the
+        // store of /etc/apppass/apppass.conf: a line naming a store of its
+        // own (`db=`, `config=`) is never answered from that one.
+        Err(e) if opts.db.is_none() && opts.config.is_none() && e.lacks_rights() => {
             by_apppassd = true;
             crate::remote::decide(&opts, &req, &secret)
         }
@@ -139,6 +145,23 @@ pub fn authenticate(pamh: &mut PamHandle, args: &[&CStr]) -> PamResultCode {
             PamResultCode::PAM_AUTHINFO_UNAVAIL
         }
     }
+}
+
+/// Empties what an earlier authentication on this handle recorded for the
+/// account hook (a user name is never empty, so an empty one matches
+/// nobody); `PAM_BUF_ERR` when libpam cannot store it.
+fn forget_logins(pamh: &mut PamHandle) -> Result<(), PamResultCode> {
+    for key in [ACCOUNT_CHECKED, AUTHENTICATED] {
+        if pamh.set_data(key, Box::new(Vec::<u8>::new())).is_err() {
+            ffi::syslog(
+                pamh,
+                LOG_ERR,
+                "could not clear an earlier login for the account hook",
+            );
+            return Err(PamResultCode::PAM_BUF_ERR);
+        }
+    }
+    Ok(())
 }
 
 /// What was decided, here or by apppassd.

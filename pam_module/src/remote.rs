@@ -1,8 +1,9 @@
 //! Where the module runs without the rights to open the store (nginx's
 //! `auth_pam` runs the PAM stack in its worker, as www-data), apppassd
 //! decides the login: one `check` request on its socket, one answer, all
-//! within [`DEADLINE`]. apppassd answers only for the users apppass.conf
-//! names in a `login_checker` line, for the services named there. No
+//! within [`DEADLINE`], and only to a socket root listens on. apppassd
+//! answers only for the users apppass.conf names in a `login_checker`
+//! line, for the services named there. No
 //! thread is started and nothing is kept between calls, so a host that
 //! forks is safe.
 
@@ -51,11 +52,15 @@ pub fn decide(
             apppass_core::sys::euid()
         ),
     };
-    let mut conv = client.start(&request).map_err(|e| undecided(said(&e)))?;
+    let mut conv = client
+        .start_root_only(&request)
+        .map_err(|e| undecided(said(&e)))?;
     match conv.reply().map_err(|e| undecided(said(&e)))? {
         Reply::Accepted { id, label } => Ok(Decision::Accepted { id, label }),
-        Reply::Rejected { reason, tripwire } => Ok(Decision::Refused {
-            reason,
+        // apppassd tells no reason (it logs it itself), only the record of
+        // a password that stopped working, for the tripwire line.
+        Reply::Rejected { tripwire, .. } => Ok(Decision::Refused {
+            reason: "refused by apppassd, whose own log line says why".to_owned(),
             tripwire: tripwire.map(|t| t.to_tripwire()),
             // primary_until= is decided with the store in hand only: a
             // token refused by apppassd is refused.

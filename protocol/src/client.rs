@@ -59,11 +59,24 @@ impl Client {
     /// off, with a little jitter per process) while apppassd says it is
     /// busy, for at most [`Client::patience`].
     pub fn start(&self, request: &Envelope) -> Result<Conversation, ClientError> {
+        self.begin(request, false)
+    }
+
+    /// As [`Client::start`], but nothing is sent unless the socket's owner,
+    /// the process that listens on it, is root, as apppassd is (systemd's
+    /// socket or apppassd itself); otherwise `Unreachable`. For the module,
+    /// whose `socket=` may point anywhere and whose request carries a
+    /// password.
+    pub fn start_root_only(&self, request: &Envelope) -> Result<Conversation, ClientError> {
+        self.begin(request, true)
+    }
+
+    fn begin(&self, request: &Envelope, root_only: bool) -> Result<Conversation, ClientError> {
         let give_up = Instant::now() + self.patience;
         let mut wait = Duration::from_millis(40 + u64::from(std::process::id() % 40));
         loop {
             let left = give_up.saturating_duration_since(Instant::now());
-            match self.try_once(request, left)? {
+            match self.try_once(request, left, root_only)? {
                 Some(c) => return Ok(c),
                 None if Instant::now() + wait < give_up => {
                     std::thread::sleep(wait);
@@ -79,8 +92,12 @@ impl Client {
         &self,
         request: &Envelope,
         within: Duration,
+        root_only: bool,
     ) -> Result<Option<Conversation>, ClientError> {
         let stream = connect(&self.socket, within)?;
+        if root_only {
+            root_peer(&stream)?;
+        }
         let mut channel = Channel::new(stream);
         // A busy apppassd answers and hangs up without reading: its answer
         // is there to read even when sending failed.
@@ -101,6 +118,19 @@ impl Client {
             each_reply: self.each_reply,
         }))
     }
+}
+
+/// Whether root listens at the other end, as the kernel says.
+fn root_peer(stream: &UnixStream) -> Result<(), ClientError> {
+    let why = match apppass_core::unix_socket::peer_uid(stream) {
+        Some(0) => return Ok(()),
+        Some(uid) => format!("uid {uid} listens there, not root, so it is not apppassd"),
+        None => "the kernel did not say who listens there".to_owned(),
+    };
+    Err(ClientError::Unreachable(io::Error::new(
+        io::ErrorKind::PermissionDenied,
+        why,
+    )))
 }
 
 /// Connects within `within`: a blocking connect to a Unix socket whose
@@ -153,5 +183,25 @@ impl Conversation {
         self.channel
             .send(&Followup::Delivered(shown), WRITE_TIMEOUT)
             .map_err(broken)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_a_socket_root_listens_on_is_trusted() {
+        // A pair's peer is this very process.
+        let (ours, _theirs) = UnixStream::pair().unwrap();
+        let trusted = root_peer(&ours);
+        if apppass_core::sys::euid() == 0 {
+            assert!(trusted.is_ok());
+        } else {
+            let Err(ClientError::Unreachable(e)) = trusted else {
+                panic!("trusted a socket of uid {}", apppass_core::sys::euid());
+            };
+            assert!(e.to_string().contains("not root"), "{e}");
+        }
     }
 }

@@ -6,7 +6,7 @@
 
 use serde::de::DeserializeOwned;
 use serde::Serialize;
-use std::io::{self, Read, Write};
+use std::io::{self, Read};
 use std::os::unix::net::UnixStream;
 use std::time::{Duration, Instant};
 use zeroize::Zeroizing;
@@ -66,14 +66,14 @@ impl Channel {
     }
 
     /// Sends one message. `within` bounds the write (a peer that stops
-    /// reading cannot hold the sender).
+    /// reading cannot hold the sender); a peer that hung up is an error,
+    /// never SIGPIPE (the module's host may not ignore it).
     pub fn send<T: Serialize>(&mut self, msg: &T, within: Duration) -> io::Result<()> {
         let mut line = Zeroizing::new(Vec::with_capacity(CHUNK));
         serde_json::to_writer(&mut *line, msg).map_err(io::Error::other)?;
         line.push(b'\n');
         self.stream.set_write_timeout(Some(within))?;
-        self.stream.write_all(&line)?;
-        self.stream.flush()
+        apppass_core::unix_socket::send_all(&self.stream, &line)
     }
 
     /// Reads one message that must arrive whole within `within`.
@@ -140,6 +140,7 @@ impl Channel {
 mod tests {
     use super::*;
     use serde_json::Value;
+    use std::io::Write;
 
     #[test]
     fn messages_go_both_ways_and_lines_are_bounded() {

@@ -283,9 +283,10 @@ pub enum Reply {
     Setup { setup: SetupRecord },
     /// A `check`: the app password `id` logged in.
     Accepted { id: i64, label: String },
-    /// A `check`: refused, and why, for the module's log only (never for
-    /// the client that typed the password); `tripwire` when the password
-    /// presented is one that stopped working.
+    /// A `check`: refused. `reason` is always `refused`: apppassd logs why
+    /// itself, as the caller (a web server's worker) must not learn who has
+    /// app passwords or what a password is right for; `tripwire` when the
+    /// password presented is one that stopped working.
     Rejected {
         reason: String,
         #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -1,5 +1,7 @@
 //! Calendars and contacts as the README wires them: Radicale from the
-//! shipped configuration (its port and storage moved under /tmp) behind a
+//! shipped configuration (its storage moved under /tmp), run by gunicorn
+//! as the shipped radicale.service drop-in runs it (its socket's directory
+//! moved under /tmp, made as systemd and the drop-in make it), behind a
 //! private nginx serving the shipped site with `auth_pam`, its workers
 //! running as www-data. nginx's auth_pam reads only /etc/pam.d, so the PAM
 //! service is a file of the test's own there (`apppass-t-PID-dav-N`, from
@@ -47,24 +49,33 @@ pub fn open_dir() -> tempfile::TempDir {
 }
 
 /// The shipped /etc/pam.d/dav with the module at `module`, asking the
-/// daemon at `socket`, its configuration file named by `config` (which
-/// www-data cannot read).
-pub fn pam_file(module: &Path, socket: &Path, config: &Path) -> String {
+/// daemon at `socket`. Like the shipped file it names no store: as
+/// www-data the module finds the default one closed to it (see
+/// [`default_store_closed`]) and asks apppassd, which decides with the
+/// store of its own configuration file.
+pub fn pam_file(module: &Path, socket: &Path) -> String {
     repo_file("packaging/pam.d/dav")
         .lines()
         .filter(|l| !l.starts_with('#'))
         .map(|l| {
             l.replace(
                 "pam_apppass.so",
-                &format!(
-                    "{} socket={} config={}",
-                    module.display(),
-                    socket.display(),
-                    config.display()
-                ),
+                &format!("{} socket={}", module.display(), socket.display()),
             ) + "\n"
         })
         .collect()
+}
+
+/// A module line naming no store opens the default one, which must be
+/// closed to www-data for the module to ask apppassd, as on every host
+/// where apppass is installed (/var/lib/apppass, root's, 0700). On a host
+/// without apppass of its own, that directory is made so, empty.
+pub fn default_store_closed() {
+    let dir = Path::new("/var/lib/apppass");
+    if !Path::new("/etc/apppass/apppass.conf").exists() && !dir.exists() {
+        std::fs::create_dir_all(dir).unwrap();
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)).unwrap();
+    }
 }
 
 /// A copy of the fixture's module where www-data can load it (the
@@ -80,8 +91,11 @@ pub struct Dav {
     pub dir: tempfile::TempDir,
     /// `http://127.0.0.1:PORT`, nginx's.
     pub url: String,
+    /// Radicale's socket.
+    pub socket: PathBuf,
     pam_file: PathBuf,
-    radicale: Child,
+    /// gunicorn's master process.
+    pub radicale: Child,
 }
 
 impl Dav {
@@ -91,24 +105,22 @@ impl Dav {
         crate::sweep::leftovers();
         let dir = open_dir();
         let d = dir.path();
-        let config = f
-            .config
-            .as_ref()
-            .expect("the daemon reads a configuration file");
+        assert!(f.config.is_some(), "the daemon reads a configuration file");
+        default_store_closed();
         let module = module_copy(f, d);
         let pam_file = Path::new("/etc/pam.d").join(service);
-        let stack = self::pam_file(&module, &daemon.socket, config);
+        let stack = self::pam_file(&module, &daemon.socket);
         std::fs::write(&pam_file, &stack).unwrap();
         // apppassd runs the service's account lines from its own PAM
         // directory (--pam-dir): the same file.
         std::fs::write(daemon.pam_dir.join(service), &stack).unwrap();
-        let radicale_port = free_port();
-        let radicale = radicale(d, radicale_port);
+        let (radicale, socket) = radicale(d);
         let port = free_port();
-        nginx(d, port, radicale_port, service);
+        nginx(d, port, &socket, service);
         Dav {
             url: format!("http://127.0.0.1:{port}"),
             dir,
+            socket,
             pam_file,
             radicale,
         }
@@ -120,43 +132,106 @@ impl Dav {
     }
 }
 
-/// Radicale as the user the package made, from the shipped configuration
-/// with only its port and storage changed; once it answers.
-fn radicale(d: &Path, port: u16) -> Child {
-    let storage = d.join("collections");
-    std::fs::create_dir(&storage).unwrap();
+/// `chown OWNER PATH`, which must work (the user is made by its package:
+/// radicale, nginx's www-data).
+pub fn chown(path: &Path, owner: &str) {
     let ok = Command::new("chown")
-        .args(["radicale:radicale"])
-        .arg(&storage)
+        .arg(owner)
+        .arg(path)
         .status()
         .unwrap()
         .success();
-    assert!(
-        ok,
-        "chown radicale failed: is the radicale package installed?"
-    );
+    assert!(ok, "chown {owner} {} failed", path.display());
+}
+
+/// The shipped radicale.service drop-in's settings: gunicorn's command,
+/// the socket's directory's mode and group.
+struct DropIn {
+    exec_start: Vec<String>,
+    mode: u32,
+    group: String,
+}
+
+fn drop_in() -> DropIn {
+    let text = repo_file("packaging/radicale/override.conf");
+    let value = |key: &str| {
+        text.lines()
+            .filter_map(|l| l.strip_prefix(key))
+            .rfind(|v| !v.is_empty())
+            .unwrap_or_else(|| panic!("the drop-in has no {key}"))
+            .to_owned()
+    };
+    let chgrp = value("ExecStartPre=+/bin/chgrp ");
+    let (group, dir) = chgrp.split_once(' ').expect("chgrp GROUP DIR");
+    assert_eq!(dir, RUNTIME_DIR, "the drop-in changed shape");
+    assert_eq!(value("RuntimeDirectory="), "radicale");
+    DropIn {
+        exec_start: value("ExecStart=")
+            .split_whitespace()
+            .map(str::to_owned)
+            .collect(),
+        mode: u32::from_str_radix(&value("RuntimeDirectoryMode="), 8).unwrap(),
+        group: group.to_owned(),
+    }
+}
+
+/// Where the drop-in has systemd make the socket's directory.
+const RUNTIME_DIR: &str = "/run/radicale";
+
+/// Radicale as the user the package made, from the shipped configuration
+/// with only its storage moved, under gunicorn as the shipped drop-in runs
+/// it, its socket's directory (here `d/run`) made as systemd and the
+/// drop-in make /run/radicale; once it answers. gunicorn and its socket.
+fn radicale(d: &Path) -> (Child, PathBuf) {
+    let storage = d.join("collections");
+    std::fs::create_dir(&storage).unwrap();
+    chown(&storage, "radicale:radicale");
     let shipped = repo_file("packaging/radicale/config");
-    let conf = shipped
-        .replace("127.0.0.1:5232", &format!("127.0.0.1:{port}"))
-        .replace(
-            "/var/lib/radicale/collections",
-            &storage.display().to_string(),
-        );
+    let conf = shipped.replace(
+        "/var/lib/radicale/collections",
+        &storage.display().to_string(),
+    );
     assert!(
-        conf.contains(&format!(":{port}")),
+        conf.contains(&storage.display().to_string()),
         "the example changed shape"
     );
     std::fs::write(d.join("radicale.conf"), conf).unwrap();
+    let unit = drop_in();
+    let run = d.join("run");
+    std::fs::create_dir(&run).unwrap();
+    chown(&run, &format!("radicale:{}", unit.group));
+    std::fs::set_permissions(&run, std::fs::Permissions::from_mode(unit.mode)).unwrap();
+    let socket = run.join("radicale.sock");
+    let args: Vec<String> = unit
+        .exec_start
+        .iter()
+        .map(|a| {
+            a.replace(RUNTIME_DIR, &run.display().to_string()).replace(
+                "RADICALE_CONFIG=/etc/radicale/config",
+                &format!("RADICALE_CONFIG={}", d.join("radicale.conf").display()),
+            )
+        })
+        .collect();
+    assert!(
+        args[0] == "/usr/bin/gunicorn"
+            && args.contains(&format!("unix:{}", socket.display()))
+            && args.iter().any(|a| a.starts_with("RADICALE_CONFIG=/tmp/")),
+        "the drop-in changed shape: {args:?}"
+    );
     let log = std::fs::File::create(d.join("radicale.log")).unwrap();
+    // Debian's radicale.service: user radicale, UMask=0027.
     let child = Command::new("setpriv")
         .args([
             "--reuid=radicale",
             "--regid=radicale",
             "--clear-groups",
-            "/usr/bin/radicale",
-            "-C",
+            "/bin/sh",
+            "-c",
+            "umask 0027 && exec \"$@\"",
+            "sh",
         ])
-        .arg(d.join("radicale.conf"))
+        .args(&args)
+        .current_dir(d)
         .env_clear()
         .env("PATH", "/usr/bin:/bin")
         .env("HOME", d)
@@ -164,15 +239,23 @@ fn radicale(d: &Path, port: u16) -> Child {
         .stdout(Stdio::null())
         .stderr(log)
         .spawn()
-        .unwrap();
+        .expect("gunicorn (apt-get install gunicorn)");
     std::fs::write(d.join("radicale.pid"), child.id().to_string()).unwrap();
-    wait_for(port, "radicale", &d.join("radicale.log"));
-    child
+    let start = Instant::now();
+    while std::os::unix::net::UnixStream::connect(&socket).is_err() {
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "radicale did not start: {}",
+            std::fs::read_to_string(d.join("radicale.log")).unwrap_or_default()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    (child, socket)
 }
 
 /// nginx with the shipped DAV site, changed only where a test must: plain
-/// HTTP on a free loopback port, this test's PAM service, Radicale's port.
-fn nginx(d: &Path, port: u16, radicale_port: u16, service: &str) {
+/// HTTP on a free loopback port, this test's PAM service, Radicale's socket.
+fn nginx(d: &Path, port: u16, socket: &Path, service: &str) {
     let shipped = repo_file("packaging/nginx/dav.conf");
     let server: String = shipped
         .replace("listen 443 ssl;", &format!("listen 127.0.0.1:{port};"))
@@ -184,9 +267,12 @@ fn nginx(d: &Path, port: u16, radicale_port: u16, service: &str) {
             "auth_pam_service_name \"dav\";",
             &format!("auth_pam_service_name \"{service}\";"),
         )
-        .replace("127.0.0.1:5232", &format!("127.0.0.1:{radicale_port}"));
+        .replace(
+            &format!("unix:{RUNTIME_DIR}/radicale.sock:"),
+            &format!("unix:{}:", socket.display()),
+        );
     assert!(
-        server.contains(service) && server.contains(&format!(":{radicale_port}")),
+        server.contains(service) && server.contains(&format!("unix:{}:", socket.display())),
         "the example changed shape"
     );
     std::fs::write(d.join("server.conf"), server).unwrap();
@@ -203,23 +289,19 @@ fn nginx(d: &Path, port: u16, radicale_port: u16, service: &str) {
         .output()
         .unwrap();
     assert!(out.status.success(), "nginx: {}", stderr(&out));
-    wait_for(port, "nginx", &d.join("error.log"));
-}
-
-fn wait_for(port: u16, what: &str, log: &Path) {
     let start = Instant::now();
     while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
         assert!(
             start.elapsed() < Duration::from_secs(20),
-            "{what} did not start: {}",
-            std::fs::read_to_string(log).unwrap_or_default()
+            "nginx did not start: {}",
+            std::fs::read_to_string(d.join("error.log")).unwrap_or_default()
         );
         std::thread::sleep(Duration::from_millis(50));
     }
 }
 
 /// Stops what a harness directory's pid files name: nginx's master and
-/// Radicale.
+/// gunicorn's (which stops its workers).
 pub fn stop(dir: &Path) {
     for name in ["nginx.pid", "radicale.pid"] {
         let pid = std::fs::read_to_string(dir.join(name)).unwrap_or_default();
@@ -233,6 +315,13 @@ pub fn stop(dir: &Path) {
 impl Drop for Dav {
     fn drop(&mut self) {
         stop(self.dir.path());
+        // gunicorn's master stops its workers before it leaves.
+        let start = Instant::now();
+        while matches!(self.radicale.try_wait(), Ok(None))
+            && start.elapsed() < Duration::from_secs(10)
+        {
+            std::thread::sleep(Duration::from_millis(50));
+        }
         let _ = self.radicale.kill();
         let _ = self.radicale.wait();
         let _ = std::fs::remove_file(&self.pam_file);

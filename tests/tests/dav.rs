@@ -8,8 +8,9 @@
 use apppass_e2e::apppassd::Daemon;
 use apppass_e2e::dav::{self, Dav, WORKER};
 use apppass_e2e::fixture::{pam_host_bin, run_pam_host, stderr, Fixture};
-use apppass_e2e::pam::{PAM_AUTHINFO_UNAVAIL, PAM_AUTH_ERR, PAM_SUCCESS};
-use apppass_e2e::system::{require_root, SystemUser};
+use apppass_e2e::pam::{PAM_AUTHINFO_UNAVAIL, PAM_AUTH_ERR, PAM_SERVICE_ERR, PAM_SUCCESS};
+use apppass_e2e::system::{require_root, sandbox_works, SystemUser};
+use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -129,11 +130,48 @@ fn radicale_behind_nginx_takes_app_passwords_for_dav_only() {
     let ical = [("Content-Type", "text/calendar; charset=utf-8")];
     let (status, body) = request("PUT", &item, me, &ical, &ics);
     assert_eq!(status, 201, "{body}");
-    // A client cannot name another user to Radicale: nginx sets the header.
-    let claim = [("X-Remote-User", "someone-else")];
-    let (status, body) = request("GET", &item, me, &claim, "");
-    assert_eq!(status, 200);
-    assert_eq!(body.replace("\r\n", "\n"), ics.replace("\r\n", "\n"));
+    // A client cannot name another user to Radicale: nginx sets the header
+    // (and drops the spelling gunicorn would read as the same one).
+    for claim in ["X-Remote-User", "X_Remote_User"] {
+        let (status, body) = request("GET", &item, me, &[(claim, "someone-else")], "");
+        assert_eq!(status, 200, "{claim}");
+        assert_eq!(body.replace("\r\n", "\n"), ics.replace("\r\n", "\n"));
+    }
+
+    // Nobody but nginx's workers reaches Radicale: another uid is refused
+    // at connect, and Radicale listens on no TCP port at all. Root, who
+    // may enter, gets the item with a header of its choosing: the socket
+    // itself trusts whoever reaches it.
+    let path = format!("/{name}/cal/dentist.ics");
+    for (uid, want) in [("nobody", "errno 13"), ("root", "HTTP/1.1 200")] {
+        let got = direct(uid, &dav.socket, &path, name);
+        assert!(got.starts_with(want), "{uid}: {got}");
+    }
+    let socket_inodes = socket_inodes(dav.radicale.id());
+    assert!(!socket_inodes.is_empty());
+    let unix = std::fs::read_to_string("/proc/net/unix").unwrap();
+    assert!(
+        unix.lines()
+            .any(|l| l.ends_with(&dav.socket.display().to_string())
+                && socket_inodes.contains(&l.split_whitespace().nth(6).unwrap().to_owned())),
+        "gunicorn does not hold {}",
+        dav.socket.display()
+    );
+    for table in ["/proc/net/tcp", "/proc/net/tcp6"] {
+        let text = std::fs::read_to_string(table).unwrap();
+        let listening: Vec<&str> = text
+            .lines()
+            .skip(1)
+            .filter(|l| {
+                let f: Vec<&str> = l.split_whitespace().collect();
+                f[3] == "0A" && socket_inodes.contains(&f[9].to_owned())
+            })
+            .collect();
+        assert!(
+            listening.is_empty(),
+            "Radicale listens on TCP: {listening:?}"
+        );
+    }
 
     // A real DAV client.
     let got = caldav(dav.dir.path(), &base, name, &pw, "apppass-dav-2");
@@ -188,19 +226,83 @@ fn radicale_behind_nginx_takes_app_passwords_for_dav_only() {
     );
 }
 
-/// pam-host as `user` (a long-lived PAM host like nginx's worker) against
-/// `confdir`: `cycles` logins, every `every`th with `password`, then one
-/// in a forked child.
-fn host_as(user: &str, confdir: &Path, args: &[&str]) -> serde_json::Value {
+/// One GET of `path` straight to Radicale's socket as `uid`, naming
+/// `user` in X-Remote-User as nginx would: the status line, or `errno N`
+/// when the connection was refused.
+fn direct(uid: &str, socket: &Path, path: &str, user: &str) -> String {
+    const CLIENT: &str = r#"
+import socket, sys
+path, target, user = sys.argv[1:4]
+s = socket.socket(socket.AF_UNIX)
+try:
+    s.connect(path)
+except OSError as e:
+    print("errno", e.errno)
+    sys.exit(0)
+s.sendall(("GET %s HTTP/1.1\r\nHost: localhost\r\nX-Remote-User: %s\r\nConnection: close\r\n\r\n" % (target, user)).encode())
+print(s.makefile("rb").readline().decode().strip())
+"#;
+    let mut cmd = as_user(uid, "/usr/bin/python3");
+    let out = cmd
+        .args(["-c", CLIENT])
+        .arg(socket)
+        .args([path, user])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
+
+/// `program` run as `user` (root: as this process is).
+fn as_user(user: &str, program: &str) -> Command {
+    if user == "root" {
+        return Command::new(program);
+    }
     let group = if user == "nobody" { "nogroup" } else { user };
     let mut cmd = Command::new("setpriv");
     cmd.args([
         &format!("--reuid={user}"),
         &format!("--regid={group}"),
         "--clear-groups",
-    ])
-    .arg(pam_host_bin());
-    run_pam_host(cmd, confdir, args)
+        program,
+    ]);
+    cmd
+}
+
+/// The inodes of the sockets `pid` and its children hold.
+fn socket_inodes(pid: u32) -> Vec<String> {
+    let children =
+        std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children")).unwrap_or_default();
+    let mut inodes = Vec::new();
+    for p in std::iter::once(pid.to_string()).chain(children.split_whitespace().map(str::to_owned))
+    {
+        for fd in std::fs::read_dir(format!("/proc/{p}/fd"))
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            let target = std::fs::read_link(fd.path()).unwrap_or_default();
+            let target = target.to_string_lossy();
+            if let Some(inode) = target
+                .strip_prefix("socket:[")
+                .and_then(|t| t.strip_suffix(']'))
+            {
+                inodes.push(inode.to_owned());
+            }
+        }
+    }
+    inodes
+}
+
+/// pam-host as `user` (a long-lived PAM host like nginx's worker) against
+/// `confdir`: `cycles` logins, every `every`th with `password`, then one
+/// in a forked child.
+fn host_as(user: &str, confdir: &Path, args: &[&str]) -> serde_json::Value {
+    run_pam_host(
+        as_user(user, &pam_host_bin().display().to_string()),
+        confdir,
+        args,
+    )
 }
 
 #[test]
@@ -212,13 +314,32 @@ fn a_worker_without_the_store_asks_apppassd_which_answers_only_login_checkers() 
     let carol = "carol@example.org";
     let pw = f.generate(carol, &[&service], "Tablet");
     let dir = dav::open_dir();
+    dav::default_store_closed();
     let module = dav::module_copy(&f, dir.path());
     let confdir = dir.path().join("pam.d");
     std::fs::create_dir(&confdir).unwrap();
-    let stack = dav::pam_file(&module, &daemon.socket, f.config.as_ref().unwrap());
+    let stack = dav::pam_file(&module, &daemon.socket);
     for s in [service.as_str(), "other"] {
         std::fs::write(confdir.join(s), &stack).unwrap();
     }
+    // The same line naming the store's configuration file: the module
+    // reads it itself, and apppassd, which decides with its own store
+    // only, is never asked.
+    let config = f.config.as_ref().unwrap();
+    let named = dir.path().join("pam.d-named");
+    std::fs::create_dir(&named).unwrap();
+    std::fs::write(
+        named.join(&service),
+        stack.replace(
+            &format!("socket={}", daemon.socket.display()),
+            &format!(
+                "socket={} config={}",
+                daemon.socket.display(),
+                config.display()
+            ),
+        ),
+    )
+    .unwrap();
 
     // Three right and three wrong logins, then one in a forked child: no
     // thread started, no descriptor kept, the child's login as good.
@@ -240,6 +361,11 @@ fn a_worker_without_the_store_asks_apppassd_which_answers_only_login_checkers() 
         f.row(carol, "Tablet")["last_used_service"],
         service.as_str()
     );
+
+    let before = f.row(carol, "Tablet")["last_used_at"].clone();
+    let own = host_as(WORKER, &named, &[&service, carol, &pw, "1", "1"]);
+    assert_eq!(own["last_rc"], PAM_SERVICE_ERR, "{own}");
+    assert_eq!(f.row(carol, "Tablet")["last_used_at"], before);
 
     // Not a service www-data may ask for, nor a user apppass.conf names:
     // apppassd refuses, and the module fails closed.
@@ -269,11 +395,242 @@ fn a_worker_without_the_store_asks_apppassd_which_answers_only_login_checkers() 
     let gone = host_as(WORKER, &confdir, &[&service, carol, &pw, "1", "1"]);
     assert_eq!(gone["last_rc"], PAM_AUTHINFO_UNAVAIL, "{gone}");
     assert!(t.elapsed() < Duration::from_secs(5), "{:?}", t.elapsed());
-    // Root opens the store itself and needs no apppassd.
+    // Root opens the store its line names itself and needs no apppassd.
     let root = run_pam_host(
         Command::new(pam_host_bin()),
-        &confdir,
+        &named,
         &[&service, carol, &pw, "1", "1"],
     );
     assert_eq!(root["last_rc"], PAM_SUCCESS, "{root}");
+}
+
+/// What apppassd answers www-data for each `(user, password)`: its first
+/// reply line, as JSON, from a client of the test's own (Python).
+fn checks(socket: &Path, service: &str, asked: &[(&str, &str)]) -> Vec<serde_json::Value> {
+    const CLIENT: &str = r#"
+import json, socket, sys
+path, service = sys.argv[1:3]
+for line in sys.stdin:
+    user, password = json.loads(line)
+    s = socket.socket(socket.AF_UNIX)
+    s.connect(path)
+    s.sendall((json.dumps({"v": 2, "op": "check", "user": user, "service": service,
+                           "password": password, "rhost": "203.0.113.9"}) + "\n").encode())
+    print(s.makefile("rb").readline().decode().strip(), flush=True)
+    s.close()
+"#;
+    use std::io::Write;
+    let mut child = as_user(WORKER, "/usr/bin/python3")
+        .args(["-c", CLIENT])
+        .arg(socket)
+        .arg(service)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    for pair in asked {
+        writeln!(stdin, "{}", serde_json::json!([pair.0, pair.1])).unwrap();
+    }
+    drop(stdin);
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+#[test]
+fn apppassd_tells_a_login_checker_only_that_it_refused_and_logs_why_itself() {
+    let test = "apppassd_tells_a_login_checker_only_that_it_refused_and_logs_why_itself";
+    if !require_root(test) || !sandbox_works(test) {
+        return;
+    }
+    let mut f = Fixture::new();
+    let service = dav::service_name();
+    f.configure(&format!("login_checker = {WORKER} {service}\n"));
+    let log = f.dir.path().join("apppassd-log.sock");
+    let sock = std::os::unix::net::UnixDatagram::bind(&log).unwrap();
+    sock.set_read_timeout(Some(Duration::from_millis(300)))
+        .unwrap();
+    let daemon = Daemon::start_logged(&f, "auth required pam_deny.so\n", &log);
+    let carol = "carol@example.org";
+    let pw = f.generate(carol, &[&service], "Tablet");
+    let mail = f.generate(carol, &["imap"], "Mail");
+    let old = f.generate(carol, &[&service], "Old");
+    f.revoke(carol, "Old");
+    let wrong = "aaaa-bbbb-cccc-dddd";
+    let replies = checks(
+        &daemon.socket,
+        &service,
+        &[
+            (carol, &pw),
+            (carol, wrong),
+            (carol, &mail),
+            ("nobody-here@example.org", wrong),
+            (carol, &old),
+        ],
+    );
+    assert_eq!(replies[0]["reply"], "accepted", "{replies:?}");
+    assert_eq!(replies[0]["label"], "Tablet");
+    // No password for another service, nor a user without any, tells
+    // itself apart from a wrong password.
+    for r in &replies[1..4] {
+        assert_eq!(
+            r,
+            &serde_json::json!({"reply": "rejected", "reason": "refused"}),
+            "{replies:?}"
+        );
+    }
+    // The password that stopped working was typed: its record comes back
+    // for the module's tripwire line.
+    let tripwire = &replies[4];
+    assert_eq!(tripwire["reason"], "refused", "{tripwire}");
+    assert_eq!(tripwire["tripwire"]["label"], "Old", "{tripwire}");
+
+    let mut lines = Vec::new();
+    let mut buf = [0u8; 4096];
+    while let Ok(n) = sock.recv(&mut buf) {
+        lines.push(String::from_utf8_lossy(&buf[..n]).into_owned());
+    }
+    let all = lines.join("\n");
+    let id = Command::new("id").args(["-u", WORKER]).output().unwrap();
+    let uid = String::from_utf8_lossy(&id.stdout).trim().to_owned();
+    let mail_id = f.row(carol, "Mail")["id"].clone();
+    for why in [
+        format!("user={carol} service={service} rhost=203.0.113.9 refused: no matching app password"),
+        format!("refused: app password {mail_id} is not for this service"),
+        format!("uid={uid} user=nobody-here@example.org service={service} rhost=203.0.113.9 refused: user has no active app passwords"),
+        "refused: app password ".to_owned() + &f.row(carol, "Old")["id"].to_string() + " stopped working",
+    ] {
+        assert!(
+            lines.iter().any(|l| l.contains("apppassd") && l.contains(&why)),
+            "{why}\n{all}"
+        );
+    }
+    for secret in [pw.as_str(), wrong, &mail, &old] {
+        assert!(!all.contains(secret) && !all.contains(&secret.replace('-', "")));
+    }
+}
+
+#[test]
+fn the_module_sends_nothing_to_a_socket_root_does_not_listen_on() {
+    if !require_root("the_module_sends_nothing_to_a_socket_root_does_not_listen_on") {
+        return;
+    }
+    // Whoever listens here answers every check "accepted", and keeps what
+    // it was sent.
+    const FAKE: &str = r#"
+import os, socket, sys
+path, got = sys.argv[1:3]
+s = socket.socket(socket.AF_UNIX)
+s.bind(path)
+os.chmod(path, 0o777)
+s.listen(8)
+print("ready", flush=True)
+while True:
+    c, _ = s.accept()
+    c.settimeout(2)
+    data = b""
+    try:
+        while not data.endswith(b"\n"):
+            d = c.recv(65536)
+            if not d:
+                break
+            data += d
+        with open(got, "ab") as f:
+            f.write(data)
+        c.sendall(b'{"reply":"accepted","id":1,"label":"Fake"}\n{"reply":"done"}\n')
+    except OSError:
+        pass
+    c.close()
+"#;
+    let f = Fixture::new();
+    let dir = dav::open_dir();
+    dav::default_store_closed();
+    let module = dav::module_copy(&f, dir.path());
+    let home = dir.path().join("nobody");
+    std::fs::create_dir(&home).unwrap();
+    dav::chown(&home, "nobody:nogroup");
+    let socket = home.join("apppassd.sock");
+    let got = home.join("got");
+    let mut fake = as_user("nobody", "/usr/bin/python3")
+        .args(["-c", FAKE])
+        .arg(&socket)
+        .arg(&got)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut ready = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(fake.stdout.as_mut().unwrap()),
+        &mut ready,
+    )
+    .unwrap();
+    assert_eq!(ready.trim(), "ready");
+    let confdir = dir.path().join("pam.d");
+    std::fs::create_dir(&confdir).unwrap();
+    std::fs::write(confdir.join("dav"), dav::pam_file(&module, &socket)).unwrap();
+    let pw = "qzvx-mbtd-hwke-ralc";
+    let r = host_as(
+        WORKER,
+        &confdir,
+        &["dav", "carol@example.org", pw, "1", "1"],
+    );
+    let _ = fake.kill();
+    let _ = fake.wait();
+    assert_eq!(r["last_rc"], PAM_AUTHINFO_UNAVAIL, "{r}");
+    let sent = std::fs::read_to_string(&got).unwrap_or_default();
+    assert!(
+        !sent.contains("qzvx"),
+        "the password reached uid nobody: {sent}"
+    );
+}
+
+#[test]
+fn a_host_that_does_not_ignore_sigpipe_outlives_apppassd_hanging_up() {
+    use std::os::unix::process::ExitStatusExt;
+    if !require_root("a_host_that_does_not_ignore_sigpipe_outlives_apppassd_hanging_up") {
+        return;
+    }
+    let f = Fixture::new();
+    let dir = dav::open_dir();
+    dav::default_store_closed();
+    let module = dav::module_copy(&f, dir.path());
+    // Root listens, as apppassd does, but stops reading halfway through
+    // a request too long for the socket's buffer: the module's next write
+    // meets a peer that will read no more.
+    let socket = dir.path().join("apppassd.sock");
+    let listener = std::os::unix::net::UnixListener::bind(&socket).unwrap();
+    std::fs::set_permissions(&socket, std::fs::Permissions::from_mode(0o777)).unwrap();
+    let server = std::thread::spawn(move || {
+        let (conn, _) = listener.accept().unwrap();
+        std::thread::sleep(Duration::from_millis(500));
+        conn.shutdown(std::net::Shutdown::Read).unwrap();
+        std::thread::sleep(Duration::from_millis(1000));
+    });
+    let service = dav::service_name();
+    let pam_file = Path::new("/etc/pam.d").join(&service);
+    std::fs::write(&pam_file, dav::pam_file(&module, &socket)).unwrap();
+    // pamtester, a C program, leaves SIGPIPE as it found it: deadly. A
+    // user name of control characters, six bytes each on the wire.
+    let user = "\u{1}".repeat(100_000);
+    let mut child = as_user(WORKER, "/usr/bin/pamtester")
+        .args([service.as_str(), &user, "authenticate"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("pamtester (apt-get install pamtester)");
+    {
+        use std::io::Write;
+        let mut stdin = child.stdin.take().unwrap();
+        writeln!(stdin, "qzvx-mbtd-hwke-ralc").unwrap();
+    }
+    let out = child.wait_with_output().unwrap();
+    server.join().unwrap();
+    let _ = std::fs::remove_file(&pam_file);
+    assert_eq!(out.status.signal(), None, "pamtester was killed: {out:?}");
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
 }

@@ -508,6 +508,8 @@ fn the_readme_wires_calendars_and_contacts_behind_nginx() {
         "login_checker = www-data dav",
         "`dav` as `/etc/pam.d/dav`",
         "`radicale/config` as `/etc/radicale/config`",
+        "`radicale/override.conf` as\n  `/etc/systemd/system/radicale.service.d/override.conf`",
+        "`/run/radicale/radicale.sock`",
         "`nginx/dav.conf` as `/etc/nginx/sites-available/dav`",
         "--service dav",
         "quarter of apppassd's places",
@@ -519,19 +521,23 @@ fn the_readme_wires_calendars_and_contacts_behind_nginx() {
     for needle in [
         "auth_pam_service_name \"dav\";",
         "proxy_set_header X-Remote-User $remote_user;",
-        "proxy_pass http://127.0.0.1:5232;",
+        "proxy_pass http://unix:/run/radicale/radicale.sock:;",
     ] {
         assert!(nginx.contains(needle), "{needle}");
     }
     let radicale = shipped("packaging/radicale/config");
     assert!(radicale.contains("type = http_x_remote_user"));
-    assert!(radicale.contains("hosts = 127.0.0.1:5232"));
+    // Radicale's own server, on TCP, is never the one serving this file.
+    assert!(!radicale.contains("hosts"));
+    let unit = shipped("packaging/radicale/override.conf");
+    assert!(unit.contains("ExecStart=/usr/bin/gunicorn --bind unix:/run/radicale/radicale.sock "));
     assert!(shipped("packaging/apppass.conf").contains("#login_checker = www-data dav"));
     let makefile = shipped("Makefile");
     for needle in [
         "packaging/nginx/dav.conf",
-        "packaging/radicale/config",
+        "packaging/radicale/config packaging/radicale/override.conf",
         "libnginx-mod-http-auth-pam",
+        "gunicorn",
         "python3-caldav",
     ] {
         assert!(makefile.contains(needle), "{needle}");

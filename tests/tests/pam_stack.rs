@@ -473,6 +473,24 @@ fn account_succeeds_only_for_a_virtual_user_this_handle_authenticated() {
 }
 
 #[test]
+fn a_failed_second_authentication_leaves_nothing_for_the_account_hook() {
+    let (f, pw) = with_password(&["mail"]);
+    f.simple_service("mail");
+    // libpam forgets the token after each pam_authenticate, so the second
+    // one prompts again and gets the wrong password.
+    let mut p = Pam::start(
+        &f.confdir,
+        "mail",
+        USER.as_bytes(),
+        &[pw.as_bytes(), b"aaaa-bbbb-cccc-dddd"],
+    );
+    assert_eq!(p.authenticate(), PAM_SUCCESS);
+    assert_eq!(p.authenticate(), PAM_AUTH_ERR);
+    assert_eq!(p.prompts().len(), 2);
+    assert_ne!(p.acct_mgmt(), PAM_SUCCESS);
+}
+
+#[test]
 fn account_ignores_users_with_a_passwd_entry() {
     let f = Fixture::new();
     // root exists everywhere; our module must step aside (PAM_IGNORE) so
