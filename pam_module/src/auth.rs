@@ -149,9 +149,10 @@ pub fn authenticate(pamh: &mut PamHandle, args: &[&CStr]) -> PamResultCode {
 
 /// Empties what an earlier authentication on this handle recorded for the
 /// account hook (a user name is never empty, so an empty one matches
-/// nobody); `PAM_BUF_ERR` when libpam cannot store it.
+/// nobody; an empty pass-on note is no pass-on); `PAM_BUF_ERR` when libpam
+/// cannot store it.
 fn forget_logins(pamh: &mut PamHandle) -> Result<(), PamResultCode> {
-    for key in [ACCOUNT_CHECKED, AUTHENTICATED] {
+    for key in [ACCOUNT_CHECKED, AUTHENTICATED, PRIMARY_PASSED] {
         if pamh.set_data(key, Box::new(Vec::<u8>::new())).is_err() {
             ffi::syslog(
                 pamh,
@@ -338,10 +339,14 @@ pub fn account(pamh: &mut PamHandle, args: &[&CStr]) -> PamResultCode {
     };
     // SAFETY: only this module stores data under PRIMARY_PASSED, and always
     // a Box<Vec<u8>>.
-    if let Ok(when) = unsafe { pamh.get_data::<Vec<u8>>(PRIMARY_PASSED) } {
+    if let Some(when) = unsafe { pamh.get_data::<Vec<u8>>(PRIMARY_PASSED) }
+        .ok()
+        .filter(|w| !w.is_empty())
+        .cloned()
+    {
         // The auth stack succeeded after the module passed the token on:
         // the primary password was used.
-        let when = String::from_utf8_lossy(when).into_owned();
+        let when = String::from_utf8_lossy(&when).into_owned();
         Attempt::new(pamh, &user).primary_used(pamh, &when);
     }
     // SAFETY: only this module stores data under ACCOUNT_CHECKED and

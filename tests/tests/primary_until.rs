@@ -136,24 +136,27 @@ fn dovecot_takes_the_primary_password_over_imap_until_the_date() {
     assert!(imap_login(dc.imap, home, &u.name, &app));
 }
 
-/// What the module logs during the grace period, /dev/log captured.
+/// What one login of `user` with `token` (then `extra`'s arguments, and
+/// pam_acct_mgmt) through the imap stack logs, /dev/log captured.
+fn logged(f: &Fixture, user: &str, token: &str, extra: &[String]) -> Vec<String> {
+    let mut args = vec![
+        f.confdir.display().to_string(),
+        "imap".into(),
+        user.to_owned(),
+        token.to_owned(),
+        "1".into(),
+        "1".into(),
+    ];
+    args.extend(extra.iter().cloned());
+    args.push("account".into());
+    capture_syslog(f.dir.path(), &pam_host_bin(), &args)
+}
+
+/// What the module logs during the grace period.
 fn syslog_lines_of_the_grace_period(f: &Fixture, user: &str, app: &str) {
     // The primary password's use is logged in the account phase, at
     // LOG_NOTICE (<85> is authpriv.notice), with the date.
-    let lines = capture_syslog(
-        f.dir.path(),
-        &pam_host_bin(),
-        &[
-            f.confdir.display().to_string(),
-            "imap".into(),
-            user.to_owned(),
-            PRIMARY.into(),
-            "1".into(),
-            "1".into(),
-            "rhost=198.51.100.7".into(),
-            "account".into(),
-        ],
-    );
+    let lines = logged(f, user, PRIMARY, &["rhost=198.51.100.7".into()]);
     let used: Vec<&String> = lines
         .iter()
         .filter(|l| l.contains("primary password used;"))
@@ -171,18 +174,20 @@ fn syslog_lines_of_the_grace_period(f: &Fixture, user: &str, app: &str) {
         "a passed-on primary password is no failure for fail2ban: {lines:?}"
     );
     // An app password's login says nothing of the primary password.
-    let lines = capture_syslog(
-        f.dir.path(),
-        &pam_host_bin(),
-        &[
-            f.confdir.display().to_string(),
-            "imap".into(),
-            user.to_owned(),
-            app.to_owned(),
-            "1".into(),
-            "1".into(),
-            "account".into(),
-        ],
+    let lines = logged(f, user, app, &[]);
+    assert!(
+        !lines.iter().any(|l| l.contains("primary password used")),
+        "{lines:?}"
+    );
+    // The primary password passed on, then an app password on the same
+    // handle (a host that authenticates twice): the account hook sees the
+    // second login only.
+    let lines = logged(f, user, PRIMARY, &[format!("again={app}")]);
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("authentication success;") && l.contains("label=\"Phone\"")),
+        "{lines:?}"
     );
     assert!(
         !lines.iter().any(|l| l.contains("primary password used")),

@@ -3,10 +3,12 @@
 //! what it saw as JSON: outcomes, fds, threads, RSS, and per-login times.
 //!
 //! pam-host CONFDIR SERVICE USER RIGHT_PASSWORD CYCLES RIGHT_EVERY [fork] [wrong=TOKEN] [rhost=ADDR]
-//!     [ruser=NAME] [tty=NAME] [account]
+//!     [ruser=NAME] [tty=NAME] [account] [again=TOKEN]
 //!
 //! `account`: pam_acct_mgmt after each successful pam_authenticate, as a
-//! service does (its code then counts).
+//! service does (its code then counts). `again=TOKEN`: a second
+//! pam_authenticate on the same handle, answered with TOKEN, before
+//! pam_acct_mgmt (its code then counts), as a host that retries does.
 
 use apppass_e2e::pam::{Pam, PAM_RHOST, PAM_RUSER, PAM_SUCCESS, PAM_TTY};
 use std::path::Path;
@@ -44,6 +46,10 @@ fn main() {
         .find_map(|a| a.strip_prefix("wrong="))
         .map(str::to_owned);
     let account = extra.iter().any(|a| a == "account");
+    let again: Option<Vec<u8>> = extra
+        .iter()
+        .find_map(|a| a.strip_prefix("again="))
+        .map(|t| t.as_bytes().to_vec());
     // The items a host sets before pam_authenticate, as given.
     let items: Vec<(i32, String)> = [
         ("rhost=", PAM_RHOST),
@@ -59,11 +65,15 @@ fn main() {
     })
     .collect();
     let login = |confdir: &Path, service: &str, user: &str, password: &[u8]| -> (i32, usize) {
-        let mut p = Pam::start(confdir, service, user.as_bytes(), &[password]);
+        let tokens: Vec<&[u8]> = std::iter::once(password).chain(again.as_deref()).collect();
+        let mut p = Pam::start(confdir, service, user.as_bytes(), &tokens);
         for (item, value) in &items {
             p.set_item(*item, value);
         }
-        let rc = p.authenticate();
+        let mut rc = p.authenticate();
+        if again.is_some() {
+            rc = p.authenticate();
+        }
         if rc == PAM_SUCCESS && account {
             return (p.acct_mgmt(), 0);
         }
