@@ -14,6 +14,25 @@ fn page(cmd: clap::Command, file: &Path) -> std::io::Result<()> {
     std::fs::write(file, buf)
 }
 
+/// The page of `sub`, called as `parents` then its name, and of each of
+/// its own subcommands (`apppass report primary-use` gets
+/// apppass-report-primary-use.8).
+fn pages(sub: &clap::Command, parents: &[&str], out: &Path) -> std::io::Result<()> {
+    let mut called: Vec<&str> = parents.to_vec();
+    called.push(sub.get_name());
+    let name = called.join("-");
+    let page_of = sub
+        .clone()
+        .name(name.clone())
+        .display_name(name.clone())
+        .bin_name(called.join(" "));
+    page(page_of, &out.join(format!("{name}.8")))?;
+    for inner in sub.get_subcommands().filter(|c| c.get_name() != "help") {
+        pages(inner, &called, out)?;
+    }
+    Ok(())
+}
+
 fn main() -> std::io::Result<()> {
     let out = PathBuf::from(
         std::env::args()
@@ -24,13 +43,7 @@ fn main() -> std::io::Result<()> {
     let cmd = apppass_cli::cli::command();
     page(cmd.clone(), &out.join("apppass.8"))?;
     for sub in cmd.get_subcommands() {
-        let name = format!("apppass-{}", sub.get_name());
-        let sub = sub
-            .clone()
-            .name(name.clone())
-            .display_name(name.clone())
-            .bin_name(format!("apppass {}", sub.get_name()));
-        page(sub, &out.join(format!("{name}.8")))?;
+        pages(sub, &["apppass"], &out)?;
     }
     for (shell, file) in [(Shell::Bash, "apppass.bash"), (Shell::Zsh, "_apppass")] {
         let mut buf = Vec::new();

@@ -182,6 +182,19 @@ Exit status 0 if it is valid, 1 if not."
     )]
     Verify(VerifyArgs),
 
+    /// Reports for moving everyone over to app passwords
+    #[command(
+        long_about = "`report primary-use` lists who still logged in with the primary password \
+where a PAM stack with pam_apppass.so primary_until=... lets it through (the grace period before \
+app passwords are required): per user and service, how many times, first and last time (UTC) and \
+the client of the last such login, the most recent first. The module counts them in the account \
+phase, after pam_unix accepted the password; the same figures appear for one user under \
+`apppass list USER`. A user who has moved over stops appearing at the top; one whose last use is \
+recent has yet to set up an app password for that service.",
+        after_help = "Examples:\n  apppass report primary-use\n  apppass report primary-use --service imap --json"
+    )]
+    Report(ReportArgs),
+
     /// Show or change settings
     #[command(
         long_about = "Without arguments, show every setting. `config max-active` shows \
@@ -231,7 +244,7 @@ that revokes them."
 
     /// Write the whole store (hashes included) as JSON to a new file, 0600
     #[command(
-        long_about = "Write every password (with its hash, so it keeps working), the history, the primary-password fingerprints and the settings to FILE as JSON, mode 0600. FILE must not exist. The key is not in it: copy the key file beside the store you import into. Works for every kind of store; with `apppass import` it moves a store from SQLite to PostgreSQL or back."
+        long_about = "Write every password (with its hash, so it keeps working), the history, the primary-password fingerprints and the settings to FILE as JSON, mode 0600. FILE must not exist. Counts of what happens meanwhile are left out: self-service sign-in failures, and the primary-password logins `report primary-use` shows (they start again from nothing in the new store). The key is not in it: copy the key file beside the store you import into. Works for every kind of store; with `apppass import` it moves a store from SQLite to PostgreSQL or back."
     )]
     Export(TransferArgs),
 
@@ -445,6 +458,29 @@ pub struct DoctorArgs {
 pub struct HistoryArgs {
     /// Whose history; left out by a user reading their own
     pub user: Option<String>,
+
+    /// Print a JSON array
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct ReportArgs {
+    #[command(subcommand)]
+    pub report: Report,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Report {
+    /// Who still logs in with the primary password, where, and when last
+    PrimaryUse(PrimaryUseArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct PrimaryUseArgs {
+    /// Only logins to this PAM service
+    #[arg(long, value_name = "SERVICE")]
+    pub service: Option<String>,
 
     /// Print a JSON array
     #[arg(long)]

@@ -3,6 +3,7 @@
 //! Times in JSON are RFC 3339 UTC.
 
 use apppass_core::escape::for_message as esc;
+use apppass_core::store::PrimaryUse;
 use apppass_core::time::{rfc3339, short};
 use apppass_protocol::records::{
     EndedRecord, EventRecord, IssuedRecord, Named, NewPasswordRecord, PasswordRecord,
@@ -124,6 +125,52 @@ pub fn events_json(events: &[EventRecord]) -> String {
         })
         .collect();
     Value::Array(items).to_string()
+}
+
+/// `report primary-use --json`.
+pub fn primary_uses_json(uses: &[PrimaryUse]) -> String {
+    let items: Vec<Value> = uses
+        .iter()
+        .map(|u| {
+            json!({
+                "user": u.user,
+                "service": u.service,
+                "count": u.count,
+                "first_at": rfc3339(u.first_at),
+                "last_at": rfc3339(u.last_at),
+                "last_rhost": u.last_rhost,
+            })
+        })
+        .collect();
+    Value::Array(items).to_string()
+}
+
+/// `report primary-use`, for people.
+pub fn primary_uses_table(uses: &[PrimaryUse]) -> String {
+    let body = uses
+        .iter()
+        .map(|u| {
+            vec![
+                esc(&u.user),
+                esc(&u.service),
+                u.count.to_string(),
+                short(u.first_at),
+                short(u.last_at),
+                u.last_rhost.as_deref().map_or("-".into(), esc),
+            ]
+        })
+        .collect();
+    table(
+        &[
+            "USER",
+            "SERVICE",
+            "LOGINS",
+            "FIRST (UTC)",
+            "LAST (UTC)",
+            "LAST FROM",
+        ],
+        body,
+    )
 }
 
 fn table(header: &[&str], rows: Vec<Vec<String>>) -> String {

@@ -46,6 +46,7 @@ macro_rules! conformance_suite {
             self_service_policy_and_failed_sign_ins_are_kept,
             a_store_holds_exactly_the_schema_apppass_makes,
             a_password_remembers_where_it_logged_in_from_and_signs_out_there,
+            primary_password_logins_are_counted_per_user_and_service,
         );
     };
     (@tests $backend:expr; $($name:ident),* $(,)?) => {

@@ -1280,3 +1280,89 @@ pub fn a_password_remembers_where_it_logged_in_from_and_signs_out_there(b: &dyn 
         .addresses
         .is_empty());
 }
+
+/// `primary_until=`'s grace period: each login with the primary password
+/// is counted per user and service by the login role, the client of the
+/// latest kept, and reported the most recent first; `list` of one user
+/// names them.
+pub fn primary_password_logins_are_counted_per_user_and_service(b: &dyn Backend) {
+    use apppass_core::primary_use;
+    let mut admin_side = b.fresh();
+    let mut front = b.front_end();
+    assert_eq!(
+        primary_use::report(admin_side.as_mut(), None, None).unwrap(),
+        []
+    );
+    let count = |s: &mut dyn Store, user, service, at, rhost| {
+        primary_use::record(s, user, service, at, rhost).unwrap();
+    };
+    count(front.as_mut(), "alice", "imap", NOW, Some("198.51.100.7"));
+    count(
+        front.as_mut(),
+        "alice",
+        "imap",
+        NOW + 60,
+        Some("198.51.100.8"),
+    );
+    // Recorded late (a slow host): the latest login's client stays.
+    count(
+        front.as_mut(),
+        "alice",
+        "imap",
+        NOW + 30,
+        Some("198.51.100.9"),
+    );
+    count(front.as_mut(), "alice", "smtp", NOW + 10, None);
+    count(
+        front.as_mut(),
+        "bob",
+        "imap",
+        NOW + 120,
+        Some(&"h".repeat(300)),
+    );
+    let all = primary_use::report(admin_side.as_mut(), None, None).unwrap();
+    type Row<'a> = (&'a str, &'a str, i64, i64, i64, Option<&'a str>);
+    let seen: Vec<Row> = all
+        .iter()
+        .map(|u| {
+            (
+                u.user.as_str(),
+                u.service.as_str(),
+                u.count,
+                u.first_at,
+                u.last_at,
+                u.last_rhost.as_deref(),
+            )
+        })
+        .collect();
+    let long = "h".repeat(primary_use::MAX_RHOST);
+    assert_eq!(
+        seen,
+        [
+            ("bob", "imap", 1, NOW + 120, NOW + 120, Some(long.as_str())),
+            ("alice", "imap", 3, NOW, NOW + 60, Some("198.51.100.8")),
+            ("alice", "smtp", 1, NOW + 10, NOW + 10, None),
+        ]
+    );
+    let imap = primary_use::report(admin_side.as_mut(), None, Some("imap")).unwrap();
+    assert_eq!(imap.len(), 2);
+    let alice = primary_use::report(admin_side.as_mut(), Some("alice"), None).unwrap();
+    assert_eq!(alice.len(), 2);
+
+    let sh = FakeShadow::default();
+    sh.set("alice", "$y$x");
+    let listing = admin::list(admin_side.as_mut(), Some("alice"), false, NOW, &sh, ADMIN).unwrap();
+    let told: Vec<String> = listing
+        .notices
+        .iter()
+        .filter(|n| matches!(n, Notice::PrimaryUsed(_)))
+        .map(|n| n.to_string())
+        .collect();
+    assert_eq!(told.len(), 2, "{told:?}");
+    assert!(
+        told[0].starts_with("alice logged in to imap with the primary password 3 times"),
+        "{told:?}"
+    );
+    assert!(told[0].contains("from 198.51.100.8"), "{told:?}");
+    assert_eq!(b.open().schema_drift().unwrap(), []);
+}

@@ -137,6 +137,9 @@ pub enum Notice {
         user: String,
         source: FingerprintSource,
     },
+    /// The user logged in with the primary password where `primary_until=`
+    /// still lets it through.
+    PrimaryUsed(crate::store::PrimaryUse),
 }
 
 impl fmt::Display for Notice {
@@ -190,6 +193,21 @@ impl fmt::Display for Notice {
                 "warning: neither {} nor /etc/shadow knows {}, so no primary-password fingerprint was recorded; check the user name",
                 fingerprint::name(*source),
                 esc(user)
+            ),
+            Notice::PrimaryUsed(u) => write!(
+                f,
+                "{} logged in to {} with the primary password {} time{} since {}, last at {}{}: an app password for {} replaces it there",
+                esc(&u.user),
+                esc(&u.service),
+                u.count,
+                if u.count == 1 { "" } else { "s" },
+                crate::time::short(u.first_at),
+                crate::time::short(u.last_at),
+                match &u.last_rhost {
+                    Some(r) => format!(" from {}", esc(r)),
+                    None => String::new(),
+                },
+                esc(&u.service)
             ),
             Notice::Retaken { user, source } => write!(
                 f,
@@ -554,6 +572,11 @@ pub fn list(
     for u in &users {
         if let Some(n) = reconcile(store, u, primary, now, &mut effects, by)? {
             notices.push(n);
+        }
+    }
+    if let Some(u) = user {
+        for used in crate::primary_use::report(store, Some(u), None)? {
+            notices.push(Notice::PrimaryUsed(used));
         }
     }
     let mut passwords = store.passwords(user)?;

@@ -24,6 +24,7 @@ pub mod networks;
 pub mod policy;
 pub mod primary;
 pub mod primary_until;
+pub mod primary_use;
 pub mod retention;
 pub mod revocation;
 pub mod scratch;

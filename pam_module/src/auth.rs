@@ -261,6 +261,41 @@ fn other_token(pamh: &mut PamHandle, opts: &ModuleArgs, user: &[u8]) -> Option<P
     None
 }
 
+/// Counts a login with the primary password for `apppass report
+/// primary-use`. Best effort: a store that cannot take it is logged, and
+/// the login stands (pam_unix decided it).
+fn count_primary_use(pamh: &PamHandle, opts: &ModuleArgs, user: &[u8]) {
+    let (Ok(user), Some(Ok(service))) = (
+        std::str::from_utf8(user),
+        items::service(pamh).map(std::str::from_utf8),
+    ) else {
+        return;
+    };
+    let context = format!(
+        "user={}: could not count the primary password's use: ",
+        for_log(user.as_bytes())
+    );
+    let rhost = items::rhost(pamh).map(|r| String::from_utf8_lossy(r).into_owned());
+    match crate::store::open(opts) {
+        Ok(mut store) => {
+            let counted = apppass_core::primary_use::record(
+                store.as_mut(),
+                user,
+                service,
+                items::now(),
+                rhost.as_deref(),
+            );
+            if let Err(e) = counted {
+                let msg = format!("{context}{}", crate::store::message(&e));
+                ffi::syslog(pamh, LOG_ERR, &msg);
+            }
+        }
+        Err(e) => {
+            e.report(pamh, &context);
+        }
+    }
+}
+
 /// Why nothing was decided: logged at `priority`, answered with
 /// `PAM_AUTHINFO_UNAVAIL`.
 pub struct Undecided {
@@ -330,9 +365,10 @@ fn fail_code(code: PamResultCode) -> PamResultCode {
 /// `PAM_SUCCESS` for a user without a passwd entry whom this very handle
 /// authenticated with an app password; `PAM_IGNORE` otherwise.
 pub fn account(pamh: &mut PamHandle, args: &[&CStr]) -> PamResultCode {
-    if let Err(code) = parse_args(pamh, args) {
-        return code;
-    }
+    let opts = match parse_args(pamh, args) {
+        Ok(o) => o,
+        Err(code) => return code,
+    };
     let user = match ffi::get_user(pamh) {
         Ok(u) => u.to_bytes().to_vec(),
         Err(_) => return PamResultCode::PAM_IGNORE,
@@ -348,6 +384,7 @@ pub fn account(pamh: &mut PamHandle, args: &[&CStr]) -> PamResultCode {
         // the primary password was used.
         let when = String::from_utf8_lossy(&when).into_owned();
         Attempt::new(pamh, &user).primary_used(pamh, &when);
+        count_primary_use(pamh, &opts, &user);
     }
     // SAFETY: only this module stores data under ACCOUNT_CHECKED and
     // AUTHENTICATED, and always a Box<Vec<u8>>, so the type read back is

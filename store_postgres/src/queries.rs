@@ -7,8 +7,9 @@ use apppass_core::networks::Networks;
 use apppass_core::policy::Scope;
 use apppass_core::store::{
     Actor, Candidate, Change, Credential, Event, EventKind, Fingerprint, FingerprintRow,
-    FingerprintSource, Finish, Key, LastUse, LoggedEvent, NewPassword, Password, Recorded,
-    Revocation, SchemaDrift, SignInAttempts, Snapshot, Store, StoreError, WriteError, Writer,
+    FingerprintSource, Finish, Key, LastUse, LoggedEvent, NewPassword, Password, PrimaryUse,
+    Recorded, Revocation, SchemaDrift, SignInAttempts, Snapshot, Store, StoreError, WriteError,
+    Writer,
 };
 
 /// Every password of a user that a login may compare with: active ones,
@@ -372,6 +373,41 @@ impl Store for PgStore {
             ],
         )
         .map(drop)
+    }
+
+    fn record_primary_use(
+        &mut self,
+        user: &str,
+        service: &str,
+        at: i64,
+        rhost: Option<&str>,
+    ) -> Result<(), StoreError> {
+        let conn = self.conn()?;
+        conn.exec(
+            "SELECT apppass.record_primary_use($1, $2, $3::bigint, $4)",
+            &[Some(user), Some(service), Some(&at.to_string()), rhost],
+        )
+        .map(drop)
+    }
+
+    fn primary_uses(&mut self, user: Option<&str>) -> Result<Vec<PrimaryUse>, StoreError> {
+        let conn = self.conn()?;
+        let rows = conn.exec(
+            "SELECT username, service, first_at, last_at, last_rhost, count
+               FROM apppass.primary_uses WHERE $1::text IS NULL OR username = $1",
+            &[user],
+        )?;
+        let target = conn.target.clone();
+        each(rows, &target, |c| {
+            Ok(PrimaryUse {
+                user: c.req_text("username")?,
+                service: c.req_text("service")?,
+                first_at: c.req_int("first_at")?,
+                last_at: c.req_int("last_at")?,
+                last_rhost: c.text("last_rhost")?,
+                count: c.req_int("count")?,
+            })
+        })
     }
 
     fn passwords(&mut self, user: Option<&str>) -> Result<Vec<Password>, StoreError> {

@@ -6,7 +6,7 @@
 //! call functions that run as the schema's owner: record last use, revoke
 //! one password with its history line, set or forget a fingerprint, end a
 //! password's life early (idle expiry), record the tripwire, erase retired
-//! credentials. It cannot insert a password, change a hash, lengthen a
+//! credentials, count a login with the primary password. It cannot insert a password, change a hash, lengthen a
 //! life, resume a suspended password or clear a revocation.
 
 /// The advisory lock `init` holds ("APPW").
@@ -107,6 +107,17 @@ pub const MIGRATIONS: &[&str] = &[
     "ALTER TABLE apppass.fingerprints ADD COLUMN source text NOT NULL DEFAULT 'shadow'
         CHECK (source IN ('shadow', 'dovecot', 'ldap'));
      DROP FUNCTION IF EXISTS apppass.set_fingerprint(text, bytea, bigint);",
+    // 6 -> 7: logins with the primary password where `primary_until=` still
+    // lets it through, per user and service: who has yet to move over.
+    "CREATE TABLE apppass.primary_uses (
+        username   text NOT NULL,
+        service    text NOT NULL,
+        first_at   bigint NOT NULL,
+        last_at    bigint NOT NULL,
+        last_rhost text,
+        count      bigint NOT NULL,
+        PRIMARY KEY (username, service)
+     );",
 ];
 
 pub const LATEST: i64 = MIGRATIONS.len() as i64;
@@ -186,6 +197,18 @@ BEGIN
 END
 $$;
 
+CREATE OR REPLACE FUNCTION apppass.record_primary_use(p_user text, p_service text, p_at bigint, p_rhost text)
+RETURNS void LANGUAGE sql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+  INSERT INTO apppass.primary_uses (username, service, first_at, last_at, last_rhost, count)
+  VALUES (p_user, p_service, p_at, p_at, p_rhost, 1)
+  ON CONFLICT (username, service) DO UPDATE
+     SET last_rhost = CASE WHEN excluded.last_at >= apppass.primary_uses.last_at
+                           THEN excluded.last_rhost ELSE apppass.primary_uses.last_rhost END,
+         last_at = greatest(apppass.primary_uses.last_at, excluded.last_at),
+         first_at = least(apppass.primary_uses.first_at, excluded.first_at),
+         count = apppass.primary_uses.count + 1
+$$;
+
 CREATE OR REPLACE FUNCTION apppass.erase_retired(p_before bigint)
 RETURNS bigint LANGUAGE sql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
   -- Addresses are kept as long as credentials (30 days).
@@ -221,6 +244,7 @@ REVOKE ALL ON FUNCTION apppass.forget_fingerprint(text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION apppass.expire(text, bigint, bigint, text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION apppass.record_tried(text, bigint, bigint, bigint, text, text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION apppass.erase_retired(bigint) FROM PUBLIC;
+REVOKE ALL ON FUNCTION apppass.record_primary_use(text, text, bigint, text) FROM PUBLIC;
 ";
 
 /// The tables of the `apppass` schema at [`LATEST`].
@@ -230,6 +254,7 @@ pub const TABLES: &[&str] = &[
     "fingerprints",
     "meta",
     "passwords",
+    "primary_uses",
     "settings",
     "signin_failures",
     "text_settings",
@@ -241,6 +266,7 @@ pub const FUNCTION_SIGNATURES: &[&str] = &[
     "expire(text, bigint, bigint, text)",
     "forget_fingerprint(text)",
     "notify_event()",
+    "record_primary_use(text, text, bigint, text)",
     "record_tried(text, bigint, bigint, bigint, text, text)",
     "record_use(bigint, bigint, text, text, text, integer)",
     "revoke(text, bigint, bigint, text, text, text)",
@@ -282,14 +308,15 @@ SELECT 'function', p.proname || '(' || pg_catalog.oidvectortypes(p.proargtypes) 
 pub fn grants(role: &str) -> String {
     format!(
         "GRANT USAGE ON SCHEMA apppass TO {role};
-         GRANT SELECT ON apppass.meta, apppass.settings, apppass.text_settings, apppass.passwords, apppass.fingerprints, apppass.events, apppass.addresses TO {role};
+         GRANT SELECT ON apppass.meta, apppass.settings, apppass.text_settings, apppass.passwords, apppass.fingerprints, apppass.events, apppass.addresses, apppass.primary_uses TO {role};
          GRANT EXECUTE ON FUNCTION apppass.record_use(bigint, bigint, text, text, text, integer) TO {role};
          GRANT EXECUTE ON FUNCTION apppass.revoke(text, bigint, bigint, text, text, text) TO {role};
          GRANT EXECUTE ON FUNCTION apppass.set_fingerprint(text, bytea, bigint, text) TO {role};
          GRANT EXECUTE ON FUNCTION apppass.forget_fingerprint(text) TO {role};
          GRANT EXECUTE ON FUNCTION apppass.expire(text, bigint, bigint, text) TO {role};
          GRANT EXECUTE ON FUNCTION apppass.record_tried(text, bigint, bigint, bigint, text, text) TO {role};
-         GRANT EXECUTE ON FUNCTION apppass.erase_retired(bigint) TO {role};"
+         GRANT EXECUTE ON FUNCTION apppass.erase_retired(bigint) TO {role};
+         GRANT EXECUTE ON FUNCTION apppass.record_primary_use(text, text, bigint, text) TO {role};"
     )
 }
 

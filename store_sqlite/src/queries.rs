@@ -8,8 +8,8 @@ use apppass_core::networks::Networks;
 use apppass_core::policy::Scope;
 use apppass_core::store::{
     Actor, Candidate, Credential, Event, EventKind, Fingerprint, FingerprintRow, FingerprintSource,
-    Finish, Key, LastUse, LoggedEvent, NewPassword, Password, Recorded, Revocation, SchemaDrift,
-    SignInAttempts, Snapshot, Store, StoreError, WriteError, Writer,
+    Finish, Key, LastUse, LoggedEvent, NewPassword, Password, PrimaryUse, Recorded, Revocation,
+    SchemaDrift, SignInAttempts, Snapshot, Store, StoreError, WriteError, Writer,
 };
 use rusqlite::{
     named_params, params, Connection, OptionalExtension, Transaction, TransactionBehavior,
@@ -385,6 +385,55 @@ impl Store for SqliteStore {
                 insert_event(tx, user, event)
             }
         })
+    }
+
+    fn record_primary_use(
+        &mut self,
+        user: &str,
+        service: &str,
+        at: i64,
+        rhost: Option<&str>,
+    ) -> Result<(), StoreError> {
+        self.small_write(true, |tx| {
+            tx.execute(
+                "INSERT INTO primary_uses (user, service, first_at, last_at, last_rhost, count)
+                 VALUES (?1, ?2, ?3, ?3, ?4, 1)
+                 ON CONFLICT (user, service) DO UPDATE SET
+                    last_rhost = CASE WHEN excluded.last_at >= last_at
+                                      THEN excluded.last_rhost ELSE last_rhost END,
+                    last_at = max(last_at, excluded.last_at),
+                    first_at = min(first_at, excluded.first_at),
+                    count = count + 1",
+                params![user, service, at, rhost],
+            )
+            .map(drop)
+        })
+    }
+
+    fn primary_uses(&mut self, user: Option<&str>) -> Result<Vec<PrimaryUse>, StoreError> {
+        let mut stmt = self
+            .conn
+            .get(&self.path)?
+            .prepare(
+                "SELECT user, service, first_at, last_at, last_rhost, count FROM primary_uses
+                  WHERE ?1 IS NULL OR user = ?1",
+            )
+            .map_err(on(&self.path))?;
+        let columns = Columns::of(&stmt);
+        let rows = stmt
+            .query_map([user], |r| {
+                let r = columns.on(r);
+                Ok(PrimaryUse {
+                    user: r.get("user")?,
+                    service: r.get("service")?,
+                    first_at: r.get("first_at")?,
+                    last_at: r.get("last_at")?,
+                    last_rhost: r.get("last_rhost")?,
+                    count: r.get("count")?,
+                })
+            })
+            .and_then(|rows| rows.collect::<Result<Vec<_>, _>>());
+        rows.map_err(on(&self.path))
     }
 
     fn passwords(&mut self, user: Option<&str>) -> Result<Vec<Password>, StoreError> {

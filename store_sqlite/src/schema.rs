@@ -128,6 +128,17 @@ pub const MIGRATIONS: &[&str] = &[
     // 6 -> 7: where each fingerprint's material came from (`primary`), so
     // changing the source retakes fingerprints instead of wiping.
     "ALTER TABLE fingerprints ADD COLUMN source TEXT NOT NULL DEFAULT 'shadow';",
+    // 7 -> 8: logins with the primary password where `primary_until=` still
+    // lets it through, per user and service: who has yet to move over.
+    "CREATE TABLE primary_uses (
+        user       TEXT NOT NULL,
+        service    TEXT NOT NULL,
+        first_at   INTEGER NOT NULL,
+        last_at    INTEGER NOT NULL,
+        last_rhost TEXT,
+        count      INTEGER NOT NULL,
+        PRIMARY KEY (user, service)
+     ) WITHOUT ROWID;",
 ];
 
 pub const LATEST: i64 = MIGRATIONS.len() as i64;

@@ -5,8 +5,9 @@
 
 use apppass_e2e::clients::imap_login;
 use apppass_e2e::dovecot::{Dovecot, Options, Passdb};
-use apppass_e2e::fixture::{pam_host_bin, Fixture};
-use apppass_e2e::pam::{login, Pam, PAM_AUTHINFO_UNAVAIL, PAM_AUTH_ERR, PAM_SUCCESS};
+use apppass_e2e::fixture::{pam_host_bin, stderr, stdout, Fixture};
+use apppass_e2e::pam::{login, Pam, PAM_AUTHINFO_UNAVAIL, PAM_AUTH_ERR, PAM_RHOST, PAM_SUCCESS};
+use apppass_e2e::postgres;
 use apppass_e2e::system::{capture_syslog, require_root, sandbox_works, SystemUser};
 use std::net::Ipv4Addr;
 
@@ -30,7 +31,21 @@ fn auth(f: &Fixture, user: &str, token: &str) -> i32 {
 
 /// authenticate, then acct_mgmt as a service does.
 fn full_login(f: &Fixture, service: &str, user: &str, password: &str) -> i32 {
+    full_login_from(f, service, user, password, None)
+}
+
+/// [`full_login`] from the client `rhost`.
+fn full_login_from(
+    f: &Fixture,
+    service: &str,
+    user: &str,
+    password: &str,
+    rhost: Option<&str>,
+) -> i32 {
     let mut p = Pam::start(&f.confdir, service, user.as_bytes(), &[password.as_bytes()]);
+    if let Some(r) = rhost {
+        p.set_item(PAM_RHOST, r);
+    }
     match p.authenticate() {
         PAM_SUCCESS => p.acct_mgmt(),
         rc => rc,
@@ -193,4 +208,136 @@ fn syslog_lines_of_the_grace_period(f: &Fixture, user: &str, app: &str) {
         !lines.iter().any(|l| l.contains("primary password used")),
         "{lines:?}"
     );
+}
+
+/// Who has yet to move over, per user and service, as the module counted
+/// it in the account phase: `apppass report primary-use` (table, JSON,
+/// one service) and `apppass list USER`.
+fn the_report_names_who_still_uses_the_primary_password(f: &Fixture, test: &str) {
+    let u = SystemUser::new(PRIMARY);
+    let other = SystemUser::new(PRIMARY);
+    let app = f.issue(&[&u.name, "--service", "imap", "--label", "Phone"]);
+    f.service("imap", &stack("2999-01-01"));
+    f.service("smtp", &stack("2999-01-01"));
+    let from = |service, user: &SystemUser, password, rhost| {
+        full_login_from(f, service, &user.name, password, Some(rhost))
+    };
+    assert_eq!(from("imap", &u, PRIMARY, "198.51.100.7"), PAM_SUCCESS);
+    assert_eq!(from("imap", &u, PRIMARY, "198.51.100.8"), PAM_SUCCESS);
+    assert_eq!(from("smtp", &u, PRIMARY, "198.51.100.9"), PAM_SUCCESS);
+    // Neither an app password nor a wrong primary password counts.
+    assert_eq!(from("imap", &u, &app, "198.51.100.10"), PAM_SUCCESS);
+    assert_eq!(
+        from("imap", &u, "Wrong-Primary-1!", "198.51.100.11"),
+        PAM_AUTH_ERR
+    );
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    assert_eq!(from("imap", &other, PRIMARY, "203.0.113.5"), PAM_SUCCESS);
+
+    let out = f.apppass(&["report", "primary-use", "--json"]);
+    assert!(out.status.success(), "{test}: {}", stderr(&out));
+    let v: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    let rows: Vec<(String, String, i64, String)> = v
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["user"].as_str().unwrap().to_owned(),
+                r["service"].as_str().unwrap().to_owned(),
+                r["count"].as_i64().unwrap(),
+                r["last_rhost"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    let row = |user: &SystemUser, service: &str, count, rhost: &str| {
+        (
+            user.name.clone(),
+            service.to_owned(),
+            count,
+            rhost.to_owned(),
+        )
+    };
+    assert_eq!(
+        rows[0],
+        row(&other, "imap", 1, "203.0.113.5"),
+        "{test}: the most recent first: {v}"
+    );
+    let mut rest = rows[1..].to_vec();
+    rest.sort();
+    assert_eq!(
+        rest,
+        [
+            row(&u, "imap", 2, "198.51.100.8"),
+            row(&u, "smtp", 1, "198.51.100.9")
+        ],
+        "{test}: {v}"
+    );
+    for r in v.as_array().unwrap() {
+        assert!(r["first_at"].as_str().unwrap().ends_with('Z'), "{r}");
+        assert!(r["last_at"].as_str().unwrap() >= r["first_at"].as_str().unwrap());
+    }
+
+    let out = f.apppass(&["report", "primary-use", "--service", "smtp"]);
+    assert!(out.status.success(), "{test}: {}", stderr(&out));
+    let table = stdout(&out);
+    let lines: Vec<&str> = table.lines().collect();
+    assert_eq!(lines.len(), 2, "{test}: {table}");
+    assert!(lines[0].starts_with("USER"), "{table}");
+    assert!(
+        lines[1].starts_with(&u.name)
+            && lines[1].contains("smtp")
+            && lines[1].ends_with("198.51.100.9"),
+        "{test}: {table}"
+    );
+    let out = f.apppass(&["report", "primary-use", "--service", "pop3"]);
+    assert!(out.status.success());
+    assert_eq!(stdout(&out), "");
+    assert!(stderr(&out).contains("no login with the primary password recorded for pop3"));
+
+    let out = f.apppass(&["list", &u.name]);
+    assert!(out.status.success(), "{test}: {}", stderr(&out));
+    let said = stderr(&out);
+    assert!(
+        said.contains(&format!(
+            "{} logged in to imap with the primary password 2 times since",
+            u.name
+        )) && said.contains("from 198.51.100.8: an app password for imap replaces it there"),
+        "{test}: {said}"
+    );
+    assert!(
+        said.contains("to smtp with the primary password 1 time since"),
+        "{said}"
+    );
+}
+
+#[test]
+fn the_report_names_who_still_uses_the_primary_password_on_sqlite() {
+    let test = "the_report_names_who_still_uses_the_primary_password_on_sqlite";
+    if !require_root(test) {
+        return;
+    }
+    the_report_names_who_still_uses_the_primary_password(&Fixture::new(), test);
+}
+
+/// On PostgreSQL the module counts with the login role's rights.
+#[test]
+fn the_report_names_who_still_uses_the_primary_password_on_postgresql() {
+    let test = "the_report_names_who_still_uses_the_primary_password_on_postgresql";
+    if !require_root(test) {
+        return;
+    }
+    let cluster = postgres::shared();
+    let db = postgres::fresh_database();
+    let keys = tempfile::Builder::new()
+        .prefix("apppass-e2e-key-")
+        .tempdir()
+        .unwrap();
+    apppass_e2e::debian13::set_mode(keys.path(), 0o700);
+    let f = Fixture::postgres(
+        &cluster.login_conninfo(&db),
+        &cluster.admin_conninfo(&db),
+        &keys.path().join("key"),
+    );
+    the_report_names_who_still_uses_the_primary_password(&f, test);
 }

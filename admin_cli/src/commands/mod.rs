@@ -9,6 +9,7 @@ mod history;
 mod init;
 mod lifecycle;
 mod list;
+mod report;
 mod restore;
 mod revoke;
 mod transfer;
@@ -39,6 +40,7 @@ pub fn dispatch(cli: &Cli) -> Result<ExitCode, CliError> {
         Command::Rotate(a) => lifecycle::rotate(cli, a),
         Command::Verify(a) => verify::run(cli, a),
         Command::Config(a) => config::run(cli, a),
+        Command::Report(a) => report::run(cli, a),
         Command::Backup(a) => backup::run(cli, a),
         Command::Restore(a) => restore::run(cli, a),
         Command::Export(a) => transfer::export(cli, a),

@@ -179,6 +179,19 @@ impl LastUse {
     }
 }
 
+/// Logins of one user to one service with the primary password, where
+/// `primary_until=` still lets it through: who has yet to move over.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PrimaryUse {
+    pub user: String,
+    pub service: String,
+    pub first_at: i64,
+    pub last_at: i64,
+    /// The client of the last such login, as the service named it.
+    pub last_rhost: Option<String>,
+    pub count: i64,
+}
+
 /// When and why a password was revoked.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Revocation {

@@ -5,7 +5,7 @@
 
 use super::model::{
     Actor, Candidate, Credential, Event, EventKind, LastUse, LoggedEvent, NewPassword, Password,
-    Recorded, SignInAttempts, Snapshot,
+    PrimaryUse, Recorded, SignInAttempts, Snapshot,
 };
 use super::{Key, SchemaDrift, StoreError};
 
@@ -85,6 +85,21 @@ pub trait Store {
         event_unless_since: i64,
         event: &Event,
     ) -> Result<(), StoreError>;
+
+    /// Counts a login of `user` to `service` with the primary password at
+    /// `at`, from `rhost` (the last one kept), under `primary_until=`.
+    /// Best effort, as [`Store::record_use`]; the login role may call it.
+    fn record_primary_use(
+        &mut self,
+        user: &str,
+        service: &str,
+        at: i64,
+        rhost: Option<&str>,
+    ) -> Result<(), StoreError>;
+
+    /// The primary-password logins recorded, of `user` or of everyone, in
+    /// no particular order.
+    fn primary_uses(&mut self, user: Option<&str>) -> Result<Vec<PrimaryUse>, StoreError>;
 
     /// Every password of `user` (or of everyone), revoked ones too, ordered
     /// by user then ID.
