@@ -22,6 +22,7 @@
 //! Parts that need root or PostgreSQL say SKIPPED when they cannot run.
 
 mod chart;
+mod grace;
 mod imap;
 mod logins;
 mod peers;
@@ -305,6 +306,16 @@ fn targets(r: &mut Report) {
             );
         }
     }
+    for store in [SQLITE, POSTGRES] {
+        r.target(
+            &format!("primary password in the grace period vs pam_unix alone, {store}"),
+            "a primary-password login through primary_until= (passed on, logged, counted) / through pam_unix alone, auth and account, in turns",
+            r.get(grace::SECTION, grace::PASSED_ON, store),
+            r.get(grace::SECTION, grace::UNIX_ALONE, store),
+            1.1,
+            false,
+        );
+    }
     let shadow = r.get(primary::SECTION, primary::SHADOW_RIGHT, SQLITE);
     for (name, case) in [
         ("primary = ldap", primary::LDAP_RIGHT),
@@ -378,6 +389,10 @@ fn main() {
             false => r.skip("sign-out costs: need root (the session registry is root's)"),
         }
         match &sys {
+            Some(u) => grace::run(&mut r, &sqlite, SQLITE, u),
+            None => r.skip("primary_until's grace period: needs root for a system user"),
+        }
+        match &sys {
             Some(u) => peers::one_process(&mut r, u),
             None => r.skip("pam_unix, pam_pwdfile, pam_userdb: need root for a system user"),
         }
@@ -392,6 +407,9 @@ fn main() {
         if wants("postgres") {
             logins::one_process(&mut r, &pg.fixture, POSTGRES, sys.as_ref());
             logins::sign_out_costs(&mut r, &pg.fixture, POSTGRES);
+            if let Some(u) = &sys {
+                grace::run(&mut r, &pg.fixture, POSTGRES, u);
+            }
             logins::postgres_connection(&mut r, &pg);
         }
         Some(pg)
