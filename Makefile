@@ -80,10 +80,10 @@ install: deps build man install-files
 	    --shell /usr/sbin/nologin --comment "apppass web page" apppass-web; fi
 	@if [ -z "$(DESTDIR)" ]; then \
 	  if [ -d /run/systemd/system ]; then \
-	    systemctl daemon-reload && systemctl enable --now apppassd.socket apppass-watch.service apppass-check-primary.timer && \
-	    echo "apppassd.socket is enabled: users can manage their own app passwords once you run 'apppass config self-service-services SVC,...'; apppass-watch.service signs revoked passwords out; apppass-check-primary.timer revokes, every 15 minutes, the app passwords of users whose primary password changed"; \
+	    systemctl daemon-reload && systemctl enable --now apppassd.socket apppass-watch.service apppass-check-primary.timer apppass-deliver.timer && \
+	    echo "apppassd.socket is enabled: users can manage their own app passwords once you run 'apppass config self-service-services SVC,...'; apppass-watch.service signs revoked passwords out; apppass-check-primary.timer revokes, every 15 minutes, the app passwords of users whose primary password changed; apppass-deliver.timer sends notification mails once you run 'apppass config notify mail'"; \
 	  else \
-	    echo "systemd is not running here, so apppassd.socket, apppass-watch.service and apppass-check-primary.timer were installed but not started; start them by hand with: apppassd --socket /run/apppass/apppassd.sock & apppass watch & (and a cron line: */15 * * * * root /usr/sbin/apppass check-primary)"; \
+	    echo "systemd is not running here, so apppassd.socket, apppass-watch.service and apppass-check-primary.timer were installed but not started; start them by hand with: apppassd --socket /run/apppass/apppassd.sock & apppass watch & (and cron lines: */15 * * * * root /usr/sbin/apppass check-primary, */5 * * * * root /usr/sbin/apppass deliver)"; \
 	  fi; fi
 	@echo "installed: $(SECURITYDIR)/pam_apppass.so, $(SBINDIR)/apppass, $(SBINDIR)/apppassd and $(SBINDIR)/apppass-web (apppass-web.service is installed disabled); see README.md to wire a service"
 
@@ -100,6 +100,7 @@ install-files:
 	install -m 0644 packaging/systemd/apppassd.socket packaging/systemd/apppassd.service \
 	  packaging/systemd/apppass-web.service packaging/systemd/apppass-watch.service \
 	  packaging/systemd/apppass-check-primary.service packaging/systemd/apppass-check-primary.timer \
+	  packaging/systemd/apppass-deliver.service packaging/systemd/apppass-deliver.timer \
 	  $(DESTDIR)$(UNITDIR)/
 	@# A PAM file the administrator may have changed (a second factor) is kept.
 	for f in apppass apppass-web; do if [ ! -e $(DESTDIR)$(ETCPAMDIR)/$$f ]; then \
@@ -128,11 +129,12 @@ install-files:
 	  install -m 0644 packaging/apppass.conf $(DESTDIR)/etc/apppass/apppass.conf; fi
 
 uninstall:
-	-if [ -z "$(DESTDIR)" ] && [ -d /run/systemd/system ]; then systemctl disable --now apppass-web.service apppassd.socket apppassd.service apppass-watch.service apppass-check-primary.timer; fi
+	-if [ -z "$(DESTDIR)" ] && [ -d /run/systemd/system ]; then systemctl disable --now apppass-web.service apppassd.socket apppassd.service apppass-watch.service apppass-check-primary.timer apppass-deliver.timer; fi
 	rm -f $(DESTDIR)$(SECURITYDIR)/pam_apppass.so $(DESTDIR)$(SBINDIR)/apppass $(DESTDIR)$(SBINDIR)/apppassd $(DESTDIR)$(SBINDIR)/apppass-web \
 	  $(DESTDIR)$(UNITDIR)/apppassd.socket $(DESTDIR)$(UNITDIR)/apppassd.service $(DESTDIR)$(UNITDIR)/apppass-web.service \
 	  $(DESTDIR)$(UNITDIR)/apppass-watch.service \
 	  $(DESTDIR)$(UNITDIR)/apppass-check-primary.service $(DESTDIR)$(UNITDIR)/apppass-check-primary.timer \
+	  $(DESTDIR)$(UNITDIR)/apppass-deliver.service $(DESTDIR)$(UNITDIR)/apppass-deliver.timer \
 	  $(DESTDIR)$(MANDIR)/apppass.8.gz $(DESTDIR)$(MANDIR)/apppass-*.8.gz $(DESTDIR)$(MANDIR)/pam_apppass.8.gz $(DESTDIR)$(MANDIR)/apppassd.8.gz \
 	  $(DESTDIR)$(BASHCOMPDIR)/apppass $(DESTDIR)$(ZSHCOMPDIR)/_apppass $(DESTDIR)$(PAMCONFDIR)/apppass
 	rm -rf $(DESTDIR)$(DOCDIR)

@@ -195,6 +195,20 @@ recent has yet to set up an app password for that service.",
     )]
     Report(ReportArgs),
 
+    /// Mail account holders what is due now (config notify mail)
+    #[command(
+        long_about = "Queue the notifications that are due (what the history recorded since \
+the last run, passwords ending within 7 days, the primary password still used where app \
+passwords become required) and hand every queued mail to the host's MTA (sendmail -t -i, or \
+the `sendmail` command apppass.conf names). apppass and apppassd do the same after each \
+change; apppass-deliver.timer runs this every five minutes for what happens at logins and with \
+time. Each mail is sent once, whichever hosts run it and whenever one is killed; a mail the MTA \
+refuses is tried again with backoff and given up a day after it was queued. Nothing when \
+notifications are off. On PostgreSQL it needs the store's admin rights (admin_conninfo). \
+Exit status 0, or 3 when the store could not be used."
+    )]
+    Deliver,
+
     /// Show or change settings
     #[command(
         long_about = "Without arguments, show every setting. `config max-active` shows \
@@ -211,6 +225,15 @@ through NSS) be given app passwords, by root, apppassd or the web page; a passwo
 left the group is refused at login (logged 'not entitled') and listed as not-entitled, and works \
 again when they rejoin; users without a passwd entry (virtual mail users) are not concerned. \
 `config entitled-group none` (the default) lifts it. \
+`config notify mail` mails each account holder what happens to their app passwords: a password \
+created (by whom), all revoked at once, all wiped by a primary password change, a revoked one \
+presented (once a day per password), one ending within 7 days, the primary password still used \
+where app passwords become required (once a week); `config notify off` (the default) stops it. \
+Mail goes through the host's MTA (sendmail -t -i, or the `sendmail` command apppass.conf names), \
+to the user name when it is an address, else to USER@ the domain of `config notify-domain`, \
+else to the local mailbox; `config notify-from` sets From:. `config notify-test USER` sends a \
+test mail now. apppass, apppassd and `apppass deliver` send what is due; a refused mail is tried \
+again with backoff and given up after a day, and `apppass history` shows what was mailed. \
 Without arguments it also shows what apppass.conf says devices are set up with (imap_host, \
 smtp_host with port and security, caldav_url, service_name.SVC...): those are changed in \
 apppass.conf, not here."
@@ -503,7 +526,8 @@ pub struct ConfigArgs {
 
     /// New value: a number for max-active; SVC,SVC... or none for
     /// self-service-services; a duration (90d, 12h, 26w) or off for
-    /// idle-expiry
+    /// idle-expiry; mail or off for notify; an address, a domain or none
+    /// for notify-from and notify-domain; the user for notify-test
     pub value: Option<String>,
 }
 
@@ -517,6 +541,14 @@ pub enum Setting {
     IdleExpiry,
     /// Only members of this group may have app passwords (none: everyone)
     EntitledGroup,
+    /// Mail account holders about their app passwords: mail or off
+    Notify,
+    /// The From: address of those mails (none: the MTA's default)
+    NotifyFrom,
+    /// The domain of users named without one (none: their local mailbox)
+    NotifyDomain,
+    /// Send USER a test mail now
+    NotifyTest,
 }
 
 #[derive(Args, Debug)]

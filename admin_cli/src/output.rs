@@ -115,3 +115,33 @@ pub(crate) fn stdout_discarded() -> bool {
     };
     out.file_type().is_char_device() && out.rdev() == null.rdev()
 }
+
+/// What a delivery run did: mails given up and refused always (and logged),
+/// the rest when asked (`apppass deliver`).
+pub(crate) fn delivered(d: &apppass_core::notify::outbox::Delivered, loud: bool, on: bool) {
+    for (user, kind, why) in &d.gave_up {
+        let line = format!(
+            "gave up mailing {} the {kind} notification: {why}",
+            esc(user)
+        );
+        notice(&format!("warning: {line}"));
+        apppass_effects::audit::record(&line);
+    }
+    for why in &d.retried {
+        notice(&format!(
+            "warning: a notification was not sent ({why}); it is tried again later"
+        ));
+    }
+    if loud {
+        notice(&format!(
+            "mailed {} notification{}{}",
+            d.sent,
+            if d.sent == 1 { "" } else { "s" },
+            if on {
+                ""
+            } else {
+                " (notifications are off: config notify mail)"
+            }
+        ));
+    }
+}

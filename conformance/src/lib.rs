@@ -7,6 +7,7 @@
 #![forbid(unsafe_code)]
 
 mod beyond;
+pub mod notify;
 pub mod scenarios;
 mod support;
 
@@ -48,6 +49,19 @@ macro_rules! conformance_suite {
             a_password_remembers_where_it_logged_in_from_and_signs_out_there,
             primary_password_logins_are_counted_per_user_and_service,
         );
+        $crate::conformance_suite!(@notify $backend;
+            notifications_are_collected_once_and_carry_no_secret,
+            the_outbox_sends_each_mail_once_retries_and_gives_up,
+        );
+    };
+    (@notify $backend:expr; $($name:ident),* $(,)?) => {
+        $(
+            #[test]
+            fn $name() {
+                let backend = $backend;
+                $crate::notify::$name(&backend);
+            }
+        )*
     };
     (@tests $backend:expr; $($name:ident),* $(,)?) => {
         $(

@@ -273,7 +273,12 @@ pub struct Config {
     /// What devices are set up with (servers, names, profile signing).
     pub setup: crate::setup::DeviceSetup,
     pub login_checkers: Vec<LoginChecker>,
+    /// The MTA's submission command for notifications (`sendmail -t -i`).
+    pub sendmail: PathBuf,
 }
+
+/// The MTA's submission command, as every MTA on Debian provides it.
+pub const DEFAULT_SENDMAIL: &str = "/usr/sbin/sendmail";
 
 /// A configuration file that cannot be used.
 #[derive(Debug)]
@@ -338,7 +343,7 @@ const KEYS: &str = "store, db, conninfo, admin_conninfo, key, web_user, web_auth
      dovecot_auth_master, dovecot_primary_field, ldap_uri, ldap_starttls, ldap_ca_file, ldap_base, \
      ldap_filter, ldap_bind_dn, ldap_bind_password_file, ldap_attribute, login_checker, \
      imap_host, imap_port, pop3_host, pop3_port, smtp_host, smtp_port, caldav_url, carddav_url, \
-     service_name.SVC, service_setup.SVC, profile_sign_cert, profile_sign_key, web_url";
+     service_name.SVC, service_setup.SVC, profile_sign_cert, profile_sign_key, web_url, sendmail";
 
 /// Parses the text of a configuration file named `file`: the store.
 pub fn parse(text: &str, file: &Path) -> Result<StoreChoice, ConfigError> {
@@ -366,6 +371,7 @@ pub fn parse_config(text: &str, file: &Path) -> Result<Config, ConfigError> {
     let mut setup = crate::setup::DeviceSetup::default();
     let mut setup_lines = std::collections::HashMap::new();
     let mut login_checkers: Vec<(usize, LoginChecker)> = Vec::new();
+    let mut sendmail: Option<PathBuf> = None;
     for (n, raw) in text.lines().enumerate() {
         let n = n + 1;
         let line = strip_comment(raw).trim();
@@ -464,6 +470,12 @@ pub fn parse_config(text: &str, file: &Path) -> Result<Config, ConfigError> {
                     return Err(err(n, "primary must be shadow, dovecot or ldap".into()));
                 }
                 primary = Some((n, value.to_owned()));
+            }
+            "sendmail" => {
+                if sendmail.is_some() {
+                    return Err(twice("sendmail"));
+                }
+                sendmail = Some(absolute("sendmail")?);
             }
             "dovecot_auth_master" => {
                 if dovecot_master.is_some() {
@@ -611,6 +623,7 @@ pub fn parse_config(text: &str, file: &Path) -> Result<Config, ConfigError> {
         ));
     }
     let login_checkers = login_checkers.into_iter().map(|(_, c)| c).collect();
+    let sendmail = sendmail.unwrap_or_else(|| PathBuf::from(DEFAULT_SENDMAIL));
     let primary = primary_choice(
         primary.as_ref().map(|(_, p)| p.as_str()),
         dovecot_master,
@@ -634,6 +647,7 @@ pub fn parse_config(text: &str, file: &Path) -> Result<Config, ConfigError> {
             primary,
             setup,
             login_checkers,
+            sendmail,
         });
     }
     if let Some((n, _)) = db {
@@ -655,6 +669,7 @@ pub fn parse_config(text: &str, file: &Path) -> Result<Config, ConfigError> {
         primary,
         setup,
         login_checkers,
+        sendmail,
     })
 }
 
@@ -904,6 +919,7 @@ pub fn resolve_config(
                     primary: PrimaryChoice::Shadow,
                     setup: Default::default(),
                     login_checkers: Vec::new(),
+                    sendmail: PathBuf::from(DEFAULT_SENDMAIL),
                 },
                 // `db` alone never depends on the default file being usable.
                 _ if db.is_some() => Config {
@@ -912,6 +928,7 @@ pub fn resolve_config(
                     primary: PrimaryChoice::Shadow,
                     setup: Default::default(),
                     login_checkers: Vec::new(),
+                    sendmail: PathBuf::from(DEFAULT_SENDMAIL),
                 },
                 _ => load_config(default, euid)?,
             }

@@ -21,6 +21,7 @@ pub mod lifecycle;
 pub mod login;
 pub mod module_args;
 pub mod networks;
+pub mod notify;
 pub mod policy;
 pub mod primary;
 pub mod primary_until;

@@ -179,8 +179,14 @@ fn seen(pid: i32, started: u64) -> Seen {
     }
 }
 
+/// Whether process `pid` that started at `started` has ended (or its PID
+/// now names another process); `false` when /proc cannot say.
+pub(crate) fn process_gone(pid: i32, started: u64) -> bool {
+    seen(pid, started) == Seen::Gone
+}
+
 /// This process's start time.
-fn own_start() -> io::Result<u64> {
+pub(crate) fn own_start() -> io::Result<u64> {
     let stat = fs::read_to_string("/proc/self/stat")?;
     stat_fields(&stat)
         .map(|(_, started)| started)

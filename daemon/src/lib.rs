@@ -10,6 +10,7 @@ pub mod dovecot_auth;
 mod failure;
 pub mod listener;
 mod local;
+mod notifications;
 mod operations;
 pub mod pam;
 pub mod serve;

@@ -156,6 +156,7 @@ fn main() -> ExitCode {
         primary: config.primary,
         setup: config.setup,
         login_checkers: config.login_checkers,
+        sendmail: config.sendmail,
     };
     listener::run(
         listener,

@@ -248,9 +248,10 @@ pub(crate) fn perform(
         }
         Operation::History => {
             let events = admin::history(store, user, now)?;
+            let mails = store.outbox(user)?;
             conn.send(&Reply::History {
                 user: user.to_owned(),
-                events: events.iter().map(EventRecord::of).collect(),
+                events: EventRecord::history(&events, &mails),
             })?;
             Default::default()
         }
@@ -268,6 +269,7 @@ pub(crate) fn perform(
             warnings: s.warnings,
         })?;
     }
+    crate::notifications::send(store, settings, now);
     Ok(())
 }
 

@@ -20,6 +20,8 @@ pub struct Settings {
     pub setup: apppass_core::setup::DeviceSetup,
     /// The users for whom logins are checked (`login_checker`).
     pub login_checkers: Vec<LoginChecker>,
+    /// The MTA's submission command for notifications.
+    pub sendmail: PathBuf,
 }
 
 impl Settings {

@@ -7,6 +7,7 @@
 
 pub mod audit;
 pub mod dovecot;
+pub mod mail;
 
 use apppass_core::effects::{Effect, Effects};
 pub use apppass_protocol::records::EndedRecord as Ended;

@@ -5,7 +5,7 @@
 
 use apppass_core::admin::Generated;
 use apppass_core::login::Tripwire;
-use apppass_core::store::{Event, Password};
+use apppass_core::store::{Event, OutboxEntry, Password};
 use serde::{Deserialize, Serialize};
 use std::fmt;
 use zeroize::Zeroizing;
@@ -157,6 +157,35 @@ impl EventRecord {
     }
 
     /// Who, as the history table shows it: `admin (uid 0)`, `self`…
+    /// A user's history with the mails sent to them (`mailed`, the
+    /// notification's kind as the reason) and given up (`not-mailed`, with
+    /// why), in time order.
+    pub fn history(events: &[Event], mails: &[OutboxEntry]) -> Vec<EventRecord> {
+        let mut all: Vec<EventRecord> = events.iter().map(EventRecord::of).collect();
+        for m in mails {
+            let (at, event, reason) = match (m.sent_at, m.gave_up_at) {
+                (Some(at), _) => (at, "mailed", m.kind.clone()),
+                (None, Some(at)) => (
+                    at,
+                    "not-mailed",
+                    format!("{}: {}", m.kind, m.last_error.as_deref().unwrap_or("")),
+                ),
+                (None, None) => continue,
+            };
+            all.push(EventRecord {
+                at,
+                event: event.into(),
+                id: None,
+                label: None,
+                reason: Some(reason),
+                by: "apppass".into(),
+                by_uid: None,
+            });
+        }
+        all.sort_by_key(|e| e.at);
+        all
+    }
+
     pub fn by_shown(&self) -> String {
         match self.by_uid {
             Some(uid) => format!("{} (uid {uid})", self.by),

@@ -7,9 +7,9 @@ use apppass_core::networks::Networks;
 use apppass_core::policy::Scope;
 use apppass_core::store::{
     Actor, Candidate, Change, Credential, Event, EventKind, Fingerprint, FingerprintRow,
-    FingerprintSource, Finish, Key, LastUse, LoggedEvent, NewPassword, Password, PrimaryUse,
-    Recorded, Revocation, SchemaDrift, SignInAttempts, Snapshot, Store, StoreError, WriteError,
-    Writer,
+    FingerprintSource, Finish, Key, LastUse, LoggedEvent, NewOutboxEntry, NewPassword, OutboxEntry,
+    Password, PrimaryUse, Recorded, Revocation, SchemaDrift, SignInAttempts, Snapshot, Store,
+    StoreError, WriteError, Writer,
 };
 
 /// Every password of a user that a login may compare with: active ones,
@@ -31,6 +31,29 @@ const PASSWORD_COLUMNS: &str =
     "id, username, label, services, created_at, expires_at, revoked_at, \
      revoked_reason, last_used_at, last_used_service, last_used_rhost, networks, suspended_at, \
      last_tried_at";
+
+const OUTBOX_COLUMNS: &str = "id, username, key, kind, facts, at, queued_at, attempts, next_at, \
+     claimed_by, claimed_until, handed_at, sent_at, gave_up_at, last_error";
+
+fn outbox_entry(c: &Cells<'_>) -> Result<OutboxEntry, StoreError> {
+    Ok(OutboxEntry {
+        id: c.req_int("id")?,
+        user: c.req_text("username")?,
+        key: c.req_text("key")?,
+        kind: c.req_text("kind")?,
+        facts: c.req_text("facts")?,
+        at: c.req_int("at")?,
+        queued_at: c.req_int("queued_at")?,
+        attempts: c.req_int("attempts")?,
+        next_at: c.req_int("next_at")?,
+        claimed_by: c.text("claimed_by")?,
+        claimed_until: c.int("claimed_until")?,
+        handed_at: c.int("handed_at")?,
+        sent_at: c.int("sent_at")?,
+        gave_up_at: c.int("gave_up_at")?,
+        last_error: c.text("last_error")?,
+    })
+}
 
 /// A value the schema guarantees but the server did not send as expected.
 fn malformed(target: &str, what: &str) -> StoreError {
@@ -408,6 +431,16 @@ impl Store for PgStore {
                 count: c.req_int("count")?,
             })
         })
+    }
+
+    fn outbox(&mut self, user: &str) -> Result<Vec<OutboxEntry>, StoreError> {
+        let conn = self.conn()?;
+        let rows = conn.exec(
+            &format!("SELECT {OUTBOX_COLUMNS} FROM apppass.outbox WHERE username = $1 ORDER BY id"),
+            &[Some(user)],
+        )?;
+        let target = conn.target.clone();
+        each(rows, &target, outbox_entry)
     }
 
     fn passwords(&mut self, user: Option<&str>) -> Result<Vec<Password>, StoreError> {
@@ -899,6 +932,59 @@ impl Writer for PgWriter<'_> {
             &[],
         )?;
         Ok(())
+    }
+
+    fn enqueue(&mut self, e: &NewOutboxEntry) -> Result<bool, StoreError> {
+        let rows = self.conn.exec(
+            "INSERT INTO apppass.outbox (username, key, kind, facts, at, queued_at, next_at)
+             VALUES ($1, $2, $3, $4, $5::bigint, $6::bigint, $6::bigint)
+             ON CONFLICT (key) DO NOTHING RETURNING id",
+            &[
+                Some(&e.user),
+                Some(&e.key),
+                Some(&e.kind),
+                Some(&e.facts),
+                Some(&e.at.to_string()),
+                Some(&e.queued_at.to_string()),
+            ],
+        )?;
+        Ok(!rows.rows.is_empty())
+    }
+
+    fn outbox_due(&mut self, now: i64, limit: usize) -> Result<Vec<OutboxEntry>, StoreError> {
+        let rows = self.conn.exec(
+            &format!(
+                "SELECT {OUTBOX_COLUMNS} FROM apppass.outbox
+                  WHERE sent_at IS NULL AND gave_up_at IS NULL AND next_at <= $1::bigint
+                  ORDER BY next_at, id LIMIT $2::bigint"
+            ),
+            &[Some(&now.to_string()), Some(&limit.to_string())],
+        )?;
+        let target = self.conn.target.clone();
+        each(rows, &target, outbox_entry)
+    }
+
+    fn update_outbox(&mut self, e: &OutboxEntry) -> Result<(), StoreError> {
+        let n = |v: Option<i64>| v.map(|v| v.to_string());
+        self.conn
+            .exec(
+                "UPDATE apppass.outbox SET attempts = $2::bigint, next_at = $3::bigint,
+                        claimed_by = $4, claimed_until = $5::bigint, handed_at = $6::bigint,
+                        sent_at = $7::bigint, gave_up_at = $8::bigint, last_error = $9
+                  WHERE id = $1::bigint",
+                &[
+                    Some(&e.id.to_string()),
+                    Some(&e.attempts.to_string()),
+                    Some(&e.next_at.to_string()),
+                    e.claimed_by.as_deref(),
+                    n(e.claimed_until).as_deref(),
+                    n(e.handed_at).as_deref(),
+                    n(e.sent_at).as_deref(),
+                    n(e.gave_up_at).as_deref(),
+                    e.last_error.as_deref(),
+                ],
+            )
+            .map(drop)
     }
 
     fn is_empty(&mut self) -> Result<bool, StoreError> {

@@ -8,8 +8,9 @@ use apppass_core::networks::Networks;
 use apppass_core::policy::Scope;
 use apppass_core::store::{
     Actor, Candidate, Credential, Event, EventKind, Fingerprint, FingerprintRow, FingerprintSource,
-    Finish, Key, LastUse, LoggedEvent, NewPassword, Password, PrimaryUse, Recorded, Revocation,
-    SchemaDrift, SignInAttempts, Snapshot, Store, StoreError, WriteError, Writer,
+    Finish, Key, LastUse, LoggedEvent, NewOutboxEntry, NewPassword, OutboxEntry, Password,
+    PrimaryUse, Recorded, Revocation, SchemaDrift, SignInAttempts, Snapshot, Store, StoreError,
+    WriteError, Writer,
 };
 use rusqlite::{
     named_params, params, Connection, OptionalExtension, Transaction, TransactionBehavior,
@@ -250,6 +251,40 @@ fn fingerprint(conn: &Connection, user: &str) -> rusqlite::Result<Option<Recorde
     .optional()
 }
 
+const OUTBOX_COLUMNS: &str = "id, user, key, kind, facts, at, queued_at, attempts, next_at, \
+     claimed_by, claimed_until, handed_at, sent_at, gave_up_at, last_error";
+
+fn outbox_entry(r: &Named<'_>) -> rusqlite::Result<OutboxEntry> {
+    Ok(OutboxEntry {
+        id: r.get("id")?,
+        user: r.get("user")?,
+        key: r.get("key")?,
+        kind: r.get("kind")?,
+        facts: r.get("facts")?,
+        at: r.get("at")?,
+        queued_at: r.get("queued_at")?,
+        attempts: r.get("attempts")?,
+        next_at: r.get("next_at")?,
+        claimed_by: r.get("claimed_by")?,
+        claimed_until: r.get("claimed_until")?,
+        handed_at: r.get("handed_at")?,
+        sent_at: r.get("sent_at")?,
+        gave_up_at: r.get("gave_up_at")?,
+        last_error: r.get("last_error")?,
+    })
+}
+
+fn outbox_rows(
+    conn: &Connection,
+    sql: &str,
+    params: impl rusqlite::Params,
+) -> rusqlite::Result<Vec<OutboxEntry>> {
+    let mut stmt = conn.prepare(sql)?;
+    let columns = Columns::of(&stmt);
+    let rows = stmt.query_map(params, |r| outbox_entry(&columns.on(r)))?;
+    rows.collect()
+}
+
 impl Store for SqliteStore {
     fn describe(&self) -> String {
         self.describe_path()
@@ -434,6 +469,15 @@ impl Store for SqliteStore {
             })
             .and_then(|rows| rows.collect::<Result<Vec<_>, _>>());
         rows.map_err(on(&self.path))
+    }
+
+    fn outbox(&mut self, user: &str) -> Result<Vec<OutboxEntry>, StoreError> {
+        outbox_rows(
+            self.conn.get(&self.path)?,
+            &format!("SELECT {OUTBOX_COLUMNS} FROM outbox WHERE user = ?1 ORDER BY id"),
+            [user],
+        )
+        .map_err(on(&self.path))
     }
 
     fn passwords(&mut self, user: Option<&str>) -> Result<Vec<Password>, StoreError> {
@@ -927,6 +971,52 @@ impl Writer for SqliteWriter<'_> {
             )
             .map_err(&err)?;
         Ok(())
+    }
+
+    fn enqueue(&mut self, e: &NewOutboxEntry) -> Result<bool, StoreError> {
+        self.tx
+            .execute(
+                "INSERT INTO outbox (user, key, kind, facts, at, queued_at, next_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6) ON CONFLICT (key) DO NOTHING",
+                params![e.user, e.key, e.kind, e.facts, e.at, e.queued_at],
+            )
+            .map(|n| n > 0)
+            .map_err(on(self.path))
+    }
+
+    fn outbox_due(&mut self, now: i64, limit: usize) -> Result<Vec<OutboxEntry>, StoreError> {
+        outbox_rows(
+            self.tx,
+            &format!(
+                "SELECT {OUTBOX_COLUMNS} FROM outbox
+                  WHERE sent_at IS NULL AND gave_up_at IS NULL AND next_at <= ?1
+                  ORDER BY next_at, id LIMIT ?2"
+            ),
+            params![now, limit as i64],
+        )
+        .map_err(on(self.path))
+    }
+
+    fn update_outbox(&mut self, e: &OutboxEntry) -> Result<(), StoreError> {
+        self.tx
+            .execute(
+                "UPDATE outbox SET attempts = ?2, next_at = ?3, claimed_by = ?4, claimed_until = ?5,
+                        handed_at = ?6, sent_at = ?7, gave_up_at = ?8, last_error = ?9
+                  WHERE id = ?1",
+                params![
+                    e.id,
+                    e.attempts,
+                    e.next_at,
+                    e.claimed_by,
+                    e.claimed_until,
+                    e.handed_at,
+                    e.sent_at,
+                    e.gave_up_at,
+                    e.last_error
+                ],
+            )
+            .map(drop)
+            .map_err(on(self.path))
     }
 
     fn is_empty(&mut self) -> Result<bool, StoreError> {

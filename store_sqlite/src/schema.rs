@@ -139,6 +139,28 @@ pub const MIGRATIONS: &[&str] = &[
         count      INTEGER NOT NULL,
         PRIMARY KEY (user, service)
      ) WITHOUT ROWID;",
+    // 8 -> 9: the outbox of mail notifications, each queued once by what it
+    // is about (`key`), claimed by one sender at a time, marked when handed
+    // to the MTA and when it answered.
+    "CREATE TABLE outbox (
+        id            INTEGER PRIMARY KEY AUTOINCREMENT,
+        user          TEXT NOT NULL,
+        key           TEXT NOT NULL UNIQUE,
+        kind          TEXT NOT NULL,
+        facts         TEXT NOT NULL,
+        at            INTEGER NOT NULL,
+        queued_at     INTEGER NOT NULL,
+        attempts      INTEGER NOT NULL DEFAULT 0,
+        next_at       INTEGER NOT NULL,
+        claimed_by    TEXT,
+        claimed_until INTEGER,
+        handed_at     INTEGER,
+        sent_at       INTEGER,
+        gave_up_at    INTEGER,
+        last_error    TEXT
+     );
+     CREATE INDEX outbox_due ON outbox (next_at) WHERE sent_at IS NULL AND gave_up_at IS NULL;
+     CREATE INDEX outbox_by_user ON outbox (user, id);",
 ];
 
 pub const LATEST: i64 = MIGRATIONS.len() as i64;

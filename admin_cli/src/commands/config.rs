@@ -1,5 +1,6 @@
 use crate::cli::{Cli, ConfigArgs, Setting};
 use crate::error::CliError;
+use apppass_core::notify;
 use apppass_core::settings::{self, show_idle};
 
 fn shown(list: &[String]) -> String {
@@ -25,6 +26,10 @@ pub fn run(cli: &Cli, a: &ConfigArgs) -> Result<(), CliError> {
                 "entitled-group {}",
                 all.entitled_group.as_deref().unwrap_or("none")
             );
+            let n = notify::settings(store.as_mut())?;
+            println!("notify {}", if n.mail { "mail" } else { "off" });
+            println!("notify-from {}", n.from.as_deref().unwrap_or("none"));
+            println!("notify-domain {}", n.domain.as_deref().unwrap_or("none"));
             // What apppass.conf says devices are set up with.
             for (key, value) in super::device_setup(cli)?.shown() {
                 println!("{key} {value}");
@@ -104,6 +109,77 @@ pub fn run(cli: &Cli, a: &ConfigArgs) -> Result<(), CliError> {
                 "set entitled-group={}",
                 apppass_core::escape::field(group.unwrap_or("none"))
             ));
+        }
+        (Some(Setting::Notify), None) => println!(
+            "{}",
+            if notify::settings(store.as_mut())?.mail {
+                "mail"
+            } else {
+                "off"
+            }
+        ),
+        (Some(Setting::Notify), Some(v)) => {
+            let mail = match v {
+                "mail" => true,
+                "off" => false,
+                _ => return Err(CliError::Usage("notify takes mail or off".into())),
+            };
+            notify::set_mode(store.as_mut(), mail)?;
+            eprintln!(
+                "apppass: {}",
+                if mail {
+                    "account holders are mailed from now on what happens to their app passwords"
+                } else {
+                    "no more notifications are mailed"
+                }
+            );
+            apppass_effects::audit::record(&format!("set notify={v}"));
+        }
+        (Some(Setting::NotifyFrom), None) => println!(
+            "{}",
+            notify::settings(store.as_mut())?
+                .from
+                .unwrap_or_else(|| "none".into())
+        ),
+        (Some(Setting::NotifyDomain), None) => println!(
+            "{}",
+            notify::settings(store.as_mut())?
+                .domain
+                .unwrap_or_else(|| "none".into())
+        ),
+        (Some(which @ (Setting::NotifyFrom | Setting::NotifyDomain)), Some(v)) => {
+            let value = (v != "none").then_some(v);
+            let name = if which == Setting::NotifyFrom {
+                notify::set_from(store.as_mut(), value)?;
+                "notify-from"
+            } else {
+                notify::set_domain(store.as_mut(), value)?;
+                "notify-domain"
+            };
+            eprintln!("apppass: {name} is now {v}");
+            apppass_effects::audit::record(&format!(
+                "set {name}={}",
+                apppass_core::escape::field(v)
+            ));
+        }
+        (Some(Setting::NotifyTest), None) => {
+            return Err(CliError::Usage(
+                "name the user to send a test mail to: config notify-test USER".into(),
+            ))
+        }
+        (Some(Setting::NotifyTest), Some(user)) => {
+            apppass_core::policy::check_user(user).map_err(|e| CliError::Usage(e.to_string()))?;
+            let now = super::now();
+            notify::collect::queue_now(
+                store.as_mut(),
+                user,
+                &notify::message::Notification::Test,
+                &format!("test:{user}:{now}"),
+                now,
+            )?;
+            drop(store);
+            super::notify_now(cli, true)?;
+            return Ok(());
         }
         (None, Some(_)) => {
             return Err(CliError::Usage(

@@ -28,7 +28,27 @@ use std::process::ExitCode;
 /// Runs a command on the store itself (root, or a store named with --db or
 /// --config); `doctor` reads files only, for anyone.
 pub fn dispatch(cli: &Cli) -> Result<ExitCode, CliError> {
+    let done = run(cli)?;
+    // What the change calls for is mailed now; a failure to is said, and
+    // the change stands.
+    if matches!(
+        cli.command,
+        Command::Generate(_)
+            | Command::List(_)
+            | Command::Revoke(_)
+            | Command::CheckPrimary(_)
+            | Command::Rotate(_)
+    ) {
+        if let Err(e) = notify_now(cli, false) {
+            crate::output::notice(&format!("warning: notifications not sent now: {e}"));
+        }
+    }
+    Ok(done)
+}
+
+fn run(cli: &Cli) -> Result<ExitCode, CliError> {
     match &cli.command {
+        Command::Deliver => return notify_now(cli, true).map(|()| ExitCode::SUCCESS),
         Command::Init(a) => init::run(cli, a),
         Command::Generate(a) => generate::run(cli, a),
         Command::List(a) => list::run(cli, a),
@@ -49,6 +69,29 @@ pub fn dispatch(cli: &Cli) -> Result<ExitCode, CliError> {
         Command::Watch(a) => watch::run(cli, a),
     }
     .map(|()| ExitCode::SUCCESS)
+}
+
+/// Queues what is due and hands it to the MTA; with `loud`, says what was
+/// done even when nothing was.
+pub(crate) fn notify_now(cli: &Cli, loud: bool) -> Result<(), CliError> {
+    let config = apppass_core::config::resolve_config(
+        cli.config.as_deref(),
+        cli.db.as_deref(),
+        apppass_core::sys::euid(),
+    )
+    .map_err(|e| CliError::Store(format!("unusable configuration: {e}")))?;
+    let mut store = open(cli)?;
+    let now = now();
+    let on = apppass_core::notify::settings(store.as_mut())?.mail;
+    if on {
+        apppass_core::notify::collect::collect(store.as_mut(), now)?;
+    }
+    let mut mta = apppass_effects::mail::Sendmail {
+        program: config.sendmail,
+    };
+    let done = apppass_core::notify::outbox::deliver(store.as_mut(), &mut mta, now)?;
+    crate::output::delivered(&done, loud, on);
+    Ok(())
 }
 
 /// The store `--db`, `--config` or the configuration file names.

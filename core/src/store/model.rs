@@ -192,6 +192,44 @@ pub struct PrimaryUse {
     pub count: i64,
 }
 
+/// A mail to an account holder, as the outbox keeps it until it is handed
+/// to the MTA. `key` names what it is about (`event:42`, `expiring:7`...),
+/// so collecting it twice, on one host or on several, queues it once.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutboxEntry {
+    pub id: i64,
+    pub user: String,
+    pub key: String,
+    /// The notification's kind and facts, as `notify` wrote them.
+    pub kind: String,
+    pub facts: String,
+    /// When what it tells of happened.
+    pub at: i64,
+    pub queued_at: i64,
+    pub attempts: i64,
+    /// Not to be tried before then.
+    pub next_at: i64,
+    /// Who is handing it over, until when.
+    pub claimed_by: Option<String>,
+    pub claimed_until: Option<i64>,
+    /// When it was given to the MTA (before its answer was known).
+    pub handed_at: Option<i64>,
+    pub sent_at: Option<i64>,
+    pub gave_up_at: Option<i64>,
+    pub last_error: Option<String>,
+}
+
+/// A notification to queue (see [`OutboxEntry`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewOutboxEntry {
+    pub user: String,
+    pub key: String,
+    pub kind: String,
+    pub facts: String,
+    pub at: i64,
+    pub queued_at: i64,
+}
+
 /// When and why a password was revoked.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Revocation {

@@ -4,8 +4,8 @@
 //! wipe takes, what the history says — is decided in core.
 
 use super::model::{
-    Actor, Candidate, Credential, Event, EventKind, LastUse, LoggedEvent, NewPassword, Password,
-    PrimaryUse, Recorded, SignInAttempts, Snapshot,
+    Actor, Candidate, Credential, Event, EventKind, LastUse, LoggedEvent, NewOutboxEntry,
+    NewPassword, OutboxEntry, Password, PrimaryUse, Recorded, SignInAttempts, Snapshot,
 };
 use super::{Key, SchemaDrift, StoreError};
 
@@ -100,6 +100,9 @@ pub trait Store {
     /// The primary-password logins recorded, of `user` or of everyone, in
     /// no particular order.
     fn primary_uses(&mut self, user: Option<&str>) -> Result<Vec<PrimaryUse>, StoreError>;
+
+    /// The notifications queued for `user`, sent or not, oldest first.
+    fn outbox(&mut self, user: &str) -> Result<Vec<OutboxEntry>, StoreError>;
 
     /// Every password of `user` (or of everyone), revoked ones too, ordered
     /// by user then ID.
@@ -246,6 +249,17 @@ pub trait Writer {
         password: &Password,
         credential: Option<&Credential>,
     ) -> Result<(), StoreError>;
+
+    /// Queues a notification unless one with its key is queued already;
+    /// returns whether it was queued.
+    fn enqueue(&mut self, entry: &NewOutboxEntry) -> Result<bool, StoreError>;
+
+    /// Entries neither sent nor given up whose `next_at` has come, the
+    /// oldest first, at most `limit`, claimed or not.
+    fn outbox_due(&mut self, now: i64, limit: usize) -> Result<Vec<OutboxEntry>, StoreError>;
+
+    /// Writes back an entry's delivery state (every field after `queued_at`).
+    fn update_outbox(&mut self, entry: &OutboxEntry) -> Result<(), StoreError>;
 
     /// Whether the store holds no password, event, fingerprint or setting.
     fn is_empty(&mut self) -> Result<bool, StoreError>;
