@@ -172,6 +172,51 @@ pub fn notifications_are_collected_once_and_carry_no_secret(b: &dyn Backend) {
         ]
     );
 
+    // A login from a new network, after one from another: once; from the
+    // same /24 again, nothing.
+    let (_, roam) = gen(s.as_mut(), "alice", &["imap"], "Roaming", &sh);
+    run(s.as_mut(), &mut mta, NOW + 8);
+    mta.take();
+    assert!(ok(&login_from(
+        s.as_mut(),
+        "alice",
+        &roam,
+        NOW + 8,
+        &sh,
+        "192.0.2.10"
+    )));
+    assert!(ok(&login_from(
+        s.as_mut(),
+        "alice",
+        &roam,
+        NOW + 8,
+        &sh,
+        "192.0.2.11"
+    )));
+    assert!(ok(&login_from(
+        s.as_mut(),
+        "alice",
+        &roam,
+        NOW + 8,
+        &sh,
+        "198.51.100.20"
+    )));
+    assert!(ok(&login_from(
+        s.as_mut(),
+        "alice",
+        &roam,
+        NOW + 8,
+        &sh,
+        "198.51.100.21"
+    )));
+    run(s.as_mut(), &mut mta, NOW + 8);
+    let mails = mta.take();
+    assert_eq!(
+        subjects(&mails),
+        ["App password 'Roaming' of alice used from a new network"]
+    );
+    assert!(mails[0].contains("from 198.51.100.20,"), "{}", mails[0]);
+
     // A password ending within a week, once; the primary password used,
     // once a week per service.
     let week = 7 * 86_400;

@@ -9,7 +9,7 @@ use crate::retention::{
 use crate::revocation::{remove_user, wipe};
 use crate::secret::NormalizedSecret;
 use crate::settings::idle_expiry;
-use crate::store::{Actor, Candidate, Event, EventKind, LastUse, Store, StoreError};
+use crate::store::{Actor, Candidate, Event, EventKind, LastUse, NetworkCheck, Store, StoreError};
 use std::fmt;
 
 /// Last-used is written at most once a minute per password.
@@ -343,7 +343,21 @@ pub fn authenticate<M: Argon2Memory>(
             service: Some(req.service.to_owned()),
             rhost: req.rhost.map(str::to_owned),
         };
-        let _ = store.record_use(row.id, &used);
+        let network = used
+            .address()
+            .and_then(crate::networks::network_of)
+            .map(|cidr| NetworkCheck {
+                event: Event {
+                    at: req.now,
+                    kind: EventKind::NewNetwork,
+                    password_id: Some(row.id),
+                    label: Some(row.label.clone()),
+                    reason: used.address().map(str::to_owned),
+                    by: Actor::Module,
+                },
+                cidr,
+            });
+        let _ = store.record_use(row.id, &used, network.as_ref());
     }
     Ok(Outcome::Success {
         id: row.id,

@@ -143,6 +143,24 @@ fn canonical(addr: IpAddr) -> IpAddr {
 /// `PAM_RHOST` as an address: Dovecot gives the client's IP, sshd too with
 /// `UseDNS no`. Brackets (`[2001:db8::1]`) are accepted; a scoped address
 /// (`fe80::1%eth0`) or a host name is not an address here.
+/// The network a client address is counted in for "a network it never
+/// logged in from": its /24 for IPv4, its /64 for IPv6 (what one site or
+/// one provider's customer usually holds).
+pub fn network_of(address: &str) -> Option<String> {
+    let ip: IpAddr = address.parse().ok()?;
+    let prefix = if ip.is_ipv4() { 24 } else { 64 };
+    IpNet::new(ip, prefix).ok().map(|n| n.trunc().to_string())
+}
+
+/// Whether `address` lies in `cidr` (both as [`network_of`] writes them);
+/// `false` for anything that does not parse.
+pub fn in_network(address: &str, cidr: &str) -> bool {
+    match (address.parse::<IpAddr>(), cidr.parse::<IpNet>()) {
+        (Ok(ip), Ok(net)) => net.contains(&ip),
+        _ => false,
+    }
+}
+
 pub fn parse_rhost(rhost: &str) -> Option<IpAddr> {
     let bare = rhost
         .strip_prefix('[')

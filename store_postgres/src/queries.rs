@@ -7,9 +7,9 @@ use apppass_core::networks::Networks;
 use apppass_core::policy::Scope;
 use apppass_core::store::{
     Actor, Candidate, Change, Credential, Event, EventKind, Fingerprint, FingerprintRow,
-    FingerprintSource, Finish, Key, LastUse, LoggedEvent, NewOutboxEntry, NewPassword, OutboxEntry,
-    Password, PrimaryUse, Recorded, Revocation, SchemaDrift, SignInAttempts, Snapshot, Store,
-    StoreError, WriteError, Writer,
+    FingerprintSource, Finish, Key, LastUse, LoggedEvent, NetworkCheck, NewOutboxEntry,
+    NewPassword, OutboxEntry, Password, PrimaryUse, Recorded, Revocation, SchemaDrift,
+    SignInAttempts, Snapshot, Store, StoreError, WriteError, Writer,
 };
 
 /// Every password of a user that a login may compare with: active ones,
@@ -345,10 +345,15 @@ impl Store for PgStore {
         fingerprint(self.conn()?, user)
     }
 
-    fn record_use(&mut self, id: i64, used: &LastUse) -> Result<(), StoreError> {
+    fn record_use(
+        &mut self,
+        id: i64,
+        used: &LastUse,
+        network: Option<&NetworkCheck>,
+    ) -> Result<(), StoreError> {
         let conn = self.conn()?;
         conn.exec(
-            "SELECT apppass.record_use($1::bigint, $2::bigint, $3, $4, $5, $6::integer)",
+            "SELECT apppass.record_use($1::bigint, $2::bigint, $3, $4, $5, $6::integer, $7, $8)",
             &[
                 Some(&id.to_string()),
                 Some(&used.at.to_string()),
@@ -356,6 +361,8 @@ impl Store for PgStore {
                 used.rhost.as_deref(),
                 used.address(),
                 Some(&apppass_core::retention::MAX_ADDRESSES.to_string()),
+                network.map(|n| n.cidr.as_str()),
+                network.and_then(|n| n.event.reason.as_deref()),
             ],
         )
         .map(drop)

@@ -8,9 +8,9 @@ use apppass_core::networks::Networks;
 use apppass_core::policy::Scope;
 use apppass_core::store::{
     Actor, Candidate, Credential, Event, EventKind, Fingerprint, FingerprintRow, FingerprintSource,
-    Finish, Key, LastUse, LoggedEvent, NewOutboxEntry, NewPassword, OutboxEntry, Password,
-    PrimaryUse, Recorded, Revocation, SchemaDrift, SignInAttempts, Snapshot, Store, StoreError,
-    WriteError, Writer,
+    Finish, Key, LastUse, LoggedEvent, NetworkCheck, NewOutboxEntry, NewPassword, OutboxEntry,
+    Password, PrimaryUse, Recorded, Revocation, SchemaDrift, SignInAttempts, Snapshot, Store,
+    StoreError, WriteError, Writer,
 };
 use rusqlite::{
     named_params, params, Connection, OptionalExtension, Transaction, TransactionBehavior,
@@ -343,8 +343,37 @@ impl Store for SqliteStore {
         fingerprint(self.conn.get(&self.path)?, user).map_err(on(&self.path))
     }
 
-    fn record_use(&mut self, id: i64, used: &LastUse) -> Result<(), StoreError> {
+    fn record_use(
+        &mut self,
+        id: i64,
+        used: &LastUse,
+        network: Option<&NetworkCheck>,
+    ) -> Result<(), StoreError> {
         self.small_write(true, |tx| {
+            if let Some(check) = network {
+                let known: Vec<String> = {
+                    let mut stmt =
+                        tx.prepare_cached("SELECT address FROM addresses WHERE password_id = ?1")?;
+                    let rows = stmt.query_map([id], |r| r.get(0))?;
+                    rows.collect::<rusqlite::Result<_>>()?
+                };
+                let user: Option<String> = tx
+                    .query_row(
+                        "SELECT user FROM passwords WHERE id = ?1 AND revoked_at IS NULL",
+                        [id],
+                        |r| r.get(0),
+                    )
+                    .optional()?;
+                if let Some(user) = user {
+                    if !known.is_empty()
+                        && !known
+                            .iter()
+                            .any(|a| apppass_core::networks::in_network(a, &check.cidr))
+                    {
+                        insert_event(tx, &user, &check.event)?;
+                    }
+                }
+            }
             let n = tx.execute(
                 "UPDATE passwords SET last_used_at = ?2, last_used_service = ?3, last_used_rhost = ?4
                  WHERE id = ?1 AND revoked_at IS NULL",

@@ -1,6 +1,6 @@
 //! What to tell account holders, read from what the store records anyway:
 //! the history after the last entry collected (new passwords, a revoke of
-//! all, a wipe, the tripwire), passwords ending within a week, and the
+//! all, a wipe, the tripwire, a first login from a new network), passwords ending within a week, and the
 //! primary password's use where app passwords become required. Each is
 //! queued under a key naming what it is about, so hosts collecting at the
 //! same time queue it once.
@@ -157,6 +157,11 @@ fn from_history(store: &mut dyn Store, events: &[LoggedEvent]) -> Result<Vec<Que
                 by: e.by.name().into(),
             }),
             EventKind::Wiped => Some(Notification::Wiped { count }),
+            EventKind::NewNetwork => Some(Notification::NewNetwork {
+                id: e.password_id.unwrap_or(0),
+                label,
+                address: e.reason.clone().unwrap_or_default(),
+            }),
             EventKind::UsedAfterRevoke => Some(Notification::Tripwire {
                 id: e.password_id.unwrap_or(0),
                 label,

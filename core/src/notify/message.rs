@@ -19,6 +19,12 @@ pub enum Notification {
     Wiped { count: i64 },
     /// A password that stopped working was presented (the tripwire).
     Tripwire { id: i64, label: String, why: String },
+    /// A password logged in from a network it never logged in from.
+    NewNetwork {
+        id: i64,
+        label: String,
+        address: String,
+    },
     /// A password ends within a week.
     Expiring {
         id: i64,
@@ -44,6 +50,7 @@ impl Notification {
             Notification::RevokedAll { .. } => "revoked-all",
             Notification::Wiped { .. } => "wiped",
             Notification::Tripwire { .. } => "tripwire",
+            Notification::NewNetwork { .. } => "new-network",
             Notification::Expiring { .. } => "expiring",
             Notification::PrimaryUsed { .. } => "primary-used",
             Notification::Test => "test",
@@ -59,6 +66,9 @@ impl Notification {
             Notification::Wiped { count } => json!({ "count": count }),
             Notification::Tripwire { id, label, why } => {
                 json!({"id": id, "label": label, "why": why})
+            }
+            Notification::NewNetwork { id, label, address } => {
+                json!({"id": id, "label": label, "address": address})
             }
             Notification::Expiring {
                 id,
@@ -98,6 +108,11 @@ impl Notification {
                 id: i("id")?,
                 label: s("label")?,
                 why: s("why")?,
+            },
+            "new-network" => Notification::NewNetwork {
+                id: i("id")?,
+                label: s("label")?,
+                address: s("address")?,
             },
             "expiring" => Notification::Expiring {
                 id: i("id")?,
@@ -170,6 +185,14 @@ pub fn subject_and_body(user: &str, n: &Notification, at: i64) -> (String, Strin
                 "The app password labelled '{}' (ID {id}) of your account {user} was presented at {when}, although it no longer works ({}). It was refused.\n\nIf a device of yours still has it, give that device a new app password. If not, someone else has it: nothing more can be done with it, but check your other app passwords and tell your administrator.\n",
                 shown(label),
                 shown(why)
+            ),
+        ),
+        Notification::NewNetwork { id, label, address } => (
+            format!("App password '{}' of {user} used from a new network", shown(label)),
+            format!(
+                "The app password labelled '{}' (ID {id}) of your account {user} logged in at {when} from {}, a network it had not logged in from before.\n\nIf that was you (a new place, another connection), nothing needs doing. {not_you}\n",
+                shown(label),
+                shown(address)
             ),
         ),
         Notification::Expiring {
@@ -313,6 +336,11 @@ mod tests {
                 id: 1,
                 label: "Laptop".into(),
                 expires_at: 1_800_000_000,
+            },
+            Notification::NewNetwork {
+                id: 2,
+                label: "Phone".into(),
+                address: "203.0.113.9".into(),
             },
             Notification::PrimaryUsed {
                 service: "imap".into(),

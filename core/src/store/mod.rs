@@ -14,8 +14,8 @@ pub use error::{diagnose, Cause, Hint, StoreError};
 pub use key::{key_path, Key};
 pub use model::{
     Actor, Candidate, Credential, Event, EventKind, Fingerprint, FingerprintRow, FingerprintSource,
-    LastUse, LoggedEvent, NewOutboxEntry, NewPassword, OutboxEntry, Password, PrimaryUse, Recorded,
-    Revocation, SignInAttempts, Snapshot, Status,
+    LastUse, LoggedEvent, NetworkCheck, NewOutboxEntry, NewPassword, OutboxEntry, Password,
+    PrimaryUse, Recorded, Revocation, SignInAttempts, Snapshot, Status,
 };
 pub use traits::{Finish, Store, WriteError, Writer};
 

@@ -18,10 +18,13 @@ pub enum EventKind {
     /// The tripwire: a revoked, expired or wiped password was presented
     /// (recorded at most once a day per password).
     UsedAfterRevoke,
+    /// A password that had logged in before did so from a network none of
+    /// its remembered addresses is in (the address is the reason).
+    NewNetwork,
 }
 
 impl EventKind {
-    pub const ALL: [EventKind; 7] = [
+    pub const ALL: [EventKind; 8] = [
         EventKind::Generated,
         EventKind::Revoked,
         EventKind::Expired,
@@ -29,6 +32,7 @@ impl EventKind {
         EventKind::Suspended,
         EventKind::Resumed,
         EventKind::UsedAfterRevoke,
+        EventKind::NewNetwork,
     ];
 
     /// The name in `history --json` and in the store.
@@ -41,6 +45,7 @@ impl EventKind {
             EventKind::Suspended => "suspended",
             EventKind::Resumed => "resumed",
             EventKind::UsedAfterRevoke => "used-after-revoke",
+            EventKind::NewNetwork => "new-network",
         }
     }
 
@@ -166,6 +171,15 @@ pub struct LastUse {
     pub at: i64,
     pub service: Option<String>,
     pub rhost: Option<String>,
+}
+
+/// A login from a network (`cidr`, the address's /24 or /64) to check
+/// against the password's remembered addresses: `event` is recorded when
+/// none is in it and the password had logged in before.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NetworkCheck {
+    pub cidr: String,
+    pub event: Event,
 }
 
 impl LastUse {

@@ -4,8 +4,9 @@
 //! wipe takes, what the history says — is decided in core.
 
 use super::model::{
-    Actor, Candidate, Credential, Event, EventKind, LastUse, LoggedEvent, NewOutboxEntry,
-    NewPassword, OutboxEntry, Password, PrimaryUse, Recorded, SignInAttempts, Snapshot,
+    Actor, Candidate, Credential, Event, EventKind, LastUse, LoggedEvent, NetworkCheck,
+    NewOutboxEntry, NewPassword, OutboxEntry, Password, PrimaryUse, Recorded, SignInAttempts,
+    Snapshot,
 };
 use super::{Key, SchemaDrift, StoreError};
 
@@ -63,8 +64,16 @@ pub trait Store {
     /// among the password's addresses when `used.rhost` is an IP address
     /// (the most recent [`crate::retention::MAX_ADDRESSES`] kept, none
     /// older than [`crate::retention::KEEP_ADDRESS_SECS`]). Best effort: a
-    /// short wait for locks; the caller ignores a failure.
-    fn record_use(&mut self, id: i64, used: &LastUse) -> Result<(), StoreError>;
+    /// short wait for locks; the caller ignores a failure. With `network`,
+    /// in the same transaction and before the address is added: its event
+    /// is added to the history when the password has remembered addresses
+    /// and none of them is in `network.cidr`.
+    fn record_use(
+        &mut self,
+        id: i64,
+        used: &LastUse,
+        network: Option<&NetworkCheck>,
+    ) -> Result<(), StoreError>;
 
     /// Ends an unrevoked password of `user` at `at` (idle expiry): its
     /// expiry becomes `at` unless it already ends sooner, and the history
