@@ -12,6 +12,10 @@ use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::Path;
 use std::time::Duration;
 
+/// How often notification mails are sent from here, and after a failure.
+const NOTIFY_EVERY_SECS: i64 = 30;
+const NOTIFY_RETRY_SECS: i64 = 600;
+
 /// The longest wait before connecting again to a store that went away.
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
 
@@ -95,6 +99,10 @@ fn follow(
     // When the expiry time was last written down: not on every look,
     // which would write the file every few seconds.
     let mut expiry_saved = pos.expiry;
+    // Notification mails are sent from here too, every half minute, with
+    // the rights apppass.conf gives the command (a host without them
+    // leaves it to one that has: apppass-deliver.timer there).
+    let mut mail_at = super::now();
     loop {
         late_entries(cli, store, holes)?;
         loop {
@@ -116,6 +124,16 @@ fn follow(
             if a.once || !effects.0.is_empty() || now - expiry_saved >= 60 {
                 save(&a.state, pos);
                 expiry_saved = now;
+            }
+        }
+        if now >= mail_at && !a.once {
+            mail_at = now + NOTIFY_EVERY_SECS;
+            if let Err(e) = super::notify_now(cli, false) {
+                say(&format!(
+                    "notification mails not sent from here ({e}); trying again in {} minutes",
+                    NOTIFY_RETRY_SECS / 60
+                ));
+                mail_at = now + NOTIFY_RETRY_SECS;
             }
         }
         if a.once {
