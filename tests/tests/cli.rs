@@ -253,7 +253,7 @@ fn config_shows_and_changes_max_active_and_self_service_services() {
     let f = Fixture::new();
     assert_eq!(
         stdout(&f.apppass(&["config"])),
-        "max-active 25\nself-service-services none\nidle-expiry off\nentitled-group none\n"
+        "max-active 25\nself-service-services none\nidle-expiry off\nentitled-group none\nnotify off\nnotify-from none\nnotify-domain none\n"
     );
     let ss = |args: &[&str]| {
         let mut all = vec!["config", "self-service-services"];

@@ -13,6 +13,7 @@ mod hostile_clients;
 mod logging;
 mod long_lived;
 mod module_fuzz;
+mod notifications;
 mod package;
 mod pam_corpus;
 mod pam_stack;

@@ -168,15 +168,27 @@ pub fn subject_and_body(user: &str, n: &Notification, at: i64) -> (String, Strin
         Notification::RevokedAll { count, by, reason } => (
             format!("All app passwords of {user} were revoked"),
             format!(
-                "All {count} app passwords of your account {user} were revoked at {when} by {} (reason: {}). Apps and devices that used them are signed out and must be set up again with new app passwords.\n\n{not_you}\n",
+                "{} of your account {user} {} revoked at {when} by {} (reason: {}). Apps and devices that used {} are signed out and must be set up again with new app passwords.\n\n{not_you}\n",
+                if *count == 1 {
+                    "The only app password".to_string()
+                } else {
+                    format!("All {count} app passwords")
+                },
+                if *count == 1 { "was" } else { "were" },
                 who(by),
-                shown(reason)
+                shown(reason),
+                if *count == 1 { "it" } else { "them" }
             ),
         ),
         Notification::Wiped { count } => (
             format!("Your primary password changed: app passwords of {user} revoked"),
             format!(
-                "The primary password of your account {user} changed, so all {count} of its app passwords were revoked at {when}, as they always are. Apps and devices that used them are signed out; give each a new app password.\n\nIf you did not change your primary password: someone else may know it. Reset it now and tell your administrator.\n"
+                "The primary password of your account {user} changed, so {} revoked at {when}, as they always are. Apps and devices that used them are signed out; give each a new app password.\n\nIf you did not change your primary password: someone else may know it. Reset it now and tell your administrator.\n",
+                if *count == 1 {
+                    "its app password was".to_string()
+                } else {
+                    format!("all {count} of its app passwords were")
+                }
             ),
         ),
         Notification::Tripwire { id, label, why } => (
