@@ -38,7 +38,8 @@ TEST_DEPS  := binutils util-linux passwd openssl sqlite3 \
               postgresql-15 postgresql-client-15 libpq5 pgbouncer libpam-oath oathtool \
               chromium chromium-driver nginx-light libnginx-mod-http-auth-pam radicale gunicorn python3-caldav fail2ban \
               lintian systemd \
-              pamtester libpam-pwdfile db5.3-util faketime slapd ldap-utils libldap-2.5-0
+              pamtester libpam-pwdfile db5.3-util faketime slapd ldap-utils libldap-2.5-0 \
+              postfix
 
 RELEASE := target/release
 MAN_OUT := target/man
@@ -64,6 +65,10 @@ deps:
 
 # Package installs must not start daemons: the tests run their own.
 test-deps: deps
+	@# Postfix asks how the host sends mail; the tests run private instances
+	@# of their own and never the system one. Installing it replaces any
+	@# other MTA (exim4), as every Debian MTA conflicts with the others.
+	echo 'postfix postfix/main_mailer_type select Local only' | debconf-set-selections
 	@if [ ! -e /usr/sbin/policy-rc.d ]; then \
 	  printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d; chmod 755 /usr/sbin/policy-rc.d; touch .policy-rc.d-ours; fi
 	$(APT_GET) install --no-install-recommends $(TEST_DEPS); rc=$$?; \

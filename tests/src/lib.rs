@@ -14,6 +14,7 @@ pub mod fake_clock;
 pub mod fixture;
 pub mod pam;
 pub mod pgbouncer;
+pub mod postfix;
 pub mod postgres;
 pub mod qr_code;
 pub mod slapd;

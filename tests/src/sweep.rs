@@ -38,6 +38,11 @@ pub fn leftovers() {
             {
                 crate::dav::stop(&path);
                 let _ = std::fs::remove_dir_all(&path);
+            } else if name.starts_with(crate::postfix::DIR_PREFIX)
+                && !owner_alive(&name, crate::postfix::DIR_PREFIX)
+            {
+                crate::postfix::sweep(&path);
+                let _ = std::fs::remove_dir_all(&path);
             } else if name.starts_with("apppass-sshd-") && !owner_alive(&name, "apppass-sshd-") {
                 if let Ok(pid) = std::fs::read_to_string(path.join("sshd.pid")) {
                     let _ = Command::new("kill").arg(pid.trim()).status();

@@ -18,6 +18,7 @@ mod package;
 mod pam_corpus;
 mod pam_stack;
 mod password_change;
+mod postfix_harness;
 mod postgres_hosts;
 mod primary_directory;
 mod primary_until;
