@@ -493,6 +493,18 @@ extern "C" fn stop_shared() {
     }
 }
 
+/// A directory for the key the hosts of one store share (0700), and the
+/// key's path in it (`init` makes the key).
+pub fn key_dir() -> (tempfile::TempDir, std::path::PathBuf) {
+    let dir = tempfile::Builder::new()
+        .prefix("apppass-e2e-key-")
+        .tempdir()
+        .unwrap();
+    crate::debian13::set_mode(dir.path(), 0o700);
+    let key = dir.path().join("key");
+    (dir, key)
+}
+
 /// A fresh database of the shared cluster, for one test.
 pub fn fresh_database() -> String {
     static N: AtomicU32 = AtomicU32::new(0);

@@ -280,12 +280,7 @@ fn two_hosts_on_one_postgresql_store_send_one_mail() {
     let pf = Postfix::start();
     let cluster = postgres::shared();
     let db = postgres::fresh_database();
-    let keys = tempfile::Builder::new()
-        .prefix("apppass-e2e-key-")
-        .tempdir()
-        .unwrap();
-    apppass_e2e::debian13::set_mode(keys.path(), 0o700);
-    let key = keys.path().join("key");
+    let (_keys, key) = postgres::key_dir();
     let (login_ci, admin_ci) = (cluster.login_conninfo(&db), cluster.admin_conninfo(&db));
     let hosts: Vec<Fixture> = (0..2)
         .map(|_| {

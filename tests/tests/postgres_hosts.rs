@@ -8,22 +8,11 @@ use apppass_e2e::fixture::{pam_host, Fixture};
 use apppass_e2e::pam::{login, PAM_AUTHINFO_UNAVAIL, PAM_AUTH_ERR, PAM_SUCCESS};
 use apppass_e2e::postgres::{self, Cluster};
 use apppass_e2e::system::require_root;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
 const USER: &str = "mail@example.org";
-
-/// A key directory shared by the hosts of one store (copied, in life).
-fn key_dir() -> (tempfile::TempDir, PathBuf) {
-    let dir = tempfile::Builder::new()
-        .prefix("apppass-e2e-key-")
-        .tempdir()
-        .unwrap();
-    apppass_e2e::debian13::set_mode(dir.path(), 0o700);
-    let key = dir.path().join("key");
-    (dir, key)
-}
 
 /// How many sessions `db` has had. The server counts a session when it
 /// ends, and publishes its counts within a second.
@@ -49,7 +38,7 @@ fn host(cluster: &Cluster, db: &str, key: &Path) -> Fixture {
 fn a_password_made_on_one_host_logs_in_on_another_and_a_revoke_stops_it_at_the_next_login() {
     let cluster = postgres::shared();
     let db = postgres::fresh_database();
-    let (_k, key) = key_dir();
+    let (_k, key) = postgres::key_dir();
     let a = host(cluster, &db, &key);
     let b = host(cluster, &db, &key);
     let again = b.apppass(&["init"]);
@@ -101,7 +90,7 @@ fn a_password_made_on_one_host_logs_in_on_another_and_a_revoke_stops_it_at_the_n
 fn a_long_lived_host_keeps_one_connection_leaks_nothing_and_survives_fork() {
     let cluster = postgres::shared();
     let db = postgres::fresh_database();
-    let (_k, key) = key_dir();
+    let (_k, key) = postgres::key_dir();
     let f = host(cluster, &db, &key);
     f.simple_service("mail");
     let pw = f.generate(USER, &["mail"], "Worker");
@@ -155,7 +144,7 @@ fn a_failover_is_unavailable_in_bounded_time_then_works_on_the_promoted_standby(
             primary.ca.display()
         )
     };
-    let (_k, key) = key_dir();
+    let (_k, key) = postgres::key_dir();
     let f = Fixture::postgres(
         &both("apppass_login", postgres::LOGIN_PASSWORD),
         &both("apppass_admin", postgres::ADMIN_PASSWORD),
@@ -221,7 +210,7 @@ fn dovecot_logs_in_through_the_module_on_postgresql() {
     }
     let cluster = postgres::shared();
     let db = postgres::fresh_database();
-    let (_k, key) = key_dir();
+    let (_k, key) = postgres::key_dir();
     let f = host(cluster, &db, &key);
     let dc = Dovecot::start(
         &f,
@@ -279,7 +268,7 @@ fn a_store_moves_from_sqlite_to_postgresql_with_export_key_and_import() {
 
     let cluster = postgres::shared();
     let db = postgres::fresh_database();
-    let (_k, key) = key_dir();
+    let (_k, key) = postgres::key_dir();
     std::fs::copy(old.db.with_file_name("key"), &key).unwrap();
     let new = host(cluster, &db, &key);
     let out = new.apppass(&["import", export.to_str().unwrap()]);
@@ -343,7 +332,7 @@ fn a_long_lived_host_behind_a_transaction_mode_pooler_logs_in_when_moved_to_anot
     let cluster = postgres::shared();
     let db = postgres::fresh_database();
     let pooler = Pooler::start(cluster, &db);
-    let (_k, key) = key_dir();
+    let (_k, key) = postgres::key_dir();
     let f = Fixture::postgres(&pooler.login_conninfo(), &cluster.admin_conninfo(&db), &key);
     f.simple_service("mail");
     let pw = f.generate(USER, &["mail"], "Pooled");
@@ -387,7 +376,7 @@ fn a_host_logging_in_on_eight_threads_keeps_a_connection_for_each_instead_of_con
 {
     let cluster = postgres::shared();
     let db = postgres::fresh_database();
-    let (_k, key) = key_dir();
+    let (_k, key) = postgres::key_dir();
     let f = host(cluster, &db, &key);
     f.simple_service("mail");
     let pw = f.generate(USER, &["mail"], "Threads");

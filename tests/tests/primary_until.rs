@@ -329,15 +329,11 @@ fn the_report_names_who_still_uses_the_primary_password_on_postgresql() {
     }
     let cluster = postgres::shared();
     let db = postgres::fresh_database();
-    let keys = tempfile::Builder::new()
-        .prefix("apppass-e2e-key-")
-        .tempdir()
-        .unwrap();
-    apppass_e2e::debian13::set_mode(keys.path(), 0o700);
+    let (_keys, key) = postgres::key_dir();
     let f = Fixture::postgres(
         &cluster.login_conninfo(&db),
         &cluster.admin_conninfo(&db),
-        &keys.path().join("key"),
+        &key,
     );
     the_report_names_who_still_uses_the_primary_password(&f, test);
 }

@@ -14,7 +14,7 @@ use apppass_e2e::system::{require_root, SystemUser};
 use apppass_e2e::watcher::Watcher;
 use serde_json::json;
 use std::net::Ipv4Addr;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Output;
 use std::time::{Duration, Instant};
 
@@ -392,17 +392,6 @@ fn a_fixed_expiry_passing_ends_the_connection_through_the_watcher() {
     );
 }
 
-/// A key directory shared by the hosts of one store.
-fn key_dir() -> (tempfile::TempDir, PathBuf) {
-    let dir = tempfile::Builder::new()
-        .prefix("apppass-e2e-key-")
-        .tempdir()
-        .unwrap();
-    apppass_e2e::debian13::set_mode(dir.path(), 0o700);
-    let key = dir.path().join("key");
-    (dir, key)
-}
-
 /// One host of a store shared through PostgreSQL: its own PAM files, its
 /// own Dovecot, its own watcher.
 struct Host {
@@ -486,7 +475,7 @@ fn a_revoke_on_one_host_ends_the_connection_and_the_cached_login_on_another_acro
     };
     let login = both("apppass_login", postgres::LOGIN_PASSWORD);
     let admin = both("apppass_admin", postgres::ADMIN_PASSWORD);
-    let (_k, key) = key_dir();
+    let (_k, key) = postgres::key_dir();
     let a = Host::new(&login, &admin, &key, true);
     let b = Host::new(&login, &admin, &key, true);
 
@@ -713,7 +702,7 @@ fn a_watcher_cut_off_from_its_database_keeps_trying_and_catches_up_when_it_is_ba
     }
     let cluster = postgres::shared();
     let db = postgres::fresh_database();
-    let (_k, key) = key_dir();
+    let (_k, key) = postgres::key_dir();
     let login = cluster.login_conninfo(&db);
     let admin = cluster.admin_conninfo(&db);
     let a = Host::new(&login, &admin, &key, false);
@@ -793,7 +782,7 @@ fn a_fixed_expiry_passing_on_postgresql_ends_the_connection_within_a_minute() {
     }
     let cluster = postgres::shared();
     let db = postgres::fresh_database();
-    let (_k, key) = key_dir();
+    let (_k, key) = postgres::key_dir();
     let h = Host::new(
         &cluster.login_conninfo(&db),
         &cluster.admin_conninfo(&db),
@@ -825,7 +814,7 @@ fn doctor_reports_a_postgresql_host_whose_watcher_is_not_running() {
     }
     let cluster = postgres::shared();
     let db = postgres::fresh_database();
-    let (_k, key) = key_dir();
+    let (_k, key) = postgres::key_dir();
     let login = cluster.login_conninfo(&db);
     let admin = cluster.admin_conninfo(&db);
     let f = Fixture::postgres(&login, &admin, &key);
@@ -900,7 +889,7 @@ fn a_watcher_handles_a_history_entry_committed_after_a_later_one() {
     }
     let cluster = postgres::shared();
     let db = postgres::fresh_database();
-    let (_k, key) = key_dir();
+    let (_k, key) = postgres::key_dir();
     let login = cluster.login_conninfo(&db);
     let admin = cluster.admin_conninfo(&db);
     let a = Host::new(&login, &admin, &key, false);
@@ -965,7 +954,7 @@ fn a_watcher_behind_a_transaction_mode_pooler_still_ends_a_session_within_2_seco
     let cluster = postgres::shared();
     let db = postgres::fresh_database();
     let pooler = Pooler::start(cluster, &db);
-    let (_k, key) = key_dir();
+    let (_k, key) = postgres::key_dir();
     let admin = cluster.admin_conninfo(&db);
     let a = Host::new(&cluster.login_conninfo(&db), &admin, &key, false);
     let b = Host::new(&pooler.login_conninfo(), &admin, &key, false);
