@@ -25,9 +25,10 @@ fn run(
     settings: &Settings,
     now: i64,
 ) -> Result<notify::outbox::Delivered, apppass_core::store::StoreError> {
-    if notify::settings(store)?.mail {
-        notify::collect::collect(store, now)?;
+    if !notify::settings(store)?.mail {
+        return Ok(Default::default());
     }
+    notify::collect::collect(store, now)?;
     let mut mta = apppass_effects::mail::Sendmail {
         program: settings.sendmail.clone(),
     };

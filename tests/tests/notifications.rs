@@ -360,3 +360,82 @@ fn notification_settings_refuse_what_could_not_be_mailed() {
         stderr(&out)
     );
 }
+
+/// A system user's mails: a password ending within a week (told once), the
+/// primary password still used where app passwords become required (once a
+/// week), and the wipe a primary password change makes.
+#[test]
+fn expiry_primary_use_and_a_wipe_each_mail_once_through_postfix() {
+    let test = "expiry_primary_use_and_a_wipe_each_mail_once_through_postfix";
+    if !can_run(test) {
+        return;
+    }
+    const PRIMARY: &str = "Primary-Pass-42!";
+    let pf = Postfix::start();
+    let mut f = Fixture::new();
+    notifying(&mut f, &pf.sendmail());
+    let u = apppass_e2e::system::SystemUser::new(PRIMARY);
+    let to = format!("{}@{DOMAIN}", u.name);
+    f.issue(&[&u.name, "--service", "imap", "--label", "Phone"]);
+    f.issue(&[
+        &u.name,
+        "--service",
+        "imap",
+        "--label",
+        "Short",
+        "--expires",
+        "3d",
+    ]);
+    f.service(
+        "imap",
+        "auth [success=done ignore=ignore default=die] @MODULE@ db=@DB@ primary_until=2999-01-01
+auth required pam_unix.so try_first_pass
+account sufficient @MODULE@ db=@DB@
+account required pam_unix.so
+",
+    );
+    for _ in 0..2 {
+        let mut p = Pam::start(&f.confdir, "imap", u.name.as_bytes(), &[PRIMARY.as_bytes()]);
+        p.set_item(PAM_RHOST, "198.51.100.7");
+        assert_eq!(p.authenticate(), PAM_SUCCESS);
+        assert_eq!(p.acct_mgmt(), PAM_SUCCESS);
+    }
+    let out = f.apppass(&["deliver"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    u.chpasswd("Another-Primary-7!");
+    let out = f.apppass(&["check-primary", &u.name]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = f.apppass(&["deliver"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+
+    let mails = pf.wait_for(&to, 5, WAIT);
+    no_more(&pf, &to, 5);
+    let mut got = subjects(&mails);
+    got.sort();
+    assert_eq!(
+        got,
+        [
+            "App password 'Short' of ".to_string() + &u.name + " expires soon",
+            format!("New app password 'Phone' for {}", u.name),
+            format!("New app password 'Short' for {}", u.name),
+            "Your primary password changed: app passwords of ".to_string() + &u.name + " revoked",
+            "Your primary password was used for imap: set up an app password".to_string(),
+        ]
+    );
+    let primary = mails
+        .iter()
+        .find(|m| {
+            header(m, "Subject")
+                .unwrap()
+                .contains("primary password was used")
+        })
+        .unwrap();
+    assert!(
+        body(primary).contains("(2 times so far)") && body(primary).contains("from 198.51.100.7"),
+        "{primary}"
+    );
+    assert!(
+        !mails.iter().any(|m| m.contains(PRIMARY)),
+        "a primary password in a mail"
+    );
+}

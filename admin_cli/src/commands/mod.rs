@@ -85,6 +85,9 @@ pub(crate) fn notify_now(cli: &Cli, loud: bool) -> Result<(), CliError> {
     let on = apppass_core::notify::settings(store.as_mut())?.mail;
     if on {
         apppass_core::notify::collect::collect(store.as_mut(), now)?;
+    } else if !loud {
+        // Off: nothing is queued, and what was is left to `deliver`.
+        return Ok(());
     }
     let mut mta = apppass_effects::mail::Sendmail {
         program: config.sendmail,

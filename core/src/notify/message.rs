@@ -227,7 +227,7 @@ pub fn subject_and_body(user: &str, n: &Notification, at: i64) -> (String, Strin
         } => (
             format!("Your primary password was used for {}: set up an app password", shown(service)),
             format!(
-                "Your account {user} logged in to {} with its primary password {count} time{} this week, the last at {}{}. App passwords will soon be required there: give that app or device an app password of its own.\n\n{not_you}\n",
+                "Your account {user} logged in to {} with its primary password ({count} time{} so far), the last at {}{}. App passwords will soon be required there: give that app or device an app password of its own.\n\n{not_you}\n",
                 shown(service),
                 if *count == 1 { "" } else { "s" },
                 crate::time::rfc3339(*last_at),

@@ -122,6 +122,10 @@ fn claim(
                 chosen = Some(e);
                 break;
             }
+            // Nothing due: nothing to keep.
+            if chosen.is_none() && recovered == 0 {
+                return Ok(Finish::Rollback);
+            }
             Ok(Finish::Commit)
         })
         .map_err(WriteError::into_store_error)?;
