@@ -356,6 +356,7 @@ pub fn authenticate<M: Argon2Memory>(
                     by: Actor::Module,
                 },
                 cidr,
+                user: req.user.to_owned(),
             });
         let _ = store.record_use(row.id, &used, network.as_ref());
     }

@@ -350,35 +350,29 @@ impl Store for SqliteStore {
         network: Option<&NetworkCheck>,
     ) -> Result<(), StoreError> {
         self.small_write(true, |tx| {
-            if let Some(check) = network {
-                let known: Vec<String> = {
+            // Read before this address is added: was its network new?
+            let new_network = match network {
+                Some(check) => {
                     let mut stmt =
                         tx.prepare_cached("SELECT address FROM addresses WHERE password_id = ?1")?;
-                    let rows = stmt.query_map([id], |r| r.get(0))?;
-                    rows.collect::<rusqlite::Result<_>>()?
-                };
-                let user: Option<String> = tx
-                    .query_row(
-                        "SELECT user FROM passwords WHERE id = ?1 AND revoked_at IS NULL",
-                        [id],
-                        |r| r.get(0),
-                    )
-                    .optional()?;
-                if let Some(user) = user {
-                    if !known.is_empty()
+                    let known: Vec<String> = stmt
+                        .query_map([id], |r| r.get(0))?
+                        .collect::<rusqlite::Result<_>>()?;
+                    !known.is_empty()
                         && !known
                             .iter()
                             .any(|a| apppass_core::networks::in_network(a, &check.cidr))
-                    {
-                        insert_event(tx, &user, &check.event)?;
-                    }
                 }
-            }
+                None => false,
+            };
             let n = tx.execute(
                 "UPDATE passwords SET last_used_at = ?2, last_used_service = ?3, last_used_rhost = ?4
                  WHERE id = ?1 AND revoked_at IS NULL",
                 params![id, used.at, used.service, used.rhost],
             )?;
+            if let Some(check) = network.filter(|_| n > 0 && new_network) {
+                insert_event(tx, &check.user, &check.event)?;
+            }
             let Some(address) = used.address().filter(|_| n > 0) else {
                 return Ok(());
             };

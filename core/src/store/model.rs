@@ -179,6 +179,8 @@ pub struct LastUse {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NetworkCheck {
     pub cidr: String,
+    /// The password's owner, whose history gets `event`.
+    pub user: String,
     pub event: Event,
 }
 
