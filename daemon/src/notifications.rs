@@ -25,12 +25,6 @@ fn run(
     settings: &Settings,
     now: i64,
 ) -> Result<notify::outbox::Delivered, apppass_core::store::StoreError> {
-    if !notify::settings(store)?.mail {
-        return Ok(Default::default());
-    }
-    notify::collect::collect(store, now)?;
-    let mut mta = apppass_effects::mail::Sendmail {
-        program: settings.sendmail.clone(),
-    };
-    notify::outbox::deliver(store, &mut mta, now)
+    let run = apppass_effects::mail::send_due(store, &settings.sendmail, now, false)?;
+    Ok(run.map(|r| r.done).unwrap_or_default())
 }

@@ -102,3 +102,36 @@ impl Submission {
         let _ = self.child.wait();
     }
 }
+
+/// What one run of the notifications did.
+pub struct Run {
+    /// Whether notifications are on in the store.
+    pub on: bool,
+    pub done: apppass_core::notify::outbox::Delivered,
+}
+
+/// The notifications a change calls for, sent: when they are on, what is
+/// due is queued and every message due is handed to `sendmail`. While
+/// they are off nothing is queued or claimed (`None`), unless `even_off`
+/// (`apppass deliver`, `config notify-test`), which still sends what an
+/// administrator queued. The command, apppassd and the watcher all send
+/// through here.
+pub fn send_due(
+    store: &mut dyn apppass_core::store::Store,
+    sendmail: &std::path::Path,
+    now: i64,
+    even_off: bool,
+) -> Result<Option<Run>, apppass_core::store::StoreError> {
+    use apppass_core::notify;
+    let on = notify::settings(store)?.mail;
+    if on {
+        notify::collect::collect(store, now)?;
+    } else if !even_off {
+        return Ok(None);
+    }
+    let mut mta = Sendmail {
+        program: sendmail.to_path_buf(),
+    };
+    let done = notify::outbox::deliver(store, &mut mta, now)?;
+    Ok(Some(Run { on, done }))
+}

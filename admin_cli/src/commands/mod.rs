@@ -81,19 +81,12 @@ pub(crate) fn notify_now(cli: &Cli, loud: bool) -> Result<(), CliError> {
     )
     .map_err(|e| CliError::Store(format!("unusable configuration: {e}")))?;
     let mut store = open(cli)?;
-    let now = now();
-    let on = apppass_core::notify::settings(store.as_mut())?.mail;
-    if on {
-        apppass_core::notify::collect::collect(store.as_mut(), now)?;
-    } else if !loud {
+    let Some(run) = apppass_effects::mail::send_due(store.as_mut(), &config.sendmail, now(), loud)?
+    else {
         // Off: nothing is queued, and what was is left to `deliver`.
         return Ok(());
-    }
-    let mut mta = apppass_effects::mail::Sendmail {
-        program: config.sendmail,
     };
-    let done = apppass_core::notify::outbox::deliver(store.as_mut(), &mut mta, now)?;
-    crate::output::delivered(&done, loud, on);
+    crate::output::delivered(&run.done, loud, run.on);
     Ok(())
 }
 
