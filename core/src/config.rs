@@ -834,6 +834,18 @@ pub fn load(path: &Path, euid: u32) -> Result<StoreChoice, ConfigError> {
 
 /// [`load`], with everything the file says.
 pub fn load_config(path: &Path, euid: u32) -> Result<Config, ConfigError> {
+    // Said before the safety checks, which would call a missing file (or
+    // directory) a missing store and suggest `apppass init`.
+    if matches!(std::fs::symlink_metadata(path), Err(e) if e.kind() == std::io::ErrorKind::NotFound)
+    {
+        return Err(ConfigError::File {
+            file: path.to_path_buf(),
+            message: format!(
+                "there is no such configuration file; check the path, or start from a copy \
+                 of {DEFAULT_CONFIG} (the commented example apppass installs)"
+            ),
+        });
+    }
     let unsafe_ = ConfigError::Unsafe;
     if let Some(dir) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
         check_path(dir, euid, Kind::Directory).map_err(unsafe_)?;
@@ -946,6 +958,21 @@ mod tests {
 
     fn p(text: &str) -> Result<StoreChoice, ConfigError> {
         parse(text, Path::new("/etc/apppass/apppass.conf"))
+    }
+
+    #[test]
+    fn a_configuration_file_that_is_not_there_is_called_so() {
+        for missing in [
+            "/nonexistent-apppass-dir/apppass.conf",
+            "/proc/self/no-such-apppass.conf",
+        ] {
+            let said = load_config(Path::new(missing), 0).unwrap_err().to_string();
+            assert!(
+                said.starts_with(&format!("{missing}: there is no such configuration file")),
+                "{said}"
+            );
+            assert!(!said.contains("apppass init"), "{said}");
+        }
     }
 
     #[test]
