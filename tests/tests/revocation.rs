@@ -1079,3 +1079,46 @@ fn a_primary_password_changed_behind_apppass_s_back_ends_the_other_sessions_at_t
         "primary password changed"
     );
 }
+
+#[test]
+fn check_primary_ends_the_sessions_of_the_passwords_a_reset_wipes_and_lists_them() {
+    if !require_root(
+        "check_primary_ends_the_sessions_of_the_passwords_a_reset_wipes_and_lists_them",
+    ) {
+        return;
+    }
+    let f = Fixture::new();
+    let u = SystemUser::new(PRIMARY);
+    let dc = dovecot(&f, UNIX_STACK, false);
+    let svc = dc.service("imap");
+    let phone = f.issue(&[&u.name, "--service", &svc, "--label", "Phone"]);
+    let on_phone = stay(&dc, ip(2), &u.name, &phone);
+    let phone_closed = when_closed(on_phone, Duration::from_secs(20));
+    // A reset nobody logs in after: the sweep finds it, wipes, and signs
+    // the phone out, with no watcher running.
+    u.chpasswd("Reset-By-The-Helpdesk-9!");
+    let (out, _) = apppass_on(&f, &dc.conf, &["check-primary", &u.name, "--json"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let rows: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(rows[0]["result"], "wiped", "{rows}");
+    assert_eq!(rows[0]["revoked"], 1, "{rows}");
+    assert_eq!(
+        rows[0]["sessions_ended"],
+        serde_json::json!([{"kind": "dovecot", "protocol": "imap", "address": "127.0.0.2"}]),
+        "{rows}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        phone_closed.join().unwrap().is_some(),
+        "the phone's connection is still open after check-primary wiped\n{}",
+        dc.log()
+    );
+    assert_eq!(
+        f.row(&u.name, "Phone")["revoked_reason"],
+        "primary password changed"
+    );
+}

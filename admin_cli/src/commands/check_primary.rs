@@ -27,7 +27,7 @@ pub fn run(cli: &Cli, a: &CheckPrimaryArgs) -> Result<(), CliError> {
         a.retake,
     )?;
     drop(store);
-    super::apply(cli, &report.effects);
+    let signed_out = super::apply(cli, &report.effects);
     let mut not_checked = 0;
     let (mut wiped, mut taken, mut without) = (0, 0, 0);
     for (user, found) in &report.found {
@@ -81,8 +81,15 @@ pub fn run(cli: &Cli, a: &CheckPrimaryArgs) -> Result<(), CliError> {
                     Found::Gone => ("gone", 0, None, None),
                     Found::NotChecked(w) => ("not-checked", 0, None, Some(w.as_str())),
                 };
+                // The sessions a wipe ended on this host, as revoke --json
+                // lists them.
+                let ended: Vec<_> = signed_out
+                    .iter()
+                    .filter(|s| &s.user == user)
+                    .flat_map(|s| s.ended.iter())
+                    .collect();
                 json!({"user": user, "result": result, "revoked": revoked,
-                       "source": source, "why": why})
+                       "source": source, "why": why, "sessions_ended": ended})
             })
             .collect();
         println!("{}", serde_json::Value::Array(rows));
