@@ -578,6 +578,23 @@ pub fn fingerprints_keep_their_source_and_a_directory_fails_closed(b: &dyn Backe
         ),
         Err(AdminError::PrimaryUnavailable { .. })
     ));
+    // A listing is a read: everyone's passwords are shown, and the user
+    // who could not be checked is named; nothing is revoked.
+    let listed = admin::list(s, None, false, NOW, &both, ADMIN).unwrap();
+    assert!(
+        listed
+            .notices
+            .iter()
+            .any(|n| matches!(n, Notice::NotChecked { user, .. } if user == "ann@example.org")),
+        "{:?}",
+        listed
+            .notices
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+    );
+    assert!(listed.passwords.iter().any(|p| p.user == "ann@example.org"));
+    assert!(listed.passwords.iter().any(|p| p.user == "root2"));
     dir.down.set(false);
     dir.entries
         .borrow_mut()

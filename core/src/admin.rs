@@ -140,6 +140,12 @@ pub enum Notice {
     /// The user logged in with the primary password where `primary_until=`
     /// still lets it through.
     PrimaryUsed(crate::store::PrimaryUse),
+    /// `list` could not compare the user's fingerprint: its source did
+    /// not answer.
+    NotChecked {
+        user: String,
+        why: String,
+    },
 }
 
 impl fmt::Display for Notice {
@@ -208,6 +214,11 @@ impl fmt::Display for Notice {
                     None => String::new(),
                 },
                 esc(&u.service)
+            ),
+            Notice::NotChecked { user, why } => write!(
+                f,
+                "warning: cannot check the primary-password fingerprint of {}: {why}; nothing was changed, and its app passwords do not log in until the source answers",
+                esc(user)
             ),
             Notice::Retaken { user, source } => write!(
                 f,
@@ -570,8 +581,17 @@ pub fn list(
     };
     users.dedup();
     for u in &users {
-        if let Some(n) = reconcile(store, u, primary, now, &mut effects, by)? {
-            notices.push(n);
+        match reconcile(store, u, primary, now, &mut effects, by) {
+            Ok(Some(n)) => notices.push(n),
+            Ok(None) => {}
+            // A listing is a read: a source that does not answer is said
+            // of the user, whose passwords are listed as they stand (their
+            // logins fail closed meanwhile, and nothing is revoked); one
+            // directory down never hides everybody's passwords.
+            Err(AdminError::PrimaryUnavailable { user, why }) => {
+                notices.push(Notice::NotChecked { user, why })
+            }
+            Err(e) => return Err(e),
         }
     }
     if let Some(u) = user {
