@@ -34,7 +34,9 @@ Examples:
 
 Exit status: 0 success, 1 the thing asked about does not hold (verify failed, \
 no such password), 2 usage error (bad flag, label, expiry, limit reached, user \
-refused, the new password could not be written out), 3 store unavailable or refused.";
+refused, the new password could not be written out), 3 store unavailable or refused; \
+run by a user: 3 also apppassd unavailable, 4 refused (the sign-in failed, self-service is off, \
+or policy forbids what was asked).";
 
 #[derive(Parser, Debug)]
 #[command(name = "apppass", version, about = ABOUT, long_about = LONG_ABOUT, after_help = AFTER_HELP)]
@@ -357,7 +359,9 @@ pub struct CheckPrimaryArgs {
     /// Only this user (default: every user with an active or suspended password)
     pub user: Option<String>,
 
-    /// Print a JSON array, one object per user checked
+    /// Print a JSON array, one object per user checked: user, result
+    /// (unchanged, wiped, taken, retaken, no-fingerprint, locked, gone or
+    /// not-checked), revoked, source, why, sessions_ended
     #[arg(long)]
     pub json: bool,
 
