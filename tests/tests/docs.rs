@@ -476,7 +476,7 @@ fn the_readme_shows_the_targets_of_the_published_bench_run() {
     let text = section(&readme(), "## Performance");
     assert!(text.contains("](docs/bench/chart.svg)"));
     let targets = report["targets"].as_array().unwrap();
-    assert_eq!(targets.len(), 18, "the README's table has a row per target");
+    assert_eq!(targets.len(), 20, "the README's table has a row per target");
     for t in targets {
         // A ratio, or a figure itself with its unit (a revoke's reach).
         let shown = match t["unit"].as_str() {
