@@ -1,6 +1,6 @@
 //! The real web page for the tests: apppassd on a fixture's store and
 //! apppass-web run as the system user `apppass-web`, on a free loopback
-//! port; and a small HTTP client that keeps cookies the way a browser does
+//! port or on a Unix socket as apppass-web.service has it; and a small HTTP client that keeps cookies the way a browser does
 //! and never follows redirects, so each answer can be looked at.
 
 use crate::apppassd::Daemon;
@@ -55,9 +55,12 @@ pub fn uid_of(user: &str) -> u32 {
 pub struct Web {
     pub daemon: Daemon,
     pub dir: tempfile::TempDir,
+    /// The loopback port it listens on (0 on a Unix socket).
     pub port: u16,
-    /// `http://127.0.0.1:PORT` (or https).
+    /// `http://127.0.0.1:PORT` (or https; empty on a Unix socket).
     pub url: String,
+    /// The Unix socket it listens on, as apppass-web.service has it.
+    pub unix_socket: Option<PathBuf>,
     /// apppass-web's stderr.
     pub log: PathBuf,
     /// apppassd's web sessions.
@@ -68,8 +71,24 @@ pub struct Web {
     env: Vec<(String, String)>,
 }
 
+/// Where a page listens, to know when it answers.
+#[derive(Clone)]
+enum Endpoint {
+    Port(u16),
+    Socket(PathBuf),
+}
+
+impl Endpoint {
+    fn answers(&self) -> bool {
+        match self {
+            Endpoint::Port(port) => TcpStream::connect(("127.0.0.1", *port)).is_ok(),
+            Endpoint::Socket(path) => std::os::unix::net::UnixStream::connect(path).is_ok(),
+        }
+    }
+}
+
 /// apppass-web as its own user with `args` and only `env`, once it
-/// answers on `port`. `env` is set by env(1) after the switch of user:
+/// answers at `at`. `env` is set by env(1) after the switch of user:
 /// a preloaded library (libfaketime) then starts as that user, not as
 /// root in setpriv, whose semaphore the user could not open.
 fn spawn_page(
@@ -77,7 +96,7 @@ fn spawn_page(
     args: &[std::ffi::OsString],
     env: &[(String, String)],
     log: &Path,
-    port: u16,
+    at: &Endpoint,
 ) -> Child {
     let child = Command::new("setpriv")
         .args([
@@ -97,7 +116,7 @@ fn spawn_page(
         .spawn()
         .unwrap();
     let start = Instant::now();
-    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+    while !at.answers() {
         assert!(
             start.elapsed() < Duration::from_secs(10),
             "apppass-web did not start: {}",
@@ -117,6 +136,24 @@ pub struct Options<'a> {
     pub tls: Option<(PathBuf, PathBuf)>,
     /// More arguments for apppass-web (`--trusted-proxy 127.0.0.1`).
     pub web_args: Vec<String>,
+}
+
+/// The group of the proxy's workers (nginx's, Apache's) on Debian.
+pub const PROXY_GROUP: &str = "www-data";
+
+/// A directory as apppass-web.service makes `/run/apppass-web`: the web
+/// user's, group www-data, mode 0750 (or `mode`).
+pub fn socket_dir(parent: &Path, mode: u32) -> PathBuf {
+    let run = parent.join("run");
+    std::fs::create_dir_all(&run).unwrap();
+    let st = Command::new("chown")
+        .arg(format!("{WEB_USER}:{PROXY_GROUP}"))
+        .arg(&run)
+        .status()
+        .unwrap();
+    assert!(st.success(), "chown {WEB_USER}:{PROXY_GROUP} failed");
+    std::fs::set_permissions(&run, std::fs::Permissions::from_mode(mode)).unwrap();
+    run
 }
 
 impl Web {
@@ -147,7 +184,20 @@ impl Web {
     }
 
     pub fn start_with(f: &Fixture, opts: Options<'_>) -> Web {
-        Self::start_in(f, opts, Vec::new())
+        Self::start_in(f, opts, Vec::new(), false)
+    }
+
+    /// [`Web::start`] as apppass-web.service starts it: on a Unix socket
+    /// in a directory only the web user and the proxy's group may enter,
+    /// for a reverse proxy on this host.
+    pub fn on_socket(f: &Fixture, stack: &str) -> Web {
+        let opts = Options {
+            stack,
+            daemon_args: Vec::new(),
+            tls: None,
+            web_args: Vec::new(),
+        };
+        Self::start_in(f, opts, Vec::new(), true)
     }
 
     /// [`Web::start`] with apppass-web's clocks (wall and monotonic)
@@ -159,10 +209,16 @@ impl Web {
             tls: None,
             web_args: Vec::new(),
         };
-        Self::start_in(f, opts, clock.env())
+        Self::start_in(f, opts, clock.env(), false)
     }
 
-    fn start_in(f: &Fixture, opts: Options<'_>, env: Vec<(String, String)>) -> Web {
+    /// `on_socket`: on a Unix socket in a directory as the unit makes it.
+    fn start_in(
+        f: &Fixture,
+        opts: Options<'_>,
+        env: Vec<(String, String)>,
+        on_socket: bool,
+    ) -> Web {
         ensure_web_user();
         let dir = tempfile::Builder::new()
             .prefix("apppass-web-")
@@ -179,10 +235,15 @@ impl Web {
         std::fs::copy(apppass_web_bin(), &bin).unwrap();
         std::fs::set_permissions(&bin, std::fs::Permissions::from_mode(0o755)).unwrap();
         let log = dir.path().join("web.log");
-        let port = free_port();
+        let port = if on_socket { 0 } else { free_port() };
+        let unix_socket = on_socket.then(|| socket_dir(dir.path(), 0o750).join("http.sock"));
+        let listen = match &unix_socket {
+            Some(path) => format!("unix:{}", path.display()),
+            None => format!("127.0.0.1:{port}"),
+        };
         let mut args: Vec<std::ffi::OsString> = vec![
             "--listen".into(),
-            format!("127.0.0.1:{port}").into(),
+            listen.into(),
             "--socket".into(),
             daemon.socket.clone().into(),
         ];
@@ -195,11 +256,20 @@ impl Web {
             ]);
         }
         args.extend(opts.web_args.iter().map(Into::into));
-        let child = spawn_page(&bin, &args, &env, &log, port);
+        let at = match &unix_socket {
+            Some(path) => Endpoint::Socket(path.clone()),
+            None => Endpoint::Port(port),
+        };
+        let child = spawn_page(&bin, &args, &env, &log, &at);
         let scheme = if opts.tls.is_some() { "https" } else { "http" };
         Web {
             daemon,
-            url: format!("{scheme}://127.0.0.1:{port}"),
+            url: if on_socket {
+                String::new()
+            } else {
+                format!("{scheme}://127.0.0.1:{port}")
+            },
+            unix_socket,
             port,
             log,
             sessions,
@@ -211,12 +281,30 @@ impl Web {
         }
     }
 
-    /// Stops apppass-web and starts it again (same port, same apppassd):
-    /// what it kept in memory is gone.
+    /// Stops apppass-web and starts it again (same port or socket, same
+    /// apppassd): what it kept in memory is gone.
     pub fn restart_page(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
-        self.child = spawn_page(&self.bin, &self.args, &self.env, &self.log, self.port);
+        let at = match &self.unix_socket {
+            Some(path) => Endpoint::Socket(path.clone()),
+            None => Endpoint::Port(self.port),
+        };
+        self.child = spawn_page(&self.bin, &self.args, &self.env, &self.log, &at);
+    }
+
+    /// A command running this page's binary as the web user, with the
+    /// arguments the caller adds.
+    pub fn page_as_web_user(&self) -> Command {
+        let mut c = Command::new("setpriv");
+        c.args([
+            &format!("--reuid={WEB_USER}"),
+            &format!("--regid={WEB_USER}"),
+            "--init-groups",
+            "--",
+        ])
+        .arg(&self.bin);
+        c
     }
 
     pub fn pid(&self) -> u32 {

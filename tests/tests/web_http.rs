@@ -349,14 +349,8 @@ fn the_web_process_runs_unprivileged_and_only_its_user_may_use_sessions() {
         stderr(&out)
     );
     // Plain HTTP off loopback is refused (as the web user).
-    let out = Command::new("setpriv")
-        .args([
-            &format!("--reuid={WEB_USER}"),
-            &format!("--regid={WEB_USER}"),
-            "--init-groups",
-            "--",
-        ])
-        .arg(web.dir.path().join("apppass-web"))
+    let out = web
+        .page_as_web_user()
         .args(["--listen", "0.0.0.0:8380"])
         .output()
         .unwrap();

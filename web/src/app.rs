@@ -4,7 +4,7 @@
 use crate::daemon::{Daemon, Unreachable};
 use crate::error::AppError;
 use crate::form::MAX_BODY;
-use crate::http::Frontage;
+use crate::http::{Frontage, Peer};
 use crate::limits::Limits;
 use crate::pending::Pending;
 use crate::profiles::Profiles;
@@ -17,7 +17,6 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
-use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
 pub struct App {
@@ -90,7 +89,7 @@ pub fn router(app: Shared) -> Router {
 /// What every response carries: no caching, no framing, no inline or
 /// foreign script or style, no referrer, and HSTS under HTTPS.
 async fn security_headers(State(app): State<Shared>, req: Request, next: Next) -> Response {
-    let secure = match req.extensions().get::<ConnectInfo<SocketAddr>>() {
+    let secure = match req.extensions().get::<ConnectInfo<Peer>>() {
         Some(ConnectInfo(peer)) => app.front.secure(req.headers(), *peer),
         None => app.front.tls,
     };

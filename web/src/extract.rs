@@ -7,11 +7,10 @@ use crate::csrf;
 use crate::daemon::{Info, Outcome};
 use crate::error::AppError;
 use crate::form::{Form, MAX_BODY};
-use crate::http::{cookie, Client};
+use crate::http::{cookie, Client, Peer};
 use apppass_protocol::{Request, Status};
 use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request as HttpRequest};
 use axum::http::request::Parts;
-use std::net::SocketAddr;
 use zeroize::Zeroizing;
 
 /// The browser asking: its address (the peer's, or what a trusted proxy
@@ -24,10 +23,17 @@ impl FromRequestParts<Shared> for Visitor {
     async fn from_request_parts(parts: &mut Parts, app: &Shared) -> Result<Self, AppError> {
         let peer = parts
             .extensions
-            .get::<ConnectInfo<SocketAddr>>()
+            .get::<ConnectInfo<Peer>>()
             .map(|ConnectInfo(peer)| *peer)
             .ok_or_else(|| AppError::Unavailable("no peer address".into()))?;
-        Ok(Visitor(app.front.client(&parts.headers, peer)))
+        app.front
+            .client(&parts.headers, peer)
+            .map(Visitor)
+            .ok_or_else(|| {
+                AppError::Unavailable(
+                    "a request on the Unix socket came without X-Real-IP; the proxy in front must set it (proxy_set_header X-Real-IP $remote_addr; in nginx)".into(),
+                )
+            })
     }
 }
 

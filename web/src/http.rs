@@ -1,14 +1,45 @@
 //! Who the client is and the cookies: the helpers every handler shares.
 
+use axum::extract::connect_info::Connected;
 use axum::http::{header, HeaderMap, HeaderValue};
+use axum::serve::IncomingStream;
 use std::net::{IpAddr, SocketAddr};
 
-/// How browsers reach the page: over its own TLS, or through the
-/// reverse proxies the administrator named, whose forwarding headers
-/// (`X-Real-IP`, `X-Forwarded-For`, `X-Forwarded-Proto`) are believed. From
-/// anyone else those headers are ignored: a local user who connects to the
-/// loopback port could otherwise choose the address the limits and the
-/// logs see.
+/// Who is at the other end of a connection.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Peer {
+    /// A TCP peer, at its address.
+    Tcp(SocketAddr),
+    /// A peer on the page's Unix socket: the reverse proxy, since only
+    /// those who may enter the socket's directory can connect.
+    Proxy,
+}
+
+impl Connected<IncomingStream<'_, tokio::net::TcpListener>> for Peer {
+    fn connect_info(stream: IncomingStream<'_, tokio::net::TcpListener>) -> Self {
+        Peer::Tcp(*stream.remote_addr())
+    }
+}
+
+impl Connected<IncomingStream<'_, tokio::net::UnixListener>> for Peer {
+    fn connect_info(_: IncomingStream<'_, tokio::net::UnixListener>) -> Self {
+        Peer::Proxy
+    }
+}
+
+/// For the HTTPS server, which names its peers by address.
+impl Connected<SocketAddr> for Peer {
+    fn connect_info(peer: SocketAddr) -> Self {
+        Peer::Tcp(peer)
+    }
+}
+
+/// How browsers reach the page: over its own TLS, or through a reverse
+/// proxy, whose forwarding headers (`X-Real-IP`, `X-Forwarded-For`,
+/// `X-Forwarded-Proto`) are believed: on the page's Unix socket, or from
+/// the addresses the administrator named. From anyone else those headers
+/// are ignored: a local user who connects to a loopback port could
+/// otherwise choose the address the limits and the logs see.
 #[derive(Clone, Debug, Default)]
 pub struct Frontage {
     /// Whether this process serves HTTPS itself.
@@ -23,32 +54,44 @@ impl Frontage {
         !self.tls && self.proxies.contains(&unmapped(peer))
     }
 
-    /// What the page knows of the browser behind `peer`.
-    pub fn client(&self, headers: &HeaderMap, peer: SocketAddr) -> Client {
-        if !self.trusts(peer.ip()) {
-            return Client {
+    /// What the page knows of the browser behind `peer`; `None` when the
+    /// proxy on the Unix socket did not say the browser's address (every
+    /// request there must carry it: the limits count by it).
+    pub fn client(&self, headers: &HeaderMap, peer: Peer) -> Option<Client> {
+        let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+        let forwarded = || {
+            header("x-real-ip")
+                .and_then(|v| v.trim().parse().ok())
+                .or_else(|| {
+                    header("x-forwarded-for")
+                        .and_then(|v| v.rsplit(',').next())
+                        .and_then(|v| v.trim().parse().ok())
+                })
+                .map(unmapped)
+        };
+        match peer {
+            Peer::Proxy => Some(Client {
+                address: forwarded()?,
+                secure: proxy_says_https(headers),
+            }),
+            Peer::Tcp(peer) if self.trusts(peer.ip()) => Some(Client {
+                address: forwarded().unwrap_or(unmapped(peer.ip())),
+                secure: proxy_says_https(headers),
+            }),
+            Peer::Tcp(peer) => Some(Client {
                 address: unmapped(peer.ip()),
                 secure: self.tls,
-            };
-        }
-        let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
-        let forwarded = header("x-real-ip")
-            .and_then(|v| v.trim().parse().ok())
-            .or_else(|| {
-                header("x-forwarded-for")
-                    .and_then(|v| v.rsplit(',').next())
-                    .and_then(|v| v.trim().parse().ok())
-            });
-        Client {
-            address: forwarded.map_or(peer.ip(), unmapped),
-            secure: proxy_says_https(headers),
+            }),
         }
     }
 
     /// Whether the browser behind `peer` speaks HTTPS (to us or to the
     /// proxy): the page then asks for HSTS.
-    pub fn secure(&self, headers: &HeaderMap, peer: SocketAddr) -> bool {
-        self.client(headers, peer).secure
+    pub fn secure(&self, headers: &HeaderMap, peer: Peer) -> bool {
+        match peer {
+            Peer::Proxy => proxy_says_https(headers),
+            Peer::Tcp(_) => self.client(headers, peer).is_some_and(|c| c.secure),
+        }
     }
 }
 
@@ -150,17 +193,26 @@ mod tests {
             tls: false,
             proxies: vec!["127.0.0.1".parse().unwrap()],
         };
-        let c = behind.client(&h, peer);
+        let c = behind.client(&h, Peer::Tcp(peer)).unwrap();
         assert_eq!(c.address.to_string(), "203.0.113.9");
         assert!(c.secure);
         assert_eq!(c.session_cookie(), "__Host-apppass");
         let mapped: SocketAddr = "[::ffff:127.0.0.1]:5000".parse().unwrap();
-        assert_eq!(behind.client(&h, mapped).address.to_string(), "203.0.113.9");
+        assert_eq!(
+            behind
+                .client(&h, Peer::Tcp(mapped))
+                .unwrap()
+                .address
+                .to_string(),
+            "203.0.113.9"
+        );
         // Anyone else connecting to the port is who they are.
-        let c = behind.client(&h, "127.0.0.2:5000".parse().unwrap());
+        let c = behind
+            .client(&h, Peer::Tcp("127.0.0.2:5000".parse().unwrap()))
+            .unwrap();
         assert_eq!(c.address.to_string(), "127.0.0.2");
         assert!(!c.secure);
-        let c = Frontage::default().client(&h, peer);
+        let c = Frontage::default().client(&h, Peer::Tcp(peer)).unwrap();
         assert_eq!(
             c.address.to_string(),
             "127.0.0.1",
@@ -171,9 +223,27 @@ mod tests {
             tls: true,
             proxies: vec!["192.0.2.1".parse().unwrap()],
         };
-        let c = tls.client(&h, "192.0.2.1:5000".parse().unwrap());
+        let c = tls
+            .client(&h, Peer::Tcp("192.0.2.1:5000".parse().unwrap()))
+            .unwrap();
         assert_eq!(c.address.to_string(), "192.0.2.1");
         assert!(c.secure);
+    }
+
+    #[test]
+    fn the_proxy_on_the_unix_socket_must_name_the_client() {
+        let front = Frontage::default();
+        let mut h = HeaderMap::new();
+        assert!(front.client(&h, Peer::Proxy).is_none(), "no address said");
+        h.insert("x-forwarded-for", "198.51.100.7".parse().unwrap());
+        let c = front.client(&h, Peer::Proxy).unwrap();
+        assert_eq!(c.address.to_string(), "198.51.100.7");
+        assert!(!c.secure);
+        h.insert("x-real-ip", "::ffff:203.0.113.9".parse().unwrap());
+        h.insert("x-forwarded-proto", "https".parse().unwrap());
+        let c = front.client(&h, Peer::Proxy).unwrap();
+        assert_eq!(c.address.to_string(), "203.0.113.9");
+        assert!(c.secure && front.secure(&h, Peer::Proxy));
     }
 
     #[test]
@@ -190,7 +260,9 @@ mod tests {
             tls: true,
             proxies: Vec::new(),
         };
-        let c = tls.client(&HeaderMap::new(), "127.0.0.1:1".parse().unwrap());
+        let c = tls
+            .client(&HeaderMap::new(), Peer::Tcp("127.0.0.1:1".parse().unwrap()))
+            .unwrap();
         let v = c.set_cookie("__Host-apppass", "t");
         assert_eq!(
             v.to_str().unwrap(),

@@ -13,6 +13,7 @@ pub mod extract;
 pub mod form;
 pub mod http;
 pub mod limits;
+pub mod listen;
 pub mod pages;
 pub mod pending;
 pub mod profiles;
