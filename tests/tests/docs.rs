@@ -423,7 +423,8 @@ fn the_readme_sets_up_the_web_page_behind_nginx_with_its_pictures() {
         "docs/web-setup-desktop.png",
         "/.well-known/autoconfig/mail/config-v1.1.xml",
         // Without systemd: started as the unit starts it, kept by hand.
-        "apppass-web --listen 127.0.0.1:8380 --trusted-proxy 127.0.0.1",
+        "install -d -o apppass-web -g www-data -m 0750 /run/apppass-web",
+        "apppass-web --listen unix:/run/apppass-web/http.sock",
         "service nginx start",
         "/etc/rc.local",
         "@reboot",
@@ -441,11 +442,19 @@ fn the_readme_sets_up_the_web_page_behind_nginx_with_its_pictures() {
     }
     let unit =
         std::fs::read_to_string(repo().join("packaging/systemd/apppass-web.service")).unwrap();
-    assert!(unit.contains("--listen 127.0.0.1:8380") && unit.contains("User=apppass-web"));
-    // nginx's headers are believed only because the unit names it.
-    assert!(unit.contains("--trusted-proxy 127.0.0.1"));
+    assert!(
+        unit.contains("--listen unix:/run/apppass-web/http.sock")
+            && unit.contains("User=apppass-web")
+    );
+    // nginx's headers are believed because only its workers may enter the
+    // socket's directory.
+    assert!(unit.contains("RuntimeDirectory=apppass-web"));
+    assert!(unit.contains("RuntimeDirectoryMode=0750"));
+    assert!(unit.contains("ExecStartPre=+/bin/chgrp www-data /run/apppass-web"));
     let nginx = std::fs::read_to_string(repo().join("packaging/nginx/apppass-web.conf")).unwrap();
-    assert!(nginx.contains("proxy_pass http://127.0.0.1:8380"));
+    assert!(nginx.contains("proxy_pass http://unix:/run/apppass-web/http.sock:;"));
+    let apache = std::fs::read_to_string(repo().join("packaging/apache/apppass-web.conf")).unwrap();
+    assert!(apache.contains("ProxyPass        / unix:/run/apppass-web/http.sock|http://localhost/"));
 }
 
 #[test]

@@ -6,7 +6,7 @@
 use apppass_e2e::dovecot::free_port;
 use apppass_e2e::fixture::{stderr, Fixture};
 use apppass_e2e::system::{require_root, SystemUser};
-use apppass_e2e::web::{Browser, Options, Web};
+use apppass_e2e::web::{socket_dir, Browser, Options, Web, PROXY_GROUP, WEB_USER};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -174,9 +174,11 @@ impl Drop for Nginx {
 }
 
 /// nginx with the shipped server block, changed only where a test must:
-/// its port, its certificate, apppass-web's port.
-fn nginx(web_port: u16, port: u16, cert: &Path, key: &Path) -> Nginx {
+/// its port, its certificate, apppass-web's socket. Its workers run as
+/// www-data, as Debian's nginx.
+fn nginx(web_socket: &Path, port: u16, cert: &Path, key: &Path) -> Nginx {
     let dir = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
     let example = std::fs::read_to_string(
         Path::new(env!("CARGO_MANIFEST_DIR")).join("../packaging/nginx/apppass-web.conf"),
     )
@@ -192,15 +194,18 @@ fn nginx(web_port: u16, port: u16, cert: &Path, key: &Path) -> Nginx {
             "/etc/ssl/private/mail.example.org.key",
             &key.display().to_string(),
         )
-        .replace("127.0.0.1:8380", &format!("127.0.0.1:{web_port}"));
+        .replace(
+            "unix:/run/apppass-web/http.sock:",
+            &format!("unix:{}:", web_socket.display()),
+        );
     assert!(
-        server.contains(&format!("127.0.0.1:{web_port}")),
+        server.contains(&format!("unix:{}:", web_socket.display())),
         "the example changed shape"
     );
     let d = dir.path().display();
     std::fs::write(dir.path().join("server.conf"), server).unwrap();
     let conf = format!(
-        "daemon on;\nuser root;\npid {d}/nginx.pid;\nerror_log {d}/error.log;\nevents {{}}\nhttp {{\n  access_log {d}/access.log;\n  client_body_temp_path {d}/body;\n  proxy_temp_path {d}/proxy;\n  fastcgi_temp_path {d}/fcgi;\n  uwsgi_temp_path {d}/uwsgi;\n  scgi_temp_path {d}/scgi;\n  include {d}/server.conf;\n}}\n"
+        "daemon on;\nuser {PROXY_GROUP};\npid {d}/nginx.pid;\nerror_log {d}/error.log;\nevents {{}}\nhttp {{\n  access_log {d}/access.log;\n  client_body_temp_path {d}/body;\n  proxy_temp_path {d}/proxy;\n  fastcgi_temp_path {d}/fcgi;\n  uwsgi_temp_path {d}/uwsgi;\n  scgi_temp_path {d}/scgi;\n  include {d}/server.conf;\n}}\n"
     );
     std::fs::write(dir.path().join("nginx.conf"), conf).unwrap();
     let out = Command::new("nginx")
@@ -229,10 +234,11 @@ fn behind_nginx_as_the_readme_says() {
     }
     let (f, u, dir) = setup();
     let (ca, cert, key) = certificate(dir.path());
-    // As apppass-web.service starts it: nginx on this host is the proxy.
-    let web = Web::behind_proxy(&f, UNIX);
+    // As apppass-web.service starts it: on a Unix socket only nginx's
+    // workers (www-data) may reach.
+    let web = Web::on_socket(&f, UNIX);
     let port = free_port();
-    let _nginx = nginx(web.port, port, &cert, &key);
+    let _nginx = nginx(web.unix_socket.as_ref().unwrap(), port, &cert, &key);
     let mut b = Browser::with_ca(&format!("https://127.0.0.1:{port}"), &ca);
     // A client cannot choose the address its sign-ins are counted under.
     b.headers
@@ -253,4 +259,83 @@ fn behind_nginx_as_the_readme_says() {
     }
     b.headers = vec![("X-Forwarded-For".into(), "192.0.2.200".into())];
     assert_eq!(b.sign_in("nobody-else", "guess").status, 429);
+}
+
+/// `user` sends `GET /` on the page's socket, with `X-Real-IP` when
+/// `real_ip` is given: the status line, or why it could not connect.
+fn get_on_socket_as(user: &str, socket: &Path, real_ip: Option<&str>) -> String {
+    let header = real_ip.map_or(String::new(), |ip| format!("X-Real-IP: {ip}\\r\\n"));
+    let script = format!(
+        "import socket,sys\n\
+         s=socket.socket(socket.AF_UNIX)\n\
+         try:\n  s.connect(sys.argv[1])\n\
+         except OSError as e:\n  print('refused:', e.strerror); sys.exit(0)\n\
+         s.sendall(b'GET /sign-in HTTP/1.1\\r\\nHost: mail.example.org\\r\\n{header}Connection: close\\r\\n\\r\\n')\n\
+         print(s.makefile('rb').readline().decode().strip())\n"
+    );
+    let gid = Command::new("id").args(["-g", user]).output().unwrap();
+    let gid = String::from_utf8_lossy(&gid.stdout).trim().to_string();
+    let out = Command::new("setpriv")
+        .args([
+            &format!("--reuid={user}"),
+            &format!("--regid={gid}"),
+            "--init-groups",
+            "--",
+            "/usr/bin/python3",
+            "-c",
+            &script,
+        ])
+        .arg(socket)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+#[test]
+fn on_its_unix_socket_the_page_is_reached_by_the_proxys_group_alone() {
+    if !require_root("on_its_unix_socket_the_page_is_reached_by_the_proxys_group_alone") {
+        return;
+    }
+    let (f, _u, dir) = setup();
+    let mut web = Web::on_socket(&f, UNIX);
+    let socket = web.unix_socket.clone().unwrap();
+    // The proxy's workers get the page, and must say whose request it is.
+    let ok = get_on_socket_as(PROXY_GROUP, &socket, Some("192.0.2.7"));
+    assert!(ok.starts_with("HTTP/1.1 200"), "{ok}\n{}", web.log());
+    let unnamed = get_on_socket_as(PROXY_GROUP, &socket, None);
+    assert!(unnamed.starts_with("HTTP/1.1 503"), "{unnamed}");
+    assert!(web.log().contains("without X-Real-IP"), "{}", web.log());
+    // Any other local user cannot pose as the proxy.
+    let other = get_on_socket_as("nobody", &socket, Some("192.0.2.8"));
+    assert!(other.starts_with("refused: Permission denied"), "{other}");
+    // Restarted, it replaces the socket the old process left.
+    web.restart_page();
+    let again = get_on_socket_as(PROXY_GROUP, &socket, Some("192.0.2.7"));
+    assert!(again.starts_with("HTTP/1.1 200"), "{again}\n{}", web.log());
+
+    // A directory other users may enter, or that is not its own: refused.
+    for (mode, owner, said) in [
+        (0o755, WEB_USER, "lets every local user in (mode 0755)"),
+        (0o770, WEB_USER, "writable by its group"),
+        (0o750, "root", "not to this user"),
+    ] {
+        let parent = tempfile::tempdir_in(dir.path()).unwrap();
+        std::fs::set_permissions(parent.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+        let run = socket_dir(parent.path(), mode);
+        let st = Command::new("chown").arg(owner).arg(&run).status().unwrap();
+        assert!(st.success());
+        let out = web
+            .page_as_web_user()
+            .arg("--listen")
+            .arg(format!("unix:{}", run.join("http.sock").display()))
+            .arg("--socket")
+            .arg(&web.daemon.socket)
+            .output()
+            .unwrap();
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(1), "{mode:o} {owner}: {err}");
+        assert!(err.contains(said), "{mode:o} {owner}: {err}");
+        assert!(!run.join("http.sock").exists(), "no socket made");
+    }
 }
