@@ -261,10 +261,10 @@ fn behind_nginx_as_the_readme_says() {
     assert_eq!(b.sign_in("nobody-else", "guess").status, 429);
 }
 
-/// `user` sends `GET /` on the page's socket, with `X-Real-IP` when
-/// `real_ip` is given: the status line, or why it could not connect.
-fn get_on_socket_as(user: &str, socket: &Path, real_ip: Option<&str>) -> String {
-    let header = real_ip.map_or(String::new(), |ip| format!("X-Real-IP: {ip}\\r\\n"));
+/// `user` sends `GET /sign-in` on the page's socket with `header` (a
+/// whole `Name: value`): the status line, or why it could not connect.
+fn get_on_socket_as(user: &str, socket: &Path, header: Option<&str>) -> String {
+    let header = header.map_or(String::new(), |h| format!("{h}\\r\\n"));
     let script = format!(
         "import socket,sys\n\
          s=socket.socket(socket.AF_UNIX)\n\
@@ -301,17 +301,39 @@ fn on_its_unix_socket_the_page_is_reached_by_the_proxys_group_alone() {
     let mut web = Web::on_socket(&f, UNIX);
     let socket = web.unix_socket.clone().unwrap();
     // The proxy's workers get the page, and must say whose request it is.
-    let ok = get_on_socket_as(PROXY_GROUP, &socket, Some("192.0.2.7"));
+    let named = Some("X-Real-IP: 192.0.2.7");
+    let ok = get_on_socket_as(PROXY_GROUP, &socket, named);
     assert!(ok.starts_with("HTTP/1.1 200"), "{ok}\n{}", web.log());
-    let unnamed = get_on_socket_as(PROXY_GROUP, &socket, None);
-    assert!(unnamed.starts_with("HTTP/1.1 503"), "{unnamed}");
+    // X-Forwarded-For alone may be what the browser sent through a proxy
+    // that set nothing: not enough.
+    for header in [None, Some("X-Forwarded-For: 192.0.2.9")] {
+        let unnamed = get_on_socket_as(PROXY_GROUP, &socket, header);
+        assert!(unnamed.starts_with("HTTP/1.1 503"), "{header:?}: {unnamed}");
+    }
     assert!(web.log().contains("without X-Real-IP"), "{}", web.log());
     // Any other local user cannot pose as the proxy.
-    let other = get_on_socket_as("nobody", &socket, Some("192.0.2.8"));
+    let other = get_on_socket_as("nobody", &socket, Some("X-Real-IP: 192.0.2.8"));
     assert!(other.starts_with("refused: Permission denied"), "{other}");
+    // A second page on the same socket does not take it from the first.
+    let second = web
+        .page_as_web_user()
+        .arg("--listen")
+        .arg(format!("unix:{}", socket.display()))
+        .arg("--socket")
+        .arg(&web.daemon.socket)
+        .output()
+        .unwrap();
+    assert_eq!(second.status.code(), Some(1), "{}", stderr(&second));
+    assert!(
+        stderr(&second).contains("already listens"),
+        "{}",
+        stderr(&second)
+    );
+    let still = get_on_socket_as(PROXY_GROUP, &socket, named);
+    assert!(still.starts_with("HTTP/1.1 200"), "{still}");
     // Restarted, it replaces the socket the old process left.
     web.restart_page();
-    let again = get_on_socket_as(PROXY_GROUP, &socket, Some("192.0.2.7"));
+    let again = get_on_socket_as(PROXY_GROUP, &socket, named);
     assert!(again.starts_with("HTTP/1.1 200"), "{again}\n{}", web.log());
 
     // A directory other users may enter, or that is not its own: refused.

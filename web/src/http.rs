@@ -55,13 +55,15 @@ impl Frontage {
     }
 
     /// What the page knows of the browser behind `peer`; `None` when the
-    /// proxy on the Unix socket did not say the browser's address (every
-    /// request there must carry it: the limits count by it).
+    /// proxy on the Unix socket did not say the browser's address in
+    /// `X-Real-IP` (every request there must carry it: the limits count by
+    /// it). `X-Forwarded-For` does not do there: a proxy that forgot to set
+    /// it passes on the one the browser sent.
     pub fn client(&self, headers: &HeaderMap, peer: Peer) -> Option<Client> {
         let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+        let real_ip = || header("x-real-ip").and_then(|v| v.trim().parse().ok());
         let forwarded = || {
-            header("x-real-ip")
-                .and_then(|v| v.trim().parse().ok())
+            real_ip()
                 .or_else(|| {
                     header("x-forwarded-for")
                         .and_then(|v| v.rsplit(',').next())
@@ -71,7 +73,7 @@ impl Frontage {
         };
         match peer {
             Peer::Proxy => Some(Client {
-                address: forwarded()?,
+                address: real_ip().map(unmapped)?,
                 secure: proxy_says_https(headers),
             }),
             Peer::Tcp(peer) if self.trusts(peer.ip()) => Some(Client {
@@ -236,6 +238,11 @@ mod tests {
         let mut h = HeaderMap::new();
         assert!(front.client(&h, Peer::Proxy).is_none(), "no address said");
         h.insert("x-forwarded-for", "198.51.100.7".parse().unwrap());
+        assert!(
+            front.client(&h, Peer::Proxy).is_none(),
+            "X-Forwarded-For alone may be the browser's own"
+        );
+        h.insert("x-real-ip", "198.51.100.7".parse().unwrap());
         let c = front.client(&h, Peer::Proxy).unwrap();
         assert_eq!(c.address.to_string(), "198.51.100.7");
         assert!(!c.secure);

@@ -75,21 +75,66 @@ pub fn unsafe_directory(path: &Path, euid: u32) -> Option<String> {
             mode & 0o7777
         ))
     } else {
-        None
+        unsafe_ancestor(dir, euid)
     }
 }
 
+/// An ancestor of `dir` in which someone else could rename the directory
+/// away and put one of their own in its place: each must be root's or
+/// this user's, and writable by no one else unless sticky (as /tmp is:
+/// there only an entry's owner may rename it).
+fn unsafe_ancestor(dir: &Path, euid: u32) -> Option<String> {
+    for ancestor in dir.ancestors().skip(1) {
+        let meta = match std::fs::symlink_metadata(ancestor) {
+            Ok(m) => m,
+            Err(e) => return Some(format!("{}: {e}", ancestor.display())),
+        };
+        let mode = meta.permissions().mode();
+        let sticky = mode & 0o1000 != 0;
+        if !meta.is_dir() {
+            return Some(format!(
+                "{} is not a directory (a symbolic link?); name the real path",
+                ancestor.display()
+            ));
+        }
+        if meta.uid() != 0 && meta.uid() != euid {
+            return Some(format!(
+                "{} belongs to uid {}, who could put another directory in the socket's place; put the socket under directories of root's",
+                ancestor.display(),
+                meta.uid()
+            ));
+        }
+        if mode & 0o022 != 0 && !sticky {
+            return Some(format!(
+                "{} is writable by others (mode {:04o}), who could put another directory in the socket's place; put the socket under directories of root's",
+                ancestor.display(),
+                mode & 0o7777
+            ));
+        }
+    }
+    None
+}
+
 /// Binds a Unix socket at `path` in a directory [`unsafe_directory`]
-/// accepts: a socket left by an earlier run is replaced, anything else
-/// there is refused. The socket itself is open to every user who can
-/// enter the directory (the proxy's group); the directory is the lock.
+/// accepts: a socket left by an earlier run is replaced, one a running
+/// page still answers on or anything else there is refused. The socket
+/// itself is open to every user who can enter the directory (the proxy's
+/// group); the directory is the lock.
 pub fn bind_unix(path: &Path, euid: u32) -> Result<tokio::net::UnixListener, String> {
     if let Some(why) = unsafe_directory(path, euid) {
         return Err(format!("will not listen on unix:{}: {why}", path.display()));
     }
     match std::fs::symlink_metadata(path) {
-        Ok(m) if m.file_type().is_socket() => std::fs::remove_file(path)
-            .map_err(|e| format!("cannot replace the old socket {}: {e}", path.display()))?,
+        Ok(m) if m.file_type().is_socket() => {
+            if std::os::unix::net::UnixStream::connect(path).is_ok() {
+                return Err(format!(
+                    "another apppass-web already listens on unix:{}; stop it first",
+                    path.display()
+                ));
+            }
+            std::fs::remove_file(path)
+                .map_err(|e| format!("cannot replace the old socket {}: {e}", path.display()))?
+        }
         Ok(_) => {
             return Err(format!(
                 "{} exists and is not a socket; remove it or name another path",
@@ -154,5 +199,32 @@ mod tests {
         assert!(unsafe_directory(&sock, euid + 1)
             .unwrap()
             .contains("not to this user"));
+    }
+
+    #[test]
+    fn no_ancestor_lets_another_user_swap_the_directory() {
+        let euid = apppass_core::sys::euid();
+        let top = tempfile::tempdir().unwrap();
+        let run = top.path().join("run");
+        std::fs::create_dir(&run).unwrap();
+        std::fs::set_permissions(&run, std::fs::Permissions::from_mode(0o750)).unwrap();
+        let sock = run.join("http.sock");
+        let set = |mode| {
+            std::fs::set_permissions(top.path(), std::fs::Permissions::from_mode(mode)).unwrap()
+        };
+        set(0o755);
+        assert_eq!(unsafe_directory(&sock, euid), None, "under /tmp, sticky");
+        set(0o757);
+        assert!(unsafe_directory(&sock, euid)
+            .unwrap()
+            .contains("is writable by others (mode 0757)"));
+        set(0o1777);
+        assert_eq!(unsafe_directory(&sock, euid), None, "sticky, as /tmp");
+        set(0o755);
+        let link = top.path().join("link");
+        std::os::unix::fs::symlink(top.path(), &link).unwrap();
+        assert!(unsafe_directory(&link.join("run/http.sock"), euid)
+            .unwrap()
+            .contains("not a directory (a symbolic link?)"));
     }
 }
