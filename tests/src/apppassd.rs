@@ -2,8 +2,7 @@
 //! user may reach), on a fixture's store, with PAM service files of the
 //! test's own; stopped on drop.
 
-use crate::fixture::{apppass_bin, apppassd_bin, Fixture};
-use std::io::Write;
+use crate::fixture::{apppass_bin, apppassd_bin, output_with_input, Fixture};
 use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
 use std::process::{Child, Command, Output, Stdio};
@@ -133,19 +132,15 @@ impl Daemon {
 
     /// Runs `apppass ARGS` as `user` against this daemon, `stdin` fed in.
     pub fn apppass_as(&self, user: &str, args: &[&str], stdin: &str) -> Output {
-        let mut child = Command::new("runuser")
-            .args(["-u", user, "--", "env", "-i"])
-            .arg(format!("APPPASS_SOCKET={}", self.socket.display()))
-            .arg("PATH=/usr/bin:/bin")
-            .arg(&self.apppass)
-            .args(args)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let _ = child.stdin.take().unwrap().write_all(stdin.as_bytes());
-        child.wait_with_output().unwrap()
+        output_with_input(
+            Command::new("runuser")
+                .args(["-u", user, "--", "env", "-i"])
+                .arg(format!("APPPASS_SOCKET={}", self.socket.display()))
+                .arg("PATH=/usr/bin:/bin")
+                .arg(&self.apppass)
+                .args(args),
+            stdin.as_bytes(),
+        )
     }
 }
 

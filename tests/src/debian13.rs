@@ -10,7 +10,7 @@
 //! One root serves every test, so the tests take turns ([`Debian13::enter`]).
 
 use crate::dovecot::free_port;
-use crate::fixture::{apppass_bin, built_module, target_dir};
+use crate::fixture::{apppass_bin, built_module, output_with_input, target_dir};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::sync::{Mutex, MutexGuard, OnceLock};
@@ -280,21 +280,7 @@ impl Debian13 {
 
     /// Runs `argv` inside the root with `input` on stdin.
     pub fn run_stdin(&self, argv: &[&str], input: &str) -> Output {
-        use std::io::Write;
-        let mut child = self
-            .command(argv)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(input.as_bytes())
-            .unwrap();
-        child.wait_with_output().unwrap()
+        output_with_input(&mut self.command(argv), input.as_bytes())
     }
 
     /// Runs `argv` inside the root and insists it succeeds; its stdout.

@@ -5,6 +5,21 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
+/// Runs `cmd` with `input` on its stdin and every stream piped; what it
+/// printed and how it ended. A child that stops reading early is judged
+/// by its exit, not by the write.
+pub fn output_with_input(cmd: &mut Command, input: &[u8]) -> Output {
+    use std::io::Write;
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let _ = child.stdin.take().unwrap().write_all(input);
+    child.wait_with_output().unwrap()
+}
+
 /// Where `make check` (cargo build --release) put the binaries.
 pub fn target_dir() -> PathBuf {
     if let Some(dir) = std::env::var_os("APPPASS_TARGET_DIR") {
@@ -188,10 +203,7 @@ db = {}
     }
 
     pub fn apppass_stdin(&self, args: &[&str], stdin: &[u8]) -> Output {
-        use std::io::Write;
-        let mut child = self.apppass_command(args).spawn().unwrap();
-        let _ = child.stdin.take().unwrap().write_all(stdin);
-        child.wait_with_output().unwrap()
+        output_with_input(&mut self.apppass_command(args), stdin)
     }
 
     /// `apppass ARGS` on this store, all three streams piped, not started.

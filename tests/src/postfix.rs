@@ -205,6 +205,13 @@ biff = no
     /// leaves the message in the maildrop queue, and pickup delivers it,
     /// once, 0.2 to 1.3 s after [`Postfix::start_again`].
     pub fn stop(&self) {
+        self.postfix_stop();
+        // postfix stop waits (up to 5 s) for the master to let its lock go.
+        assert!(!self.running(), "postfix did not stop:\n{}", self.log());
+    }
+
+    /// `postfix stop` for this instance, whatever it says.
+    fn postfix_stop(&self) {
         let _ = Command::new(POSTFIX)
             .arg("-c")
             .arg(self.config())
@@ -213,8 +220,6 @@ biff = no
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .status();
-        // postfix stop waits (up to 5 s) for the master to let its lock go.
-        assert!(!self.running(), "postfix did not stop:\n{}", self.log());
     }
 
     /// Starts it again after [`Postfix::stop`], with its queue as it was.
@@ -287,14 +292,7 @@ biff = no
 
 impl Drop for Postfix {
     fn drop(&mut self) {
-        let _ = Command::new(POSTFIX)
-            .arg("-c")
-            .arg(self.config())
-            .arg("stop")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status();
+        self.postfix_stop();
     }
 }
 

@@ -1,6 +1,7 @@
 //! Real system users for the tests that need pam_unix and /etc/shadow.
 //! Only as root; otherwise the test says loudly that it was skipped.
 
+use crate::fixture::output_with_input;
 use std::io::Write;
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -69,17 +70,13 @@ impl SystemUser {
     }
 
     pub fn chpasswd(&self, primary: &str) {
-        let mut child = Command::new("chpasswd")
-            .stdin(Stdio::piped())
-            .spawn()
-            .unwrap();
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(format!("{}:{primary}\n", self.name).as_bytes())
-            .unwrap();
-        assert!(child.wait().unwrap().success(), "chpasswd failed");
+        let line = format!("{}:{primary}\n", self.name);
+        let out = output_with_input(&mut Command::new("chpasswd"), line.as_bytes());
+        assert!(
+            out.status.success(),
+            "chpasswd failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
 
     pub fn run(&self, cmd: &str, args: &[&str]) {

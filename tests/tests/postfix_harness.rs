@@ -3,10 +3,10 @@
 //! body as sent, and mail sent while the instance is stopped waits in its
 //! queue and arrives once it runs again.
 
+use apppass_e2e::fixture::output_with_input;
 use apppass_e2e::postfix::{self, body, header, Postfix};
 use apppass_e2e::system::require_root;
-use std::io::Write;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
 const SYSTEM_MAILDROP: &str = "/var/spool/postfix/maildrop";
@@ -24,20 +24,10 @@ fn require_postfix(test: &str) -> bool {
 
 /// `SENDMAIL -t -i` with `message` on stdin, as apppass will run it.
 fn send(p: &Postfix, message: &str) {
-    let mut child = Command::new(p.sendmail())
-        .args(["-t", "-i"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(message.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
+    let out = output_with_input(
+        Command::new(p.sendmail()).args(["-t", "-i"]),
+        message.as_bytes(),
+    );
     assert!(
         out.status.success() && out.stdout.is_empty() && out.stderr.is_empty(),
         "sendmail: {:?} {}{}",
